@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Runs every test. Starts a Docker engine for the `docker` runner tests when one is installed and not
+# running (CI machines start none), and stops it again afterwards.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+started_dockerd=""
+if command -v dockerd >/dev/null 2>&1 && ! docker info >/dev/null 2>&1; then
+  (dockerd --iptables=false --bridge=none >/tmp/cocos-dockerd.log 2>&1 &)
+  for _ in $(seq 1 30); do docker info >/dev/null 2>&1 && break; sleep 1; done
+  started_dockerd=yes
+fi
+bun test "$@"
+rc=$?
+if [ -n "$started_dockerd" ]; then pkill -x dockerd || true; fi
+exit $rc
