@@ -22,25 +22,25 @@
 
 /* ---------- directories ---------- */
 
-static int is_dir(const char *p) {
+static inline int is_dir(const char *p) {
   struct stat st;
   return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
 /* "/NAME" when it is a directory, else "NAME" (may not exist; callers report the error). */
-static const char *pick_dir(const char *abs_path) {
+static inline const char *pick_dir(const char *abs_path) {
   return is_dir(abs_path) ? abs_path : abs_path + 1;
 }
 
-static const char *datasets_dir(void) { return pick_dir("/datasets"); }
-static const char *results_dir(void) { return pick_dir("/results"); }
+static inline const char *datasets_dir(void) { return pick_dir("/datasets"); }
+static inline const char *results_dir(void) { return pick_dir("/results"); }
 
-static void join_path(char *out, size_t cap, const char *dir, const char *name) {
+static inline void join_path(char *out, size_t cap, const char *dir, const char *name) {
   snprintf(out, cap, "%s/%s", dir, name);
 }
 
 /* Writes `len` bytes to results/NAME exactly (no newline added). Returns 0 or -1 with a message. */
-static int write_result(const char *name, const char *data, size_t len) {
+static inline int write_result(const char *name, const char *data, size_t len) {
   char path[512];
   join_path(path, sizeof path, results_dir(), name);
   FILE *f = fopen(path, "wb");
@@ -58,7 +58,7 @@ static int write_result(const char *name, const char *data, size_t len) {
 }
 
 /* Reads a whole file into a NUL-terminated heap buffer. */
-static char *read_file(const char *path, size_t *len_out) {
+static inline char *read_file(const char *path, size_t *len_out) {
   FILE *f = fopen(path, "rb");
   if (!f) return NULL;
   size_t cap = 4096, len = 0;
@@ -75,12 +75,12 @@ static char *read_file(const char *path, size_t *len_out) {
   return buf;
 }
 
-static int cmp_str(const void *a, const void *b) {
+static inline int cmp_str(const void *a, const void *b) {
   return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
 /* Finds `preferred` in dir, else the first name (sorted, for determinism) ending in `suffix`. */
-static int find_input(const char *dir, const char *preferred, const char *suffix, char *out,
+static inline int find_input(const char *dir, const char *preferred, const char *suffix, char *out,
                       size_t cap) {
   char path[512];
   join_path(path, sizeof path, dir, preferred);
@@ -109,7 +109,7 @@ static int find_input(const char *dir, const char *preferred, const char *suffix
 
 /* ---------- deterministic math ---------- */
 
-static double ldexp_int(double x, int k) {
+static inline double ldexp_int(double x, int k) {
   /* 2^k as a double built from bits; k stays well inside the normal range for our inputs. */
   while (k > 1000) { x *= 0x1p1000; k -= 1000; }
   while (k < -1000) { x *= 0x1p-1000; k += 1000; }
@@ -118,7 +118,7 @@ static double ldexp_int(double x, int k) {
   return x * s.d;
 }
 
-static double det_exp(double x) {
+static inline double det_exp(double x) {
   if (x != x) return x;
   if (x > 709.0) return 1.0 / 0.0;
   if (x < -745.0) return 0.0;
@@ -135,7 +135,7 @@ static double det_exp(double x) {
   return ldexp_int(sum, k);
 }
 
-static double det_log(double x) {
+static inline double det_log(double x) {
   if (!(x > 0)) return x == 0 ? -1.0 / 0.0 : 0.0 / 0.0;
   union { double d; uint64_t u; } v = {x};
   int e = (int)((v.u >> 52) & 0x7ff);
@@ -158,7 +158,7 @@ static double det_log(double x) {
 
 /* xorshift32 (the cross-language init of the reference notes): u in [0,1). */
 typedef struct { uint32_t x; } xorshift32;
-static double xs_next(xorshift32 *r) {
+static inline double xs_next(xorshift32 *r) {
   uint32_t x = r->x;
   x ^= x << 13;
   x ^= x >> 17;
@@ -168,7 +168,7 @@ static double xs_next(xorshift32 *r) {
 }
 
 /* Rust's Display of an f32 (shortest round-trip digits, ".0" kept on integers). */
-static void format_f32(char *out, size_t cap, float v) {
+static inline void format_f32(char *out, size_t cap, float v) {
   for (int p = 1; p <= 9; p++) {
     snprintf(out, cap, "%.*g", p, (double)v);
     if (strtof(out, NULL) == v) break;
@@ -190,13 +190,13 @@ typedef struct jval {
 
 typedef struct { const char *p; const char *err; } jparser;
 
-static void jskip(jparser *j) {
+static inline void jskip(jparser *j) {
   while (*j->p == ' ' || *j->p == '\t' || *j->p == '\n' || *j->p == '\r') j->p++;
 }
 
-static int jparse_value(jparser *j, jval *out, int depth);
+static inline int jparse_value(jparser *j, jval *out, int depth);
 
-static char *jparse_string(jparser *j) {
+static inline char *jparse_string(jparser *j) {
   if (*j->p != '"') { j->err = "expected a string"; return NULL; }
   j->p++;
   size_t cap = 16, len = 0;
@@ -218,7 +218,7 @@ static char *jparse_string(jparser *j) {
   return s;
 }
 
-static int jparse_value(jparser *j, jval *out, int depth) {
+static inline int jparse_value(jparser *j, jval *out, int depth) {
   memset(out, 0, sizeof *out);
   if (depth > 32) { j->err = "nesting too deep"; return -1; }
   jskip(j);
@@ -280,7 +280,7 @@ static int jparse_value(jparser *j, jval *out, int depth) {
 
 /* Parses a whole document; returns NULL and sets *err on failure (the tree is leaked: the
  * examples are short-lived processes). */
-static jval *json_parse(const char *text, const char **err) {
+static inline jval *json_parse(const char *text, const char **err) {
   jparser j = {text, NULL};
   jval *v = malloc(sizeof *v);
   if (jparse_value(&j, v, 0) == 0) {
@@ -292,7 +292,7 @@ static jval *json_parse(const char *text, const char **err) {
   return NULL;
 }
 
-static const jval *json_get(const jval *obj, const char *key) {
+static inline const jval *json_get(const jval *obj, const char *key) {
   if (!obj || obj->t != J_OBJ) return NULL;
   for (int i = 0; i < obj->n; i++)
     if (!strcmp(obj->keys[i], key)) return &obj->items[i];
