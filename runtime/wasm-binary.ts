@@ -13,7 +13,7 @@ export class WasmFormatError extends Error {
   override name = "WasmFormatError";
 }
 
-class Reader {
+export class Reader {
   pos: number;
   constructor(readonly bytes: Uint8Array, start = 0, readonly end = bytes.length) {
     this.pos = start;
@@ -59,7 +59,7 @@ class Reader {
   }
 }
 
-function encodeU32(n: number): number[] {
+export function encodeU32(n: number): number[] {
   const out: number[] = [];
   do {
     let b = n & 0x7f;
@@ -70,7 +70,7 @@ function encodeU32(n: number): number[] {
   return out;
 }
 
-function encodeName(s: string): number[] {
+export function encodeName(s: string): number[] {
   const b = new TextEncoder().encode(s);
   return [...encodeU32(b.length), ...b];
 }

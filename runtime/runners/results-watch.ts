@@ -30,6 +30,10 @@ export async function directorySize(dir: string): Promise<number> {
 
 export const RESULTS_POLL_MS = 100;
 
+export function resultsMessage(size: number, max: number): string {
+  return `results grew to ${size} bytes, past the cap of ${max} bytes`;
+}
+
 /** Calls onExceeded once when the directory grows past maxBytes; stop() ends the polling. */
 export function watchResultsSize(
   dir: string,

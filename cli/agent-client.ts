@@ -1,0 +1,238 @@
+// The CLI's side of agent.AgentService: connection (plain, TLS, mTLS, attested TLS), health check,
+// streamed uploads from disk in 1 MiB chunks, and downloads to a file.
+import * as grpc from "@grpc/grpc-js";
+import { createWriteStream, readFileSync, renameSync, rmSync } from "node:fs";
+import { agentProto, healthProto } from "../protocol/proto.ts";
+import { CHUNK_SIZE, bytesChunks, fileChunks } from "../protocol/chunks.ts";
+import type { AgentClientConfig } from "./config.ts";
+import { CliError, friendlyGrpcError } from "./errors.ts";
+import type { Progress } from "./progress.ts";
+
+export type Role = "algorithm-provider" | "data-provider" | "consumer";
+export type AgentMethod = "Algo" | "Data" | "Result";
+
+/** Produces the auth metadata (user-id, signature, …) for one call. */
+export type Signer = (role: Role, method: AgentMethod) => Promise<Record<string, string>> | Record<string, string>;
+
+export interface AgentConnection {
+  client: grpc.Client & Record<string, Function>;
+  mode: "without TLS" | "with TLS" | "with mTLS" | "with aTLS";
+  close(): void;
+}
+
+/** Hook for attested TLS: returns channel credentials that verify evidence against the policy. */
+export type AttestedCredentialsFactory = (cfg: AgentClientConfig) => Promise<{ credentials: grpc.ChannelCredentials; options?: grpc.ChannelOptions }>;
+
+const CHANNEL_OPTIONS: grpc.ChannelOptions = {
+  "grpc.max_receive_message_length": 64 * 1024 * 1024,
+  "grpc.max_send_message_length": 64 * 1024 * 1024,
+};
+
+function readPem(path: string, what: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (e) {
+    throw new CliError(`could not read ${what} ${path}: ${(e as Error).message}`);
+  }
+}
+
+export async function connectAgent(cfg: AgentClientConfig, attested?: AttestedCredentialsFactory): Promise<AgentConnection> {
+  let creds: grpc.ChannelCredentials;
+  let mode: AgentConnection["mode"];
+  let options = CHANNEL_OPTIONS;
+  if (cfg.attestedTls) {
+    if (!attested) throw new CliError("AGENT_GRPC_ATTESTED_TLS=true but this build has no attested-TLS client");
+    if (!cfg.attestationPolicy) throw new CliError("AGENT_GRPC_ATTESTED_TLS=true needs AGENT_GRPC_ATTESTATION_POLICY=<policy.json>");
+    const r = await attested(cfg);
+    creds = r.credentials;
+    options = { ...CHANNEL_OPTIONS, ...r.options };
+    mode = "with aTLS";
+  } else if (cfg.serverCaCerts) {
+    const ca = readPem(cfg.serverCaCerts, "AGENT_GRPC_SERVER_CA_CERTS");
+    if (cfg.clientCert || cfg.clientKey) {
+      if (!cfg.clientCert || !cfg.clientKey) throw new CliError("mTLS needs both AGENT_GRPC_CLIENT_CERT and AGENT_GRPC_CLIENT_KEY");
+      creds = grpc.credentials.createSsl(ca, readPem(cfg.clientKey, "AGENT_GRPC_CLIENT_KEY"), readPem(cfg.clientCert, "AGENT_GRPC_CLIENT_CERT"));
+      mode = "with mTLS";
+    } else {
+      creds = grpc.credentials.createSsl(ca);
+      mode = "with TLS";
+    }
+  } else {
+    creds = grpc.credentials.createInsecure();
+    mode = "without TLS";
+  }
+  const client = new agentProto.AgentService(cfg.url, creds, options) as unknown as AgentConnection["client"];
+  const deadline = Date.now() + cfg.timeoutMs;
+  await new Promise<void>((resolve, reject) =>
+    client.waitForReady(deadline, (err) =>
+      err ? reject(new CliError(`could not connect to the agent at ${cfg.url} ${mode} within ${cfg.timeoutMs} ms: ${err.message}`)) : resolve(),
+    ),
+  );
+  // The original checks the health service on plaintext and mTLS connections.
+  if (mode === "without TLS" || mode === "with mTLS") await checkHealth(cfg, creds, options, deadline);
+  return { client, mode, close: () => client.close() };
+}
+
+async function checkHealth(cfg: AgentClientConfig, creds: grpc.ChannelCredentials, options: grpc.ChannelOptions, deadline: number): Promise<void> {
+  const health = new healthProto.Health(cfg.url, creds, options) as unknown as grpc.Client & {
+    Check(req: { service: string }, opts: grpc.CallOptions, cb: (e: grpc.ServiceError | null, r?: { status: string }) => void): void;
+  };
+  try {
+    const res = await new Promise<{ status: string }>((resolve, reject) =>
+      health.Check({ service: "agent" }, { deadline }, (e, r) => (e ? reject(e) : resolve(r!))),
+    );
+    if (res.status !== "SERVING") throw new CliError(`agent service is unavailable at ${cfg.url}: health status ${res.status}, expected SERVING`);
+  } catch (e) {
+    if (e instanceof CliError) throw e;
+    throw new CliError(friendlyGrpcError(e, "check the agent's health", cfg.url));
+  } finally {
+    health.close();
+  }
+}
+
+function metadataOf(entries: Record<string, string | string[]>): grpc.Metadata {
+  const md = new grpc.Metadata();
+  for (const [k, v] of Object.entries(entries)) for (const x of Array.isArray(v) ? v : [v]) md.add(k, x);
+  return md;
+}
+
+/** Writes `messages` to a client stream, honouring back-pressure, and awaits the unary reply. */
+async function clientStream(
+  conn: AgentConnection,
+  method: "Algo" | "Data",
+  md: grpc.Metadata,
+  messages: AsyncIterable<Record<string, unknown>>,
+  onSent: (n: number) => void,
+): Promise<void> {
+  let call!: grpc.ClientWritableStream<Record<string, unknown>>;
+  const reply = new Promise<void>((resolve, reject) => {
+    call = conn.client[method](md, (err: grpc.ServiceError | null) => (err ? reject(err) : resolve())) as grpc.ClientWritableStream<Record<string, unknown>>;
+  });
+  // Observed here so an early rejection (auth, state) stops the writes without an unhandled rejection.
+  let failed = false;
+  reply.catch(() => (failed = true));
+  for await (const msg of messages) {
+    if (failed) break;
+    const n = Object.values(msg).reduce((s: number, v) => s + (v instanceof Uint8Array ? v.byteLength : 0), 0);
+    if (!call.write(msg)) await new Promise<void>((r) => call.once("drain", r));
+    onSent(n);
+  }
+  call.end();
+  await reply;
+}
+
+export interface AlgoUpload {
+  algorithmPath: string;
+  requirementsPath?: string;
+  algoType: string;
+  args: string[];
+  pythonRuntime: string;
+}
+
+export async function uploadAlgorithm(conn: AgentConnection, sign: Signer, up: AlgoUpload, bar: Progress, target: string): Promise<void> {
+  const algoSize = Bun.file(up.algorithmPath).size;
+  const reqSize = up.requirementsPath ? Bun.file(up.requirementsPath).size : 0;
+  const md = metadataOf({
+    ...(await sign("algorithm-provider", "Algo")),
+    algo_type: up.algoType,
+    algo_args: up.args,
+    python_runtime: up.pythonRuntime,
+  });
+  async function* messages() {
+    // Requirements first, then the algorithm, never both in one message (the original's order).
+    if (up.requirementsPath) for await (const c of fileChunks(up.requirementsPath, CHUNK_SIZE)) yield { requirements: c };
+    for await (const c of fileChunks(up.algorithmPath, CHUNK_SIZE)) yield { algorithm: c };
+  }
+  bar.start(algoSize + reqSize);
+  try {
+    await clientStream(conn, "Algo", md, messages(), (n) => bar.add(n));
+  } catch (e) {
+    throw new CliError(friendlyGrpcError(e, "upload the algorithm", target), 1, e);
+  } finally {
+    bar.stop();
+  }
+}
+
+export interface DataUpload {
+  /** A file path, or in-memory bytes (a zipped directory). */
+  source: { path: string } | { bytes: Uint8Array };
+  filename: string;
+  decompress: boolean;
+}
+
+export async function uploadDataset(conn: AgentConnection, sign: Signer, up: DataUpload, bar: Progress, target: string): Promise<void> {
+  const md = metadataOf({ ...(await sign("data-provider", "Data")), decompress: up.decompress ? "true" : "false" });
+  const size = "path" in up.source ? Bun.file(up.source.path).size : up.source.bytes.byteLength;
+  const src = up.source;
+  async function* messages() {
+    const chunks = "path" in src ? fileChunks(src.path, CHUNK_SIZE) : bytesChunks(src.bytes, CHUNK_SIZE);
+    let any = false;
+    for await (const c of chunks) {
+      any = true;
+      yield { dataset: c, filename: up.filename };
+    }
+    if (!any) yield { dataset: new Uint8Array(0), filename: up.filename };
+  }
+  bar.start(size);
+  try {
+    await clientStream(conn, "Data", md, messages(), (n) => bar.add(n));
+  } catch (e) {
+    throw new CliError(friendlyGrpcError(e, "upload the dataset", target), 1, e);
+  } finally {
+    bar.stop();
+  }
+}
+
+/** Streams the result zip into `outPath`; returns its size. */
+export async function downloadResult(conn: AgentConnection, sign: Signer, outPath: string, bar: Progress, target: string): Promise<number> {
+  const md = metadataOf(await sign("consumer", "Result"));
+  const call = conn.client.Result({}, md) as grpc.ClientReadableStream<{ file: Uint8Array }>;
+  const out = createWriteStream(`${outPath}.part`);
+  let written = 0;
+  try {
+    await new Promise<void>((resolve, reject) => {
+      call.on("metadata", (m: grpc.Metadata) => bar.start(Number(m.get("file-size")[0] ?? 0) || 0));
+      call.on("data", (msg: { file: Uint8Array }) => {
+        written += msg.file.byteLength;
+        bar.add(msg.file.byteLength);
+        if (!out.write(msg.file)) {
+          call.pause();
+          out.once("drain", () => call.resume());
+        }
+      });
+      call.on("error", reject);
+      call.on("end", resolve);
+    });
+    await new Promise<void>((resolve, reject) => out.end((e?: Error | null) => (e ? reject(e) : resolve())));
+    renameSync(`${outPath}.part`, outPath);
+    return written;
+  } catch (e) {
+    out.destroy();
+    rmSync(`${outPath}.part`, { force: true });
+    throw new CliError(friendlyGrpcError(e, "download the result", target), 1, e);
+  } finally {
+    bar.stop();
+  }
+}
+
+/** Server-streamed attestation report (unauthenticated). */
+export async function fetchAttestation(conn: AgentConnection, request: Record<string, unknown>, bar: Progress, target: string): Promise<Uint8Array> {
+  const call = conn.client.Attestation(request, new grpc.Metadata()) as grpc.ClientReadableStream<{ file: Uint8Array }>;
+  const parts: Uint8Array[] = [];
+  try {
+    await new Promise<void>((resolve, reject) => {
+      call.on("metadata", (m: grpc.Metadata) => bar.start(Number(m.get("file-size")[0] ?? 0) || 0));
+      call.on("data", (msg: { file: Uint8Array }) => {
+        parts.push(msg.file);
+        bar.add(msg.file.byteLength);
+      });
+      call.on("error", reject);
+      call.on("end", resolve);
+    });
+  } catch (e) {
+    throw new CliError(friendlyGrpcError(e, "fetch the attestation report", target), 1, e);
+  } finally {
+    bar.stop();
+  }
+  return Buffer.concat(parts);
+}

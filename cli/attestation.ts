@@ -1,0 +1,124 @@
+// `attestation get|validate` and `policy measurement|hostdata`.
+import type { Command } from "commander";
+import { writeFileSync } from "node:fs";
+import { isAbsolute, resolve } from "node:path";
+import { fromHex } from "../protocol/hash.ts";
+import { readPolicy, setHostData, setMeasurement, writePolicy } from "../attestation/policy.ts";
+import { connectAgent, fetchAttestation, type AttestedCredentialsFactory } from "./agent-client.ts";
+import { loadAgentClientConfig } from "./config.ts";
+import type { CliContext } from "./context.ts";
+import { CliError } from "./errors.ts";
+import { progress } from "./progress.ts";
+
+const TYPES: Record<string, number> = { snp: 0, vtpm: 1, "snp-vtpm": 2 };
+
+function nonce(hex: string | undefined, max: number, what: string): Uint8Array {
+  if (hex === undefined) return new Uint8Array(0);
+  let b: Uint8Array;
+  try {
+    b = fromHex(hex);
+  } catch (e) {
+    throw new CliError(`${what}: ${(e as Error).message}`);
+  }
+  if (b.length > max) throw new CliError(`${what}: expected at most ${max} bytes, got ${b.length}`);
+  const out = new Uint8Array(max);
+  out.set(b);
+  return out;
+}
+
+export interface GetOptions {
+  tee?: string;
+  vtpm?: string;
+  json?: boolean;
+}
+
+/**
+ * v0.4.0 form `attestation get <report_data hex>` and v0.5.0 form `attestation get snp --tee <hex>`.
+ * Writes attestation.bin (raw evidence as the agent streamed it).
+ */
+export async function attestationGet(ctx: CliContext, arg: string | undefined, o: GetOptions, attested?: AttestedCredentialsFactory): Promise<void> {
+  let type = 0;
+  let tee = o.tee;
+  if (arg !== undefined && arg in TYPES) type = TYPES[arg]!;
+  else if (arg !== undefined) tee = arg; // v0.4.0: the positional is the report data
+  if ((type === 0 || type === 2) && tee === undefined) throw new CliError("SEV-SNP evidence needs report data: attestation get <hex ≤64 bytes> or attestation get snp --tee <hex>");
+  if ((type === 1 || type === 2) && o.vtpm === undefined) throw new CliError("vTPM evidence needs --vtpm <hex ≤32 bytes>");
+  const req = { teeNonce: nonce(tee, 64, "report data"), vtpmNonce: nonce(o.vtpm, 32, "vTPM nonce"), type };
+  let cfg;
+  try {
+    cfg = loadAgentClientConfig(ctx.env);
+  } catch (e) {
+    throw new CliError((e as Error).message);
+  }
+  ctx.out(type === 0 ? "Fetching SEV-SNP attestation report" : type === 1 ? "Fetching vTPM report" : "Fetching SEV-SNP and vTPM report");
+  const conn = await connectAgent(cfg, attested);
+  let evidence: Uint8Array;
+  try {
+    evidence = await fetchAttestation(conn, req, progress("📥 Downloading attestation", ctx.tty), cfg.url);
+  } finally {
+    conn.close();
+  }
+  if (o.json) {
+    const { describeEvidence } = await import("./attestation-verify.ts");
+    writeFileSync(resolve(ctx.cwd, "attestation.json"), JSON.stringify(describeEvidence(evidence), null, "\t") + "\n");
+  } else {
+    writeFileSync(resolve(ctx.cwd, "attestation.bin"), evidence);
+  }
+  ctx.out("Attestation result retrieved and saved successfully!");
+}
+
+async function policyEdit(ctx: CliContext, file: string, edit: (p: Awaited<ReturnType<typeof readPolicy>>) => Awaited<ReturnType<typeof readPolicy>>): Promise<void> {
+  const path = isAbsolute(file) ? file : resolve(ctx.cwd, file);
+  let p;
+  try {
+    p = await readPolicy(path);
+  } catch (e) {
+    throw new CliError(`could not read the attestation policy ${file}: ${(e as Error).message}`);
+  }
+  try {
+    p = edit(p);
+  } catch (e) {
+    throw new CliError((e as Error).message);
+  }
+  await writePolicy(path, p);
+}
+
+export function registerAttestationCommands(program: Command, ctx: CliContext, attested: () => Promise<AttestedCredentialsFactory>): void {
+  const att = program.command("attestation").description("get and validate attestation evidence");
+  att
+    .command("get")
+    .description("fetch evidence from the agent into attestation.bin")
+    .argument("[type_or_report_data]", "snp | vtpm | snp-vtpm, or (v0.4.0 form) the report data in hex")
+    .option("-e, --tee <hex>", "report data / TEE nonce (≤ 64 bytes, hex)")
+    .option("-t, --vtpm <hex>", "vTPM nonce (≤ 32 bytes, hex)")
+    .option("-j, --json", "write a JSON rendering (attestation.json) instead of the raw bytes", false)
+    .action(async (arg: string | undefined, o: GetOptions) => attestationGet(ctx, arg, o, await attested()));
+
+  att
+    .command("validate")
+    .description("verify evidence (signature chain and policy) offline")
+    .argument("<file>", "attestation.bin")
+    .option("--policy <file>", "attestation policy JSON (default AGENT_GRPC_ATTESTATION_POLICY)")
+    .option("--report_data <hex>", "expected report data (64 bytes, hex)")
+    .option("--host_data <hex>", "expected host data (32 bytes, hex): the manifest hash")
+    .option("--measurement <hex>", "expected launch measurement (48 bytes, hex)")
+    .option("--product <name>", "Milan | Genoa | Turin | SIM")
+    .action(async (file: string, o: Record<string, string | undefined>) => {
+      const { validateCommand } = await import("./attestation-verify.ts");
+      await validateCommand(ctx, file, o);
+    });
+
+  const pol = program.command("policy").description("edit an attestation policy file");
+  pol
+    .command("measurement")
+    .description("set the expected launch measurement (48 bytes, base64 or hex)")
+    .argument("<measurement>", "base64 or hex")
+    .argument("<policy_file>", "policy JSON to rewrite")
+    .action((m: string, f: string) => policyEdit(ctx, f, (p) => setMeasurement(p, m)).then(() => ctx.out("Attestation policy updated: measurement")));
+  pol
+    .command("hostdata")
+    .description("set the expected host data (32 bytes, base64 or hex): the manifest hash")
+    .argument("<host_data>", "base64 or hex")
+    .argument("<policy_file>", "policy JSON to rewrite")
+    .action((h: string, f: string) => policyEdit(ctx, f, (p) => setHostData(p, h)).then(() => ctx.out("Attestation policy updated: host data")));
+}

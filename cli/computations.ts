@@ -1,0 +1,129 @@
+// `cocos-cli computations serve ALGO PUBKEY ATTESTED_TLS [DATASET]...` (the original's
+// test/computations) or `computations serve --manifest FILE` (several parties' keys).
+import { readFileSync, statSync } from "node:fs";
+import { basename, isAbsolute, resolve } from "node:path";
+import { hashPath, toHex } from "../protocol/hash.ts";
+import { loadPublicKey, publicKeyDer } from "../protocol/keys.ts";
+import { manifestHash, parseManifest, runReqFromManifest, type Manifest } from "../protocol/manifest.ts";
+import { parseGoBool } from "./config.ts";
+import type { CliContext } from "./context.ts";
+import { CliError } from "./errors.ts";
+import { formatClientMessage, startComputationsServer, type ComputationsServer } from "./computations-server.ts";
+
+export interface ManifestInputs {
+  algorithm: string;
+  /** PEM public key of every party (the original uses one key for all three roles). */
+  publicKey: string;
+  attestedTls: boolean;
+  datasets: string[];
+  id?: string;
+  agentPort?: string;
+}
+
+function readPublicKeyDer(path: string): Uint8Array {
+  let pem: string;
+  try {
+    pem = readFileSync(path, "utf8");
+  } catch (e) {
+    throw new CliError(`could not read the public key ${path}: ${(e as Error).message}`);
+  }
+  try {
+    return publicKeyDer(loadPublicKey(pem));
+  } catch (e) {
+    throw new CliError(`${path} is not a usable public key: ${(e as Error).message}`);
+  }
+}
+
+async function hashOf(path: string, what: string): Promise<Uint8Array> {
+  try {
+    statSync(path);
+  } catch (e) {
+    throw new CliError(`${what} ${path} does not exist: ${(e as Error).message}`);
+  }
+  return hashPath(path);
+}
+
+/** The manifest of the original test server: id "1", its name/description, one key for every role. */
+export async function manifestFromFiles(i: ManifestInputs): Promise<Manifest> {
+  const key = readPublicKeyDer(i.publicKey);
+  const datasets = [];
+  for (const d of i.datasets) datasets.push({ hash: await hashOf(d, "dataset"), user_key: key, filename: basename(d) });
+  return {
+    id: i.id ?? "1",
+    name: "sample computation",
+    description: "sample descrption",
+    datasets,
+    algorithm: { hash: await hashOf(i.algorithm, "algorithm"), user_key: key },
+    result_consumers: [{ user_key: key }],
+    agent_config: { port: i.agentPort ?? "7002", log_level: "debug", attested_tls: i.attestedTls },
+  };
+}
+
+export function manifestFromFile(path: string): Manifest {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (e) {
+    throw new CliError(`could not read the manifest ${path}: ${(e as Error).message}`);
+  }
+  try {
+    return parseManifest(text);
+  } catch (e) {
+    throw new CliError(`${path}: ${(e as Error).message}`);
+  }
+}
+
+export interface ServeOptions {
+  manifest?: string;
+  id?: string;
+  host?: string;
+  port?: string;
+}
+
+/** Builds the manifest, serves it, prints every manager message; resolves with the running server. */
+export async function serveCommand(ctx: CliContext, positional: string[], o: ServeOptions): Promise<ComputationsServer> {
+  const abs = (p: string) => (isAbsolute(p) ? p : resolve(ctx.cwd, p));
+  let manifest: Manifest;
+  if (o.manifest) {
+    if (positional.length) throw new CliError(`--manifest takes no ALGO/PUBKEY/DATASET arguments, got ${positional.join(" ")}`);
+    manifest = manifestFromFile(abs(o.manifest));
+    if (o.id) manifest.id = o.id;
+  } else {
+    if (positional.length < 3) {
+      throw new CliError("usage: cocos-cli computations serve <algo-path> <public-key-path> <attested-tls-bool> [<dataset-path>...] (or --manifest FILE)");
+    }
+    const [algo, pub, tls, ...datasets] = positional as [string, string, string, ...string[]];
+    let attestedTls: boolean;
+    try {
+      attestedTls = parseGoBool(tls, "attested-tls-bool");
+    } catch (e) {
+      throw new CliError((e as Error).message);
+    }
+    manifest = await manifestFromFiles({ algorithm: abs(algo), publicKey: abs(pub), attestedTls, datasets: datasets.map(abs), id: o.id });
+  }
+  const host = o.host ?? ctx.env.HOST ?? "localhost";
+  const port = Number(o.port ?? ctx.env.PORT ?? 7001);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new CliError(`port: expected 0..65535, got ${o.port ?? ctx.env.PORT}`);
+  const cert = ctx.env.SERVER_CERT;
+  const key = ctx.env.SERVER_KEY;
+  const tls = cert && key ? { serverCert: cert, serverKey: key, clientCaCerts: ctx.env.CLIENT_CA_CERTS || ctx.env.SERVER_CA_CERTS || undefined } : undefined;
+  let server: ComputationsServer;
+  try {
+    server = await startComputationsServer({ host, port, runReq: runReqFromManifest(manifest) as Record<string, unknown>, tls });
+  } catch (e) {
+    throw new CliError(`could not listen on ${host}:${port}: ${(e as Error).message}`);
+  }
+  const mode = tls ? (tls.clientCaCerts ? "with mTLS" : "with TLS") : "without TLS";
+  ctx.out(
+    JSON.stringify({
+      time: new Date().toISOString(),
+      level: "INFO",
+      msg: `computations_test_server service gRPC server listening at ${host}:${server.port} ${mode}`,
+    }),
+  );
+  ctx.out(`manifest: computation ${JSON.stringify(manifest.id)}, ${manifest.datasets.length} dataset(s), ${manifest.result_consumers.length} consumer(s), hash ${toHex(manifestHash(manifest))}`);
+  server.onConnect((p) => ctx.out(`received who am on ip address ${p.peer}`));
+  server.onMessage((m) => ctx.out(formatClientMessage(m)));
+  server.onDisconnect((p) => ctx.out(`manager ${p.peer} disconnected`));
+  return server;
+}

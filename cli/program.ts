@@ -1,0 +1,132 @@
+// The cocos-cli command tree (cocos-agent.md §8, v0.4.0 plus `computations serve` and `wasm run`).
+import { Command, CommanderError, Option } from "commander";
+import { algoCommand, dataCommand, resultCommand } from "./agent-commands.ts";
+import { checksumCommand } from "./checksum.ts";
+import { serveCommand } from "./computations.ts";
+import type { ComputationsServer } from "./computations-server.ts";
+import type { CliContext } from "./context.ts";
+import { CliError } from "./errors.ts";
+import { keysCommand } from "./keys.ts";
+import { registerAttestationCommands } from "./attestation.ts";
+
+export interface RunOutcome {
+  code: number;
+  /** Set by `computations serve`: the caller keeps the process alive until it is closed. */
+  server?: ComputationsServer;
+}
+
+const collect = (v: string, prev: string[]) => [...prev, v];
+
+export function buildProgram(ctx: CliContext, outcome: RunOutcome): Command {
+  const program = new Command("cocos-cli")
+    .description("Cocos on Bun: upload algorithms and datasets to a confidential computation, fetch results, check attestation")
+    .option("-v, --verbose", "print raw errors")
+    .addOption(new Option("--signature <version>", "role signature scheme (default COCOS_SIGNATURE or v1)").choices(["v1", "v2"]))
+    .option("--computation-id <id>", "computation id bound into v2 signatures (or COCOS_COMPUTATION_ID)")
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => ctx.out(s.replace(/\n$/, "")), writeErr: (s) => ctx.err(s.replace(/\n$/, "")) })
+    .showHelpAfterError();
+
+  const sig = () => {
+    const g = program.opts<{ signature?: string; computationId?: string }>();
+    return { signature: g.signature, computationId: g.computationId };
+  };
+
+  program
+    .command("keys")
+    .description("generate a key pair: private.pem and public.pem in the current directory")
+    .addOption(new Option("-k, --key-type <type>", "key type").choices(["rsa", "ecdsa", "ed25519"]).default("rsa"))
+    .action((o: { keyType: string }) => keysCommand(ctx, o.keyType));
+
+  program
+    .command("algo")
+    .description("upload an algorithm (role algorithm-provider)")
+    .argument("<algo_file>", "algorithm file")
+    .argument("<private_key>", "private key of the algorithm provider")
+    .addOption(new Option("-a, --algorithm <type>", "algorithm type").choices(["bin", "python", "wasm", "docker"]).default("bin"))
+    .option("--args <value>", "argument for the algorithm (repeatable, order kept)", collect, [] as string[])
+    .option("-r, --requirements <file>", "python requirements file")
+    .option("--python-runtime <runtime>", "python runtime", "python3")
+    .action(async (file: string, key: string, o: { algorithm: string; args: string[]; requirements?: string; pythonRuntime: string }) =>
+      algoCommand(ctx, file, key, { ...o, ...sig() }, await attestedFactory()),
+    );
+
+  program
+    .command("data")
+    .description("upload a dataset file or directory (role data-provider)")
+    .argument("<dataset_path>", "dataset file, or a directory (sent as a deterministic zip and unpacked by the agent)")
+    .argument("<private_key>", "private key of the data provider")
+    .option("-d, --decompress", "ask the agent to unzip the dataset", false)
+    .action(async (path: string, key: string, o: { decompress: boolean }) => dataCommand(ctx, path, key, { ...o, ...sig() }, await attestedFactory()));
+
+  program
+    .command("result")
+    .description("download the computation result (role consumer)")
+    .argument("<private_key>", "private key of the result consumer")
+    .argument("[file]", "output file", "results.zip")
+    .action(async (key: string, file: string) => resultCommand(ctx, key, file, sig(), await attestedFactory()));
+
+  program
+    .command("checksum")
+    .description("SHA3-256 of a file, a directory (as its deterministic zip) or a manifest")
+    .argument("<path>", "file, directory or manifest JSON")
+    .option("-m, --manifest", "hash the canonical JSON of a computation manifest", false)
+    .option("-b, --base64", "print base64 instead of hex", false)
+    .action((path: string, o: { manifest: boolean; base64: boolean }) => checksumCommand(ctx, path, o));
+
+  const computations = program.command("computations").description("development control plane (the original's test/computations)");
+  computations
+    .command("serve")
+    .description("serve manager.ManagerService/Process: send the computation to every manager that connects and print what comes back")
+    .argument("[args...]", "<algo-path> <public-key-path> <attested-tls-bool> [<dataset-path>...]")
+    .option("--manifest <file>", "send this manifest JSON (several parties' keys) instead of building one")
+    .option("--id <id>", "computation id (default 1)")
+    .option("--host <host>", "listen host (default HOST or localhost)")
+    .option("--port <port>", "listen port (default PORT or 7001)")
+    .action(async (args: string[], o: { manifest?: string; id?: string; host?: string; port?: string }) => {
+      outcome.server = await serveCommand(ctx, args, o);
+    });
+
+  registerAttestationCommands(program, ctx, () => attestedFactory());
+  return program;
+}
+
+/** The attested-TLS credentials factory, loaded only when a command needs it. */
+async function attestedFactory() {
+  const { attestedCredentials } = await import("./atls.ts");
+  return attestedCredentials;
+}
+
+/** Runs one command line (argv without "bun cli/main.ts"); never exits the process itself. */
+export async function runCli(argv: string[], ctx: CliContext): Promise<RunOutcome> {
+  const outcome: RunOutcome = { code: 0 };
+  if (argv[0] === "wasm") {
+    const { wasmCommand } = await import("./wasm.ts");
+    outcome.code = await wasmCommand(argv.slice(1), ctx);
+    return outcome;
+  }
+  const program = buildProgram(ctx, outcome);
+  try {
+    await program.parseAsync(argv, { from: "user" });
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      outcome.code = e.exitCode;
+      return outcome;
+    }
+    const verbose = Boolean(program.opts().verbose);
+    if (e instanceof CliError) {
+      ctx.err(red(`error: ${e.message}`));
+      if (verbose && e.cause) ctx.err(String((e.cause as Error)?.stack ?? e.cause));
+      outcome.code = e.exitCode;
+    } else {
+      ctx.err(red(`error: ${(e as Error)?.message ?? String(e)}`));
+      if (verbose) ctx.err(String((e as Error)?.stack ?? e));
+      outcome.code = 1;
+    }
+  }
+  return outcome;
+}
+
+function red(s: string): string {
+  return process.stderr.isTTY ? `\x1b[31m${s}\x1b[0m` : s;
+}

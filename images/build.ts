@@ -1,0 +1,217 @@
+// Offline, byte-reproducible guest image builder: `bun images/build.ts [options]`.
+// Output (images/out/): vmlinux (PVH, uncompressed — the fastest boot under TCG), bzImage,
+// initramfs.cpio (+ .zst), initramfs-busybox.cpio (bench baseline) and image.json.
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { basename, join, resolve } from "node:path";
+import { parseArgs } from "node:util";
+import { type CpioEntry, writeCpio } from "./cpio.ts";
+import { extractDeb, fetchDeb, kernelPackage } from "./debian.ts";
+import { extractVmlinux, resolveModules } from "./kernel.ts";
+
+const here = import.meta.dir;
+const root = resolve(here, "..");
+
+/** Modules the agent needs; dependencies are added from each module's .modinfo. */
+export const WANTED_MODULES = ["virtio_pci", "virtio_console", "virtio_net", "vmw_vsock_virtio_transport", "sev_guest", "configfs"];
+/** Present only on newer kernels (configfs-tsm arrived in 6.7). */
+export const OPTIONAL_MODULES = ["tsm"];
+export const GLIBC = ["libc.so.6", "libm.so.6", "libpthread.so.0", "libdl.so.2", "ld-linux-x86-64.so.2"];
+export const DEFAULT_CMDLINE = "console=ttyS0 quiet panic=-1";
+export const ZSTD_LEVEL = 10;
+
+export interface BuildOptions {
+  agent?: string;
+  out?: string;
+  cache?: string;
+  offline?: boolean;
+  compress?: boolean;
+  /** Seconds since the epoch written as every mtime; default SOURCE_DATE_EPOCH or 0. */
+  mtime?: number;
+  kernelMeta?: string;
+  log?: (msg: string) => void;
+}
+
+export interface FileDigest {
+  file: string;
+  size: number;
+  sha256: string;
+  sha3_256: string;
+}
+
+export interface ImageManifest {
+  schema: "cocos-image/v1";
+  kernel: { package: string; deb: string; version: string; vmlinux: FileDigest; bzImage: FileDigest };
+  initramfs: { cpio: FileDigest; zstd?: FileDigest & { level: number }; entries: number };
+  baseline: { cpio: FileDigest };
+  agent: FileDigest;
+  packages: Record<string, string>;
+  modules: string[];
+  modules_missing: string[];
+  cmdline: string;
+  /** What a launch measurement covers: the booted kernel and initrd plus the full command line. */
+  measurement_inputs: { kernel: string; kernel_sha256: string; initrd: string; initrd_sha256: string; cmdline: string; note: string };
+  mtime: number;
+}
+
+export function digest(file: string, data: Uint8Array): FileDigest {
+  return {
+    file,
+    size: data.length,
+    sha256: new Bun.CryptoHasher("sha256").update(data).digest("hex"),
+    sha3_256: new Bun.CryptoHasher("sha3-256").update(data).digest("hex"),
+  };
+}
+
+function concat(chunks: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+  let o = 0;
+  for (const c of chunks) out.set(c, (o += c.length) - c.length);
+  return out;
+}
+
+function findIn(dir: string, candidates: string[]): Uint8Array {
+  for (const c of candidates) {
+    try {
+      return new Uint8Array(readFileSync(join(dir, c)));
+    } catch {}
+  }
+  throw new Error(`expected one of ${candidates.join(", ")} under ${dir}, found none`);
+}
+
+/** Busybox binary plus one symlink per applet (from the binary's own --list-full). */
+function busyboxEntries(bbRoot: string): CpioEntry[] {
+  const bin = join(bbRoot, "bin/busybox");
+  const r = Bun.spawnSync([bin, "--list-full"], { stdout: "pipe", stderr: "pipe" });
+  if (r.exitCode !== 0) throw new Error(`${bin} --list-full failed: ${r.stderr.toString()}`);
+  const applets = r.stdout.toString().split("\n").filter((l) => l && l !== "bin/busybox" && l !== "linuxrc");
+  return [
+    { path: "bin/busybox", type: "file", data: new Uint8Array(readFileSync(bin)), mode: 0o755 },
+    ...applets.map((a): CpioEntry => ({ path: a, type: "symlink", target: "/bin/busybox" })),
+  ];
+}
+
+function baseEntries(init: Uint8Array): CpioEntry[] {
+  const enc = new TextEncoder();
+  const etc = (p: string, s: string): CpioEntry => ({ path: `etc/${p}`, type: "file", data: enc.encode(s) });
+  return [
+    { path: "init", type: "file", data: init, mode: 0o755 },
+    // The kernel opens /dev/console before /init runs, i.e. before devtmpfs is mounted.
+    { path: "dev/console", type: "chardev", major: 5, minor: 1 },
+    ...["proc", "sys", "tmp", "run", "root", "cocos", "mnt"].map((d): CpioEntry => ({ path: d, type: "dir" })),
+    etc("passwd", "root:x:0:0:root:/root:/bin/sh\n"),
+    etc("group", "root:x:0:\n"),
+    etc("hosts", "127.0.0.1 localhost\n::1 localhost\n"),
+    etc("hostname", "cocos\n"),
+  ];
+}
+
+export async function buildImage(opts: BuildOptions = {}): Promise<ImageManifest> {
+  const log = opts.log ?? ((m: string) => console.error(`[images] ${m}`));
+  const out = resolve(opts.out ?? join(here, "out"));
+  const cache = resolve(opts.cache ?? join(here, "cache"));
+  const agentPath = resolve(opts.agent ?? process.env.COCOS_IMAGE_AGENT ?? join(root, "dist/cocos-agent"));
+  const mtime = opts.mtime ?? Number(process.env.SOURCE_DATE_EPOCH ?? 0);
+  const offline = opts.offline ?? false;
+  mkdirSync(out, { recursive: true });
+
+  let agent: Uint8Array;
+  try {
+    agent = new Uint8Array(readFileSync(agentPath));
+  } catch {
+    throw new Error(`expected the compiled agent at ${agentPath} (run \`bun run build\` or pass --agent), found nothing`);
+  }
+
+  const kpkg = kernelPackage(cache, opts.kernelMeta ?? "linux-image-amd64", offline);
+  const kdeb = fetchDeb(cache, kpkg, offline);
+  const libcDeb = fetchDeb(cache, "libc6", offline);
+  const bbDeb = fetchDeb(cache, "busybox-static", offline);
+  const kroot = extractDeb(cache, kdeb);
+  const version = kpkg.replace(/^linux-image-/, "");
+  log(`kernel ${kpkg} (${basename(kdeb)})`);
+
+  const bzImage = new Uint8Array(readFileSync(join(kroot, `boot/vmlinuz-${version}`)));
+  const vmlinux = extractVmlinux(bzImage);
+  const modDir = join(kroot, "lib/modules", version);
+  const { modules, missing } = resolveModules(modDir, WANTED_MODULES, OPTIONAL_MODULES);
+  log(`modules: ${modules.map((m) => m.name).join(" ")}${missing.length ? ` (absent in this kernel: ${missing.join(" ")})` : ""}`);
+
+  const libcRoot = extractDeb(cache, libcDeb);
+  const libs = GLIBC.map((l): CpioEntry => ({
+    path: `lib/x86_64-linux-gnu/${l}`,
+    type: "file",
+    data: findIn(libcRoot, [`lib/x86_64-linux-gnu/${l}`, `usr/lib/x86_64-linux-gnu/${l}`]),
+    mode: 0o755,
+  }));
+  const busybox = busyboxEntries(extractDeb(cache, bbDeb));
+  const init = new Uint8Array(readFileSync(join(here, "init.sh")));
+  const enc = new TextEncoder();
+
+  const entries: CpioEntry[] = [
+    ...baseEntries(init),
+    ...busybox,
+    ...libs,
+    { path: "lib64/ld-linux-x86-64.so.2", type: "symlink", target: "/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2" },
+    ...modules.map((m): CpioEntry => ({ path: `lib/modules/${version}/${m.rel}`, type: "file", data: m.data })),
+    { path: "etc/cocos/modules", type: "file", data: enc.encode(modules.map((m) => `${version}/${m.rel}\n`).join("")) },
+    { path: "bin/cocos-agent", type: "file", data: agent, mode: 0o755 },
+  ];
+  const cpio = concat(writeCpio(entries, mtime));
+
+  // Baseline for bench/boot.ts: same kernel, busybox only, prints a marker and powers off.
+  const marker = enc.encode(
+    "#!/bin/sh\nmount -t proc proc /proc\necho \"COCOS-BASELINE-READY uptime $(cut -d' ' -f1 /proc/uptime)\" > /dev/console\npoweroff -f\n",
+  );
+  const baseline = concat(writeCpio([...baseEntries(marker), ...busybox], mtime));
+
+  const write = (name: string, data: Uint8Array) => {
+    const tmp = join(out, `.${name}.tmp`);
+    writeFileSync(tmp, data);
+    renameSync(tmp, join(out, name));
+    return digest(name, data);
+  };
+  const manifest: ImageManifest = {
+    schema: "cocos-image/v1",
+    kernel: { package: kpkg, deb: basename(kdeb), version, vmlinux: write("vmlinux", vmlinux), bzImage: write("bzImage", bzImage) },
+    initramfs: { cpio: write("initramfs.cpio", cpio), entries: entries.length },
+    baseline: { cpio: write("initramfs-busybox.cpio", baseline) },
+    agent: digest(basename(agentPath), agent),
+    packages: { kernel: basename(kdeb), libc6: basename(libcDeb), "busybox-static": basename(bbDeb) },
+    modules: modules.map((m) => m.name),
+    modules_missing: missing,
+    cmdline: DEFAULT_CMDLINE,
+    measurement_inputs: {
+      kernel: "vmlinux",
+      kernel_sha256: "",
+      initrd: "initramfs.cpio",
+      initrd_sha256: "",
+      cmdline: DEFAULT_CMDLINE,
+      note: "the manager appends per-VM cocos.* settings to cmdline; the measurement covers the full command line it passes",
+    },
+    mtime,
+  };
+  manifest.measurement_inputs.kernel_sha256 = manifest.kernel.vmlinux.sha256;
+  manifest.measurement_inputs.initrd_sha256 = manifest.initramfs.cpio.sha256;
+  if (opts.compress ?? true) {
+    log(`zstd -${ZSTD_LEVEL} of ${cpio.length} bytes`);
+    manifest.initramfs.zstd = { ...write("initramfs.cpio.zst", Bun.zstdCompressSync(cpio, { level: ZSTD_LEVEL })), level: ZSTD_LEVEL };
+  }
+  await Bun.write(join(out, "image.json"), JSON.stringify(manifest, null, 2) + "\n");
+  log(`initramfs ${cpio.length} bytes${manifest.initramfs.zstd ? `, zstd ${manifest.initramfs.zstd.size}` : ""}; wrote ${out}/image.json`);
+  return manifest;
+}
+
+if (import.meta.main) {
+  const { values } = parseArgs({
+    options: {
+      agent: { type: "string" },
+      out: { type: "string" },
+      cache: { type: "string" },
+      offline: { type: "boolean", default: false },
+      "no-compress": { type: "boolean", default: false },
+    },
+  });
+  buildImage({ agent: values.agent, out: values.out, cache: values.cache, offline: values.offline, compress: !values["no-compress"] }).catch((e) => {
+    console.error(`images: ${e instanceof Error ? e.message : e}`);
+    process.exit(1);
+  });
+}

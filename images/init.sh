@@ -1,0 +1,72 @@
+#!/bin/sh
+# /init of the Cocos guest. One source for both builders: images/build.ts copies it into the
+# initramfs and images/buildroot/board/cocos/overlay/init links to it.
+# Settings come only from the kernel command line (cocos.NAME=VALUE → AGENT_NAME=VALUE) and, at
+# run time, from the host channel; nothing is read from disk or network.
+export PATH=/bin:/sbin:/usr/bin:/usr/sbin HOME=/root TMPDIR=/tmp
+log() { echo "cocos-init: $*" > /dev/console; }
+
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev 2>/dev/null
+mkdir -p /dev/pts /dev/shm /tmp /run /root /cocos
+mount -t devpts devpts /dev/pts
+mount -t tmpfs -o mode=1777 tmpfs /dev/shm
+mount -t tmpfs -o mode=1777 tmpfs /tmp
+mount -t tmpfs -o mode=0755 tmpfs /run
+log "started, uptime $(cut -d' ' -f1 /proc/uptime)s"
+
+# Modules in dependency order (written by the image builder; built-in drivers need no entry).
+if [ -f /etc/cocos/modules ]; then
+  while read -r m; do
+    [ -n "$m" ] && insmod "/lib/modules/$m" 2>/dev/null || true
+  done < /etc/cocos/modules
+fi
+# configfs-tsm (kernels with TSM_REPORTS) lives under /sys/kernel/config/tsm/report.
+[ -d /sys/kernel/config ] && mount -t configfs configfs /sys/kernel/config 2>/dev/null
+
+ip link set lo up
+if ip link show eth0 >/dev/null 2>&1; then
+  ip addr add 10.0.2.15/24 dev eth0
+  ip link set eth0 up
+  ip route add default via 10.0.2.2
+  echo "nameserver 10.0.2.3" > /etc/resolv.conf
+else
+  log "no eth0 (expected a virtio-net device)"
+fi
+
+# No udev: name the virtio-serial ports ourselves.
+mkdir -p /dev/virtio-ports
+for p in /sys/class/virtio-ports/*; do
+  [ -f "$p/name" ] || continue
+  n=$(cat "$p/name")
+  [ -n "$n" ] && ln -sf "/dev/${p##*/}" "/dev/virtio-ports/$n"
+done
+
+rss_after=""
+for arg in $(cat /proc/cmdline); do
+  case "$arg" in
+    cocos_init.rss_after=*) rss_after="${arg#*=}" ;;
+    cocos.*=*)
+      kv="${arg#cocos.}"
+      key=$(echo "${kv%%=*}" | tr 'a-z.-' 'A-Z__')
+      case "$key" in
+        ''|*[!A-Z0-9_]*) log "ignoring malformed setting $arg" ;;
+        *) export "AGENT_$key=${kv#*=}" ;;
+      esac
+      ;;
+  esac
+done
+
+cd /cocos
+log "starting agent, uptime $(cut -d' ' -f1 /proc/uptime)s"
+/bin/cocos-agent &
+agent=$!
+if [ -n "$rss_after" ]; then
+  # One-shot report for the boot benchmark: the agent's resident set once it has settled.
+  ( sleep "$rss_after"; log "agent $(grep VmRSS /proc/$agent/status | tr -s ' \t' ' ')" ) &
+fi
+wait "$agent"
+log "agent exited with status $?; powering off"
+sync
+poweroff -f

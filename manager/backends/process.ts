@@ -1,0 +1,231 @@
+// Backend "process": the agent runs as a local child process — the embedded default on a machine
+// without a guest image. Each VM gets its own directory (agent working dir, channel sockets, stdio
+// logs) and a free TCP port. The agent is started detached with stdio in files, so it outlives a
+// manager restart and can be re-adopted by pid.
+import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync, mkdirSync, openSync, closeSync, readFileSync, statSync } from "node:fs";
+import { basename, dirname, join, resolve } from "node:path";
+import {
+  Listeners,
+  VmNotFoundError,
+  pidAlive,
+  type ChannelPaths,
+  type StopOptions,
+  type VmBackend,
+  type VmExit,
+  type VmInfo,
+  type VmOutput,
+  type VmStartSpec,
+} from "../backend.ts";
+import { ephemeralPort } from "../ports.ts";
+
+export interface ProcessBackendOptions {
+  /** Parent of the per-VM directories (default: <stateDir>/vms). */
+  vmsDir: string;
+  /** argv of the agent; default from agentCommand(). */
+  agentArgv?: string[];
+  /** Host the agent's gRPC server binds (default 127.0.0.1). */
+  agentHost?: string;
+  /** How often adopted (non-child) pids are polled for liveness. */
+  pollMs?: number;
+}
+
+/**
+ * The agent to run: $MANAGER_AGENT_BIN (a path, or a command line split on spaces), else a compiled
+ * cocos-agent next to this binary or in dist/, else `bun agent/main.ts` from the source tree.
+ */
+export function agentCommand(env: Record<string, string | undefined> = process.env): string[] {
+  const configured = env.MANAGER_AGENT_BIN?.trim();
+  if (configured) return configured.split(/\s+/);
+  const repoRoot = resolve(import.meta.dir, "..", "..");
+  const underBun = /^bun(\.exe)?$/.test(basename(process.execPath));
+  // A compiled cocos-manager looks next to itself; under `bun` the repo's dist/ is the place.
+  const candidates = [...(underBun ? [] : [join(dirname(process.execPath), "cocos-agent")]), join(repoRoot, "dist", "cocos-agent")];
+  for (const c of candidates) if (existsSync(c) && statSync(c).isFile()) return [c];
+  const src = join(repoRoot, "agent", "main.ts");
+  if (existsSync(src)) return [underBun ? process.execPath : "bun", src];
+  throw new Error(
+    `no agent found: set MANAGER_AGENT_BIN, build dist/cocos-agent (bun run build), or run from the source tree (looked for ${candidates.join(", ")}, ${src})`,
+  );
+}
+
+/** Environment telling the agent where its host channels and gRPC port are. */
+export function agentProcessEnv(spec: VmStartSpec, port: number, host: string, channels: ChannelPaths): Record<string, string> {
+  return {
+    ...spec.agentEnv,
+    AGENT_GRPC_HOST: host,
+    AGENT_GRPC_PORT: String(port),
+    AGENT_HOST_CHANNEL: "unix",
+    AGENT_MANIFEST_SOCKET: channels.manifest,
+    AGENT_EVENTS_SOCKET: channels.events,
+    AGENT_COMPUTATION_ID: spec.computationId,
+  };
+}
+
+interface Tracked {
+  info: VmInfo;
+  child?: ChildProcess;
+  poll?: ReturnType<typeof setInterval>;
+  ttl?: ReturnType<typeof setTimeout>;
+  stopping: boolean;
+  exited: Promise<void>;
+  markExited: () => void;
+}
+
+export class ProcessBackend implements VmBackend {
+  readonly name = "process";
+  private vms = new Map<string, Tracked>();
+  private exits = new Listeners<VmExit>();
+  private outputs = new Listeners<VmOutput>();
+
+  constructor(private readonly opts: ProcessBackendOptions) {}
+
+  list(): VmInfo[] {
+    return [...this.vms.values()].map((t) => t.info);
+  }
+  onExit(listener: (exit: VmExit) => void): void {
+    this.exits.add(listener);
+  }
+  onOutput(listener: (out: VmOutput) => void): void {
+    this.outputs.add(listener);
+  }
+
+  async start(spec: VmStartSpec): Promise<VmInfo> {
+    const argv = this.opts.agentArgv ?? agentCommand();
+    const id = `${this.name}-${crypto.randomUUID()}`;
+    const workDir = join(resolve(this.opts.vmsDir), id);
+    const agentDir = join(workDir, "agent");
+    mkdirSync(agentDir, { recursive: true });
+    // Unix socket paths are limited to ~107 bytes; keep them short and say so when too long.
+    const channels: ChannelPaths = { manifest: join(workDir, "manifest.sock"), events: join(workDir, "events.sock") };
+    for (const p of Object.values(channels)) {
+      if (Buffer.byteLength(p) > 100) throw new Error(`host-channel socket path too long (${Buffer.byteLength(p)} > 100 bytes): ${p}; use a shorter MANAGER_STATE_DIR`);
+    }
+    const host = this.opts.agentHost ?? "127.0.0.1";
+    const port = spec.agentPort ?? (await ephemeralPort(host));
+    const out = openSync(join(workDir, "agent.stdout.log"), "a");
+    const err = openSync(join(workDir, "agent.stderr.log"), "a");
+    let child: ChildProcess;
+    try {
+      child = spawn(argv[0]!, argv.slice(1), {
+        cwd: agentDir,
+        env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? agentDir, ...agentProcessEnv(spec, port, host, channels) },
+        stdio: ["ignore", out, err],
+        detached: true,
+      });
+    } finally {
+      closeSync(out);
+      closeSync(err);
+    }
+    const pid = await new Promise<number>((res, rej) => {
+      child.once("error", (e) => rej(new Error(`could not start the agent (${argv.join(" ")}): ${e.message}`)));
+      child.once("spawn", () => res(child.pid!));
+    });
+    child.unref();
+    const info: VmInfo = {
+      id,
+      backend: this.name,
+      computationId: spec.computationId,
+      agentPort: port,
+      pid,
+      channelPaths: channels,
+      workDir,
+      manifestHash: Buffer.from(spec.manifestHash).toString("hex"),
+      startedAt: new Date().toISOString(),
+      expiresAt: spec.ttlMs ? Date.now() + spec.ttlMs : undefined,
+      extra: { argv },
+    };
+    const t = this.track(info, child);
+    child.once("exit", (code, signal) => this.finish(t, code, signal));
+    return info;
+  }
+
+  async adopt(saved: VmInfo): Promise<boolean> {
+    if (saved.backend !== this.name || !pidAlive(saved.pid)) return false;
+    if (this.vms.has(saved.id)) return true;
+    const t = this.track(saved);
+    t.poll = setInterval(() => {
+      if (!pidAlive(saved.pid)) this.finish(t, null, null);
+    }, this.opts.pollMs ?? 1000);
+    return true;
+  }
+
+  async stop(id: string, opts: StopOptions = {}): Promise<void> {
+    const t = this.vms.get(id);
+    if (!t) throw new VmNotFoundError(id);
+    t.stopping = true;
+    const grace = opts.graceMs ?? 30_000;
+    const pid = t.info.pid;
+    // The agent leads its own process group (detached): signal the group so its runners die too.
+    signalGroup(pid, "SIGTERM");
+    if (!t.child) this.pollFast(t);
+    const done = await Promise.race([t.exited.then(() => true), Bun.sleep(grace).then(() => false)]);
+    if (!done) {
+      signalGroup(pid, "SIGKILL");
+      await Promise.race([t.exited, Bun.sleep(5000)]);
+    }
+    if (this.vms.has(id)) this.finish(t, null, done ? "SIGTERM" : "SIGKILL");
+  }
+
+  detachAll(): void {
+    for (const t of this.vms.values()) this.clearTimers(t);
+    this.vms.clear();
+  }
+
+  private track(info: VmInfo, child?: ChildProcess): Tracked {
+    let markExited!: () => void;
+    const exited = new Promise<void>((r) => (markExited = r));
+    const t: Tracked = { info, child, stopping: false, exited, markExited };
+    if (info.expiresAt) {
+      t.ttl = setTimeout(() => void this.stop(info.id).catch(() => {}), Math.max(0, info.expiresAt - Date.now()));
+      t.ttl.unref?.();
+    }
+    this.vms.set(info.id, t);
+    return t;
+  }
+
+  private pollFast(t: Tracked): void {
+    if (t.poll) clearInterval(t.poll);
+    t.poll = setInterval(() => {
+      if (!pidAlive(t.info.pid)) this.finish(t, null, null);
+    }, 50);
+  }
+
+  private clearTimers(t: Tracked): void {
+    if (t.poll) clearInterval(t.poll);
+    if (t.ttl) clearTimeout(t.ttl);
+  }
+
+  private finish(t: Tracked, code: number | null, signal: string | null): void {
+    if (this.vms.get(t.info.id) !== t) return;
+    this.clearTimers(t);
+    this.vms.delete(t.info.id);
+    t.markExited();
+    if (!t.stopping && code !== 0) {
+      const tail = readTail(join(t.info.workDir, "agent.stderr.log"), 2048);
+      if (tail) this.outputs.emit({ info: t.info, stream: "stderr", text: tail });
+    }
+    this.exits.emit({ info: t.info, code, signal, requested: t.stopping });
+  }
+}
+
+function signalGroup(pid: number, sig: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, sig);
+  } catch {
+    try {
+      process.kill(pid, sig);
+    } catch {
+      // already gone
+    }
+  }
+}
+
+function readTail(path: string, max: number): string {
+  try {
+    const buf = readFileSync(path);
+    return buf.subarray(Math.max(0, buf.length - max)).toString("utf8").trim();
+  } catch {
+    return "";
+  }
+}

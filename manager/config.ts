@@ -1,0 +1,95 @@
+// Manager configuration from MANAGER_* environment variables (names and defaults of Cocos v0.4.0
+// where they exist, cocos-manager.md §2.1; the rest are ours and documented here).
+import { join } from "node:path";
+
+export type BackendName = "process" | "qemu" | "auto";
+
+export interface ManagerConfig {
+  logLevel: string;
+  /** Computations server the manager dials (MANAGER_GRPC_URL, default localhost:7001). */
+  grpcUrl: string;
+  grpcTimeoutMs: number;
+  grpcClientCert: string;
+  grpcClientKey: string;
+  grpcServerCaCerts: string;
+  eosVersion: string;
+  instanceId: string;
+  /** MANAGER_BACKEND: process | qemu | auto (qemu when an image and QEMU exist). */
+  backend: BackendName;
+  /** MANAGER_STATE_DIR: one JSON file per VM; default ./.cocos/manager. */
+  stateDir: string;
+  /** MANAGER_HTTP_HOST / MANAGER_HTTP_PORT (HEAD's names; default localhost:7003; 0 = any free port, "off" = no HTTP API). */
+  httpHost: string;
+  httpPort: number | null;
+  /** Reconnect backoff to the computations server: initial and maximum delay. */
+  reconnectInitialMs: number;
+  reconnectMaxMs: number;
+  /** Idle expiry of a partially received RunReqChunks buffer (30 s in the original). */
+  runReqTimeoutMs: number;
+  /** SIGTERM → SIGKILL grace on stop (30 s in the original). */
+  stopGraceMs: number;
+  /** Reported in SVMInfo (MANAGER_QEMU_* names of the original). */
+  qemuOvmfVersion: string;
+  qemuSmpCount: number;
+  qemuCpu: string;
+  /** MANAGER_ATTESTATION_POLICY_FILE: a JSON policy returned for AttestationPolicyReq (host_data filled in). */
+  attestationPolicyFile: string;
+}
+
+/** Parses a Go-style duration ("60s", "1m30s", "500ms") or a bare number of seconds. */
+export function parseDuration(text: string, name: string): number {
+  const t = text.trim();
+  if (/^\d+(\.\d+)?$/.test(t)) return Number(t) * 1000;
+  const unit: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+  let total = 0;
+  let rest = t;
+  while (rest.length) {
+    const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)/.exec(rest);
+    if (!m) throw new Error(`${name}: expected a duration like 60s, 1m30s or 500ms, got ${JSON.stringify(text)}`);
+    total += Number(m[1]) * unit[m[2]!]!;
+    rest = rest.slice(m[0].length);
+  }
+  return total;
+}
+
+function int(env: Record<string, string | undefined>, name: string, dflt: number): number {
+  const v = env[name];
+  if (v === undefined || v === "") return dflt;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new Error(`${name}: expected a non-negative integer, got ${JSON.stringify(v)}`);
+  return n;
+}
+
+function str(env: Record<string, string | undefined>, name: string, dflt: string): string {
+  const v = env[name];
+  return v === undefined || v === "" ? dflt : v;
+}
+
+export function loadManagerConfig(env: Record<string, string | undefined> = process.env, cwd = process.cwd()): ManagerConfig {
+  const backend = str(env, "MANAGER_BACKEND", "auto");
+  if (backend !== "process" && backend !== "qemu" && backend !== "auto") {
+    throw new Error(`MANAGER_BACKEND: expected process, qemu or auto, got ${JSON.stringify(backend)}`);
+  }
+  return {
+    logLevel: str(env, "MANAGER_LOG_LEVEL", "info"),
+    grpcUrl: str(env, "MANAGER_GRPC_URL", "localhost:7001"),
+    grpcTimeoutMs: parseDuration(str(env, "MANAGER_GRPC_TIMEOUT", "60s"), "MANAGER_GRPC_TIMEOUT"),
+    grpcClientCert: str(env, "MANAGER_GRPC_CLIENT_CERT", ""),
+    grpcClientKey: str(env, "MANAGER_GRPC_CLIENT_KEY", ""),
+    grpcServerCaCerts: str(env, "MANAGER_GRPC_SERVER_CA_CERTS", ""),
+    eosVersion: str(env, "MANAGER_EOS_VERSION", ""),
+    instanceId: str(env, "MANAGER_INSTANCE_ID", crypto.randomUUID()),
+    backend,
+    stateDir: str(env, "MANAGER_STATE_DIR", join(cwd, ".cocos", "manager")),
+    httpHost: str(env, "MANAGER_HTTP_HOST", "localhost"),
+    httpPort: env.MANAGER_HTTP_PORT === "off" ? null : int(env, "MANAGER_HTTP_PORT", 7003),
+    reconnectInitialMs: parseDuration(str(env, "MANAGER_GRPC_RECONNECT_INITIAL", "500ms"), "MANAGER_GRPC_RECONNECT_INITIAL"),
+    reconnectMaxMs: parseDuration(str(env, "MANAGER_GRPC_RECONNECT_MAX", "10s"), "MANAGER_GRPC_RECONNECT_MAX"),
+    runReqTimeoutMs: parseDuration(str(env, "MANAGER_RUN_REQ_TIMEOUT", "30s"), "MANAGER_RUN_REQ_TIMEOUT"),
+    stopGraceMs: parseDuration(str(env, "MANAGER_STOP_GRACE", "30s"), "MANAGER_STOP_GRACE"),
+    qemuOvmfVersion: str(env, "MANAGER_QEMU_OVMF_VERSION", ""),
+    qemuSmpCount: int(env, "MANAGER_QEMU_SMP_COUNT", 4),
+    qemuCpu: str(env, "MANAGER_QEMU_CPU", "EPYC"),
+    attestationPolicyFile: str(env, "MANAGER_ATTESTATION_POLICY_FILE", ""),
+  };
+}

@@ -1,0 +1,188 @@
+import { afterEach, describe, expect, test } from "bun:test";
+import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { generateKeyPair, loadPublicKey, publicKeyDer } from "../protocol/keys.ts";
+import { runReqFromManifest, manifestHash, type Manifest } from "../protocol/manifest.ts";
+import { ComputationRunReqType, encodeMessage } from "../protocol/proto.ts";
+import { toHex } from "../protocol/hash.ts";
+import { pidAlive } from "./backend.ts";
+import { ProcessBackend } from "./backends/process.ts";
+import { loadManagerConfig } from "./config.ts";
+import { silentLogger } from "./log.ts";
+import { Manager } from "./service.ts";
+import { StateStore } from "./state.ts";
+
+const FAKE = [process.execPath, join(import.meta.dir, "testdata", "fake-agent.ts")];
+const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+const key = publicKeyDer(loadPublicKey(generateKeyPair("ed25519").publicPem));
+function manifest(id: string, over: Partial<Manifest> = {}): Manifest {
+  return {
+    id,
+    name: "n",
+    description: "d",
+    datasets: [{ hash: new Uint8Array(32).fill(1), user_key: key, filename: "Iris.csv" }],
+    algorithm: { hash: new Uint8Array(32).fill(2), user_key: key },
+    result_consumers: [{ user_key: key }],
+    agent_config: { port: "7002", log_level: "debug" },
+    ...over,
+  };
+}
+
+type Msg = Record<string, any>;
+function setup(stateDir?: string) {
+  const dir = stateDir ?? mkdtempSync(join(tmpdir(), "cocos-mgr-"));
+  if (!stateDir) cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+  const cfg = loadManagerConfig({ MANAGER_STATE_DIR: dir, MANAGER_STOP_GRACE: "5s" });
+  const backend = new ProcessBackend({ vmsDir: join(dir, "vms"), agentArgv: FAKE, pollMs: 50 });
+  const out: Msg[] = [];
+  const m = new Manager(cfg, backend, new StateStore(dir), { send: (x) => out.push(x) }, silentLogger);
+  cleanups.push(async () => {
+    for (const v of m.list()) await m.stop(v.computationId, true);
+    await m.detach();
+  });
+  return { dir, m, out, backend };
+}
+
+async function until<T>(f: () => T | undefined | false, ms = 10_000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = f();
+    if (v) return v;
+    if (Date.now() > end) throw new Error("condition not met in time");
+    await Bun.sleep(20);
+  }
+}
+
+const events = (out: Msg[]) => out.filter((x) => x.agent_event).map((x) => `${x.agent_event.event_type}/${x.agent_event.status}`);
+const runRes = (out: Msg[]) => out.filter((x) => x.run_res).map((x) => x.run_res);
+
+function sendChunks(m: Manager, req: object, size = 7) {
+  const bytes = encodeMessage(ComputationRunReqType, req as Record<string, unknown>);
+  const id = (req as { id: string }).id;
+  for (let i = 0; i < bytes.length; i += size) m.handle({ runReqChunks: { data: bytes.subarray(i, i + size), id, is_last: false } });
+  m.handle({ runReqChunks: { data: new Uint8Array(0), id, is_last: true } });
+}
+
+describe("manager service", () => {
+  test("chunked run request → VM, manifest delivered, RunResponse with the agent port, agent events relayed", async () => {
+    const { m, out, dir } = setup();
+    const mf = manifest("c1");
+    sendChunks(m, runReqFromManifest(mf));
+    const [res] = await until(() => (runRes(out).length ? runRes(out) : undefined));
+    expect(res.computation_id).toBe("c1");
+    const vm = m.find("c1")!;
+    expect(res.agent_port).toBe(String(vm.agentPort));
+    expect(vm.manifestHash).toBe(toHex(manifestHash(mf)));
+    expect(events(out).slice(0, 3)).toEqual(["VmProvision/Starting", "VmProvision/InProgress", "VmProvision/Completed"]);
+    expect(out.find((x) => x.agent_event?.event_type === "VmProvision")!.agent_event.originator).toBe("manager");
+    // Relayed from the agent, computation id filled in for the log that had none.
+    const relayed = await until(() => out.find((x) => x.agent_event?.originator === "agent"));
+    expect(relayed.agent_event.event_type).toBe("ReceivingAlgorithm");
+    const log = await until(() => out.find((x) => x.agent_log?.message === "fake agent got the manifest"));
+    expect(log.agent_log.computation_id).toBe("c1");
+    expect(readdirSync(dir).filter((f) => f.endsWith(".json"))).toEqual([`${vm.id}.json`]);
+  });
+
+  test("the same request again (server reconnect) answers with the same port and boots nothing", async () => {
+    const { m, out, backend } = setup();
+    const req = runReqFromManifest(manifest("c2"));
+    sendChunks(m, req);
+    await until(() => runRes(out).length === 1);
+    sendChunks(m, req);
+    await until(() => runRes(out).length === 2);
+    expect(runRes(out)[1].agent_port).toBe(runRes(out)[0].agent_port);
+    expect(backend.list()).toHaveLength(1);
+    // A different manifest under the same id is refused.
+    sendChunks(m, runReqFromManifest(manifest("c2", { name: "other" })));
+    await until(() => runRes(out).length === 3);
+    expect(runRes(out)[2].agent_port).toBe("");
+    expect(events(out)).toContain("VmProvision/Failed");
+  });
+
+  for (const [name, bad, why] of [
+    ["a public key that is not a key", { algorithm: { hash: new Uint8Array(32), user_key: new Uint8Array([1, 2, 3]) } }, /algorithm.user_key/],
+    ["a hash of the wrong length", { datasets: [{ hash: new Uint8Array(31), user_key: key, filename: "x" }] }, /datasets\[0\].hash: expected 32 bytes/],
+  ] as const) {
+    test(`${name} → RunResponse without a port, VmProvision/Failed with the reason, nothing started`, async () => {
+      const { m, out, backend } = setup();
+      // runReqFromManifest does not validate, so it carries the bad field onto the wire.
+      sendChunks(m, runReqFromManifest({ ...manifest("bad"), ...(bad as object) } as Manifest));
+      const [res] = await until(() => (runRes(out).length ? runRes(out) : undefined));
+      expect(res).toMatchObject({ computation_id: "bad", agent_port: "" });
+      const failed = out.find((x) => x.agent_event?.status === "Failed")!;
+      expect(Buffer.from(failed.agent_event.details).toString()).toMatch(why);
+      expect(backend.list()).toEqual([]);
+      expect(m.list()).toEqual([]);
+    });
+  }
+
+  test("corrupted request bytes → Failed event, nothing started", async () => {
+    const { m, out, backend } = setup();
+    m.handle({ runReqChunks: { data: new Uint8Array([0xff, 0xff, 0xff]), id: "9", is_last: false } });
+    m.handle({ runReqChunks: { data: new Uint8Array(0), id: "9", is_last: true } });
+    await until(() => runRes(out).length);
+    expect(Buffer.from(out.find((x) => x.agent_event?.status === "Failed")!.agent_event.details).toString()).toContain("corrupted");
+    expect(backend.list()).toEqual([]);
+  });
+
+  test("StopComputation stops the VM, removes its state and answers; unknown id answers with an error", async () => {
+    const { m, out, dir } = setup();
+    sendChunks(m, runReqFromManifest(manifest("c3")));
+    await until(() => runRes(out).length);
+    const pid = m.find("c3")!.pid;
+    m.handle({ stopComputation: { computation_id: "c3" } });
+    const res = await until(() => out.find((x) => x.stopComputationRes));
+    expect(res.stopComputationRes).toEqual({ computation_id: "c3", message: "" });
+    expect(pidAlive(pid)).toBe(false);
+    expect(events(out)).toContain("StopComputationRun/Completed");
+    expect(readdirSync(dir).filter((f) => f.endsWith(".json"))).toEqual([]);
+    m.handle({ stopComputation: { computation_id: "nope" } });
+    const res2 = await until(() => out.filter((x) => x.stopComputationRes)[1]);
+    expect(res2.stopComputationRes.message).toContain("entity not found");
+  });
+
+  test("SVMInfoReq and AttestationPolicyReq are answered; policy host_data is the manifest hash", async () => {
+    const { m, out } = setup();
+    m.handle({ svmInfoReq: { id: "s" } });
+    expect(out.at(-1)!.svm_info).toMatchObject({ id: "s", cpu_num: 4, cpu_type: "EPYC", kernel_cmd: "quiet console=null" });
+    const mf = manifest("c4");
+    sendChunks(m, runReqFromManifest(mf));
+    await until(() => runRes(out).length);
+    m.handle({ attestationPolicyReq: { id: "c4" } });
+    const pol = out.find((x) => x.attestationPolicy)!.attestationPolicy;
+    expect(pol.id).toBe("c4");
+    expect(JSON.parse(Buffer.from(pol.info).toString()).policy.host_data).toBe(Buffer.from(manifestHash(mf)).toString("base64"));
+    const before = out.length;
+    m.handle({ attestationPolicyReq: { id: "unknown" } });
+    expect(out.length).toBe(before); // the original sends no reply on error
+  });
+
+  test("a restarted manager re-adopts the running VM from the state dir and drops dead records", async () => {
+    const first = setup();
+    sendChunks(first.m, runReqFromManifest(manifest("c5")));
+    await until(() => runRes(first.out).length);
+    const info = first.m.find("c5")!;
+    await first.m.detach(); // manager goes away; the agent keeps running
+    expect(pidAlive(info.pid)).toBe(true);
+    const store = new StateStore(first.dir);
+    store.save({ ...info, id: "process-gone", computationId: "gone", pid: 99_999_999 });
+
+    const second = setup(first.dir);
+    expect(await second.m.restore()).toEqual({ adopted: 1, dropped: 1 });
+    expect(second.m.find("c5")!.pid).toBe(info.pid);
+    expect(existsSync(join(first.dir, "process-gone.json"))).toBe(false);
+    // Re-sent request after the restart: same port, no new VM.
+    sendChunks(second.m, runReqFromManifest(manifest("c5")));
+    const [res] = await until(() => (runRes(second.out).length ? runRes(second.out) : undefined));
+    expect(res.agent_port).toBe(String(info.agentPort));
+    // An agent that dies is reported as Stopped and its record removed.
+    process.kill(-info.pid, "SIGKILL");
+    await until(() => events(second.out).includes("VmRunning/Stopped"));
+    expect(existsSync(join(first.dir, `${info.id}.json`))).toBe(false);
+  });
+});

@@ -1,0 +1,302 @@
+// The manager: turns computations-server requests into VMs through a backend, relays the agent's
+// events and logs, adds its own (VmProvision, StopComputationRun, Stopped), and keeps every VM's
+// state on disk so a restarted manager re-adopts what is still running.
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { ComputationRunReqType, decodeMessage, managerRoot, timestampFromDate } from "../protocol/proto.ts";
+import { manifestFromRunReq, manifestToJSON, type RunReqObject } from "../protocol/manifest.ts";
+import { sha3_256, toHex } from "../protocol/hash.ts";
+import type { VmBackend, VmInfo } from "./backend.ts";
+import { openVmChannels, type EventsLogsMessage, type VmChannels } from "./channels.ts";
+import type { ManagerConfig } from "./config.ts";
+import type { Logger } from "./log.ts";
+import { Metrics } from "./metrics.ts";
+import { RunReqAssembler } from "./run-req.ts";
+import type { ClientStreamMessage, ServerStreamMessage } from "./server-link.ts";
+import type { StateStore } from "./state.ts";
+
+/** Where manager messages go (the ServerLink in production, an array in tests). */
+export interface Outbox {
+  send(msg: ClientStreamMessage): void;
+}
+
+interface Vm {
+  info: VmInfo;
+  channels: VmChannels;
+  state: "VmProvision" | "VmRunning" | "StopComputationRun";
+}
+
+// The v0.4.0 RunResponse has no error field; if proto/ grows one (v0.5 cvms has `error`), fill it.
+const RUN_RESPONSE_HAS_ERROR = Boolean(managerRoot.lookupType("manager.RunResponse").fields.error);
+
+export class Manager {
+  private vms = new Map<string, Vm>(); // by computation id
+  private starting = new Set<string>();
+  readonly assembler: RunReqAssembler;
+  readonly metrics = new Metrics();
+
+  constructor(
+    private readonly cfg: ManagerConfig,
+    readonly backend: VmBackend,
+    private readonly store: StateStore,
+    private readonly out: Outbox,
+    private readonly log: Logger,
+  ) {
+    this.assembler = new RunReqAssembler({
+      idleMs: cfg.runReqTimeoutMs,
+      onExpire: (id, n) => this.log.warn("discarded an incomplete run request after the idle timeout", { computation_id: id, received_bytes: n, timeout_ms: cfg.runReqTimeoutMs }),
+    });
+    backend.onExit((e) => {
+      const vm = this.vms.get(e.info.computationId);
+      if (!vm || vm.info.id !== e.info.id) return;
+      this.vms.delete(e.info.computationId);
+      this.store.remove(e.info.id);
+      void vm.channels.close();
+      if (!e.requested) {
+        this.log.warn("VM exited", { vm: e.info.id, computation_id: e.info.computationId, code: e.code, signal: e.signal });
+        this.event(e.info.computationId, vm.state, "Stopped", `exit code ${e.code ?? "-"} signal ${e.signal ?? "-"}`);
+      }
+    });
+    backend.onOutput((o) => {
+      const level = o.stream === "stdout" ? "DEBUG" : /warning/i.test(o.text) ? "WARN" : "ERROR";
+      for (let i = 0; i < o.text.length; i += 1024) {
+        const piece = o.text.slice(i, i + 1024);
+        if (piece.length >= 3) this.agentLog(o.info.computationId, level, piece);
+      }
+    });
+  }
+
+  list(): VmInfo[] {
+    return [...this.vms.values()].map((v) => v.info);
+  }
+
+  find(idOrComputation: string): VmInfo | undefined {
+    return this.vms.get(idOrComputation)?.info ?? this.list().find((v) => v.id === idOrComputation);
+  }
+
+  /** Re-adopts VMs recorded in the state dir; drops the records of those that are gone. */
+  async restore(): Promise<{ adopted: number; dropped: number }> {
+    let adopted = 0;
+    let dropped = 0;
+    for (const info of this.store.load((f, e) => this.log.warn("unreadable VM state file", { file: f, error: e }))) {
+      const ok = info.backend === this.backend.name && (await this.backend.adopt(info).catch(() => false));
+      if (!ok) {
+        this.store.remove(info.id);
+        dropped++;
+        this.log.info("VM from the state dir is gone; dropped its record", { vm: info.id, computation_id: info.computationId });
+        continue;
+      }
+      this.vms.set(info.computationId, { info, channels: this.channelsFor(info), state: "VmRunning" });
+      adopted++;
+      this.log.info("re-adopted VM", { vm: info.id, computation_id: info.computationId, pid: info.pid, agent_port: info.agentPort });
+    }
+    return { adopted, dropped };
+  }
+
+  /** One message from the computations server. */
+  handle(msg: ServerStreamMessage): void {
+    if (msg.runReqChunks) {
+      let done: { id: string; bytes: Uint8Array } | null;
+      try {
+        done = this.assembler.add(msg.runReqChunks as { data: Uint8Array; id: string; is_last: boolean });
+      } catch (e) {
+        this.log.warn("run request refused", { error: e as Error });
+        return;
+      }
+      if (done) void this.runFromBytes(done.id, done.bytes);
+    } else if (msg.stopComputation) {
+      const id = (msg.stopComputation as { computation_id: string }).computation_id;
+      void this.stop(id).then((err) => this.out.send({ stopComputationRes: { computation_id: id, message: err } }));
+    } else if (msg.attestationPolicyReq) {
+      const id = (msg.attestationPolicyReq as { id: string }).id;
+      const r = this.attestationPolicy(id);
+      if (r.ok) this.out.send({ attestationPolicy: { info: r.info, id } });
+      else this.log.warn("attestation policy request failed", { computation_id: id, error: r.error });
+    } else if (msg.svmInfoReq) {
+      const id = (msg.svmInfoReq as { id: string }).id;
+      this.metrics.count("ReturnSVMInfo");
+      this.out.send({
+        svm_info: {
+          id,
+          ovmf_version: this.cfg.qemuOvmfVersion,
+          cpu_num: this.cfg.qemuSmpCount,
+          cpu_type: this.cfg.qemuCpu,
+          kernel_cmd: "quiet console=null",
+          eos_version: this.cfg.eosVersion,
+        },
+      });
+    } else if (msg.runReq) {
+      this.log.warn("ignored an un-chunked runReq: the protocol sends ComputationRunReq only as RunReqChunks");
+    } else if (msg.terminateReq) {
+      this.log.warn("computations server asked the manager to terminate; VMs keep running", { message: (msg.terminateReq as { message: string }).message });
+    } else {
+      this.log.warn("unknown message from the computations server", { keys: Object.keys(msg) });
+    }
+  }
+
+  private async runFromBytes(chunkId: string, bytes: Uint8Array): Promise<void> {
+    let req: RunReqObject;
+    try {
+      req = decodeMessage<RunReqObject>(ComputationRunReqType, bytes);
+    } catch (e) {
+      this.log.warn("received manifest may be corrupted", { computation_id: chunkId, error: e as Error });
+      this.event(chunkId, "VmProvision", "Failed", `received manifest may be corrupted: ${(e as Error).message}`);
+      this.runResponse(chunkId, "", `received manifest may be corrupted: ${(e as Error).message}`);
+      return;
+    }
+    await this.run(req);
+  }
+
+  /** Validates the manifest, boots the VM, delivers the manifest and answers RunResponse. */
+  async run(req: RunReqObject): Promise<{ ok: true; info: VmInfo } | { ok: false; error: string }> {
+    const id = req.id ?? "";
+    const t0 = performance.now();
+    this.metrics.count("Run");
+    const fail = (error: string) => {
+      this.log.warn(`Method Run for computation ${id} failed with error: ${error}`);
+      this.event(id, "VmProvision", "Failed", error);
+      this.runResponse(id, "", error);
+      return { ok: false as const, error };
+    };
+    this.event(id, "VmProvision", "Starting");
+    let manifestJson: Uint8Array;
+    try {
+      manifestJson = new TextEncoder().encode(manifestToJSON(manifestFromRunReq(req)));
+    } catch (e) {
+      return fail(`manifest refused, nothing started: ${(e as Error).message}`);
+    }
+    const hash = sha3_256(manifestJson);
+    const existing = this.vms.get(id);
+    if (existing) {
+      // The computations server re-sends its request on every (re)connect: answer it, don't boot twice.
+      if (existing.info.manifestHash === toHex(hash)) {
+        this.runResponse(id, String(existing.info.agentPort));
+        return { ok: true, info: existing.info };
+      }
+      return fail(`computation ${id} is already running in VM ${existing.info.id} with a different manifest (hash ${existing.info.manifestHash}); stop it first`);
+    }
+    if (this.starting.has(id)) return fail(`computation ${id} is already being started`);
+    this.starting.add(id);
+    this.event(id, "VmProvision", "InProgress");
+    let info: VmInfo;
+    try {
+      info = await this.backend.start({
+        computationId: id,
+        manifestJson,
+        manifestHash: hash,
+        agentEnv: { AGENT_LOG_LEVEL: req.agent_config?.log_level || "info" },
+      });
+    } catch (e) {
+      this.starting.delete(id);
+      return fail(`could not start the VM: ${(e as Error).message}`);
+    }
+    writeFileSync(join(info.workDir, "manifest.json"), manifestJson);
+    this.store.save(info);
+    const vm: Vm = { info, channels: this.channelsFor(info), state: "VmProvision" };
+    this.vms.set(id, vm);
+    this.starting.delete(id);
+    try {
+      await vm.channels.sendManifest(manifestJson);
+    } catch (e) {
+      await this.stop(id, true);
+      return fail(`the agent did not take the manifest: ${(e as Error).message}`);
+    }
+    vm.state = "VmRunning";
+    this.event(id, "VmProvision", "Completed");
+    this.runResponse(id, String(info.agentPort));
+    this.metrics.observe("Run", (performance.now() - t0) / 1000);
+    this.log.info(`Method Run for computation ${id} took ${Math.round(performance.now() - t0)} ms to complete`, { vm: info.id, agent_port: info.agentPort });
+    return { ok: true, info };
+  }
+
+  /** Stops the computation's VM; resolves with "" or the error text (StopComputationResponse.message). */
+  async stop(computationId: string, quiet = false): Promise<string> {
+    this.metrics.count("Stop");
+    const vm = this.vms.get(computationId) ?? [...this.vms.values()].find((v) => v.info.id === computationId);
+    if (!vm) {
+      const err = `entity not found: no VM for computation ${JSON.stringify(computationId)}`;
+      if (!quiet) this.event(computationId, "StopComputationRun", "Failed", err);
+      return err;
+    }
+    vm.state = "StopComputationRun";
+    try {
+      await this.backend.stop(vm.info.id, { graceMs: this.cfg.stopGraceMs });
+    } catch (e) {
+      const err = `could not stop VM ${vm.info.id}: ${(e as Error).message}`;
+      if (!quiet) this.event(vm.info.computationId, "StopComputationRun", "Failed", err);
+      return err;
+    }
+    this.vms.delete(vm.info.computationId);
+    this.store.remove(vm.info.id);
+    await vm.channels.close();
+    if (!quiet) this.event(vm.info.computationId, "StopComputationRun", "Completed");
+    return "";
+  }
+
+  attestationPolicy(id: string): { ok: true; info: Uint8Array } | { ok: false; error: string } {
+    this.metrics.count("FetchAttestationPolicy");
+    const vm = this.vms.get(id);
+    if (!vm) return { ok: false, error: `entity not found: no VM for computation ${JSON.stringify(id)}` };
+    let policy: Record<string, unknown> = {};
+    if (this.cfg.attestationPolicyFile) {
+      try {
+        policy = JSON.parse(readFileSync(this.cfg.attestationPolicyFile, "utf8"));
+      } catch (e) {
+        return { ok: false, error: `MANAGER_ATTESTATION_POLICY_FILE ${this.cfg.attestationPolicyFile}: ${(e as Error).message}` };
+      }
+    }
+    const inner = (policy.policy as Record<string, unknown>) ?? {};
+    // host_data is what this manager launched with: the manifest hash.
+    policy.policy = { ...inner, host_data: Buffer.from(vm.info.manifestHash, "hex").toString("base64") };
+    return { ok: true, info: new TextEncoder().encode(JSON.stringify(policy)) };
+  }
+
+  /** Closes channels and forgets VMs without stopping them (they outlive the manager). */
+  async detach(): Promise<void> {
+    this.assembler.clear();
+    for (const vm of this.vms.values()) await vm.channels.close();
+    this.vms.clear();
+    this.backend.detachAll();
+  }
+
+  private channelsFor(info: VmInfo): VmChannels {
+    return openVmChannels(info.channelPaths, (m) => this.relay(info, m), this.log.child({ vm: info.id }));
+  }
+
+  private relay(info: VmInfo, m: EventsLogsMessage): void {
+    if (m.agent_event) {
+      const e = { ...m.agent_event, computation_id: m.agent_event.computation_id || info.computationId };
+      this.log.info("agent event", { "agent-event": { event_type: e.event_type, status: e.status, computation_id: e.computation_id } });
+      this.out.send({ agent_event: e });
+    } else if (m.agent_log) {
+      const l = { ...m.agent_log, computation_id: m.agent_log.computation_id || info.computationId };
+      this.log.debug("agent log", { "agent-log": { level: l.level, message: l.message } });
+      this.out.send({ agent_log: l });
+    } else if (m.report_request) {
+      this.log.warn("agent asked for a simulated attestation report; this backend does not provide one", { vm: info.id });
+    }
+  }
+
+  private event(computationId: string, eventType: string, status: string, details = ""): void {
+    this.out.send({
+      agent_event: {
+        event_type: eventType,
+        timestamp: timestampFromDate(),
+        computation_id: computationId,
+        details: new TextEncoder().encode(details),
+        originator: "manager",
+        status,
+      },
+    });
+  }
+
+  private agentLog(computationId: string, level: string, message: string): void {
+    this.out.send({ agent_log: { message, computation_id: computationId, level, timestamp: timestampFromDate() } });
+  }
+
+  private runResponse(computationId: string, port: string, error = ""): void {
+    const res: Record<string, unknown> = { agent_port: port, computation_id: computationId };
+    if (RUN_RESPONSE_HAS_ERROR && error) res.error = error;
+    this.out.send({ run_res: res });
+  }
+}

@@ -1,0 +1,37 @@
+// A stand-in guest for manager tests: it speaks the real host-channel protocol (listens on the two
+// Unix sockets the process backend names), records the manifest it receives and answers with an
+// agent event and a log, and listens on AGENT_GRPC_PORT. The real agent is tested in test/e2e-*.
+import { writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { FramedChannel } from "../../protocol/host-channel/channel.ts";
+import { unixListener } from "../../protocol/host-channel/transports.ts";
+import { EventsLogsType, HostMessageType, decodeMessage, encodeMessage, timestampFromDate } from "../../protocol/proto.ts";
+
+const env = process.env;
+const manifest = new FramedChannel("guest", unixListener(env.AGENT_MANIFEST_SOCKET!));
+const events = new FramedChannel("guest", unixListener(env.AGENT_EVENTS_SOCKET!));
+const tcp = createServer((s) => s.end("fake-agent\n")).listen(Number(env.AGENT_GRPC_PORT), env.AGENT_GRPC_HOST);
+
+manifest.onMessage((payload) => {
+  const m = decodeMessage<{ manifest?: Uint8Array }>(HostMessageType, payload);
+  if (!m.manifest) return;
+  writeFileSync("received-manifest.json", m.manifest);
+  const id = JSON.parse(Buffer.from(m.manifest).toString()).id ?? "";
+  void events.send(
+    encodeMessage(EventsLogsType, {
+      agent_event: { event_type: "ReceivingAlgorithm", timestamp: timestampFromDate(), computation_id: id, details: new Uint8Array(0), originator: "agent", status: "InProgress" },
+    }),
+  );
+  void events.send(encodeMessage(EventsLogsType, { agent_log: { message: "fake agent got the manifest", computation_id: "", level: "INFO", timestamp: timestampFromDate() } }));
+});
+
+const quit = () => {
+  tcp.close();
+  void Promise.all([manifest.close(), events.close()]).then(() => process.exit(env.FAKE_AGENT_EXIT_CODE ? Number(env.FAKE_AGENT_EXIT_CODE) : 0));
+};
+process.on("SIGTERM", quit);
+if (env.FAKE_AGENT_EXIT_AFTER_MS) setTimeout(() => {
+  process.stderr.write("fake agent: exiting on purpose\n");
+  process.exit(3);
+}, Number(env.FAKE_AGENT_EXIT_AFTER_MS));
+if (env.FAKE_AGENT_IGNORE_TERM) process.removeAllListeners("SIGTERM"), process.on("SIGTERM", () => {});

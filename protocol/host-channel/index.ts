@@ -1,0 +1,4 @@
+export * from "./frame.ts";
+export * from "./channel.ts";
+export * from "./transports.ts";
+export * from "./links.ts";

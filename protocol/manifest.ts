@@ -1,0 +1,307 @@
+// The computation manifest: Cocos's `agent.Computation` (v0.4.0), its Go encoding/json form (what
+// `checksum --manifest` hashes and SEV-SNP HOST_DATA binds), and the ComputationRunReq proto form.
+import { sha3_256 } from "./hash.ts";
+import { keyTypeOf, loadPublicKey, KeyError } from "./keys.ts";
+
+export interface AgentConfig {
+  log_level?: string;
+  host?: string;
+  port?: string;
+  cert_file?: string;
+  /** JSON key `server_key` (Cocos's name), proto field `key_file`. */
+  key_file?: string;
+  server_ca_file?: string;
+  client_ca_file?: string;
+  attested_tls?: boolean;
+}
+
+export interface ManifestDataset {
+  hash: Uint8Array;
+  user_key: Uint8Array;
+  filename: string;
+}
+
+/**
+ * "v1" / "v2" (or unset): both signature versions accepted. "v2-only": constant-role v1 signatures are
+ * refused. Only a set value is written to the JSON, so a manifest without it hashes exactly as Cocos's.
+ */
+export type SignaturePolicy = "v1" | "v2" | "v2-only";
+
+export interface Manifest {
+  id: string;
+  name: string;
+  description: string;
+  datasets: ManifestDataset[];
+  algorithm: { hash: Uint8Array; user_key: Uint8Array };
+  result_consumers: { user_key: Uint8Array }[];
+  agent_config: AgentConfig;
+  signatures?: SignaturePolicy;
+}
+
+export class ManifestError extends Error {
+  override name = "ManifestError";
+  constructor(readonly field: string, message: string) {
+    super(`manifest ${field}: ${message}`);
+  }
+}
+
+export const HASH_LENGTH = 32;
+
+/** A dataset filename must be one plain path segment. */
+export function checkFilename(name: string): string | null {
+  if (name.length === 0) return "empty filename";
+  if (name.includes("/") || name.includes("\\")) return `filename ${JSON.stringify(name)} contains a path separator`;
+  if (name === "." || name === "..") return `filename ${JSON.stringify(name)} is a directory reference`;
+  if (name.includes("\0")) return "filename contains NUL";
+  if (/[\x00-\x1f\x7f]/.test(name)) return `filename ${JSON.stringify(name)} contains a control character`;
+  if (Buffer.byteLength(name) > 255) return "filename longer than 255 bytes";
+  return null;
+}
+
+function parseHash(v: unknown, field: string): Uint8Array {
+  if (v instanceof Uint8Array) {
+    if (v.length !== HASH_LENGTH) throw new ManifestError(field, `expected ${HASH_LENGTH} bytes (SHA3-256), got ${v.length}`);
+    return new Uint8Array(v);
+  }
+  if (!Array.isArray(v)) throw new ManifestError(field, `expected an array of ${HASH_LENGTH} integers, got ${v === undefined ? "nothing" : typeof v}`);
+  if (v.length !== HASH_LENGTH) throw new ManifestError(field, `expected ${HASH_LENGTH} bytes (SHA3-256), got ${v.length}`);
+  const out = new Uint8Array(HASH_LENGTH);
+  v.forEach((n, i) => {
+    if (!Number.isInteger(n) || n < 0 || n > 255) throw new ManifestError(`${field}[${i}]`, `expected an integer 0..255, got ${JSON.stringify(n)}`);
+    out[i] = n;
+  });
+  return out;
+}
+
+function parseKey(v: unknown, field: string): Uint8Array {
+  let der: Uint8Array;
+  if (v instanceof Uint8Array) der = new Uint8Array(v);
+  else if (typeof v === "string") {
+    if (!/^[A-Za-z0-9+/]*={0,2}$/.test(v)) throw new ManifestError(field, "expected standard base64 of a DER SubjectPublicKeyInfo");
+    der = new Uint8Array(Buffer.from(v, "base64"));
+  } else throw new ManifestError(field, `expected base64 DER public key, got ${v === undefined ? "nothing" : typeof v}`);
+  if (der.length === 0) throw new ManifestError(field, "public key is empty");
+  try {
+    keyTypeOf(loadPublicKey(der));
+  } catch (err) {
+    const why = err instanceof KeyError ? err.message : String(err);
+    throw new ManifestError(field, `not an accepted public key (RSA, ECDSA P-256, Ed25519 SPKI): ${why}`);
+  }
+  return der;
+}
+
+function str(v: unknown, field: string): string {
+  if (v === undefined || v === null) return "";
+  if (typeof v !== "string") throw new ManifestError(field, `expected a string, got ${typeof v}`);
+  return v;
+}
+
+function obj(v: unknown, field: string): Record<string, unknown> {
+  if (v === undefined || v === null) return {};
+  if (typeof v !== "object" || Array.isArray(v)) throw new ManifestError(field, `expected an object, got ${Array.isArray(v) ? "array" : typeof v}`);
+  return v as Record<string, unknown>;
+}
+
+function arr(v: unknown, field: string): unknown[] {
+  if (v === undefined || v === null) return [];
+  if (!Array.isArray(v)) throw new ManifestError(field, `expected an array, got ${typeof v}`);
+  return v;
+}
+
+/** Parses the JSON form (or an object of it) and validates every field. */
+export function parseManifest(json: string | object): Manifest {
+  let raw: unknown;
+  if (typeof json === "string") {
+    try {
+      raw = JSON.parse(json);
+    } catch (err) {
+      throw new ManifestError("(document)", `not valid JSON: ${(err as Error).message}`);
+    }
+  } else raw = json;
+  const m = obj(raw, "(document)");
+  const alg = obj(m.algorithm, "algorithm");
+  const cfg = obj(m.agent_config, "agent_config");
+  const datasets = arr(m.datasets, "datasets").map((d, i) => {
+    const o = obj(d, `datasets[${i}]`);
+    const filename = str(o.filename, `datasets[${i}].filename`);
+    if (filename !== "") {
+      const bad = checkFilename(filename);
+      if (bad) throw new ManifestError(`datasets[${i}].filename`, bad);
+    }
+    return { hash: parseHash(o.hash, `datasets[${i}].hash`), user_key: parseKey(o.user_key ?? o.userKey, `datasets[${i}].user_key`), filename };
+  });
+  const names = new Set<string>();
+  datasets.forEach((d, i) => {
+    if (d.filename === "") return;
+    if (names.has(d.filename)) throw new ManifestError(`datasets[${i}].filename`, `duplicate filename ${JSON.stringify(d.filename)}`);
+    names.add(d.filename);
+  });
+  const attested = cfg.attested_tls ?? false;
+  if (typeof attested !== "boolean") throw new ManifestError("agent_config.attested_tls", `expected a boolean, got ${typeof attested}`);
+  const sig = m.signatures;
+  if (sig !== undefined && sig !== "" && sig !== "v1" && sig !== "v2" && sig !== "v2-only") {
+    throw new ManifestError("signatures", `expected "v1", "v2" or "v2-only", got ${JSON.stringify(sig)}`);
+  }
+  const manifest: Manifest = {
+    id: str(m.id, "id"),
+    name: str(m.name, "name"),
+    description: str(m.description, "description"),
+    datasets,
+    algorithm: { hash: parseHash(alg.hash, "algorithm.hash"), user_key: parseKey(alg.user_key ?? alg.userKey, "algorithm.user_key") },
+    result_consumers: arr(m.result_consumers, "result_consumers").map((c, i) => ({
+      user_key: parseKey(obj(c, `result_consumers[${i}]`).user_key ?? obj(c, `result_consumers[${i}]`).userKey, `result_consumers[${i}].user_key`),
+    })),
+    agent_config: {
+      log_level: str(cfg.log_level, "agent_config.log_level"),
+      host: str(cfg.host, "agent_config.host"),
+      port: str(cfg.port, "agent_config.port"),
+      cert_file: str(cfg.cert_file, "agent_config.cert_file"),
+      key_file: str(cfg.server_key ?? cfg.key_file, "agent_config.server_key"),
+      server_ca_file: str(cfg.server_ca_file, "agent_config.server_ca_file"),
+      client_ca_file: str(cfg.client_ca_file, "agent_config.client_ca_file"),
+      attested_tls: attested,
+    },
+  };
+  if (sig) manifest.signatures = sig as SignaturePolicy;
+  return manifest;
+}
+
+/** Go encoding/json string escaping: HTML-safe (<, >, & as \u00XX), U+2028/2029 escaped, \b \f short (Go ≥ 1.22). */
+export function goJSONString(s: string): string {
+  let out = '"';
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    const ch = s[i]!;
+    if (c === 0x22) out += '\\"';
+    else if (c === 0x5c) out += "\\\\";
+    else if (c === 0x0a) out += "\\n";
+    else if (c === 0x0d) out += "\\r";
+    else if (c === 0x09) out += "\\t";
+    else if (c === 0x08) out += "\\b";
+    else if (c === 0x0c) out += "\\f";
+    else if (c < 0x20 || c === 0x3c || c === 0x3e || c === 0x26 || c === 0x2028 || c === 0x2029) {
+      out += "\\u" + c.toString(16).padStart(4, "0");
+    } else if (c >= 0xd800 && c <= 0xdbff) {
+      const next = s.charCodeAt(i + 1);
+      if (next >= 0xdc00 && next <= 0xdfff) {
+        out += ch + s[i + 1];
+        i++;
+      } else out += "\\ufffd"; // Go replaces invalid UTF-8 with U+FFFD
+    } else if (c >= 0xdc00 && c <= 0xdfff) out += "\\ufffd";
+    else out += ch;
+  }
+  return out + '"';
+}
+
+function b64(b: Uint8Array): string {
+  return Buffer.from(b).toString("base64");
+}
+
+/** Compact JSON in Go struct order with `omitempty` semantics; hashes as arrays of 32 integers. */
+export function manifestToJSON(m: Manifest): string {
+  const fields: string[] = [];
+  const put = (k: string, v: string) => fields.push(`"${k}":${v}`);
+  if (m.id) put("id", goJSONString(m.id));
+  if (m.name) put("name", goJSONString(m.name));
+  if (m.description) put("description", goJSONString(m.description));
+  if (m.datasets.length > 0) {
+    const ds = m.datasets.map((d) => {
+      const f = [`"hash":[${Array.from(d.hash).join(",")}]`];
+      if (d.user_key.length > 0) f.push(`"user_key":"${b64(d.user_key)}"`);
+      if (d.filename) f.push(`"filename":${goJSONString(d.filename)}`);
+      return `{${f.join(",")}}`;
+    });
+    put("datasets", `[${ds.join(",")}]`);
+  }
+  const af = [`"hash":[${Array.from(m.algorithm.hash).join(",")}]`];
+  if (m.algorithm.user_key.length > 0) af.push(`"user_key":"${b64(m.algorithm.user_key)}"`);
+  put("algorithm", `{${af.join(",")}}`);
+  if (m.result_consumers.length > 0) {
+    put("result_consumers", `[${m.result_consumers.map((c) => (c.user_key.length > 0 ? `{"user_key":"${b64(c.user_key)}"}` : "{}")).join(",")}]`);
+  }
+  const c = m.agent_config;
+  const cf: string[] = [];
+  const cs = (k: string, v: string | undefined) => {
+    if (v) cf.push(`"${k}":${goJSONString(v)}`);
+  };
+  cs("log_level", c.log_level);
+  cs("host", c.host);
+  cs("port", c.port);
+  cs("cert_file", c.cert_file);
+  cs("server_key", c.key_file);
+  cs("server_ca_file", c.server_ca_file);
+  cs("client_ca_file", c.client_ca_file);
+  if (c.attested_tls) cf.push(`"attested_tls":true`);
+  put("agent_config", `{${cf.join(",")}}`);
+  if (m.signatures) put("signatures", goJSONString(m.signatures));
+  return `{${fields.join(",")}}`;
+}
+
+/** SHA3-256 of the canonical JSON: Cocos's `checksum --manifest` and the SEV-SNP HOST_DATA value. */
+export function manifestHash(m: Manifest): Uint8Array {
+  return sha3_256(manifestToJSON(m));
+}
+
+/** A ComputationRunReq as proto-loader/protobufjs objects carry it (keepCase names). */
+export interface RunReqObject {
+  id?: string;
+  name?: string;
+  description?: string;
+  datasets?: { hash?: Uint8Array; userKey?: Uint8Array; filename?: string }[];
+  algorithm?: { hash?: Uint8Array; userKey?: Uint8Array } | null;
+  result_consumers?: { userKey?: Uint8Array }[];
+  agent_config?: {
+    port?: string;
+    host?: string;
+    cert_file?: string;
+    key_file?: string;
+    client_ca_file?: string;
+    server_ca_file?: string;
+    log_level?: string;
+    attested_tls?: boolean;
+  } | null;
+  signatures?: string;
+}
+
+/** Validates like parseManifest (wrong hash length or bad key → ManifestError). */
+export function manifestFromRunReq(req: RunReqObject): Manifest {
+  const cfg = req.agent_config ?? {};
+  return parseManifest({
+    id: req.id ?? "",
+    name: req.name ?? "",
+    description: req.description ?? "",
+    datasets: (req.datasets ?? []).map((d) => ({ hash: u8(d.hash), user_key: u8(d.userKey), filename: d.filename ?? "" })),
+    algorithm: { hash: u8(req.algorithm?.hash), user_key: u8(req.algorithm?.userKey) },
+    result_consumers: (req.result_consumers ?? []).map((c) => ({ user_key: u8(c.userKey) })),
+    agent_config: { ...cfg, server_key: cfg.key_file ?? "" },
+    signatures: req.signatures || undefined,
+  });
+}
+
+function u8(b: Uint8Array | undefined | null): Uint8Array {
+  return b ? new Uint8Array(b) : new Uint8Array(0);
+}
+
+export function runReqFromManifest(m: Manifest): RunReqObject {
+  const c = m.agent_config;
+  const req: RunReqObject = {
+    id: m.id,
+    name: m.name,
+    description: m.description,
+    datasets: m.datasets.map((d) => ({ hash: Buffer.from(d.hash), userKey: Buffer.from(d.user_key), filename: d.filename })),
+    algorithm: { hash: Buffer.from(m.algorithm.hash), userKey: Buffer.from(m.algorithm.user_key) },
+    result_consumers: m.result_consumers.map((r) => ({ userKey: Buffer.from(r.user_key) })),
+    agent_config: {
+      port: c.port ?? "",
+      host: c.host ?? "",
+      cert_file: c.cert_file ?? "",
+      key_file: c.key_file ?? "",
+      client_ca_file: c.client_ca_file ?? "",
+      server_ca_file: c.server_ca_file ?? "",
+      log_level: c.log_level ?? "",
+      attested_tls: c.attested_tls ?? false,
+    },
+  };
+  if (m.signatures) req.signatures = m.signatures;
+  return req;
+}

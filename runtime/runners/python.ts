@@ -1,0 +1,143 @@
+// `python` algorithms, as Cocos runs them: `<runtime> -m venv venv` in the work directory,
+// `venv/bin/python -m pip install -r <requirements>` when requirements were uploaded, then
+// `venv/bin/python ./algo <args...>`; the venv is removed afterwards.
+import { readFile, rm } from "node:fs/promises";
+import { join, resolve } from "node:path";
+import type { RunLimits, RunOutcome, Runner, RunSpec } from "../types.ts";
+import { DEFAULT_LIMITS } from "../types.ts";
+import { resolveLimits } from "./limits.ts";
+import { MINIMAL_PATH, algorithmEnv, runProcess } from "./process.ts";
+
+/** `python_runtime` comes from the uploader: only interpreter names are accepted, never a path or a command. */
+const RUNTIME_NAME = /^python3(\.\d{1,2})?$/;
+
+const interpreters = new Map<string, Promise<string>>();
+
+/**
+ * The real interpreter behind a runtime name on the agent's PATH (resolving shims such as pyenv's),
+ * checked to have the venv and ensurepip modules. Rejects with the reason otherwise.
+ */
+export function resolveInterpreter(runtime: string): Promise<string> {
+  let found = interpreters.get(runtime);
+  if (!found) {
+    found = probe(runtime);
+    interpreters.set(runtime, found);
+  }
+  return found;
+}
+
+async function probe(runtime: string): Promise<string> {
+  if (!RUNTIME_NAME.test(runtime)) throw new Error(`python runtime: expected a name like python3 or python3.11, got "${runtime}"`);
+  const onPath = Bun.which(runtime);
+  if (!onPath) throw new Error(`python runtime ${runtime} not found on PATH`);
+  const proc = Bun.spawn({
+    cmd: [onPath, "-c", "import sys, venv, ensurepip; print(sys.executable)"],
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  const [out, err, code] = await Promise.all([proc.stdout.text(), proc.stderr.text(), proc.exited]);
+  const executable = out.trim();
+  if (code !== 0 || !executable) {
+    throw new Error(`${runtime} -m venv unavailable: ${err.trim().split("\n").at(-1) ?? `exit ${code}`}`);
+  }
+  return executable;
+}
+
+/**
+ * Environment of the set-up steps (venv, pip): these run the agent's own tools, so the agent's pip
+ * configuration (HOME for the user pip.conf, PIP_* such as a local index) applies. The algorithm
+ * itself never sees it.
+ */
+function toolEnv(): Record<string, string> {
+  const env: Record<string, string> = { PATH: MINIMAL_PATH, HOME: process.env.HOME ?? "/root" };
+  for (const [name, value] of Object.entries(process.env)) {
+    if (value !== undefined && (name.startsWith("PIP_") || name === "XDG_CONFIG_HOME")) env[name] = value;
+  }
+  return env;
+}
+
+/** True when the requirements file names at least one requirement (blank lines and comments do not count). */
+async function hasRequirements(path: string): Promise<boolean> {
+  const text = await readFile(path, "utf8");
+  return text.split("\n").some((line) => line.replace(/#.*/, "").trim() !== "");
+}
+
+export const pythonRunner: Runner = {
+  type: "python",
+  async unavailable() {
+    try {
+      await resolveInterpreter("python3");
+      return null;
+    } catch (err) {
+      return (err as Error).message;
+    }
+  },
+  async run(spec: RunSpec): Promise<RunOutcome> {
+    const limits = resolveLimits(spec);
+    let interpreter: string;
+    let install: boolean;
+    try {
+      interpreter = await resolveInterpreter(spec.pythonRuntime || "python3");
+      install = spec.requirementsPath !== undefined && (await hasRequirements(spec.requirementsPath));
+    } catch (err) {
+      return { kind: "error", message: (err as Error).message, durationMs: 0 };
+    }
+    const venv = join(spec.workDir, "venv");
+    const python = join(venv, "bin", "python");
+    // Set-up steps get the run's timeout each but at least the default memory cap (pip needs it).
+    const setupLimits: RunLimits = { ...limits, memoryBytes: Math.max(limits.memoryBytes, DEFAULT_LIMITS.memoryBytes) };
+    const setup = (what: string, cmd: string[]) => setupStep(what, cmd, spec, setupLimits);
+    try {
+      const created = await setup("error creating virtual environment", [
+        interpreter, "-m", "venv", ...(install ? [] : ["--without-pip"]), venv,
+      ]);
+      if (created) return created;
+      if (install) {
+        const installed = await setup("error installing requirements", [
+          python, "-m", "pip", "install", "--no-input", "-r", resolve(spec.requirementsPath!),
+        ]);
+        if (installed) return installed;
+      }
+      return await runProcess({
+        cmd: [python, resolve(spec.algorithmPath), ...spec.args],
+        cwd: spec.workDir,
+        env: { VIRTUAL_ENV: venv, ...algorithmEnv(spec, `${join(venv, "bin")}:${MINIMAL_PATH}`) },
+        limits,
+        resultsDir: spec.resultsDir,
+        onLog: spec.onLog,
+        signal: spec.signal,
+      });
+    } finally {
+      await rm(venv, { recursive: true, force: true });
+    }
+  },
+};
+
+/** Runs a set-up step; null when it succeeded, else the outcome that ends the run. */
+async function setupStep(what: string, cmd: string[], spec: RunSpec, limits: RunLimits): Promise<RunOutcome | null> {
+  const tail: string[] = [];
+  const outcome = await runProcess({
+    cmd,
+    cwd: spec.workDir,
+    env: toolEnv(),
+    limits,
+    signal: spec.signal,
+    onLog: (stream, line) => {
+      spec.onLog?.(stream, line);
+      if (stream !== "stderr" || !line.trim()) return;
+      tail.push(line);
+      if (tail.length > 4) tail.shift();
+    },
+  });
+  if (outcome.kind === "exit" && outcome.code === 0) return null;
+  const detail = tail.length ? `: ${tail.join(" | ")}` : "";
+  switch (outcome.kind) {
+    case "exit":
+      return { kind: "error", message: `${what}: exit status ${outcome.code}${detail}`, durationMs: outcome.durationMs };
+    case "error":
+    case "trap":
+      return { kind: "error", message: `${what}: ${outcome.message}${detail}`, durationMs: outcome.durationMs };
+    default:
+      return { ...outcome, message: `${what}: ${outcome.message}` };
+  }
+}

@@ -1,0 +1,194 @@
+// The per-run WASI host, built inside the run Worker: preview2-shim's WASIShim with the runtime's
+// own cli (args, env, captured stdio, exit that unwinds instead of exiting the process), its own
+// sandboxed filesystem, sockets with network disabled, and the cocos:computation imports.
+
+import { readdirSync, readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { WASIShim } from "@bytecodealliance/preview2-shim/instantiation";
+import { error as ioError, poll, streams } from "@bytecodealliance/preview2-shim/io";
+import { monotonicClock } from "@bytecodealliance/preview2-shim/clocks";
+import { createSandboxFilesystem, type FsHooks, type PreopenSpec } from "./wasi-fs.ts";
+import type { DatasetEntry } from "./worker-protocol.ts";
+import type { LimitKind } from "./types.ts";
+
+/** Thrown through the guest by exit/exit-with-code; the run's outcome is this code. */
+export class WasiExit extends Error {
+  constructor(readonly code: number) {
+    super(`guest exited with code ${code}`);
+  }
+}
+
+/** Thrown through the guest when a limit is reached; it is an Error without `payload`, so jco rethrows it. */
+export class LimitExceeded extends Error {
+  constructor(
+    readonly limit: LimitKind,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface HostOptions {
+  argv: string[];
+  env: [string, string][];
+  preopens: PreopenSpec[];
+  maxStdioBytes: number;
+  maxResultsBytes: number;
+  onStdio(stream: "stdout" | "stderr", data: Uint8Array): void;
+  onProgress(fraction: number, message: string): void;
+  datasets(): DatasetEntry[];
+  fdOpened(fd: number): void;
+  fdClosed(fd: number): void;
+}
+
+type ShimOutputStream = new () => object;
+const BaseOutput = streams.OutputStream as unknown as ShimOutputStream;
+const BaseInput = streams.InputStream as unknown as ShimOutputStream;
+
+function readyPollable(): object {
+  return monotonicClock.subscribeDuration(0n) as object;
+}
+
+export function createHost(opts: HostOptions) {
+  let stdioBytes = 0;
+  let resultsBytes = 0;
+
+  const chargeWrite = (n: number) => {
+    resultsBytes += n;
+    if (resultsBytes > opts.maxResultsBytes) {
+      throw new LimitExceeded(
+        "results-size",
+        `results limit reached: the guest tried to write more than ${opts.maxResultsBytes} bytes under its writable directories`,
+      );
+    }
+  };
+
+  class CaptureStream extends BaseOutput {
+    constructor(readonly stream: "stdout" | "stderr") {
+      super();
+    }
+    checkWrite(): bigint {
+      return 1n << 20n;
+    }
+    write(buf: Uint8Array): void {
+      const room = opts.maxStdioBytes - stdioBytes;
+      if (buf.length > room) {
+        if (room > 0) opts.onStdio(this.stream, buf.slice(0, room));
+        stdioBytes = opts.maxStdioBytes;
+        throw new LimitExceeded("stdio-size", `stdout/stderr limit reached: the guest wrote more than ${opts.maxStdioBytes} bytes`);
+      }
+      stdioBytes += buf.length;
+      if (buf.length > 0) opts.onStdio(this.stream, buf.slice());
+    }
+    blockingWriteAndFlush(buf: Uint8Array): void {
+      this.write(buf);
+    }
+    flush(): void {}
+    blockingFlush(): void {}
+    writeZeroes(len: bigint): void {
+      this.write(new Uint8Array(Number(len > 1n << 20n ? 1n << 20n : len)));
+    }
+    blockingWriteZeroesAndFlush(len: bigint): void {
+      this.writeZeroes(len);
+    }
+    subscribe(): object {
+      return readyPollable();
+    }
+    [Symbol.dispose](): void {}
+  }
+
+  class EmptyStdin extends BaseInput {
+    read(): Uint8Array {
+      throw { tag: "closed" };
+    }
+    blockingRead(): Uint8Array {
+      throw { tag: "closed" };
+    }
+    skip(): bigint {
+      throw { tag: "closed" };
+    }
+    blockingSkip(): bigint {
+      throw { tag: "closed" };
+    }
+    subscribe(): object {
+      return readyPollable();
+    }
+    [Symbol.dispose](): void {}
+  }
+
+  const stdout = new CaptureStream("stdout");
+  const stderr = new CaptureStream("stderr");
+  const stdin = new EmptyStdin();
+  class TerminalInput {}
+  class TerminalOutput {}
+
+  const cli = {
+    environment: {
+      getEnvironment: () => opts.env,
+      getArguments: () => opts.argv,
+      initialCwd: () => undefined,
+    },
+    exit: {
+      exit(status: { tag: string }) {
+        throw new WasiExit(status.tag === "err" ? 1 : 0);
+      },
+      exitWithCode(code: number) {
+        throw new WasiExit(code);
+      },
+    },
+    stdin: { getStdin: () => stdin },
+    stdout: { getStdout: () => stdout },
+    stderr: { getStderr: () => stderr },
+    terminalInput: { TerminalInput },
+    terminalOutput: { TerminalOutput },
+    // Not a terminal: option<terminal-*> is none.
+    terminalStdin: { getTerminalStdin: () => undefined },
+    terminalStdout: { getTerminalStdout: () => undefined },
+    terminalStderr: { getTerminalStderr: () => undefined },
+  };
+
+  const hooks: FsHooks = { chargeWrite, fdOpened: opts.fdOpened, fdClosed: opts.fdClosed };
+  const fs = createSandboxFilesystem(
+    opts.preopens,
+    {
+      InputStream: BaseInput,
+      OutputStream: BaseOutput,
+      IoError: ioError.Error as unknown as new (payload: unknown) => Error,
+      readyPollable,
+    },
+    hooks,
+  );
+
+  const shim = new WASIShim({
+    cli,
+    filesystem: fs,
+    sandbox: { enableNetwork: false },
+  } as unknown as ConstructorParameters<typeof WASIShim>[0]);
+  const imports: Record<string, unknown> = { ...shim.getImportObject() };
+  void poll;
+
+  imports["cocos:computation/datasets"] = {
+    listDatasets: () => opts.datasets().map((d) => ({ name: d.name, hash: d.hash, size: BigInt(d.size) })),
+  };
+  imports["cocos:computation/progress"] = {
+    report(fraction: number, message: string) {
+      const f = Number.isFinite(fraction) ? Math.min(1, Math.max(0, fraction)) : 0;
+      opts.onProgress(f, String(message).slice(0, 4096));
+    },
+  };
+
+  return { imports, chargeWrite, stdout, stderr };
+}
+
+/** Lists the top-level regular files of a datasets directory with their SHA3-256 and size. */
+export function scanDatasets(dir: string): DatasetEntry[] {
+  const out: DatasetEntry[] = [];
+  for (const name of readdirSync(dir).sort()) {
+    const p = join(dir, name);
+    const st = statSync(p);
+    if (!st.isFile()) continue;
+    const hash = new Bun.CryptoHasher("sha3-256").update(readFileSync(p)).digest("hex");
+    out.push({ name, hash, size: st.size });
+  }
+  return out;
+}

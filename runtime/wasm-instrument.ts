@@ -1,0 +1,447 @@
+// Makes every loop of a core module interruptible.
+//
+// JavaScriptCore does not preempt a Wasm loop that never calls out (worker.terminate() leaves the
+// thread spinning; oven-sh/bun#36356), so a guest `for(;;);` would survive its timeout. Each loop
+// header gets a countdown on a new global; when it reaches zero the loop calls an imported host
+// function, which is a point where the engine delivers termination and where the host checks its
+// interrupt flag. Adding the import shifts every defined function index by one, so calls,
+// ref.func, exports, start and element segments are renumbered; the name section is dropped.
+
+import { Reader, WasmFormatError, encodeName, encodeU32, sections, type Section } from "./wasm-binary.ts";
+
+export const INTERRUPT_MODULE = "cocos:runtime";
+export const INTERRUPT_NAME = "interrupt-check";
+/** Loop iterations between host checks: a JS call every ~1M back-edges costs well under 1 %. */
+export const FUEL_PER_CHECK = 1 << 20;
+
+const S = { custom: 0, type: 1, import: 2, func: 3, table: 4, memory: 5, global: 6, export: 7, start: 8, elem: 9, code: 10, data: 11, datacount: 12, tag: 13 };
+// Canonical section order (tag sits between memory and global).
+const ORDER = [S.type, S.import, S.func, S.table, S.memory, S.tag, S.global, S.export, S.start, S.elem, S.datacount, S.code, S.data];
+
+function skipLeb(r: Reader): void {
+  for (let i = 0; i < 10; i++) if ((r.byte() & 0x80) === 0) return;
+  throw new WasmFormatError(`malformed LEB128 at offset ${r.pos}`);
+}
+
+function skipBlockType(r: Reader): void {
+  const b = r.bytes[r.pos];
+  if (b === undefined) throw new WasmFormatError("unexpected end of code");
+  if (b === 0x40 || (b >= 0x6f && b <= 0x7f) || b === 0x70) {
+    r.pos++;
+  } else if (b === 0x63 || b === 0x64) {
+    r.pos++;
+    skipLeb(r); // heap type
+  } else {
+    skipLeb(r); // s33 type index
+  }
+}
+
+function skipMemarg(r: Reader): void {
+  const align = r.u32();
+  if (align & 0x40) r.u32(); // multi-memory index
+  skipLeb(r); // offset (u32 or u64)
+}
+
+interface Rewriter {
+  /** Function indices >= this move up by one. */
+  shiftFrom: number;
+  /** Emits the loop-header check; null for constant expressions. */
+  check: number[] | null;
+}
+
+/**
+ * Copies the expression from r.pos to `end` (or to the `end` closing depth 0 when `end` is null),
+ * renumbering function indices and inserting the check after every loop header.
+ */
+function rewriteExpr(r: Reader, end: number | null, rw: Rewriter, out: number[]): void {
+  let depth = 0;
+  let copyFrom = r.pos;
+  const flush = (to: number) => {
+    for (let i = copyFrom; i < to; i++) out.push(r.bytes[i]!);
+  };
+  const funcIndex = (start: number) => {
+    const idx = r.u32();
+    if (idx >= rw.shiftFrom) {
+      flush(start);
+      out.push(...encodeU32(idx + 1));
+      copyFrom = r.pos;
+    }
+  };
+  while (end === null ? true : r.pos < end) {
+    const op = r.byte();
+    switch (op) {
+      case 0x02: case 0x04: case 0x06: // block, if, try
+        skipBlockType(r);
+        depth++;
+        break;
+      case 0x03: // loop
+        skipBlockType(r);
+        depth++;
+        if (rw.check) {
+          flush(r.pos);
+          out.push(...rw.check);
+          copyFrom = r.pos;
+        }
+        break;
+      case 0x1f: { // try_table
+        skipBlockType(r);
+        const n = r.u32();
+        for (let i = 0; i < n; i++) {
+          const kind = r.byte();
+          if (kind === 0x00 || kind === 0x01) r.u32();
+          r.u32();
+        }
+        depth++;
+        break;
+      }
+      case 0x0b: // end
+        if (depth === 0 && end === null) {
+          flush(r.pos);
+          return;
+        }
+        depth--;
+        break;
+      case 0x00: case 0x01: case 0x05: case 0x0a: case 0x0f: case 0x19: case 0x1a: case 0x1b:
+      case 0xd1: case 0xd3: case 0xd4:
+        break;
+      case 0x07: case 0x08: case 0x09: case 0x0c: case 0x0d: case 0x18: case 0xd5: case 0xd6:
+      case 0x14: case 0x15: // call_ref / return_call_ref take a type index
+      case 0x20: case 0x21: case 0x22: case 0x23: case 0x24: case 0x25: case 0x26:
+      case 0x3f: case 0x40:
+        r.u32();
+        break;
+      case 0x0e: { // br_table
+        const n = r.u32();
+        for (let i = 0; i <= n; i++) r.u32();
+        break;
+      }
+      case 0x10: case 0x12: { // call, return_call
+        const start = r.pos;
+        funcIndex(start);
+        break;
+      }
+      case 0xd2: { // ref.func
+        const start = r.pos;
+        funcIndex(start);
+        break;
+      }
+      case 0x11: case 0x13: // call_indirect, return_call_indirect
+        r.u32();
+        r.u32();
+        break;
+      case 0x1c: { // select t*
+        const n = r.u32();
+        for (let i = 0; i < n; i++) skipBlockType(r);
+        break;
+      }
+      case 0x41: case 0x42:
+        skipLeb(r);
+        break;
+      case 0x43:
+        r.bytesOf(4);
+        break;
+      case 0x44:
+        r.bytesOf(8);
+        break;
+      case 0xd0:
+        skipLeb(r);
+        break;
+      case 0xfc: {
+        const sub = r.u32();
+        if (sub <= 7) break;
+        if (sub === 8 || sub === 12 || sub === 14) { r.u32(); r.u32(); break; }
+        if (sub === 10) { r.u32(); r.u32(); break; }
+        if (sub === 9 || sub === 11 || sub === 13 || (sub >= 15 && sub <= 17)) { r.u32(); break; }
+        throw new WasmFormatError(`unsupported instruction 0xfc ${sub}`);
+      }
+      case 0xfd: {
+        const sub = r.u32();
+        if (sub <= 11 || sub === 92 || sub === 93) skipMemarg(r);
+        else if (sub === 12 || sub === 13) r.bytesOf(16);
+        else if (sub >= 21 && sub <= 34) r.byte();
+        else if (sub >= 84 && sub <= 91) { skipMemarg(r); r.byte(); }
+        break;
+      }
+      case 0xfe: {
+        const sub = r.u32();
+        if (sub === 0x03) r.byte();
+        else skipMemarg(r);
+        break;
+      }
+      default:
+        if (op >= 0x28 && op <= 0x3e) skipMemarg(r);
+        else if (op >= 0x45 && op <= 0xc4) break;
+        else throw new WasmFormatError(`unsupported opcode 0x${op.toString(16)} at offset ${r.pos - 1}`);
+    }
+  }
+  flush(r.pos);
+}
+
+function section(id: number, payload: number[]): number[] {
+  return [id, ...encodeU32(payload.length), ...payload];
+}
+
+function hasLoop(module: Uint8Array, code: Section): boolean {
+  // Cheap pre-check: no 0x03 byte at all in the code section means no loop.
+  return module.subarray(code.start, code.end).includes(0x03);
+}
+
+/**
+ * Returns the module with interruptible loops, or the input when it has no code with loops.
+ * Throws WasmFormatError for instruction sets it cannot decode (GC), so nothing runs uninstrumented.
+ */
+export function instrumentLoops(module: Uint8Array): Uint8Array {
+  const secs = sections(module);
+  const get = (id: number) => secs.find((s) => s.id === id);
+  const code = get(S.code);
+  if (!code || !hasLoop(module, code)) return module;
+
+  // Types: append `() -> ()`.
+  const typeSec = get(S.type);
+  let typeCount = 0;
+  const typeBody: number[] = [];
+  if (typeSec) {
+    const r = new Reader(module, typeSec.start, typeSec.end);
+    typeCount = r.u32();
+    for (let i = r.pos; i < typeSec.end; i++) typeBody.push(module[i]!);
+    // Only plain function types can be appended to safely (GC rec groups are not parsed).
+    const probe = new Reader(module, typeSec.start, typeSec.end);
+    probe.u32();
+    for (let i = 0; i < typeCount; i++) {
+      if (probe.byte() !== 0x60) throw new WasmFormatError("GC type definitions are not supported");
+      const np = probe.u32();
+      for (let j = 0; j < np; j++) skipBlockType(probe);
+      const nr = probe.u32();
+      for (let j = 0; j < nr; j++) skipBlockType(probe);
+    }
+  }
+  const voidType = typeCount;
+  const newTypes = [...encodeU32(typeCount + 1), ...typeBody, 0x60, 0x00, 0x00];
+
+  // Imports: count functions and globals, append ours.
+  const impSec = get(S.import);
+  let importCount = 0;
+  let importedFuncs = 0;
+  let importedGlobals = 0;
+  const importBody: number[] = [];
+  if (impSec) {
+    const r = new Reader(module, impSec.start, impSec.end);
+    importCount = r.u32();
+    const bodyStart = r.pos;
+    for (let i = 0; i < importCount; i++) {
+      r.name();
+      r.name();
+      const kind = r.byte();
+      if (kind === 0x00) {
+        importedFuncs++;
+        r.u32();
+      } else if (kind === 0x01) {
+        r.byte();
+        const f = r.byte();
+        skipLeb(r);
+        if (f & 1) skipLeb(r);
+      } else if (kind === 0x02) {
+        const f = r.byte();
+        skipLeb(r);
+        if (f & 1) skipLeb(r);
+      } else if (kind === 0x03) {
+        importedGlobals++;
+        skipBlockType(r);
+        r.byte();
+      } else if (kind === 0x04) {
+        r.byte();
+        r.u32();
+      } else throw new WasmFormatError(`unknown import kind ${kind}`);
+    }
+    for (let i = bodyStart; i < impSec.end; i++) importBody.push(module[i]!);
+  }
+  const newImports = [
+    ...encodeU32(importCount + 1),
+    ...importBody,
+    ...encodeName(INTERRUPT_MODULE),
+    ...encodeName(INTERRUPT_NAME),
+    0x00,
+    ...encodeU32(voidType),
+  ];
+  const interruptFunc = importedFuncs;
+  const rw0: Rewriter = { shiftFrom: importedFuncs, check: null };
+
+  // Globals: renumber ref.func in initialisers, append the fuel counter.
+  const globSec = get(S.global);
+  let globalCount = 0;
+  const globalBody: number[] = [];
+  if (globSec) {
+    const r = new Reader(module, globSec.start, globSec.end);
+    globalCount = r.u32();
+    for (let i = 0; i < globalCount; i++) {
+      const start = r.pos;
+      skipBlockType(r);
+      r.byte();
+      for (let j = start; j < r.pos; j++) globalBody.push(module[j]!);
+      rewriteExpr(r, null, rw0, globalBody);
+    }
+  }
+  const fuelGlobal = importedGlobals + globalCount;
+  const newGlobals = [
+    ...encodeU32(globalCount + 1),
+    ...globalBody,
+    0x7f, 0x01, 0x41, ...signedLeb(FUEL_PER_CHECK), 0x0b,
+  ];
+
+  // The check: fuel -= 1; if fuel == 0 { interrupt(); fuel = N }
+  const fuel = encodeU32(fuelGlobal);
+  const check = [
+    0x23, ...fuel, 0x41, 0x01, 0x6b, 0x24, ...fuel, 0x23, ...fuel, 0x45,
+    0x04, 0x40, 0x10, ...encodeU32(interruptFunc), 0x41, ...signedLeb(FUEL_PER_CHECK), 0x24, ...fuel, 0x0b,
+  ];
+  const rw: Rewriter = { shiftFrom: importedFuncs, check };
+
+  // Code.
+  const codeOut: number[] = [];
+  {
+    const r = new Reader(module, code.start, code.end);
+    const n = r.u32();
+    codeOut.push(...encodeU32(n));
+    for (let i = 0; i < n; i++) {
+      const size = r.u32();
+      const bodyEnd = r.pos + size;
+      const body: number[] = [];
+      const localsStart = r.pos;
+      const groups = r.u32();
+      for (let g = 0; g < groups; g++) {
+        r.u32();
+        skipBlockType(r);
+      }
+      for (let j = localsStart; j < r.pos; j++) body.push(module[j]!);
+      rewriteExpr(r, bodyEnd, rw, body);
+      if (r.pos !== bodyEnd) throw new WasmFormatError(`function body ${i} overran its size`);
+      codeOut.push(...encodeU32(body.length), ...body);
+    }
+  }
+
+  // Exports.
+  let exportOut: number[] | null = null;
+  const expSec = get(S.export);
+  if (expSec) {
+    const r = new Reader(module, expSec.start, expSec.end);
+    const n = r.u32();
+    exportOut = [...encodeU32(n)];
+    for (let i = 0; i < n; i++) {
+      const name = r.name();
+      const kind = r.byte();
+      let idx = r.u32();
+      if (kind === 0x00 && idx >= importedFuncs) idx++;
+      exportOut.push(...encodeName(name), kind, ...encodeU32(idx));
+    }
+  }
+
+  // Start.
+  let startOut: number[] | null = null;
+  const startSec = get(S.start);
+  if (startSec) {
+    let idx = new Reader(module, startSec.start, startSec.end).u32();
+    if (idx >= importedFuncs) idx++;
+    startOut = encodeU32(idx);
+  }
+
+  // Elements.
+  let elemOut: number[] | null = null;
+  const elemSec = get(S.elem);
+  if (elemSec) {
+    const r = new Reader(module, elemSec.start, elemSec.end);
+    const n = r.u32();
+    elemOut = [...encodeU32(n)];
+    for (let i = 0; i < n; i++) {
+      const flags = r.u32();
+      elemOut.push(...encodeU32(flags));
+      const copy = (from: number) => {
+        for (let j = from; j < r.pos; j++) elemOut!.push(module[j]!);
+      };
+      if ((flags & 0x01) === 0) {
+        if (flags & 0x02) {
+          const s = r.pos;
+          r.u32(); // table index
+          copy(s);
+        }
+        rewriteExpr(r, null, rw0, elemOut); // offset
+      }
+      if ((flags & 0x03) !== 0) {
+        const s = r.pos;
+        if (flags & 0x04) skipBlockType(r); // reftype
+        else r.byte(); // elemkind
+        copy(s);
+      }
+      const count = r.u32();
+      elemOut.push(...encodeU32(count));
+      for (let j = 0; j < count; j++) {
+        if (flags & 0x04) rewriteExpr(r, null, rw0, elemOut);
+        else {
+          let idx = r.u32();
+          if (idx >= importedFuncs) idx++;
+          elemOut.push(...encodeU32(idx));
+        }
+      }
+    }
+  }
+
+  const replaced = new Map<number, number[]>([
+    [S.type, newTypes],
+    [S.import, newImports],
+    [S.global, newGlobals],
+    [S.code, codeOut],
+  ]);
+  if (exportOut) replaced.set(S.export, exportOut);
+  if (startOut) replaced.set(S.start, startOut);
+  if (elemOut) replaced.set(S.elem, elemOut);
+
+  // Reassemble in canonical order; custom sections stay where they were, minus "name".
+  const chunks: Uint8Array[] = [module.subarray(0, 8)];
+  const emitted = new Set<number>();
+  const emitKnown = (id: number) => {
+    if (emitted.has(id)) return;
+    emitted.add(id);
+    const payload = replaced.get(id);
+    if (payload) chunks.push(Uint8Array.from(section(id, payload)));
+    else {
+      const s = get(id);
+      if (s) chunks.push(module.subarray(s.headerStart, s.end));
+    }
+  };
+  for (const s of secs) {
+    if (s.id === S.custom) {
+      const r = new Reader(module, s.start, s.end);
+      if (r.name() === "name") continue;
+      chunks.push(module.subarray(s.headerStart, s.end));
+      continue;
+    }
+    // Emit any newly required sections that precede this one in canonical order.
+    for (const id of ORDER) {
+      if (id === s.id) break;
+      if (replaced.has(id) && !get(id)) emitKnown(id);
+    }
+    emitKnown(s.id);
+  }
+  for (const id of ORDER) if (replaced.has(id)) emitKnown(id);
+
+  const total = chunks.reduce((n, c) => n + c.length, 0);
+  const out = new Uint8Array(total);
+  let o = 0;
+  for (const c of chunks) {
+    out.set(c, o);
+    o += c.length;
+  }
+  return out;
+}
+
+function signedLeb(n: number): number[] {
+  const out: number[] = [];
+  for (;;) {
+    const b = n & 0x7f;
+    n >>= 7;
+    if ((n === 0 && (b & 0x40) === 0) || (n === -1 && (b & 0x40) !== 0)) {
+      out.push(b);
+      return out;
+    }
+    out.push(b | 0x80);
+  }
+}

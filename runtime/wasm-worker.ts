@@ -1,0 +1,229 @@
+// Worker entry (a separate entrypoint of `bun build --compile`). Two roles, chosen by message:
+// "transpile" — load/adapt/generate off the main thread (a long-lived worker keeps bindgen warm);
+// "run" — instantiate one component with its own WASI host and run it once; one run per worker.
+
+import { statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import type { FromWorker, RunRequest, ToWorker, WorkerOutcome, WorkerTimings } from "./worker-protocol.ts";
+import { INTERRUPT_SLOT, epochNow } from "./worker-protocol.ts";
+import { AlgorithmError } from "./types.ts";
+import { INTERRUPT_MODULE, INTERRUPT_NAME } from "./wasm-instrument.ts";
+import { WASM_PAGE_SIZE, capMemories } from "./wasm-binary.ts";
+
+declare const self: Worker;
+const post = (m: FromWorker, transfer?: ArrayBuffer[]) => self.postMessage(m, transfer ?? []);
+
+// Preload the host for the run role so a spare worker is ready before the run arrives.
+const hostModule = import("./wasi-host.ts");
+let role: "transpile" | "run" | undefined;
+
+self.onmessage = async (ev: MessageEvent<ToWorker>) => {
+  const msg = ev.data;
+  if (msg.type === "transpile") {
+    role ??= "transpile";
+    const { transpileUpload } = await import("./transpile.ts");
+    try {
+      const result = await transpileUpload(msg.bytes, msg.hash);
+      post({ type: "transpiled", id: msg.id, result });
+    } catch (e) {
+      post({
+        type: "transpiled",
+        id: msg.id,
+        error: { algorithm: e instanceof AlgorithmError, message: e instanceof Error ? e.message : String(e) },
+      });
+    }
+    return;
+  }
+  if (msg.type === "run") {
+    if (role) throw new Error("a run worker runs exactly one computation");
+    role = "run";
+    let timings: WorkerTimings | undefined;
+    let outcome: WorkerOutcome;
+    try {
+      ({ outcome, timings } = await run(msg));
+    } catch (e) {
+      outcome = { kind: "error", message: `runtime fault: ${e instanceof Error ? e.message : String(e)}` };
+    }
+    post({ type: "done", outcome, timings });
+  }
+};
+
+class Interrupted extends Error {}
+
+async function run(req: RunRequest): Promise<{ outcome: WorkerOutcome; timings: WorkerTimings }> {
+  const receivedAt = epochNow();
+  const shared = new Int32Array(req.shared);
+  const { createHost, LimitExceeded, WasiExit, scanDatasets } = await hostModule;
+
+  const fdSlots = new Map<number, number>();
+  const fdOpened = (fd: number) => {
+    for (let i = 1; i < shared.length; i++) {
+      if (Atomics.compareExchange(shared, i, 0, fd + 1) === 0) {
+        fdSlots.set(fd, i);
+        return;
+      }
+    }
+  };
+  const fdClosed = (fd: number) => {
+    const slot = fdSlots.get(fd);
+    if (slot !== undefined) Atomics.store(shared, slot, 0);
+    fdSlots.delete(fd);
+  };
+
+  let datasetCache: ReturnType<typeof scanDatasets> | undefined;
+  const host = createHost({
+    argv: req.argv,
+    env: req.env,
+    preopens: req.preopens,
+    maxStdioBytes: req.maxStdioBytes,
+    maxResultsBytes: req.maxResultsBytes,
+    onStdio: (stream, data) => post({ type: "stdio", stream, data }, [data.buffer as ArrayBuffer]),
+    onProgress: (fraction, message) => post({ type: "progress", fraction, message }),
+    datasets: () => {
+      datasetCache ??= req.datasets
+        ? req.datasets.map((d) => ({ ...d, size: d.size >= 0 ? d.size : sizeOf(req.datasetsDir, d.name) }))
+        : req.datasetsDir
+          ? scanDatasets(req.datasetsDir)
+          : [];
+      return datasetCache;
+    },
+    fdOpened,
+    fdClosed,
+  });
+
+  const c = req.component;
+  const t0 = performance.now();
+  const js = new TextDecoder().decode(c.files[c.jsName]);
+  const mod = (await import(`data:text/javascript;base64,${Buffer.from(js).toString("base64")}`)) as {
+    instantiate(
+      getCoreModule: (name: string) => Promise<WebAssembly.Module>,
+      imports: Record<string, unknown>,
+      instantiateCore: (m: WebAssembly.Module, imports: Record<string, Record<string, unknown>>) => Promise<WebAssembly.Instance>,
+    ): Promise<Record<string, unknown>>;
+  };
+  const t1 = performance.now();
+
+  const memories: WebAssembly.Memory[] = [];
+  const interrupt = () => {
+    if (Atomics.load(shared, INTERRUPT_SLOT) !== 0) throw new Interrupted("interrupted by the host");
+  };
+  const getCoreModule = async (name: string) => {
+    const bytes = c.files[name];
+    if (!bytes) throw new Error(`transpiled component has no core module ${name}`);
+    const capped = capMemories(bytes, req.memoryBytes);
+    if (capped.overCap) {
+      throw new LimitExceeded(
+        "memory",
+        `memory limit: ${name} needs more initial memory than the cap of ${req.memoryBytes} bytes`,
+      );
+    }
+    return WebAssembly.compile(capped.module);
+  };
+  const instantiateCore = async (m: WebAssembly.Module, imports: Record<string, Record<string, unknown>>) => {
+    const inst = await WebAssembly.instantiate(m, {
+      // eslint-disable-next-line @typescript-eslint/no-explicit-any
+      ...imports,
+      [INTERRUPT_MODULE]: { [INTERRUPT_NAME]: interrupt },
+    });
+    for (const v of Object.values(inst.exports)) if (v instanceof WebAssembly.Memory) memories.push(v);
+    return inst;
+  };
+
+  const timings: WorkerTimings = { receivedAt, importMs: t1 - t0, instantiateMs: 0, enteredAt: 0 };
+  const classify = (e: unknown): WorkerOutcome => {
+    if (e instanceof WasiExit) return { kind: "exit", code: e.code };
+    if (e instanceof LimitExceeded) return { kind: "limit", limit: e.limit, message: e.message };
+    if (e instanceof Interrupted) return { kind: "error", message: e.message };
+    const message = e instanceof Error ? `${e.name}: ${e.message}` : `guest returned an error: ${String(e)}`;
+    if (e instanceof WebAssembly.RuntimeError || e instanceof RangeError) return { kind: "trap", message };
+    if (!(e instanceof Error)) return { kind: "exit", code: 1 };
+    return { kind: "error", message };
+  };
+  // A guest that fails after filling its memory to the cap ran out of memory (malloc saw the
+  // engine refuse memory.grow): report the limit rather than its own exit or trap.
+  const nearMemoryCap = () => {
+    const margin = Math.max(req.memoryBytes / 16, 16 * WASM_PAGE_SIZE);
+    return memories.some((m) => m.buffer.byteLength >= req.memoryBytes - margin);
+  };
+  const finish = (o: WorkerOutcome): WorkerOutcome => {
+    const abnormal = o.kind === "trap" || o.kind === "error" || (o.kind === "exit" && o.code !== 0);
+    if (abnormal && nearMemoryCap()) {
+      return {
+        kind: "limit",
+        limit: "memory",
+        message: `memory limit reached: the guest used its ${req.memoryBytes}-byte cap and then failed (${describe(o)})`,
+      };
+    }
+    return o;
+  };
+
+  let exports: Record<string, unknown>;
+  try {
+    exports = await mod.instantiate(getCoreModule, host.imports, instantiateCore);
+  } catch (e) {
+    if (e instanceof LimitExceeded) return { outcome: classify(e), timings };
+    if (e instanceof RangeError && /memory/i.test(e.message)) {
+      return { outcome: { kind: "limit", limit: "memory", message: `memory limit: ${e.message}` }, timings };
+    }
+    return { outcome: finish(classify(e)), timings };
+  }
+  timings.instantiateMs = performance.now() - t1;
+
+  try {
+    timings.enteredAt = epochNow();
+    post({ type: "entered", timings });
+    if (c.entry === "infer") {
+      const infer = exports.infer as (input: string) => string;
+      let answer: string;
+      try {
+        answer = infer(req.argv[1] ?? "");
+      } catch (e) {
+        if (e instanceof Error) throw e;
+        // result::err(message): the guest's error for the caller.
+        host.stderr.write(new TextEncoder().encode(`${String(e)}\n`));
+        return { outcome: { kind: "exit", code: 1 }, timings };
+      }
+      const bytes = new TextEncoder().encode(answer);
+      if (!req.resultsDir) throw new Error("inference run without a results directory");
+      host.chargeWrite(bytes.length);
+      writeFileSync(join(req.resultsDir, "results.txt"), bytes);
+      return { outcome: { kind: "exit", code: 0 }, timings };
+    }
+    const runIface = (exports["wasi:cli/run@0.2.12"] ??
+      Object.entries(exports).find(([k]) => k.startsWith("wasi:cli/run"))?.[1] ??
+      exports.run) as { run(): void };
+    runIface.run();
+    return { outcome: { kind: "exit", code: 0 }, timings };
+  } catch (e) {
+    return { outcome: finish(classify(e)), timings };
+  } finally {
+    for (const [fd] of fdSlots) {
+      try {
+        (await import("node:fs")).closeSync(fd);
+      } catch {
+        // closed already
+      }
+      fdClosed(fd);
+    }
+  }
+}
+
+function sizeOf(dir: string | undefined, name: string): number {
+  try {
+    return dir ? statSync(join(dir, name)).size : 0;
+  } catch {
+    return 0;
+  }
+}
+
+function describe(o: WorkerOutcome): string {
+  if (o.kind === "exit") return `exit code ${o.code}`;
+  return o.message;
+}
+
+hostModule.then(
+  () => post({ type: "ready" }),
+  (e) => {
+    throw e;
+  },
+);
