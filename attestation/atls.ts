@@ -5,20 +5,25 @@
 //  - the client verifies evidence + policy + binding to the presented certificate's SPKI, then pins
 //    that certificate/SPKI for the gRPC channel (same SNI → the agent serves the same certificate).
 // Protocol details: attestation/README.md.
-import { generateKeyPairSync, randomBytes, createPublicKey, type KeyObject } from "node:crypto";
+import { generateKeyPairSync, randomBytes, createPublicKey, sign as cryptoSign } from "node:crypto";
 import * as tls from "node:tls";
 import * as net from "node:net";
 import forge from "node-forge";
 import { parseCertificate, publicKey, verifyCertSignature } from "./x509.ts";
-import { concatBytes, derToPem, equal, fromHex, sha3_512, toHex } from "./bytes.ts";
+import { derToPem, equal, fromHex, sha3_512, toHex } from "./bytes.ts";
 import { CheckList, type EvidenceKind, type Verdict } from "./verdict.ts";
 import type { AttestationPolicy } from "./policy.ts";
 import type { Evidence, EvidenceProvider } from "./providers/types.ts";
+import type { Product } from "./snp/report.ts";
 import { verifySnp, type SnpVerifyOptions } from "./snp/verify.ts";
 import { verifyTdx, type TdxVerifyOptions } from "./tdx/verify.ts";
 
-/** Private arc: 2.25.<UUID e9aa332f-2f90-4080-b839-e5e9f1f499dd> (ITU-T X.667, no registration needed). */
-export const ATLS_ARC = "2.25.310593851625169928874593481720608365021";
+/**
+ * Unregistered private arc 2.99999, as Cocos v0.7–0.8 uses (2.99999.1.x = its vTPM-protobuf evidence);
+ * our raw-evidence formats live under 2.99999.2 so the two never get confused. (A 2.25.<UUID> arc
+ * would be cleaner, but node-forge encodes only 32-bit OID arcs.)
+ */
+export const ATLS_ARC = "2.99999.2";
 export const EVIDENCE_OID: Record<EvidenceKind, string> = { snp: `${ATLS_ARC}.1`, tdx: `${ATLS_ARC}.2`, sim: `${ATLS_ARC}.3` };
 
 export const NONCE_SUFFIX = ".nonce";
@@ -45,25 +50,19 @@ export interface AttestedCert {
 
 /** Agent side: one long-lived TLS key; a fresh certificate (and evidence) per client nonce. */
 export class AttestedIdentity {
-  readonly privateKey: KeyObject;
   readonly keyPem: string;
   readonly spki: Uint8Array;
   private readonly cache = new Map<string, Promise<AttestedCert>>();
+  private readonly commonName: string;
+  private readonly cacheSize: number;
 
+  /** keyPem: an RSA private key to reuse across restarts; default a fresh RSA-2048 key (node:crypto). */
   constructor(private readonly provider: EvidenceProvider, opts: { keyPem?: string; commonName?: string; cacheSize?: number } = {}) {
-    if (opts.keyPem) {
-      this.keyPem = opts.keyPem;
-      this.privateKey = createPublicKey(opts.keyPem) as unknown as KeyObject; // replaced below
-    }
-    const kp = opts.keyPem ? undefined : generateKeyPairSync("rsa", { modulusLength: 2048 });
-    this.keyPem = opts.keyPem ?? (kp!.privateKey.export({ format: "pem", type: "pkcs1" }) as string);
-    this.privateKey = kp?.privateKey ?? (undefined as unknown as KeyObject);
+    this.keyPem = opts.keyPem ?? (generateKeyPairSync("rsa", { modulusLength: 2048 }).privateKey.export({ format: "pem", type: "pkcs1" }) as string);
     this.spki = new Uint8Array(createPublicKey(this.keyPem).export({ format: "der", type: "spki" }));
     this.commonName = opts.commonName ?? "cocos-agent";
     this.cacheSize = opts.cacheSize ?? 64;
   }
-  private readonly commonName: string;
-  private readonly cacheSize: number;
 
   /** Certificate whose evidence binds this key and `nonce`; cached so a channel can re-handshake. */
   certificateFor(nonce: Uint8Array): Promise<AttestedCert> {
@@ -86,9 +85,8 @@ export class AttestedIdentity {
 
 /** Builds the self-signed certificate (node-forge, SHA-256/RSA) carrying `ev` in its extension. */
 export function makeAttestedCertificate(keyPem: string, ev: Evidence, commonName = "cocos-agent"): AttestedCert {
-  const key = forge.pki.privateKeyFromPem(keyPem) as forge.pki.rsa.PrivateKey;
   const cert = forge.pki.createCertificate();
-  cert.publicKey = forge.pki.setRsaPublicKey(key.n, key.e);
+  cert.publicKey = forge.pki.publicKeyFromPem(createPublicKey(keyPem).export({ format: "pem", type: "spki" }) as string);
   cert.serialNumber = "01" + toHex(new Uint8Array(randomBytes(15)));
   const now = Date.now();
   cert.validity.notBefore = new Date(now - 5 * 60e3);
@@ -103,7 +101,12 @@ export function makeAttestedCertificate(keyPem: string, ev: Evidence, commonName
     { name: "subjectAltName", altNames: [{ type: 2, value: commonName }, { type: 2, value: "localhost" }] },
     { id: EVIDENCE_OID[ev.kind], critical: false, value: Buffer.from(ev.data).toString("binary") },
   ]);
-  cert.sign(key, forge.md.sha256.create());
+  // forge builds the TBSCertificate; the RSA signature is made natively (forge's JS RSA costs ~100 ms).
+  cert.signatureOid = cert.siginfo.algorithmOid = forge.pki.oids.sha256WithRSAEncryption;
+  // getTBSCertificate exists in node-forge but is missing from @types/node-forge.
+  cert.tbsCertificate = (forge.pki as unknown as { getTBSCertificate(c: forge.pki.Certificate): forge.asn1.Asn1 }).getTBSCertificate(cert);
+  const tbs = Buffer.from(forge.asn1.toDer(cert.tbsCertificate).getBytes(), "binary");
+  cert.signature = cryptoSign("sha256", tbs, keyPem).toString("binary");
   const certPem = forge.pki.certificateToPem(cert);
   const certDer = new Uint8Array(Buffer.from(forge.asn1.toDer(forge.pki.certificateToAsn1(cert)).getBytes(), "binary"));
   return { certPem, certDer, keyPem };
@@ -225,8 +228,22 @@ export interface AttestedConnection {
   channelOptions: Record<string, string>;
 }
 
+/** The evidence bytes inside an attested certificate, if any. */
+export function extractEvidence(certDer: Uint8Array): Uint8Array | undefined {
+  try {
+    const cert = parseCertificate(certDer);
+    for (const oid of Object.values(EVIDENCE_OID)) if (cert.extensions.has(oid)) return cert.extensions.get(oid)!.value;
+  } catch {}
+  return undefined;
+}
+
 /** Fetches the agent's certificate over TLS with a fresh nonce and verifies it against `policy`. */
-export async function connectAttested(host: string, port: number, policy: AttestationPolicy | undefined, opts: AtlsVerifyOptions & { timeoutMs?: number } = {}): Promise<AttestedConnection> {
+export async function connectAttested(
+  host: string,
+  port: number,
+  policy: AttestationPolicy | undefined,
+  opts: AtlsVerifyOptions & { timeoutMs?: number; allowNetwork?: boolean; kdsTimeoutMs?: number } = {},
+): Promise<AttestedConnection> {
   const nonce = new Uint8Array(randomBytes(64));
   const servername = nonceToSni(nonce);
   const base = { nonce, servername, channelOptions: { "grpc.ssl_target_name_override": servername, "grpc.default_authority": servername } };
@@ -246,7 +263,16 @@ export async function connectAttested(host: string, port: number, policy: Attest
     c.fail("atls.handshake", `TLS handshake with ${host}:${port} failed: ${(e as Error).message}`);
     return { ...base, verdict: c.verdict(false, {}) };
   }
-  const verdict = verifyAttestedCertificate(raw, nonce, policy, opts);
+  let verdict = verifyAttestedCertificate(raw, nonce, policy, opts);
+  if (verdict.code === "snp.vcek_missing" && opts.allowNetwork !== false && !policy?.root_of_trust?.disallow_network) {
+    // Evidence without a VCEK (e.g. /dev/sev-guest): try AMD KDS once, then verify again.
+    const evidence = extractEvidence(raw);
+    if (evidence) {
+      const { fetchVcek } = await import("./snp/kds.ts");
+      const got = await fetchVcek(evidence.subarray(0, 1184), verdict.claims.product as Product | undefined, opts.cacheDir, opts.kdsTimeoutMs ?? 5000);
+      if (got.ok) verdict = verifyAttestedCertificate(raw, nonce, policy, { ...opts, vcek: got.vcek });
+    }
+  }
   if (!verdict.ok) return { ...base, verdict };
   const spki = parseCertificate(raw).spki;
   const certPem = derToPem(raw);
@@ -266,4 +292,3 @@ export async function connectAttested(host: string, port: number, policy: Attest
   };
 }
 
-void concatBytes;

@@ -1,16 +1,10 @@
 // Byte helpers shared by the verifiers.
 import { createHash } from "node:crypto";
+import { fromHex } from "../protocol/hash.ts";
 
-export function toHex(b: Uint8Array): string {
-  return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("hex");
-}
-
-/** Strict hex decode (no 0x, even length); throws with what arrived. */
-export function fromHex(s: string): Uint8Array {
-  const t = s.trim().replace(/^0x/i, "");
-  if (t.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(t)) throw new Error(`expected hex, got "${s.slice(0, 40)}${s.length > 40 ? "…" : ""}"`);
-  return new Uint8Array(Buffer.from(t, "hex"));
-}
+export { toHex, fromHex } from "../protocol/hash.ts";
+export { equalBytes as equal } from "../protocol/hash.ts";
+import { sha3_512 as sha3_512_one } from "../protocol/hash.ts";
 
 export function fromBase64(s: string): Uint8Array {
   return new Uint8Array(Buffer.from(s, "base64"));
@@ -29,13 +23,6 @@ export function decodeFixed(s: string, len: number, what: string): Uint8Array {
   return b;
 }
 
-export function equal(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  let d = 0;
-  for (let i = 0; i < a.length; i++) d |= a[i] ^ b[i];
-  return d === 0;
-}
-
 export const isZero = (b: Uint8Array) => b.every((x) => x === 0);
 
 export function sha(alg: "sha256" | "sha384" | "sha512", ...parts: Uint8Array[]): Uint8Array {
@@ -44,11 +31,7 @@ export function sha(alg: "sha256" | "sha384" | "sha512", ...parts: Uint8Array[])
   return new Uint8Array(h.digest());
 }
 
-export function sha3_512(...parts: Uint8Array[]): Uint8Array {
-  const h = new Bun.CryptoHasher("sha3-512");
-  for (const p of parts) h.update(p);
-  return new Uint8Array(h.digest());
-}
+export const sha3_512 = (...parts: Uint8Array[]) => sha3_512_one(parts.length === 1 ? parts[0] : concatBytes(...parts));
 
 export function concatBytes(...parts: Uint8Array[]): Uint8Array {
   const out = new Uint8Array(parts.reduce((s, p) => s + p.length, 0));

@@ -2,6 +2,7 @@
 // `pcr_values`), plus our `tdx` section and the sim-root pin. Byte fields are base64 in files (as
 // protojson writes them); hex is accepted on input. Keys may be snake_case or lowerCamelCase.
 import { decodeFixed, toBase64 } from "./bytes.ts";
+import { manifestHash, parseManifest, type Manifest } from "../protocol/manifest.ts";
 
 export interface SnpPolicyJson {
   policy?: number | string; // most permissive acceptable guest policy (u64)
@@ -131,9 +132,10 @@ export function trustSimRoot(p: AttestationPolicy, arkSha256Hex: string, arkPem?
   return { ...p, root_of_trust: { ...(p.root_of_trust ?? {}), product: "SIM", product_line: "SIM", sim_ark_sha256: arkSha256Hex, ...(arkPem ? { sim_ark_pem: arkPem } : {}) } };
 }
 
-/** Expected host_data for a manifest: SHA3-256 of the canonical manifest JSON bytes. */
-export function manifestHostData(manifestJsonBytes: Uint8Array): Uint8Array {
-  return new Uint8Array(new Bun.CryptoHasher("sha3-256").update(manifestJsonBytes).digest());
+/** Expected host_data: SHA3-256 of the manifest's canonical JSON (what the manager binds at launch). */
+export function hostDataForManifest(m: Manifest | string | object): Uint8Array {
+  const parsed = typeof m === "object" && (m as Manifest).algorithm?.hash instanceof Uint8Array ? (m as Manifest) : parseManifest(m);
+  return manifestHash(parsed);
 }
 
 // ---------------------------------------------------------------- typed accessors for verifiers

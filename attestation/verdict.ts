@@ -53,7 +53,7 @@ export class CheckList {
   verdict(simulated: boolean, claims: Record<string, unknown>): Verdict {
     return {
       ok: !this.firstFail,
-      kind: this.kind,
+      kind: simulated && this.kind === "snp" ? "sim" : this.kind,
       checks: this.checks,
       code: this.firstFail?.code,
       reason: this.firstFail?.line,

@@ -1,8 +1,8 @@
 // X.509 certificates and CRLs on top of asn1.ts: parse, verify a signature by an issuer key
 // (RSA-PSS, RSA PKCS#1 v1.5, ECDSA), and build certificates (sim chain) signed with node:crypto.
-import { createPublicKey, sign as cryptoSign, verify as cryptoVerify, constants, type KeyObject } from "node:crypto";
+import { createHash, createPublicKey, sign as cryptoSign, verify as cryptoVerify, constants, type KeyObject } from "node:crypto";
 import * as A from "./asn1.ts";
-import { toHex } from "./bytes.ts";
+import { equal as equalBytes, toHex } from "./bytes.ts";
 
 export const OID = {
   rsaEncryption: "1.2.840.113549.1.1.1",
@@ -67,7 +67,7 @@ export function parseCertificate(der: Uint8Array): Certificate {
   let i = 0;
   if (tbsItems[0]?.tag === 0xa0) i++; // version
   const serial = A.expect(tbsItems[i++], A.TAG.INTEGER, "serial");
-  i++; // signature algorithm (inner copy)
+  const innerAlg = A.expect(tbsItems[i++], A.TAG.SEQUENCE, "tbsCertificate.signature");
   const issuer = A.expect(tbsItems[i++], A.TAG.SEQUENCE, "issuer");
   const validity = A.children(A.expect(tbsItems[i++], A.TAG.SEQUENCE, "validity"));
   const subject = A.expect(tbsItems[i++], A.TAG.SEQUENCE, "subject");
@@ -82,6 +82,8 @@ export function parseCertificate(der: Uint8Array): Certificate {
     }
   }
   const alg = algorithm(algN);
+  // RFC 5280 §4.1.1.2: the unsigned outer algorithm must equal the signed inner one.
+  if (!equalBytes(A.raw(innerAlg), A.raw(algN))) throw new A.Asn1Error("certificate signatureAlgorithm differs from tbsCertificate.signature");
   if (validity.length !== 2) throw new A.Asn1Error("DER: validity needs notBefore and notAfter");
   return {
     der,
@@ -144,8 +146,22 @@ export function verifyWithAlg(alg: string, params: A.Node | undefined, data: Uin
   }
 }
 
+// Signature checks are deterministic, so results are memoized per (issuer key, certificate bytes):
+// the same AMD/Intel chain is checked for every report.
+const sigMemo = new Map<string, boolean>();
+
+/** Drops memoized certificate-signature results (benchmarks measuring cold verification). */
+export const clearSignatureCache = () => sigMemo.clear();
+
 export function verifyCertSignature(cert: Certificate, issuerKey: KeyObject): boolean {
-  return verifyWithAlg(cert.sigAlg, cert.sigParams, cert.tbs, cert.signature, issuerKey);
+  const spki = issuerKey.export({ format: "der", type: "spki" });
+  const k = createHash("sha256").update(spki).update(cert.der).digest("base64");
+  const hit = sigMemo.get(k);
+  if (hit !== undefined) return hit;
+  const ok = verifyWithAlg(cert.sigAlg, cert.sigParams, cert.tbs, cert.signature, issuerKey);
+  if (sigMemo.size >= 512) sigMemo.delete(sigMemo.keys().next().value!);
+  sigMemo.set(k, ok);
+  return ok;
 }
 
 export function validAt(c: { notBefore: Date; notAfter: Date }, at: Date): boolean {
@@ -171,7 +187,7 @@ export function parseCrl(der: Uint8Array): Crl {
   const items = A.children(A.expect(tbsN, A.TAG.SEQUENCE, "TBSCertList"));
   let i = 0;
   if (items[0]?.tag === A.TAG.INTEGER) i++;
-  i++; // signature alg
+  const innerAlg = A.expect(items[i++], A.TAG.SEQUENCE, "TBSCertList.signature");
   const issuer = A.expect(items[i++], A.TAG.SEQUENCE, "CRL issuer");
   const thisUpdate = A.decodeTime(items[i++]);
   let nextUpdate: Date | undefined;
@@ -180,6 +196,7 @@ export function parseCrl(der: Uint8Array): Crl {
   if (items[i]?.tag === A.TAG.SEQUENCE)
     for (const r of A.children(items[i])) revoked.add(toHex(A.value(A.children(r)[0])));
   const alg = algorithm(algN);
+  if (!equalBytes(A.raw(innerAlg), A.raw(algN))) throw new A.Asn1Error("CRL signatureAlgorithm differs from TBSCertList.signature");
   return { tbs: A.raw(tbsN), sigAlg: alg.oid, sigParams: alg.params, signature: bitStringBytes(sigN), issuerDer: A.raw(issuer), thisUpdate, nextUpdate, revoked };
 }
 

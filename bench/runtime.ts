@@ -11,7 +11,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { type CProgram, DATA_DIR, KERNELS, buildExamples, paths } from "../examples/build.ts";
 import { BLOG_INPUT, type WorkDir, kernelMs, makeWorkDir, runNative } from "../examples/harness.ts";
-import { configureCache, runWasm, warmup, type WasmOutcome } from "../runtime/wasm-engine.ts";
+import { computationPreopens, configureCache, runWasm, warmup, type WasmOutcome } from "../runtime/index.ts";
 
 const RUNS = Math.max(1, Number(process.env.BENCH_RUNS ?? 5));
 const IRIS_CSV = join(DATA_DIR, "Iris.csv");
@@ -36,6 +36,11 @@ export interface WorkloadResult {
   outputsIdentical: boolean;
 }
 
+export interface WorkloadFailure {
+  name: string;
+  error: string;
+}
+
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;
@@ -44,21 +49,13 @@ const median = (xs: number[]) => {
 const geomean = (xs: number[]) => Math.exp(xs.reduce((a, x) => a + Math.log(x), 0) / xs.length);
 const round = (x: number, d = 2) => Math.round(x * 10 ** d) / 10 ** d;
 
-function preopens(w: WorkDir) {
-  return [
-    { guestPath: "/datasets", hostPath: w.datasetsDir, readOnly: true },
-    { guestPath: "/results", hostPath: w.resultsDir, readOnly: false },
-    { guestPath: ".", hostPath: w.resultsDir, readOnly: false },
-  ];
-}
-
 async function wasmOnce(file: Uint8Array, name: string, args: string[], w: WorkDir) {
   const out: Uint8Array[] = [];
   const err: Uint8Array[] = [];
   const t = performance.now();
   const outcome: WasmOutcome = await runWasm(file, {
     argv: [name, ...args],
-    preopens: preopens(w),
+    preopens: computationPreopens(w.datasetsDir, w.resultsDir),
     datasetsDir: w.datasetsDir,
     onStdout: (d) => out.push(d),
     onStderr: (d) => err.push(d),
@@ -186,11 +183,18 @@ export async function run(): Promise<object> {
     ...KERNELS.map((k): [Workload, string[]] => [{ name: k, args: [], datasets: () => [] }, []]),
   ];
   const results: WorkloadResult[] = [];
+  const failures: WorkloadFailure[] = [];
   try {
     for (const [wl, files] of workloads) {
-      const r = await bench(wl, files);
-      results.push(r);
-      console.log(`  ${wl.name}: native ${r.nativeMs} ms, wasm ${r.wasmMs} ms`);
+      try {
+        const r = await bench(wl, files);
+        results.push(r);
+        console.log(`  ${wl.name}: native ${r.nativeMs} ms, wasm ${r.wasmMs} ms`);
+      } catch (e) {
+        // Keep measuring the rest; the failure is reported in the table and the JSON.
+        failures.push({ name: wl.name, error: (e as Error).message });
+        console.log(`  ${wl.name}: FAILED ${(e as Error).message.split("\n")[0]}`);
+      }
     }
   } finally {
     train.dispose();
@@ -206,6 +210,7 @@ export async function run(): Promise<object> {
     geomeanRatioWorkloads: compute.map((r) => r.name),
     geomeanKernelRatio: round(geomean(kernels.map((r) => r.kernelRatio!)), 3),
     geomeanAllRatio: round(geomean(results.map((r) => r.ratio)), 3),
+    failedWorkloads: failures.map((f) => f.name),
     coldStartCachedMs: cold.cachedMs,
     coldStartUncachedMs: cold.uncachedMs,
     targets: { geomeanRatio: 1.3, coldStartCachedMs: 50, coldStartUncachedMs: 200 },
@@ -219,6 +224,7 @@ export async function run(): Promise<object> {
       `${r.name.padEnd(16)} ${r.nativeMs.toFixed(1).padStart(9)} ${r.wasmMs.toFixed(1).padStart(9)} ${r.ratio.toFixed(2).padStart(7)}   ${k.padEnd(30)} ${r.outputsIdentical ? "yes" : "NO"}`,
     );
   }
+  for (const f of failures) console.log(`${f.name.padEnd(16)} FAILED: ${f.error.split("\n")[0]}`);
   console.log(
     `geomean wasm/native: ${summary.geomeanRatio} (wall, ${summary.geomeanRatioWorkloads.join(", ")}; target ≤ 1.3), ` +
       `${summary.geomeanKernelRatio} (kernel loops only), ${summary.geomeanAllRatio} (all workloads)`,
@@ -236,6 +242,7 @@ export async function run(): Promise<object> {
     build: { wasm: "clang --target=wasm32-wasi -O2 -msimd128 → jco componentNew + preview-1 command adapter", native: "cc -O2" },
     summary,
     workloads: results,
+    failures,
     coldStart: cold,
   };
 }

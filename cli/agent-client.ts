@@ -17,11 +17,15 @@ export type Signer = (role: Role, method: AgentMethod) => Promise<Record<string,
 export interface AgentConnection {
   client: grpc.Client & Record<string, Function>;
   mode: "without TLS" | "with TLS" | "with mTLS" | "with aTLS";
+  /** One line about the verified evidence (aTLS only). */
+  summary?: string;
   close(): void;
 }
 
 /** Hook for attested TLS: returns channel credentials that verify evidence against the policy. */
-export type AttestedCredentialsFactory = (cfg: AgentClientConfig) => Promise<{ credentials: grpc.ChannelCredentials; options?: grpc.ChannelOptions }>;
+export type AttestedCredentialsFactory = (
+  cfg: AgentClientConfig,
+) => Promise<{ credentials: grpc.ChannelCredentials; options?: grpc.ChannelOptions; summary?: string }>;
 
 const CHANNEL_OPTIONS: grpc.ChannelOptions = {
   "grpc.max_receive_message_length": 64 * 1024 * 1024,
@@ -40,12 +44,14 @@ export async function connectAgent(cfg: AgentClientConfig, attested?: AttestedCr
   let creds: grpc.ChannelCredentials;
   let mode: AgentConnection["mode"];
   let options = CHANNEL_OPTIONS;
+  let summary: string | undefined;
   if (cfg.attestedTls) {
     if (!attested) throw new CliError("AGENT_GRPC_ATTESTED_TLS=true but this build has no attested-TLS client");
     if (!cfg.attestationPolicy) throw new CliError("AGENT_GRPC_ATTESTED_TLS=true needs AGENT_GRPC_ATTESTATION_POLICY=<policy.json>");
     const r = await attested(cfg);
     creds = r.credentials;
     options = { ...CHANNEL_OPTIONS, ...r.options };
+    summary = r.summary;
     mode = "with aTLS";
   } else if (cfg.serverCaCerts) {
     const ca = readPem(cfg.serverCaCerts, "AGENT_GRPC_SERVER_CA_CERTS");
@@ -70,7 +76,7 @@ export async function connectAgent(cfg: AgentClientConfig, attested?: AttestedCr
   );
   // The original checks the health service on plaintext and mTLS connections.
   if (mode === "without TLS" || mode === "with mTLS") await checkHealth(cfg, creds, options, deadline);
-  return { client, mode, close: () => client.close() };
+  return { client, mode, summary, close: () => client.close() };
 }
 
 async function checkHealth(cfg: AgentClientConfig, creds: grpc.ChannelCredentials, options: grpc.ChannelOptions, deadline: number): Promise<void> {
@@ -138,6 +144,10 @@ export async function uploadAlgorithm(conn: AgentConnection, sign: Signer, up: A
     algo_args: up.args,
     python_runtime: up.pythonRuntime,
   });
+  // HTTP/2 servers built on node:http2 (grpc-js, also on Bun) join repeated text headers with ", ",
+  // so `algo_args` arrives as one string and JSON args with ", " inside become ambiguous. The -bin
+  // twin (base64 per value) survives intact; Go agents ignore it, ours prefers it.
+  for (const a of up.args) md.add("algo_args-bin", Buffer.from(a));
   async function* messages() {
     // Requirements first, then the algorithm, never both in one message (the original's order).
     if (up.requirementsPath) for await (const c of fileChunks(up.requirementsPath, CHUNK_SIZE)) yield { requirements: c };

@@ -82,6 +82,7 @@ function requireFile(path: string, what: string): void {
 
 async function withAgent<T>(ctx: CliContext, cfg: AgentClientConfig, attested: AttestedCredentialsFactory | undefined, fn: (c: AgentConnection) => Promise<T>): Promise<T> {
   const conn = await connectAgent(cfg, attested);
+  if (conn.summary) ctx.out(conn.summary);
   ctx.out(`🔗 Connected to agent using ${conn.mode}`);
   try {
     return await fn(conn);

@@ -1,39 +1,56 @@
-// Offline evidence rendering and validation for `attestation get -j` / `attestation validate`.
-import { readFileSync } from "node:fs";
+// `attestation validate FILE`: offline verification with attestation/ (signature chain, policy),
+// policy taken from --policy (or AGENT_GRPC_ATTESTATION_POLICY) plus the v0.4.0 per-field flags.
+import { existsSync } from "node:fs";
 import { isAbsolute, resolve } from "node:path";
-import { parseReport, REPORT_SIZE } from "../attestation/snp/report.ts";
+import { validateFile } from "../attestation/cli.ts";
+import { readPolicy, setHostData, setMeasurement, setProduct, type AttestationPolicy } from "../attestation/policy.ts";
 import type { CliContext } from "./context.ts";
 import { CliError } from "./errors.ts";
 
-const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
+export { describeEvidence } from "../attestation/cli.ts";
 
-/** A JSON-friendly view of SNP evidence (the first 0x4A0 bytes; a cert table may follow). */
-export function describeEvidence(evidence: Uint8Array): Record<string, unknown> {
-  const r = parseReport(evidence.subarray(0, Math.min(evidence.length, REPORT_SIZE)));
-  if (!r.ok) return { error: `${r.code}: ${r.detail}`, size: evidence.length };
-  const x = r.report;
-  return {
-    version: x.version,
-    guest_svn: x.guestSvn,
-    policy: `0x${x.policy.toString(16)}`,
-    vmpl: x.vmpl,
-    current_tcb: `0x${x.currentTcb.toString(16)}`,
-    reported_tcb: `0x${x.reportedTcb.toString(16)}`,
-    launch_tcb: `0x${x.launchTcb.toString(16)}`,
-    report_data: hex(x.reportData),
-    measurement: hex(x.measurement),
-    host_data: hex(x.hostData),
-    chip_id: hex(x.chipId),
-    trailer_bytes: Math.max(0, evidence.length - REPORT_SIZE),
-  };
+export interface ValidateFlags {
+  policy?: string;
+  report_data?: string;
+  host_data?: string;
+  measurement?: string;
+  product?: string;
+  vcek?: string;
+  at?: string;
+  json?: boolean;
+  allowNetwork?: boolean;
 }
 
-export async function validateCommand(ctx: CliContext, file: string, _o: Record<string, string | undefined>): Promise<void> {
-  const path = isAbsolute(file) ? file : resolve(ctx.cwd, file);
+export async function validateCommand(ctx: CliContext, file: string, o: ValidateFlags): Promise<number> {
+  const abs = (p: string) => (isAbsolute(p) ? p : resolve(ctx.cwd, p));
+  const path = abs(file);
+  if (!existsSync(path)) throw new CliError(`${file} does not exist`);
+  const policyPath = o.policy ?? ctx.env.AGENT_GRPC_ATTESTATION_POLICY;
+  let policy: AttestationPolicy = {};
   try {
-    readFileSync(path);
+    if (policyPath) policy = await readPolicy(abs(policyPath));
+    if (o.host_data) policy = setHostData(policy, o.host_data);
+    if (o.measurement) policy = setMeasurement(policy, o.measurement);
+    if (o.product) policy = setProduct(policy, o.product);
   } catch (e) {
-    throw new CliError(`could not read ${file}: ${(e as Error).message}`);
+    throw new CliError((e as Error).message);
   }
-  throw new CliError("attestation validate: this build has no evidence verifier yet (attestation/ verifiers pending)");
+  ctx.out("Checking attestation");
+  let r;
+  try {
+    r = await validateFile(path, {
+      policy,
+      reportData: o.report_data,
+      vcek: o.vcek ? abs(o.vcek) : undefined,
+      at: o.at,
+      json: o.json,
+      allowNetwork: o.allowNetwork ?? false,
+    });
+  } catch (e) {
+    throw new CliError(`attestation validation and verification failed with error: ${(e as Error).message} ❌`);
+  }
+  ctx.out(r.output);
+  if (r.verdict.ok) ctx.out("Attestation validation and verification is successful!");
+  else ctx.err(`attestation validation and verification failed with error: ${r.verdict.reason} ❌`);
+  return r.exitCode;
 }

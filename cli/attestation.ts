@@ -4,14 +4,17 @@ import { writeFileSync } from "node:fs";
 import { isAbsolute, resolve } from "node:path";
 import { fromHex } from "../protocol/hash.ts";
 import { readPolicy, setHostData, setMeasurement, writePolicy } from "../attestation/policy.ts";
+import { teeNonce } from "../attestation/cli.ts";
 import { connectAgent, fetchAttestation, type AttestedCredentialsFactory } from "./agent-client.ts";
 import { loadAgentClientConfig } from "./config.ts";
 import type { CliContext } from "./context.ts";
 import { CliError } from "./errors.ts";
 import { progress } from "./progress.ts";
+import type { ValidateFlags } from "./attestation-verify.ts";
 
 const TYPES: Record<string, number> = { snp: 0, vtpm: 1, "snp-vtpm": 2 };
 
+/** vTPM nonce: ≤ max bytes of hex, zero-padded (the SNP report data goes through attestation's teeNonce). */
 function nonce(hex: string | undefined, max: number, what: string): Uint8Array {
   if (hex === undefined) return new Uint8Array(0);
   let b: Uint8Array;
@@ -43,7 +46,13 @@ export async function attestationGet(ctx: CliContext, arg: string | undefined, o
   else if (arg !== undefined) tee = arg; // v0.4.0: the positional is the report data
   if ((type === 0 || type === 2) && tee === undefined) throw new CliError("SEV-SNP evidence needs report data: attestation get <hex ≤64 bytes> or attestation get snp --tee <hex>");
   if ((type === 1 || type === 2) && o.vtpm === undefined) throw new CliError("vTPM evidence needs --vtpm <hex ≤32 bytes>");
-  const req = { teeNonce: nonce(tee, 64, "report data"), vtpmNonce: nonce(o.vtpm, 32, "vTPM nonce"), type };
+  let teeBytes: Uint8Array;
+  try {
+    teeBytes = teeNonce(tee);
+  } catch (e) {
+    throw new CliError(`report data: ${(e as Error).message}`);
+  }
+  const req = { teeNonce: teeBytes, vtpmNonce: nonce(o.vtpm, 32, "vTPM nonce"), type };
   let cfg;
   try {
     cfg = loadAgentClientConfig(ctx.env);
@@ -103,9 +112,14 @@ export function registerAttestationCommands(program: Command, ctx: CliContext, a
     .option("--host_data <hex>", "expected host data (32 bytes, hex): the manifest hash")
     .option("--measurement <hex>", "expected launch measurement (48 bytes, hex)")
     .option("--product <name>", "Milan | Genoa | Turin | SIM")
-    .action(async (file: string, o: Record<string, string | undefined>) => {
+    .option("--vcek <file>", "VCEK/VLEK certificate (DER or PEM) when the evidence carries none")
+    .option("--at <time>", "verify as of this ISO time (certificate validity)")
+    .option("--json", "print the verdict as JSON", false)
+    .option("--allow-network", "fetch a missing VCEK from AMD KDS", false)
+    .action(async (file: string, o: ValidateFlags) => {
       const { validateCommand } = await import("./attestation-verify.ts");
-      await validateCommand(ctx, file, o);
+      const code = await validateCommand(ctx, file, o);
+      if (code !== 0) throw new CliError("the evidence did not verify", code);
     });
 
   const pol = program.command("policy").description("edit an attestation policy file");

@@ -1,7 +1,8 @@
-// `cocos-cli wasm run FILE [--dir HOST::GUEST] [--env N=V] [args...]`: the runtime's local command.
+// `cocos-cli wasm run [--dir HOST::GUEST]... [--env N=V]... FILE [ARGS...]`: the runtime's local
+// command (like `wasmtime run`); stdio passes straight through, exit status = the guest's.
+import { main } from "../runtime/wasm-command.ts";
 import type { CliContext } from "./context.ts";
 
-export async function wasmCommand(argv: string[], ctx: CliContext): Promise<number> {
-  ctx.err(`wasm ${argv.join(" ")}: the runtime's local command is not part of this build yet`);
-  return 2;
+export async function wasmCommand(argv: string[], _ctx: CliContext): Promise<number> {
+  return main(argv);
 }

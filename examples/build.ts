@@ -31,6 +31,8 @@ export const JS_COMPONENTS = [
 ] as const;
 export type JsComponent = (typeof JS_COMPONENTS)[number]["name"];
 
+const JS_DISABLED_FEATURES = ["http", "fetch-event"] as const;
+
 export const WASM_CFLAGS = ["--target=wasm32-wasi", "-O2", "-msimd128"];
 export const NATIVE_CFLAGS = ["-O2"];
 
@@ -102,7 +104,13 @@ async function componentizeJs(source: string, world: string): Promise<Uint8Array
     preopensSet = true;
   }
   const { componentize } = await import("@bytecodealliance/componentize-js");
-  const { component } = await componentize({ sourcePath: source, witPath: WIT_DIR, worldName: world });
+  // No wasi:http: a computation has no network, and the runtime does not offer it.
+  const { component } = await componentize({
+    sourcePath: source,
+    witPath: WIT_DIR,
+    worldName: world,
+    disableFeatures: [...JS_DISABLED_FEATURES],
+  });
   return component;
 }
 
@@ -149,7 +157,7 @@ export async function buildExamples(opts: BuildOptions = {}): Promise<BuildStep[
       jobs.push({
         output: paths.component(c.name),
         inputs: [...jsDeps, ...wit],
-        key: ["componentize-js", c.source, c.world],
+        key: ["componentize-js", c.source, c.world, ...JS_DISABLED_FEATURES],
         make: async () => writeFileSync(paths.component(c.name), await componentizeJs(join(ROOT, "js", c.source), c.world)),
       });
     }

@@ -192,6 +192,44 @@ describe.skipIf(!haveRuntime)("wasm runtime", () => {
     });
   }
 
+  test("JS inference component (cocos:computation/inference): Iris-versicolor; bad JSON → exit 1", async () => {
+    const w = workDir();
+    await Bun.write(join(w.datasetsDir, "model.json"), nativeModel);
+    const file = paths.component("iris-infer-js");
+    const ok = await runWasm(file, [BLOG_INPUT], w);
+    expect(ok.outcome).toMatchObject({ kind: "exit", code: 0 });
+    expect(read(w, "results.txt")).toBe("Iris-versicolor");
+    const bad = await runWasm(file, ['{"sepal_length": 7.0'], w);
+    expect(bad.outcome).toMatchObject({ kind: "exit", code: 1 });
+    expect(bad.stderr.join("\n")).toContain("invalid input JSON");
+    const missing = await runWasm(file, ['{"sepal_length": 7.0, "sepal_width": 3.2, "petal_length": 4.7}'], w);
+    expect(missing.outcome).toMatchObject({ kind: "exit", code: 1 });
+    expect(missing.stderr.join("\n")).toContain("petal_width");
+  });
+
+  test("JS batch component (cocos:computation/batch): lists datasets, reports progress, summarizes", async () => {
+    const w = workDir([IRIS_CSV]);
+    const progress: [number, string][] = [];
+    const outcome = await runner.run({
+      algoType: "wasm",
+      algorithmPath: paths.component("dataset-stats"),
+      args: [],
+      datasetsDir: w.datasetsDir,
+      resultsDir: w.resultsDir,
+      workDir: w.dir,
+      onProgress: (f, m) => progress.push([f, m]),
+    });
+    expect(outcome).toMatchObject({ kind: "exit", code: 0 });
+    const summary = JSON.parse(read(w, "summary.json"));
+    const iris = summary.datasets.find((d: { name: string }) => d.name === "Iris.csv");
+    expect(iris.hash).toBe(new Bun.CryptoHasher("sha3-256").update(readFileSync(IRIS_CSV)).digest("hex"));
+    expect(iris.size).toBe(statSync(IRIS_CSV).size);
+    expect(iris.rows).toBe(150);
+    const species = iris.columns.find((c: { name: string }) => c.name === "Species");
+    expect(species.counts).toEqual({ "Iris-setosa": 50, "Iris-versicolor": 50, "Iris-virginica": 50 });
+    expect(progress.at(-1)).toEqual([1, "summarized Iris.csv"]);
+  });
+
   test("Wasm and native iris-inference agree on all 30 test rows", async () => {
     const rows = irisRows(readFileSync(IRIS_CSV, "utf8"));
     const w = workDir();

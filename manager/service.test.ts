@@ -34,11 +34,12 @@ function manifest(id: string, over: Partial<Manifest> = {}): Manifest {
 }
 
 type Msg = Record<string, any>;
-function setup(stateDir?: string) {
+function setup(stateDir?: string, agentEnv: string[] = []) {
   const dir = stateDir ?? mkdtempSync(join(tmpdir(), "cocos-mgr-"));
   if (!stateDir) cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
   const cfg = loadManagerConfig({ MANAGER_STATE_DIR: dir, MANAGER_STOP_GRACE: "5s" });
-  const backend = new ProcessBackend({ vmsDir: join(dir, "vms"), agentArgv: FAKE, pollMs: 50 });
+  const argv = agentEnv.length ? ["env", ...agentEnv, ...FAKE] : FAKE;
+  const backend = new ProcessBackend({ vmsDir: join(dir, "vms"), agentArgv: argv, pollMs: 50 });
   const out: Msg[] = [];
   const m = new Manager(cfg, backend, new StateStore(dir), { send: (x) => out.push(x) }, silentLogger);
   cleanups.push(async () => {
@@ -120,6 +121,17 @@ describe("manager service", () => {
       expect(m.list()).toEqual([]);
     });
   }
+
+  test("an agent that dies before taking the manifest fails the run promptly, with the reason", async () => {
+    const { m, out, backend } = setup(undefined, ["FAKE_AGENT_NO_MANIFEST=1", "FAKE_AGENT_EXIT_AFTER_MS=200"]);
+    sendChunks(m, runReqFromManifest(manifest("dies")));
+    const [res] = await until(() => (runRes(out).length ? runRes(out) : undefined));
+    expect(res.agent_port).toBe("");
+    const failed = out.find((x) => x.agent_event?.status === "Failed")!;
+    expect(Buffer.from(failed.agent_event.details).toString()).toContain("the agent did not take the manifest: the VM exited (code 3");
+    expect(backend.list()).toEqual([]);
+    expect(m.list()).toEqual([]);
+  });
 
   test("corrupted request bytes → Failed event, nothing started", async () => {
     const { m, out, backend } = setup();

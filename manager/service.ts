@@ -7,11 +7,12 @@ import { ComputationRunReqType, decodeMessage, managerRoot, timestampFromDate } 
 import { manifestFromRunReq, manifestToJSON, type RunReqObject } from "../protocol/manifest.ts";
 import { sha3_256, toHex } from "../protocol/hash.ts";
 import type { VmBackend, VmInfo } from "./backend.ts";
-import { openVmChannels, type EventsLogsMessage, type VmChannels } from "./channels.ts";
+import { openVmChannels, type EventsLogsMsg, type VmChannels } from "./channels.ts";
 import type { ManagerConfig } from "./config.ts";
 import type { Logger } from "./log.ts";
 import { Metrics } from "./metrics.ts";
 import { RunReqAssembler } from "./run-req.ts";
+import { SimSecureProcessor } from "./sim-attestation.ts";
 import type { ClientStreamMessage, ServerStreamMessage } from "./server-link.ts";
 import type { StateStore } from "./state.ts";
 
@@ -24,6 +25,16 @@ interface Vm {
   info: VmInfo;
   channels: VmChannels;
   state: "VmProvision" | "VmRunning" | "StopComputationRun";
+  /** Rejects when the VM exits, so a pending manifest delivery does not wait for its full retry budget. */
+  died: Promise<never>;
+  die: (e: Error) => void;
+}
+
+function newVm(info: VmInfo, channels: VmChannels, state: Vm["state"]): Vm {
+  let die!: (e: Error) => void;
+  const died = new Promise<never>((_, reject) => (die = reject));
+  died.catch(() => {});
+  return { info, channels, state, died, die };
 }
 
 // The v0.4.0 RunResponse has no error field; if proto/ grows one (v0.5 cvms has `error`), fill it.
@@ -32,6 +43,7 @@ const RUN_RESPONSE_HAS_ERROR = Boolean(managerRoot.lookupType("manager.RunRespon
 export class Manager {
   private vms = new Map<string, Vm>(); // by computation id
   private starting = new Set<string>();
+  private sim?: SimSecureProcessor;
   readonly assembler: RunReqAssembler;
   readonly metrics = new Metrics();
 
@@ -51,6 +63,7 @@ export class Manager {
       if (!vm || vm.info.id !== e.info.id) return;
       this.vms.delete(e.info.computationId);
       this.store.remove(e.info.id);
+      vm.die(new Error(`the VM exited (code ${e.code ?? "-"}, signal ${e.signal ?? "-"})`));
       void vm.channels.close();
       if (!e.requested) {
         this.log.warn("VM exited", { vm: e.info.id, computation_id: e.info.computationId, code: e.code, signal: e.signal });
@@ -86,7 +99,7 @@ export class Manager {
         this.log.info("VM from the state dir is gone; dropped its record", { vm: info.id, computation_id: info.computationId });
         continue;
       }
-      this.vms.set(info.computationId, { info, channels: this.channelsFor(info), state: "VmRunning" });
+      this.vms.set(info.computationId, newVm(info, this.channelsFor(info), "VmRunning"));
       adopted++;
       this.log.info("re-adopted VM", { vm: info.id, computation_id: info.computationId, pid: info.pid, agent_port: info.agentPort });
     }
@@ -185,6 +198,7 @@ export class Manager {
         manifestJson,
         manifestHash: hash,
         agentEnv: { AGENT_LOG_LEVEL: req.agent_config?.log_level || "info" },
+        ttlMs: this.cfg.vmTtlMs || undefined,
       });
     } catch (e) {
       this.starting.delete(id);
@@ -192,13 +206,13 @@ export class Manager {
     }
     writeFileSync(join(info.workDir, "manifest.json"), manifestJson);
     this.store.save(info);
-    const vm: Vm = { info, channels: this.channelsFor(info), state: "VmProvision" };
+    const vm = newVm(info, this.channelsFor(info), "VmProvision");
     this.vms.set(id, vm);
     this.starting.delete(id);
     try {
-      await vm.channels.sendManifest(manifestJson);
+      await Promise.race([vm.channels.sendManifest(manifestJson), vm.died]);
     } catch (e) {
-      await this.stop(id, true);
+      if (this.vms.get(id) === vm) await this.stop(id, true);
       return fail(`the agent did not take the manifest: ${(e as Error).message}`);
     }
     vm.state = "VmRunning";
@@ -260,21 +274,30 @@ export class Manager {
   }
 
   private channelsFor(info: VmInfo): VmChannels {
-    return openVmChannels(info.channelPaths, (m) => this.relay(info, m), this.log.child({ vm: info.id }));
+    return openVmChannels(info.channelPaths, (m) => this.relay(info, m), this.log.child({ vm: info.id }), (rd) => this.simReport(info, rd));
   }
 
-  private relay(info: VmInfo, m: EventsLogsMessage): void {
-    if (m.agent_event) {
+  private relay(info: VmInfo, m: EventsLogsMsg): void {
+    if (m.message === "agent_event") {
       const e = { ...m.agent_event, computation_id: m.agent_event.computation_id || info.computationId };
       this.log.info("agent event", { "agent-event": { event_type: e.event_type, status: e.status, computation_id: e.computation_id } });
       this.out.send({ agent_event: e });
-    } else if (m.agent_log) {
+    } else if (m.message === "agent_log") {
       const l = { ...m.agent_log, computation_id: m.agent_log.computation_id || info.computationId };
       this.log.debug("agent log", { "agent-log": { level: l.level, message: l.message } });
       this.out.send({ agent_log: l });
-    } else if (m.report_request) {
-      this.log.warn("agent asked for a simulated attestation report; this backend does not provide one", { vm: info.id });
     }
+  }
+
+  /** The manager plays the `sim` secure processor: measurement and host_data from what it launched. */
+  private async simReport(info: VmInfo, reportData: Uint8Array): Promise<Uint8Array> {
+    this.sim ??= SimSecureProcessor.fromStateDir(join(this.cfg.stateDir, "sim"));
+    const res = await this.sim.answer(info, { request_id: 0, report_data: reportData });
+    if (res.error) {
+      this.log.warn("sim attestation request refused", { vm: info.id, error: res.error });
+      throw new Error(res.error);
+    }
+    return res.report;
   }
 
   private event(computationId: string, eventType: string, status: string, details = ""): void {

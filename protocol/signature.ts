@@ -1,7 +1,7 @@
 // Role signatures. v1 is Cocos's (a signature over the constant role string; replayable). v2 binds the
 // role to the RPC method, the computation, a timestamp and a nonce, and the agent remembers nonces.
 import { randomBytes, sign, verify, type KeyObject } from "node:crypto";
-import { keyTypeOf, loadPublicKey } from "./keys.ts";
+import { keyTypeOf, loadPublicKey, publicKeyDer } from "./keys.ts";
 
 export type Role = "algorithm-provider" | "data-provider" | "consumer";
 export const ROLES: readonly Role[] = ["algorithm-provider", "data-provider", "consumer"];
@@ -12,6 +12,8 @@ export const MD_SIGNATURE = "signature";
 export const MD_SIG_VERSION = "signature-version";
 export const MD_SIG_TIMESTAMP = "signature-timestamp";
 export const MD_SIG_NONCE = "signature-nonce";
+/** Optional base64 SPKI of the signer: lets the agent tell "not a declared party" from "bad signature". */
+export const MD_USER_KEY = "user-key";
 
 export const DEFAULT_MAX_SKEW_MS = 5 * 60_000;
 
@@ -84,7 +86,21 @@ export function signRequest(priv: KeyObject, b: RequestBinding, now: number = Da
     [MD_SIG_VERSION]: "2",
     [MD_SIG_TIMESTAMP]: String(now),
     [MD_SIG_NONCE]: nonce,
+    [MD_USER_KEY]: Buffer.from(publicKeyDer(priv)).toString("base64"),
   };
+}
+
+/** The signer's public key from the `user-key` metadata, if present and parseable. */
+export function claimedUserKey(md: MetadataLike): Uint8Array | null {
+  const v = mdValues(md, MD_USER_KEY)[0];
+  if (!v || !/^[A-Za-z0-9+/]+={0,2}$/.test(v)) return null;
+  try {
+    const der = new Uint8Array(Buffer.from(v, "base64"));
+    loadPublicKey(der);
+    return der;
+  } catch {
+    return null;
+  }
 }
 
 /** Remembers nonces until their timestamp leaves the skew window; bounded, fails closed when full. */

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { loadWasm, sha3Hex, type WasmKind } from "./load.ts";
 import { AlgorithmError } from "./types.ts";
 import { instrumentLoops } from "./wasm-instrument.ts";
-import { WasmFormatError } from "./wasm-binary.ts";
+import { WasmFormatError, coreExportNames } from "./wasm-binary.ts";
 
 export type EntryPoint = "run" | "infer";
 
@@ -20,6 +20,8 @@ export interface TranspiledComponent {
   /** The generated ES module (instantiation mode) and its core modules, loops instrumented. */
   jsName: string;
   files: Record<string, Uint8Array>;
+  /** Core module whose memory.size goes through the host (see wasm-instrument.ts), or null. */
+  heapFix: string | null;
   /** Unversioned interface names the component imports, e.g. "wasi:cli/stdout". */
   imports: string[];
   exports: [string, string][];
@@ -96,10 +98,11 @@ export async function transpileUpload(bytes: Uint8Array, hash = sha3Hex(bytes)):
     throw new AlgorithmError(`invalid component: ${e instanceof Error ? e.message : String(e)}`);
   }
   const entry = checkWorld(g.imports, g.exports);
+  const heapFix = preview1MainNeedingHeapFix(g.files);
   const files: Record<string, Uint8Array> = {};
   for (const [name, data] of g.files) {
     try {
-      files[name] = name.endsWith(".wasm") ? instrumentLoops(data) : data;
+      files[name] = name.endsWith(".wasm") ? instrumentLoops(data, { hookMemorySize: name === heapFix }) : data;
     } catch (e) {
       if (e instanceof WasmFormatError) {
         throw new AlgorithmError(`cannot make ${name} interruptible: ${e.message}`);
@@ -114,11 +117,25 @@ export async function transpileUpload(bytes: Uint8Array, hash = sha3Hex(bytes)):
     entry,
     jsName: "component.js",
     files,
+    heapFix,
     imports: g.imports,
     exports: g.exports,
     adaptMs: t1 - t0,
     transpileMs: performance.now() - t1,
   };
+}
+
+/**
+ * The main module of a preview-1 program wrapped with wit-component's adapter, when it has no
+ * `cabi_realloc` of its own (old wasi-libc): the adapter then takes memory with memory.grow.
+ */
+function preview1MainNeedingHeapFix(files: [string, Uint8Array][]): string | null {
+  const wasm = files.filter(([n]) => n.endsWith(".wasm"));
+  const exportsOf = new Map(wasm.map(([n, b]) => [n, coreExportNames(b)]));
+  const hasAdapter = [...exportsOf.values()].some((e) => e.includes("cabi_import_realloc"));
+  if (!hasAdapter) return null;
+  const main = [...exportsOf].find(([, e]) => e.includes("_start") && e.includes("memory") && !e.includes("cabi_realloc"));
+  return main ? main[0] : null;
 }
 
 function sizeOf(t: TranspiledComponent): number {
@@ -133,7 +150,7 @@ export interface CacheOptions {
 }
 
 // Bump when the cached artefact changes shape (instrumentation, bindgen options).
-const CACHE_FORMAT = "v1";
+const CACHE_FORMAT = "v2";
 
 /** LRU of transpiled components keyed by SHA3-256 of the upload, optionally backed by a directory. */
 export class TranspileCache {

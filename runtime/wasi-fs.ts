@@ -603,6 +603,10 @@ export function createSandboxFilesystem(preopens: PreopenSpec[], io: StreamClass
     }
   }
 
+  if (process.env.COCOS_WASI_TRACE === "1") {
+    for (const cls of [Descriptor, InputStream, OutputStream, DirectoryEntryStream]) traceMethods(cls.prototype as unknown as Record<string, unknown>);
+  }
+
   const entries: [Descriptor, string][] = preopens.map((p) => {
     let real: string;
     try {
@@ -629,4 +633,23 @@ export function createSandboxFilesystem(preopens: PreopenSpec[], io: StreamClass
       getDirectories: () => [...entries],
     },
   };
+}
+
+/** Debug aid (COCOS_WASI_TRACE=1): logs every filesystem call of the guest to the host's stderr. */
+export function traceMethods(proto: Record<string, unknown>): void {
+  for (const name of Object.getOwnPropertyNames(proto)) {
+    const fn = proto[name];
+    if (name === "constructor" || typeof fn !== "function") continue;
+    proto[name] = function (this: unknown, ...args: unknown[]) {
+      const show = (v: unknown) => (v instanceof Uint8Array ? `<${v.length} bytes>` : JSON.stringify(v, (_k, x) => (typeof x === "bigint" ? `${x}n` : x)));
+      try {
+        const r = (fn as (...a: unknown[]) => unknown).apply(this, args);
+        process.stderr.write(`wasi ${name}(${args.map(show).join(", ")}) -> ${show(r)}\n`);
+        return r;
+      } catch (e) {
+        process.stderr.write(`wasi ${name}(${args.map(show).join(", ")}) !! ${e instanceof Error ? e.message : show(e)}\n`);
+        throw e;
+      }
+    };
+  }
 }

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { WASIShim } from "@bytecodealliance/preview2-shim/instantiation";
 import { error as ioError, poll, streams } from "@bytecodealliance/preview2-shim/io";
 import { monotonicClock } from "@bytecodealliance/preview2-shim/clocks";
-import { createSandboxFilesystem, type FsHooks, type PreopenSpec } from "./wasi-fs.ts";
+import { createSandboxFilesystem, traceMethods, type FsHooks, type PreopenSpec } from "./wasi-fs.ts";
 import type { DatasetEntry } from "./worker-protocol.ts";
 import type { LimitKind } from "./types.ts";
 
@@ -177,6 +177,10 @@ export function createHost(opts: HostOptions) {
     },
   };
 
+  if (process.env.COCOS_WASI_TRACE === "1") {
+    traceImports(imports);
+    traceMethods(CaptureStream.prototype as unknown as Record<string, unknown>);
+  }
   return { imports, chargeWrite, stdout, stderr };
 }
 
@@ -191,4 +195,20 @@ export function scanDatasets(dir: string): DatasetEntry[] {
     out.push({ name, hash, size: st.size });
   }
   return out;
+}
+
+/** Debug aid (COCOS_WASI_TRACE=1): logs calls of the plain import functions to the host's stderr. */
+function traceImports(imports: Record<string, unknown>): void {
+  for (const [iface, obj] of Object.entries(imports)) {
+    if (!obj || typeof obj !== "object") continue;
+    const copy: Record<string, unknown> = { ...(obj as Record<string, unknown>) };
+    for (const [name, fn] of Object.entries(copy)) {
+      if (typeof fn !== "function" || /^[A-Z]/.test(name)) continue;
+      copy[name] = (...args: unknown[]) => {
+        process.stderr.write(`import ${iface}#${name}\n`);
+        return (fn as (...a: unknown[]) => unknown)(...args);
+      };
+    }
+    imports[iface] = copy;
+  }
 }

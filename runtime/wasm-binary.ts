@@ -205,6 +205,23 @@ export function renameImports(
   return changed ? replaceSection(module, sec, payload) : module;
 }
 
+const SECTION_EXPORT = 7;
+
+/** Names of the module's exports. */
+export function coreExportNames(module: Uint8Array): string[] {
+  const sec = sections(module).find((s) => s.id === SECTION_EXPORT);
+  if (!sec) return [];
+  const r = new Reader(module, sec.start, sec.end);
+  const n = r.u32();
+  const out: string[] = [];
+  for (let i = 0; i < n; i++) {
+    out.push(r.name());
+    r.byte();
+    r.u32();
+  }
+  return out;
+}
+
 export interface MemoryLimits {
   minPages: number;
   maxPages: number | null;

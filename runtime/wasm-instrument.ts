@@ -11,6 +11,8 @@ import { Reader, WasmFormatError, encodeName, encodeU32, sections, type Section 
 
 export const INTERRUPT_MODULE = "cocos:runtime";
 export const INTERRUPT_NAME = "interrupt-check";
+/** Replaces `memory.size` in a preview-1 main module; see `fixHeapStart` below. */
+export const MEMORY_SIZE_NAME = "memory-size";
 /** Loop iterations between host checks: a JS call every ~1M back-edges costs well under 1 %. */
 export const FUEL_PER_CHECK = 1 << 20;
 
@@ -43,10 +45,13 @@ function skipMemarg(r: Reader): void {
 }
 
 interface Rewriter {
-  /** Function indices >= this move up by one. */
+  /** Function indices >= this move up by `shiftBy`. */
   shiftFrom: number;
+  shiftBy: number;
   /** Emits the loop-header check; null for constant expressions. */
   check: number[] | null;
+  /** Replacement for `memory.size 0`, or null to keep it. */
+  memorySize: number[] | null;
 }
 
 /**
@@ -63,7 +68,7 @@ function rewriteExpr(r: Reader, end: number | null, rw: Rewriter, out: number[])
     const idx = r.u32();
     if (idx >= rw.shiftFrom) {
       flush(start);
-      out.push(...encodeU32(idx + 1));
+      out.push(...encodeU32(idx + rw.shiftBy));
       copyFrom = r.pos;
     }
   };
@@ -107,9 +112,19 @@ function rewriteExpr(r: Reader, end: number | null, rw: Rewriter, out: number[])
       case 0x07: case 0x08: case 0x09: case 0x0c: case 0x0d: case 0x18: case 0xd5: case 0xd6:
       case 0x14: case 0x15: // call_ref / return_call_ref take a type index
       case 0x20: case 0x21: case 0x22: case 0x23: case 0x24: case 0x25: case 0x26:
-      case 0x3f: case 0x40:
+      case 0x40:
         r.u32();
         break;
+      case 0x3f: { // memory.size
+        const start = r.pos - 1;
+        const mem = r.u32();
+        if (rw.memorySize && mem === 0) {
+          flush(start);
+          out.push(...rw.memorySize);
+          copyFrom = r.pos;
+        }
+        break;
+      }
       case 0x0e: { // br_table
         const n = r.u32();
         for (let i = 0; i <= n; i++) r.u32();
@@ -186,15 +201,27 @@ function hasLoop(module: Uint8Array, code: Section): boolean {
   return module.subarray(code.start, code.end).includes(0x03);
 }
 
+export interface InstrumentOptions {
+  /**
+   * Route `memory.size` through the host import `cocos:runtime/memory-size`. wasi-libc before
+   * 2023 (Debian's) sizes its initial heap with memory.size at the first malloc; by then the
+   * preview-1 adapter has already grown two pages for its own stack and state, so malloc hands
+   * out the adapter's pages and corrupts it ("assertion failed at adapter line ..."). The host
+   * answers without those pages.
+   */
+  hookMemorySize?: boolean;
+}
+
 /**
  * Returns the module with interruptible loops, or the input when it has no code with loops.
  * Throws WasmFormatError for instruction sets it cannot decode (GC), so nothing runs uninstrumented.
  */
-export function instrumentLoops(module: Uint8Array): Uint8Array {
+export function instrumentLoops(module: Uint8Array, opts: InstrumentOptions = {}): Uint8Array {
   const secs = sections(module);
   const get = (id: number) => secs.find((s) => s.id === id);
   const code = get(S.code);
-  if (!code || !hasLoop(module, code)) return module;
+  const hookMemorySize = !!opts.hookMemorySize;
+  if (!code || (!hasLoop(module, code) && !hookMemorySize)) return module;
 
   // Types: append `() -> ()`.
   const typeSec = get(S.type);
@@ -216,7 +243,10 @@ export function instrumentLoops(module: Uint8Array): Uint8Array {
     }
   }
   const voidType = typeCount;
-  const newTypes = [...encodeU32(typeCount + 1), ...typeBody, 0x60, 0x00, 0x00];
+  const i32Type = typeCount + 1;
+  const newTypes = hookMemorySize
+    ? [...encodeU32(typeCount + 2), ...typeBody, 0x60, 0x00, 0x00, 0x60, 0x00, 0x01, 0x7f]
+    : [...encodeU32(typeCount + 1), ...typeBody, 0x60, 0x00, 0x00];
 
   // Imports: count functions and globals, append ours.
   const impSec = get(S.import);
@@ -255,16 +285,21 @@ export function instrumentLoops(module: Uint8Array): Uint8Array {
     }
     for (let i = bodyStart; i < impSec.end; i++) importBody.push(module[i]!);
   }
+  const added = hookMemorySize ? 2 : 1;
   const newImports = [
-    ...encodeU32(importCount + 1),
+    ...encodeU32(importCount + added),
     ...importBody,
     ...encodeName(INTERRUPT_MODULE),
     ...encodeName(INTERRUPT_NAME),
     0x00,
     ...encodeU32(voidType),
+    ...(hookMemorySize
+      ? [...encodeName(INTERRUPT_MODULE), ...encodeName(MEMORY_SIZE_NAME), 0x00, ...encodeU32(i32Type)]
+      : []),
   ];
   const interruptFunc = importedFuncs;
-  const rw0: Rewriter = { shiftFrom: importedFuncs, check: null };
+  const memorySizeCall = hookMemorySize ? [0x10, ...encodeU32(importedFuncs + 1)] : null;
+  const rw0: Rewriter = { shiftFrom: importedFuncs, shiftBy: added, check: null, memorySize: null };
 
   // Globals: renumber ref.func in initialisers, append the fuel counter.
   const globSec = get(S.global);
@@ -294,7 +329,7 @@ export function instrumentLoops(module: Uint8Array): Uint8Array {
     0x23, ...fuel, 0x41, 0x01, 0x6b, 0x24, ...fuel, 0x23, ...fuel, 0x45,
     0x04, 0x40, 0x10, ...encodeU32(interruptFunc), 0x41, ...signedLeb(FUEL_PER_CHECK), 0x24, ...fuel, 0x0b,
   ];
-  const rw: Rewriter = { shiftFrom: importedFuncs, check };
+  const rw: Rewriter = { shiftFrom: importedFuncs, shiftBy: added, check, memorySize: memorySizeCall };
 
   // Code.
   const codeOut: number[] = [];
@@ -330,7 +365,7 @@ export function instrumentLoops(module: Uint8Array): Uint8Array {
       const name = r.name();
       const kind = r.byte();
       let idx = r.u32();
-      if (kind === 0x00 && idx >= importedFuncs) idx++;
+      if (kind === 0x00 && idx >= importedFuncs) idx += added;
       exportOut.push(...encodeName(name), kind, ...encodeU32(idx));
     }
   }
@@ -340,7 +375,7 @@ export function instrumentLoops(module: Uint8Array): Uint8Array {
   const startSec = get(S.start);
   if (startSec) {
     let idx = new Reader(module, startSec.start, startSec.end).u32();
-    if (idx >= importedFuncs) idx++;
+    if (idx >= importedFuncs) idx += added;
     startOut = encodeU32(idx);
   }
 
@@ -377,7 +412,7 @@ export function instrumentLoops(module: Uint8Array): Uint8Array {
         if (flags & 0x04) rewriteExpr(r, null, rw0, elemOut);
         else {
           let idx = r.u32();
-          if (idx >= importedFuncs) idx++;
+          if (idx >= importedFuncs) idx += added;
           elemOut.push(...encodeU32(idx));
         }
       }

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import type { FromWorker, RunRequest, ToWorker, WorkerOutcome, WorkerTimings } from "./worker-protocol.ts";
 import { INTERRUPT_SLOT, epochNow } from "./worker-protocol.ts";
 import { AlgorithmError } from "./types.ts";
-import { INTERRUPT_MODULE, INTERRUPT_NAME } from "./wasm-instrument.ts";
+import { INTERRUPT_MODULE, INTERRUPT_NAME, MEMORY_SIZE_NAME } from "./wasm-instrument.ts";
 import { WASM_PAGE_SIZE, capMemories } from "./wasm-binary.ts";
 
 declare const self: Worker;
@@ -119,13 +119,24 @@ async function run(req: RunRequest): Promise<{ outcome: WorkerOutcome; timings: 
     }
     return WebAssembly.compile(capped.module);
   };
+  // memory.size of a preview-1 main module, without the pages the adapter grew before the first
+  // call (see wasm-instrument.ts): wasi-libc's malloc then never claims the adapter's pages.
+  const heap: { memory?: WebAssembly.Memory; initialPages: number; foreign?: number } = { initialPages: 0 };
+  const memorySize = () => {
+    const pages = (heap.memory?.buffer.byteLength ?? 0) / WASM_PAGE_SIZE;
+    heap.foreign ??= pages - heap.initialPages;
+    return pages - heap.foreign;
+  };
   const instantiateCore = async (m: WebAssembly.Module, imports: Record<string, Record<string, unknown>>) => {
     const inst = await WebAssembly.instantiate(m, {
-      // eslint-disable-next-line @typescript-eslint/no-explicit-any
       ...imports,
-      [INTERRUPT_MODULE]: { [INTERRUPT_NAME]: interrupt },
+      [INTERRUPT_MODULE]: { [INTERRUPT_NAME]: interrupt, [MEMORY_SIZE_NAME]: memorySize },
     });
     for (const v of Object.values(inst.exports)) if (v instanceof WebAssembly.Memory) memories.push(v);
+    if (WebAssembly.Module.imports(m).some((i) => i.module === INTERRUPT_MODULE && i.name === MEMORY_SIZE_NAME)) {
+      heap.memory = inst.exports.memory as WebAssembly.Memory;
+      heap.initialPages = heap.memory.buffer.byteLength / WASM_PAGE_SIZE;
+    }
     return inst;
   };
 

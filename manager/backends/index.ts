@@ -3,12 +3,13 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import type { VmBackend } from "../backend.ts";
 import type { ManagerConfig } from "../config.ts";
-import { ProcessBackend } from "./process.ts";
+import { ProcessBackend, agentCommand } from "./process.ts";
 
 export type BackendFactory = (cfg: ManagerConfig) => VmBackend | Promise<VmBackend>;
 
 export const BACKENDS: Record<string, BackendFactory> = {
-  process: (cfg) => new ProcessBackend({ vmsDir: join(cfg.stateDir, "vms") }),
+  process: (cfg) =>
+    new ProcessBackend({ vmsDir: join(cfg.stateDir, "vms"), agentArgv: cfg.agentBin ? agentCommand({ MANAGER_AGENT_BIN: cfg.agentBin }) : undefined }),
 };
 
 /** "auto": qemu when it is registered and reports itself usable, else process. */

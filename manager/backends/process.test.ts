@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connect } from "node:net";
 import { pidAlive, VmNotFoundError, type VmExit, type VmInfo } from "../backend.ts";
-import { openVmChannels, type EventsLogsMessage } from "../channels.ts";
+import { openVmChannels, type EventsLogsMsg } from "../channels.ts";
 import { silentLogger } from "../log.ts";
 import { ProcessBackend, agentCommand } from "./process.ts";
 
@@ -61,12 +61,13 @@ describe("process backend", () => {
     expect(info.manifestHash).toBe("07".repeat(32));
     expect(b.list().map((v) => v.id)).toEqual([info.id]);
 
-    const got: EventsLogsMessage[] = [];
+    const got: EventsLogsMsg[] = [];
     const ch = openVmChannels(info.channelPaths, (m) => got.push(m), silentLogger);
     await ch.sendManifest(spec("c1").manifestJson);
     await until(() => got.length >= 2);
-    expect(got[0]!.agent_event?.event_type).toBe("ReceivingAlgorithm");
-    expect(got[1]!.agent_log?.message).toBe("fake agent got the manifest");
+    const [ev, lg] = got;
+    expect(ev!.message === "agent_event" && ev!.agent_event.event_type).toBe("ReceivingAlgorithm");
+    expect(lg!.message === "agent_log" && lg!.agent_log.message).toBe("fake agent got the manifest");
     expect(readFileSync(join(info.workDir, "agent", "received-manifest.json"), "utf8")).toBe('{"id":"c1"}');
     expect(await until(() => tcpAnswers(info.agentPort).catch(() => undefined) as never)).toBeDefined();
     await ch.close();
@@ -116,7 +117,7 @@ describe("process backend", () => {
     expect(await second.adopt({ ...saved, id: "process-dead", pid: 999_999_99 })).toBe(false);
     expect(await second.adopt({ ...saved, backend: "qemu" })).toBe(false);
     // The adopted agent still answers on its channels.
-    const got: EventsLogsMessage[] = [];
+    const got: EventsLogsMsg[] = [];
     const ch = openVmChannels(saved.channelPaths, (m) => got.push(m), silentLogger);
     await ch.sendManifest(new TextEncoder().encode('{"id":"c4"}'));
     await until(() => got.length >= 1);

@@ -44,6 +44,8 @@ export interface QemuExtra {
   accel: string;
   channel: string;
   guestCid?: number;
+  /** Host port of the agent's HTTP /health and /metrics, when MANAGER_QEMU_GUEST_FWD_HTTP is set. */
+  httpPort?: number;
   qmpSocket: string;
   serialLog: string;
   kernel: string;
@@ -132,8 +134,10 @@ export class QemuBackend implements VmBackend {
   async plan(spec: VmStartSpec, id: string, workDir: string): Promise<{ launch: VmLaunch; args: string[]; channelPaths: ChannelPaths; extraEnv: Record<string, string> }> {
     const c = this.config;
     if (spec.manifestHash.length !== 32) throw new Error(`manifest hash: expected 32 bytes (SHA3-256), got ${spec.manifestHash.length}`);
-    const taken = new Set(this.list().map((i) => i.agentPort));
+    const taken = new Set(this.list().flatMap((i) => [i.agentPort, (i.extra as QemuExtra | undefined)?.httpPort ?? 0]));
     const hostPort = spec.agentPort ?? (await freePortInRange(c.hostFwdRange, taken));
+    taken.add(hostPort);
+    const httpHostPort = c.guestFwdHttp ? await freePortInRange(c.hostFwdRange, taken) : undefined;
     const uuid = id.replace(/^qemu-/, "");
     const sockets = { manifest: join(workDir, "manifest.sock"), events: join(workDir, "events.sock") };
     const qmpSocket = join(workDir, "qmp.sock");
@@ -146,10 +150,12 @@ export class QemuBackend implements VmBackend {
       AGENT_HOST_CHANNEL: c.channel,
       AGENT_COMPUTATION_ID: spec.computationId,
     };
+    if (c.guestFwdHttp) Object.assign(extraEnv, { AGENT_HTTP_HOST: "0.0.0.0", AGENT_HTTP_PORT: String(c.guestFwdHttp) });
     const settings = agentEnvToCmdline({ ...spec.agentEnv, ...extraEnv });
     const launch: VmLaunch = {
       uuid,
       hostPort,
+      httpHostPort,
       cmdline: settings ? `${c.kernelCmdline} ${settings}` : c.kernelCmdline,
       serialLog: join(workDir, "console.log"),
       qmpSocket,
@@ -198,6 +204,7 @@ export class QemuBackend implements VmBackend {
         accel: c.accel,
         channel: c.channel,
         guestCid: launch.guestCid,
+        httpPort: launch.httpHostPort,
         qmpSocket: launch.qmpSocket,
         serialLog: launch.serialLog,
         kernel: c.kernelFile,

@@ -8,7 +8,8 @@ import { unixListener } from "../../protocol/host-channel/transports.ts";
 import { EventsLogsType, HostMessageType, decodeMessage, encodeMessage, timestampFromDate } from "../../protocol/proto.ts";
 
 const env = process.env;
-const manifest = new FramedChannel("guest", unixListener(env.AGENT_MANIFEST_SOCKET!));
+// FAKE_AGENT_NO_MANIFEST: never open the manifest socket (an agent that cannot start).
+const manifest = new FramedChannel("guest", env.FAKE_AGENT_NO_MANIFEST ? { description: "none", start() {}, async stop() {} } : unixListener(env.AGENT_MANIFEST_SOCKET!));
 const events = new FramedChannel("guest", unixListener(env.AGENT_EVENTS_SOCKET!));
 const tcp = createServer((s) => s.end("fake-agent\n")).listen(Number(env.AGENT_GRPC_PORT), env.AGENT_GRPC_HOST);
 

@@ -56,6 +56,7 @@ export class FramedChannel implements HostChannel {
   private pending = new Map<number, Pending>();
   private conn: Connection | null = null;
   private decoders = new Map<Connection, FrameDecoder>();
+  private stallTimers = new Map<Connection, ReturnType<typeof setTimeout>>();
   private seen = new Map<Connection, Set<number>>();
   private handlers: ((p: Uint8Array) => void)[] = [];
   private connectHandlers: (() => void)[] = [];
@@ -116,6 +117,7 @@ export class FramedChannel implements HostChannel {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.timer);
+    for (const t of this.stallTimers.values()) clearTimeout(t);
     for (const p of this.pending.values()) p.reject(new Error("host channel closed before the peer acknowledged"));
     this.pending.clear();
     await this.connector.stop();
@@ -155,6 +157,8 @@ export class FramedChannel implements HostChannel {
   }
 
   private lost(c: Connection): void {
+    clearTimeout(this.stallTimers.get(c));
+    this.stallTimers.delete(c);
     this.decoders.delete(c);
     this.seen.delete(c);
     if (this.conn === c) this.conn = null;
@@ -164,7 +168,19 @@ export class FramedChannel implements HostChannel {
     const dec = this.decoders.get(c);
     if (!dec) return;
     const seen = this.seen.get(c)!;
-    for (const d of dec.push(data)) {
+    clearTimeout(this.stallTimers.get(c));
+    const decoded = dec.push(data);
+    if (dec.pending > 0) {
+      // Peers write each frame in one go, so a partial frame that sits idle is garbage (e.g. the tail
+      // of a previous session, or a bogus header): drop it so the peer's retransmission parses cleanly.
+      const t = setTimeout(() => {
+        const n = dec.reset();
+        if (n > 0) this.log("warn", `host channel (${this.connector.description}): dropped ${n} byte(s) of an incomplete frame`);
+      }, Math.max(20, this.ackTimeoutMs / 2));
+      (t as { unref?: () => void }).unref?.();
+      this.stallTimers.set(c, t);
+    }
+    for (const d of decoded) {
       if (d.kind === "ack") {
         const p = this.pending.get(d.id);
         if (p) {

@@ -18,8 +18,8 @@ describe("frame decoder", () => {
 
   test("garbage then a valid frame: the garbage is dropped with a log and the frame arrives", () => {
     const logs: string[] = [];
-    const d = new FrameDecoder("guest", MAX_FRAME, (w) => logs.push(w), () => false);
-    const garbage = new Uint8Array([0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x00]);
+    const d = new FrameDecoder("guest", 1024, (w) => logs.push(w), () => false);
+    const garbage = new Uint8Array([0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]);
     const hostFrame = encodeFrame((HOST_ID_BIT | 9) >>> 0, payload);
     const out = d.push(new Uint8Array([...garbage, ...hostFrame]));
     expect(out).toEqual([{ kind: "frame", id: (HOST_ID_BIT | 9) >>> 0, payload }]);
@@ -27,6 +27,14 @@ describe("frame decoder", () => {
     expect(d.dropped).toBe(garbage.length);
     // and it keeps working afterwards
     expect(d.push(encodeFrame((HOST_ID_BIT | 10) >>> 0, payload))).toHaveLength(1);
+  });
+
+  test("reset() drops a stalled partial frame", () => {
+    const d = new FrameDecoder("host");
+    expect(d.push(encodeFrame(2, payload).subarray(0, 10))).toEqual([]);
+    expect(d.pending).toBe(10);
+    d.reset();
+    expect(d.push(encodeFrame(3, payload))).toEqual([{ kind: "frame", id: 3, payload }]);
   });
 
   test("oversized length is not waited for", () => {

@@ -97,7 +97,11 @@ export class FrameDecoder {
     return this.buf.length;
   }
 
-  reset(): void {
+  /** Drops a partial frame; returns how many bytes were dropped. */
+  reset(): number {
+    const n = this.buf.length;
+    this.dropped += n;
     this.buf = new Uint8Array(0);
+    return n;
   }
 }

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { timestampFromDate } from "../proto.ts";
 import { FramedChannel } from "./channel.ts";
 import { encodeFrame } from "./frame.ts";
-import { GuestLink, HostLink, listenHostChannels, openGuestChannels, type EventsLogsMsg } from "./links.ts";
+import { connectHostChannels, GuestLink, HostLink, listenHostChannels, openGuestChannels, type EventsLogsMsg } from "./links.ts";
 import { unixConnector, unixListener } from "./transports.ts";
 
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -29,10 +29,20 @@ const event = (status: string) => ({
 });
 
 describe("host↔guest links over Unix sockets", () => {
-  test("manifest down, events up, report request/response", async () => {
+  test("a guest that dials a listening host works too", async () => {
     const dir = tempDir();
     const host = new HostLink(listenHostChannels(dir));
+    const { FramedChannel: FC } = await import("./channel.ts");
+    const guest = new GuestLink({ manifest: new FC("guest", unixConnector(join(dir, "manifest.sock"))), events: new FC("guest", unixConnector(join(dir, "events.sock"))) });
+    cleanups.push(() => host.close(), () => guest.close());
+    await host.setManifest("{}");
+    expect(await guest.manifest()).toBe("{}");
+  });
+
+  test("manifest down, events up, report request/response", async () => {
+    const dir = tempDir();
     const guest = new GuestLink(openGuestChannels(`unix:${dir}`));
+    const host = new HostLink(connectHostChannels(join(dir, "manifest.sock"), join(dir, "events.sock")));
     cleanups.push(() => host.close(), () => guest.close());
     const got: EventsLogsMsg[] = [];
     host.onEventsLogs((m) => got.push(m));
@@ -48,19 +58,19 @@ describe("host↔guest links over Unix sockets", () => {
 
   test("a host without a report provider answers with an error", async () => {
     const dir = tempDir();
-    const host = new HostLink(listenHostChannels(dir));
     const guest = new GuestLink(openGuestChannels(`unix:${dir}`));
+    const host = new HostLink(connectHostChannels(join(dir, "manifest.sock"), join(dir, "events.sock")));
     cleanups.push(() => host.close(), () => guest.close());
     await expect(guest.requestReport(new Uint8Array([1]))).rejects.toThrow(/no attestation report provider/);
   });
 
-  test("messages sent before the host listens are delivered once it does (retransmit)", async () => {
+  test("messages sent before the host connects are delivered once it does (retransmit)", async () => {
     const dir = tempDir();
     const guest = new GuestLink(openGuestChannels(`unix:${dir}`, { ackTimeoutMs: 100 }));
     cleanups.push(() => guest.close());
     const sent = guest.sendEvent(event("InProgress"));
     await Bun.sleep(150);
-    const host = new HostLink(listenHostChannels(dir));
+    const host = new HostLink(connectHostChannels(join(dir, "manifest.sock"), join(dir, "events.sock")));
     cleanups.push(() => host.close());
     const got: EventsLogsMsg[] = [];
     host.onEventsLogs((m) => got.push(m));
@@ -80,12 +90,23 @@ describe("host↔guest links over Unix sockets", () => {
     cleanups.push(() => void sock.destroy());
     await new Promise((r) => sock.once("connect", r));
     const acks: Buffer[] = [];
-    sock.on("data", (d) => acks.push(d));
-    sock.write(new Uint8Array([0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]));
-    sock.write(encodeFrame(7, new TextEncoder().encode("after garbage")));
-    for (let i = 0; i < 50 && got.length === 0; i++) await Bun.sleep(20);
-    expect(got).toEqual(["after garbage"]);
-    expect(Buffer.concat(acks).readUInt32LE(0)).toBe(7);
+    sock.on("data", (d: Buffer) => acks.push(d));
+    // This garbage declares a plausible length and swallows the first copy of the frame; the idle
+    // reset drops it and the peer's retransmission (simulated here) gets through.
+    const frame = encodeFrame(7, new TextEncoder().encode("after garbage"));
+    sock.write(new Uint8Array([0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x00]));
+    sock.write(frame);
+    for (let i = 0; i < 50 && !got.includes("after garbage"); i++) {
+      await Bun.sleep(100);
+      sock.write(frame);
+    }
+    // Garbage may surface as one bogus small message (the format has no checksum; the payload decoder
+    // above rejects it), but the real message arrives, exactly once.
+    expect(got.filter((g) => g === "after garbage")).toEqual(["after garbage"]);
+    expect(got.length).toBeLessThanOrEqual(2);
+    const ackBytes = Buffer.concat(acks);
+    const ackIds = Array.from({ length: ackBytes.length / 4 }, (_, i) => ackBytes.readUInt32LE(i * 4));
+    expect(ackIds).toContain(7);
   });
 
   test("duplicate frame ids on one connection are delivered once but acked each time", async () => {
@@ -103,7 +124,7 @@ describe("host↔guest links over Unix sockets", () => {
     cleanups.push(() => void sock.destroy());
     await new Promise((r) => sock.once("connect", r));
     const acks: Buffer[] = [];
-    sock.on("data", (d) => acks.push(d));
+    sock.on("data", (d: Buffer) => acks.push(d));
     sock.write(encodeFrame(40, new Uint8Array(5)));
     sock.write(encodeFrame(40, new Uint8Array(5)));
     for (let i = 0; i < 50 && Buffer.concat(acks).length < 8; i++) await Bun.sleep(20);

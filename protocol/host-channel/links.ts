@@ -47,7 +47,8 @@ type HostMsg =
 
 /**
  * Guest side, from a spec string:
- *   `unix:DIR` (process backend: DIR/manifest.sock, DIR/events.sock, dialled by the agent),
+ *   `unix:DIR` (process backend: the agent listens on DIR/manifest.sock and DIR/events.sock and the
+ *   host dials them, as it dials QEMU's chardev sockets),
  *   `virtio-serial[:DIR]` (default DIR /dev/virtio-ports), `vsock[:CID]` (host CID, default 2).
  */
 export function openGuestChannels(spec: string, o: ChannelOptions = {}): ChannelPair {
@@ -55,7 +56,7 @@ export function openGuestChannels(spec: string, o: ChannelOptions = {}): Channel
   switch (kind) {
     case "unix":
       if (!arg) throw new Error(`host channel "unix:" needs a directory, got ${JSON.stringify(spec)}`);
-      return pair("guest", unixConnector(join(arg, UNIX_MANIFEST_SOCK)), unixConnector(join(arg, UNIX_EVENTS_SOCK)), o);
+      return listenGuestChannels(join(arg, UNIX_MANIFEST_SOCK), join(arg, UNIX_EVENTS_SOCK), o);
     case "virtio-serial": {
       const dir = arg || VIRTIO_PORTS_DIR;
       return pair("guest", virtioSerialConnector(join(dir, VIRTIO_MANIFEST_NAME)), virtioSerialConnector(join(dir, VIRTIO_EVENTS_NAME)), o);
@@ -79,12 +80,20 @@ function pair(side: "guest" | "host", m: import("./channel.ts").Connector, e: im
   return { manifest: new FramedChannel(side, m, o), events: new FramedChannel(side, e, o) };
 }
 
-/** Host side for the process backend: listens on DIR/manifest.sock and DIR/events.sock. */
+/** Guest side of the process backend: the agent listens on two Unix sockets the host dials. */
+export function listenGuestChannels(manifestSocket: string, eventsSocket: string, o: ChannelOptions = {}): ChannelPair {
+  return pair("guest", unixListener(manifestSocket), unixListener(eventsSocket), o);
+}
+
+/** Host side that listens (for a guest that dials): DIR/manifest.sock and DIR/events.sock. */
 export function listenHostChannels(dir: string, o: ChannelOptions = {}): ChannelPair {
   return pair("host", unixListener(join(dir, UNIX_MANIFEST_SOCK)), unixListener(join(dir, UNIX_EVENTS_SOCK)), o);
 }
 
-/** Host side for QEMU: dials the chardev sockets (`-chardev socket,server=on,wait=off`) of both ports. */
+/**
+ * Host side that dials: QEMU's chardev sockets (`-chardev socket,server=on,wait=off`) or the agent's
+ * sockets of the process backend.
+ */
 export function connectHostChannels(manifestSocket: string, eventsSocket: string, o: ChannelOptions = {}): ChannelPair {
   return pair("host", unixConnector(manifestSocket), unixConnector(eventsSocket), o);
 }

@@ -1,0 +1,175 @@
+// Wires the agent together: host channel, logs/events, manifest, computation, gRPC and HTTP servers.
+import * as grpc from "@grpc/grpc-js";
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { AttestedIdentity, startAtlsFront, type AtlsFront } from "../attestation/atls.ts";
+import type { EvidenceProvider } from "../attestation/providers/types.ts";
+import { toHex } from "../protocol/hash.ts";
+import { GuestLink, listenGuestChannels, openGuestChannels } from "../protocol/host-channel/links.ts";
+import { manifestHash, parseManifest, type Manifest } from "../protocol/manifest.ts";
+import { timestampFromDate } from "../protocol/proto.ts";
+import { runnerFor as defaultRunnerFor, prepareWasm } from "../runtime/index.ts";
+import type { AlgoType, Runner } from "../runtime/types.ts";
+import { checkManifestBinding, chooseProvider } from "./attestation.ts";
+import { Computation } from "./computation.ts";
+import type { AgentConfig } from "./config.ts";
+import { bindServer, createAgentGrpcServer } from "./grpc.ts";
+import { httpApp, serveHttp } from "./http.ts";
+import { Logger, splitPieces } from "./log.ts";
+import { Metrics } from "./metrics.ts";
+
+export interface AgentOptions {
+  config: AgentConfig;
+  /** Development: read the manifest from this file instead of the host channel. */
+  manifestFile?: string;
+  /** Tests: a provider object instead of AGENT_ATTESTATION. */
+  provider?: EvidenceProvider | null;
+  runnerFor?: (t: AlgoType) => Runner;
+  logWrite?: (line: string) => void;
+}
+
+export class Agent {
+  readonly log: Logger;
+  readonly metrics: Metrics;
+  readonly computation: Computation;
+  link: GuestLink | null = null;
+  provider: EvidenceProvider | null = null;
+  grpcPort = 0;
+  httpPort = 0;
+  private server: grpc.Server | null = null;
+  private atls: AtlsFront | null = null;
+  private http: ReturnType<typeof serveHttp> | null = null;
+  private computationId = "";
+
+  constructor(private readonly o: AgentOptions) {
+    const cfg = o.config;
+    this.log = new Logger(cfg.logLevel, o.logWrite);
+    this.metrics = new Metrics(() => this.computation.state);
+    this.computation = new Computation({
+      workDir: cfg.workDir,
+      limits: cfg,
+      runLimits: cfg.runLimits,
+      maxSkewMs: cfg.maxSkewMs,
+      log: this.log,
+      publish: (t, s) => this.publish(t, s),
+      runnerFor: o.runnerFor ?? defaultRunnerFor,
+      prepareWasm: (b) => prepareWasm(b),
+      metrics: this.metrics,
+    });
+  }
+
+  private publish(eventType: string, status: string): void {
+    this.log.info("event", { event_type: eventType, status });
+    this.link
+      ?.sendEvent({ event_type: eventType, status, timestamp: timestampFromDate(), computation_id: this.computationId, details: new Uint8Array(), originator: "agent" })
+      .catch(() => {});
+  }
+
+  private openLink(): GuestLink | null {
+    const c = this.o.config;
+    const chlog = (_l: string, msg: string) => process.stderr.write(JSON.stringify({ time: new Date().toISOString(), level: "WARN", msg }) + "\n");
+    switch (c.hostChannel) {
+      case "none":
+        return null;
+      case "unix":
+        return new GuestLink(listenGuestChannels(c.manifestSocket!, c.eventsSocket!, { log: chlog }), (m) => chlog("warn", m));
+      case "virtio-serial":
+        return new GuestLink(openGuestChannels(c.hostChannelArg ? `virtio-serial:${c.hostChannelArg}` : "virtio-serial", { log: chlog }), (m) => chlog("warn", m));
+      case "vsock":
+        return new GuestLink(openGuestChannels(c.hostChannelArg ? `vsock:${c.hostChannelArg}` : "vsock", { log: chlog }), (m) => chlog("warn", m));
+    }
+  }
+
+  /** Boots: opens the host channel, waits for the manifest, then serves. Resolves when ready. */
+  async start(): Promise<void> {
+    const cfg = this.o.config;
+    this.link = this.openLink();
+    if (this.link) {
+      const link = this.link;
+      // Logs travel as AgentLog pieces of ≤ 500 characters, like Cocos's protohandler.
+      this.log.addSink((level, message) => {
+        for (const piece of splitPieces(message)) {
+          link.sendLog({ message: piece, computation_id: this.computationId, level: level.toUpperCase(), timestamp: timestampFromDate() }).catch(() => {});
+        }
+      });
+    }
+    if (cfg.httpPort !== undefined) this.startHttp(cfg.httpPort);
+    await this.computation.start();
+    this.log.info("waiting for the computation manifest", { source: this.o.manifestFile ?? cfg.hostChannel });
+    const json = this.o.manifestFile ? readFileSync(this.o.manifestFile, "utf8") : this.link ? await this.link.manifest() : null;
+    if (json === null) throw new Error("no manifest source: pass --manifest FILE or set AGENT_HOST_CHANNEL");
+    const manifest = parseManifest(json);
+    if (cfg.computationId && manifest.id !== cfg.computationId) {
+      throw new Error(`manifest refused: expected computation id ${JSON.stringify(cfg.computationId)}, received ${JSON.stringify(manifest.id)}`);
+    }
+    this.computationId = manifest.id;
+    const hash = manifestHash(manifest);
+    this.provider =
+      this.o.provider !== undefined
+        ? this.o.provider
+        : chooseProvider({ mode: cfg.attestation, vmpl: cfg.vmpl, manifestHash: hash, simStateDir: cfg.simStateDir, simMeasurement: cfg.simMeasurement, link: this.link });
+    if (this.provider) {
+      const binding = await checkManifestBinding(this.provider, hash, manifest.id);
+      if (binding === "unbound") this.log.warn("launch evidence does not bind a manifest (HOST_DATA is zero)", { manifest_sha3_256: toHex(hash) });
+      else this.log.info("manifest binding", { result: binding, kind: this.provider.kind });
+    } else this.log.warn("no attestation evidence provider: the Attestation RPC will refuse requests");
+    this.computation.setManifest(manifest);
+    await this.serve(manifest);
+  }
+
+  private startHttp(port: number): void {
+    const cfg = this.o.config;
+    this.http = serveHttp(
+      httpApp(this.metrics, { state: () => this.computation.state, computationId: () => this.computationId }),
+      cfg.httpHost,
+      port,
+    );
+    this.httpPort = this.http.port ?? 0;
+    this.log.info("http listening", { host: cfg.httpHost, port: this.httpPort });
+  }
+
+  private serverCredentials(m: Manifest): grpc.ServerCredentials {
+    const a = m.agent_config;
+    if (!a.cert_file || !a.key_file) return grpc.ServerCredentials.createInsecure();
+    const pem = (v: string) => Buffer.from(v.includes("\n") || v.length >= 1000 || !existsSync(v) ? v : readFileSync(v, "utf8"));
+    const ca = a.client_ca_file ? pem(a.client_ca_file) : null;
+    return grpc.ServerCredentials.createSsl(ca, [{ cert_chain: pem(a.cert_file), private_key: pem(a.key_file) }], ca !== null);
+  }
+
+  private async serve(m: Manifest): Promise<void> {
+    const cfg = this.o.config;
+    const host = cfg.grpcHost ?? (m.agent_config.host || "0.0.0.0");
+    const port = cfg.grpcPort ?? (m.agent_config.port ? Number(m.agent_config.port) : 7002);
+    if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`agent port must be 0..65535, got ${JSON.stringify(m.agent_config.port)}`);
+    this.server = createAgentGrpcServer({ computation: this.computation, attestation: { provider: () => this.provider }, log: this.log, metrics: this.metrics });
+    if (m.agent_config.attested_tls) {
+      if (!this.provider) throw new Error("attested TLS requested by the manifest, but this agent has no evidence provider");
+      // gRPC listens on a private Unix socket; the only network entry is the attested-TLS front.
+      const sock = join(cfg.workDir, ".agent-grpc.sock");
+      await bindServer(this.server, `unix:${sock}`, grpc.ServerCredentials.createInsecure());
+      this.atls = await startAtlsFront(new AttestedIdentity(this.provider), sock, { host, port });
+      this.grpcPort = this.atls.port;
+    } else {
+      this.grpcPort = await bindServer(this.server, `${host.includes(":") ? `[${host}]` : host}:${port}`, this.serverCredentials(m));
+    }
+    this.log.info("agent ready", {
+      grpc_host: host,
+      grpc_port: this.grpcPort,
+      tls: m.agent_config.attested_tls ? "aTLS" : m.agent_config.cert_file ? (m.agent_config.client_ca_file ? "mTLS" : "TLS") : "none",
+      computation_id: m.id,
+      state: this.computation.state,
+    });
+  }
+
+  async stop(): Promise<void> {
+    this.computation.stop();
+    await this.atls?.close();
+    if (this.server) {
+      const s = this.server;
+      await new Promise<void>((r) => s.tryShutdown(() => r()));
+      s.forceShutdown();
+    }
+    this.http?.stop(true);
+    await this.link?.close();
+  }
+}

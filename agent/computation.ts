@@ -1,0 +1,396 @@
+// The computation: manifest, state machine, upload acceptance, the run, results. Transport-free: the
+// gRPC layer (grpc.ts) feeds it metadata and streams and maps AgentError codes to statuses.
+import type { KeyObject } from "node:crypto";
+import { chmod, mkdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { equalBytes, toHex } from "../protocol/hash.ts";
+import { loadPublicKey } from "../protocol/keys.ts";
+import { checkFilename, manifestHash, type Manifest } from "../protocol/manifest.ts";
+import { claimedUserKey, NonceWindow, verifyRequest, type MetadataLike, type Role } from "../protocol/signature.ts";
+import { unzipInto, zipDirectory, ZipError } from "../protocol/zip.ts";
+import { ALGO_TYPES, AlgorithmError, type AlgoType, type RunLimits, type Runner, type RunOutcome } from "../runtime/types.ts";
+import { AgentError, failedPrecondition, invalidArgument, permissionDenied, unauthenticated } from "./errors.ts";
+import type { Logger } from "./log.ts";
+import type { Metrics } from "./metrics.ts";
+import { StateMachine, type AgentState } from "./state.ts";
+import type { TempUpload } from "./upload.ts";
+
+export const METHOD_ALGO = "/agent.AgentService/Algo";
+export const METHOD_DATA = "/agent.AgentService/Data";
+export const METHOD_RESULT = "/agent.AgentService/Result";
+
+export interface UploadLimits {
+  maxAlgorithmBytes: number;
+  maxRequirementsBytes: number;
+  maxDatasetBytes: number;
+  maxUnzipBytes: number;
+  maxUnzipEntries: number;
+}
+
+export interface ComputationOptions {
+  workDir: string;
+  limits: UploadLimits;
+  runLimits: Partial<RunLimits>;
+  maxSkewMs: number;
+  log: Logger;
+  /** Publishes an AgentEvent (event_type, status); originator/computation id are added by the caller. */
+  publish: (eventType: string, status: string) => void;
+  runnerFor: (type: AlgoType) => Runner;
+  /** Validates/prepares a wasm upload (transpile into the cache); throws AlgorithmError if unusable. */
+  prepareWasm?: (bytes: Uint8Array) => Promise<unknown>;
+  metrics?: Metrics;
+  /** Max AlgorithmRun/Warning events per run (each stderr line is one in Cocos). */
+  maxWarningEvents?: number;
+}
+
+export interface Caller {
+  keyDer: Uint8Array;
+  index: number;
+  version: 1 | 2;
+}
+
+export interface AlgoPlan {
+  caller: Caller;
+  algoType: AlgoType;
+  args: string[];
+  pythonRuntime: string;
+}
+
+interface DatasetSlot {
+  index: number;
+  received: boolean;
+  storedAs?: string[];
+}
+
+const MAX_WARNINGS = 100;
+
+function mdList(md: MetadataLike, key: string): string[] {
+  const raw: unknown = typeof (md as { get?: unknown }).get === "function" ? (md as { get(k: string): unknown[] }).get(key) : (md as Record<string, unknown>)[key];
+  const list = raw === undefined ? [] : Array.isArray(raw) ? raw : [raw];
+  return list.map((v) => (typeof v === "string" ? v : Buffer.isBuffer(v) ? v.toString() : String(v)));
+}
+
+/**
+ * `algo_args` as Cocos sends it (one metadata value per argument). Node's HTTP/2 layer joins repeated
+ * text headers with ", ", so the values arrive merged; `algo_args-bin` (binary metadata, which grpc-js
+ * keeps apart) is preferred when the client sends it. Without it, an argument that itself contains
+ * ", " cannot be told apart from two arguments.
+ */
+export function algoArgs(md: MetadataLike): string[] {
+  const bin = mdList(md, "algo_args-bin");
+  if (bin.length > 0) return bin;
+  return mdList(md, "algo_args").flatMap((v) => v.split(", "));
+}
+
+export class Computation {
+  readonly sm: StateMachine;
+  readonly nonces = new NonceWindow();
+  manifest: Manifest | null = null;
+  private keyCache = new Map<string, KeyObject>();
+  private slots: DatasetSlot[] = [];
+  private algo: { plan: AlgoPlan; path: string; requirementsPath?: string } | null = null;
+  private algoClaimed = false;
+  private resultsZip: string | null = null;
+  private runError: string | null = null;
+  private runAbort = new AbortController();
+  private runDone: Promise<void> = Promise.resolve();
+  readonly datasetsDir: string;
+  readonly resultsDir: string;
+  readonly incomingDir: string;
+
+  constructor(private readonly o: ComputationOptions) {
+    this.sm = new StateMachine(() => this.manifest?.datasets.length ?? 0);
+    this.datasetsDir = join(o.workDir, "datasets");
+    this.resultsDir = join(o.workDir, "results");
+    this.incomingDir = join(o.workDir, ".incoming");
+    this.sm.onTransition((to) => this.entered(to));
+  }
+
+  get state(): AgentState {
+    return this.sm.state;
+  }
+
+  get limits(): UploadLimits {
+    return this.o.limits;
+  }
+
+  /** Idle → ReceivingManifest (Cocos sends Start automatically at agent start). */
+  async start(): Promise<void> {
+    await mkdir(this.incomingDir, { recursive: true });
+    // Leftovers of an earlier process (a crash mid-upload) are never trusted.
+    await rm(this.incomingDir, { recursive: true, force: true });
+    await mkdir(this.incomingDir, { recursive: true, mode: 0o700 });
+    this.o.publish("Idle", "IdleState");
+    this.sm.send("Start");
+  }
+
+  setManifest(m: Manifest): void {
+    if (this.state !== "ReceivingManifest") throw failedPrecondition(`manifest already received (state ${this.state})`);
+    this.manifest = m;
+    this.slots = m.datasets.map((_, index) => ({ index, received: false }));
+    this.o.log.info("manifest received", { computation_id: m.id, manifest_sha3_256: toHex(manifestHash(m)), datasets: m.datasets.length, consumers: m.result_consumers.length });
+    this.sm.send("ManifestReceived");
+  }
+
+  private entered(to: AgentState): void {
+    switch (to) {
+      case "ReceivingManifest":
+      case "ReceivingAlgorithm":
+      case "ReceivingData":
+        this.o.publish(to, "InProgress");
+        break;
+      case "Running":
+        this.runDone = this.run();
+        break;
+      case "ConsumingResults":
+        this.o.publish(to, "Ready");
+        break;
+      case "Complete":
+        this.o.publish(to, "Completed");
+        break;
+      case "Failed":
+        this.o.publish(to, "Failed");
+        break;
+    }
+  }
+
+  private key(der: Uint8Array): KeyObject {
+    const k = Buffer.from(der).toString("base64");
+    let key = this.keyCache.get(k);
+    if (!key) {
+      key = loadPublicKey(der);
+      this.keyCache.set(k, key);
+    }
+    return key;
+  }
+
+  private roleKeys(role: Role): Uint8Array[] {
+    const m = this.manifest!;
+    if (role === "algorithm-provider") return [m.algorithm.user_key];
+    if (role === "data-provider") return m.datasets.map((d) => d.user_key);
+    return m.result_consumers.map((c) => c.user_key);
+  }
+
+  /**
+   * Authentication comes first on every call. A signature that verifies with a key the manifest holds
+   * for another role (or with the caller's own `user-key`) is PERMISSION_DENIED; anything else that
+   * does not verify is UNAUTHENTICATED.
+   */
+  authenticate(role: Role, method: string, md: MetadataLike): Caller {
+    const m = this.manifest;
+    if (!m) throw unauthenticated("no computation manifest yet: no party can be authenticated");
+    const keys = this.roleKeys(role);
+    const opts = { role, method, computationId: m.id, nonces: this.nonces, maxSkewMs: this.o.maxSkewMs, requireV2: m.signatures === "v2-only" };
+    const r = verifyRequest(md, keys.map((k) => this.key(k)), opts);
+    if (r.ok) return { keyDer: keys[r.index]!, index: r.index, version: r.version };
+    if (!r.reason.startsWith("signature verification failed")) throw unauthenticated(r.reason);
+    const others: Uint8Array[] = [m.algorithm.user_key, ...m.datasets.map((d) => d.user_key), ...m.result_consumers.map((c) => c.user_key)];
+    const claimed = claimedUserKey(md);
+    if (claimed) others.push(claimed);
+    const other = verifyRequest(md, others.map((k) => this.key(k)), opts);
+    if (other.ok) {
+      const what = role === "consumer" ? "result consumer is undeclared in computation manifest" : `this key is not a declared ${role} in the computation manifest`;
+      throw permissionDenied(`${what} (the signature is valid, but the key is not listed for role ${role})`);
+    }
+    throw unauthenticated(r.reason);
+  }
+
+  /** Checks run before any byte of an algorithm is read. */
+  planAlgo(caller: Caller, md: MetadataLike): AlgoPlan {
+    if (this.algo || this.algoClaimed) throw invalidArgument("algorithm already received: the manifest declares exactly one algorithm");
+    if (this.state !== "ReceivingAlgorithm") throw failedPrecondition(`agent not expecting an algorithm in the current state: expected ReceivingAlgorithm, state is ${this.state}`);
+    const t = (mdList(md, "algo_type")[0] ?? "").trim() || "bin";
+    if (!ALGO_TYPES.includes(t as AlgoType)) throw invalidArgument(`unknown algo_type ${JSON.stringify(t)}: expected one of ${ALGO_TYPES.join(", ")}`);
+    return { caller, algoType: t as AlgoType, args: algoArgs(md), pythonRuntime: (mdList(md, "python_runtime")[0] ?? "").trim() || "python3" };
+  }
+
+  /** Final checks, then the algorithm moves into place and the state advances. */
+  async acceptAlgorithm(plan: AlgoPlan, algo: TempUpload, requirements: TempUpload | null): Promise<void> {
+    const m = this.manifest!;
+    const hash = await algo.finish();
+    if (requirements) await requirements.finish(); // Cocos does not hash requirements; the manifest has no field for them
+    if (algo.size === 0) throw invalidArgument("algorithm binary is required: received 0 bytes");
+    if (this.algo || this.algoClaimed) throw invalidArgument("algorithm already received: the manifest declares exactly one algorithm");
+    if (this.state !== "ReceivingAlgorithm") throw failedPrecondition(`agent not expecting an algorithm in the current state: expected ReceivingAlgorithm, state is ${this.state}`);
+    if (!equalBytes(hash, m.algorithm.hash)) {
+      throw invalidArgument(`malformed data, hash does not match manifest: expected SHA3-256 ${toHex(m.algorithm.hash)}, received ${toHex(hash)} (${algo.size} bytes)`);
+    }
+    const runner = this.o.runnerFor(plan.algoType);
+    const why = await runner.unavailable();
+    if (why) throw failedPrecondition(`algorithm type ${plan.algoType} cannot run on this agent: ${why}`);
+    this.algoClaimed = true;
+    try {
+      if (plan.algoType === "wasm" && this.o.prepareWasm) {
+        try {
+          await this.o.prepareWasm(new Uint8Array(await readFile(algo.path)));
+        } catch (err) {
+          if (err instanceof AlgorithmError) throw invalidArgument(`the algorithm is not a usable WebAssembly program: ${err.message}`);
+          throw err;
+        }
+      }
+      const path = join(this.o.workDir, "algo");
+      await rename(algo.path, path);
+      await chmod(path, 0o700);
+      let requirementsPath: string | undefined;
+      if (requirements && requirements.size > 0) {
+        requirementsPath = join(this.o.workDir, "requirements.txt");
+        await rename(requirements.path, requirementsPath);
+      }
+      await mkdir(this.datasetsDir, { recursive: true });
+      this.algo = { plan, path, requirementsPath };
+    } catch (err) {
+      this.algoClaimed = false;
+      throw err;
+    }
+    this.o.log.info("algorithm accepted", { algo_type: plan.algoType, bytes: algo.size, args: plan.args.length });
+    this.sm.send("AlgorithmReceived");
+  }
+
+  /** Checks run before any byte of a dataset is read. */
+  checkDataState(): void {
+    if (this.state !== "ReceivingData") {
+      const why = this.state === "ReceivingAlgorithm" ? "the algorithm must be uploaded first" : "all expected manifest items have been received";
+      throw failedPrecondition(`agent not expecting a dataset in the current state (${this.state}): ${why}`);
+    }
+  }
+
+  checkDataFilename(name: string): void {
+    const bad = checkFilename(name);
+    if (bad) throw invalidArgument(`dataset filename refused: ${bad}`);
+  }
+
+  async acceptDataset(caller: Caller, filename: string, upload: TempUpload, decompress: boolean): Promise<void> {
+    const m = this.manifest!;
+    const hash = await upload.finish();
+    if (upload.size === 0) throw invalidArgument("dataset is required: received 0 bytes");
+    this.checkDataState();
+    this.checkDataFilename(filename);
+    const sameHash = this.slots.filter((s) => equalBytes(m.datasets[s.index]!.hash, hash));
+    const pending = sameHash.filter((s) => !s.received);
+    if (pending.length === 0) {
+      if (sameHash.length > 0) throw invalidArgument(`dataset already received: SHA3-256 ${toHex(hash)} was uploaded before`);
+      throw invalidArgument(`dataset not declared in computation manifest: SHA3-256 ${toHex(hash)} matches none of the ${this.slots.filter((s) => !s.received).length} pending datasets`);
+    }
+    const named = pending.filter((s) => {
+      const f = m.datasets[s.index]!.filename;
+      return f === "" || f === filename;
+    });
+    if (named.length === 0) {
+      const expected = pending.map((s) => m.datasets[s.index]!.filename).join(" or ");
+      throw invalidArgument(`malformed data, filename does not match manifest: expected ${expected}, received ${JSON.stringify(filename)}`);
+    }
+    const mine = named.find((s) => equalBytes(m.datasets[s.index]!.user_key, caller.keyDer));
+    if (!mine) throw permissionDenied("this dataset is declared for another data provider's key");
+    mine.received = true; // claimed before any await: a concurrent duplicate upload cannot take it too
+    try {
+      const name = m.datasets[mine.index]!.filename || filename;
+      if (decompress) {
+        const zip = new Uint8Array(await readFile(upload.path));
+        try {
+          mine.storedAs = await unzipInto(zip, this.datasetsDir, { maxBytes: this.o.limits.maxUnzipBytes, maxEntries: this.o.limits.maxUnzipEntries });
+        } catch (err) {
+          if (err instanceof ZipError) throw invalidArgument(`dataset ${name} could not be decompressed: ${err.message}`);
+          throw err;
+        }
+        await rm(upload.path, { force: true });
+      } else {
+        const target = join(this.datasetsDir, name);
+        if (await stat(target).then(() => true, () => false)) throw invalidArgument(`a dataset named ${JSON.stringify(name)} is already stored`);
+        await rename(upload.path, target);
+        mine.storedAs = [name];
+      }
+    } catch (err) {
+      mine.received = false;
+      throw err;
+    }
+    this.o.log.info("dataset accepted", { filename, bytes: upload.size, decompressed: decompress, remaining: this.slots.filter((s) => !s.received).length });
+    if (this.slots.every((s) => s.received)) this.sm.send("DataReceived");
+  }
+
+  private async run(): Promise<void> {
+    const m = this.manifest!;
+    const algo = this.algo!;
+    const started = performance.now();
+    this.o.publish("Running", "Starting");
+    let outcome: RunOutcome | null = null;
+    let error: string | null = null;
+    let warnings = 0;
+    const maxWarnings = this.o.maxWarningEvents ?? MAX_WARNINGS;
+    try {
+      await rm(this.resultsDir, { recursive: true, force: true });
+      await mkdir(this.resultsDir, { recursive: true });
+      await mkdir(this.datasetsDir, { recursive: true });
+      this.o.publish("Running", "InProgress");
+      outcome = await this.o.runnerFor(algo.plan.algoType).run({
+        algoType: algo.plan.algoType,
+        algorithmPath: algo.path,
+        args: algo.plan.args,
+        datasetsDir: this.datasetsDir,
+        resultsDir: this.resultsDir,
+        workDir: this.o.workDir,
+        limits: this.o.runLimits,
+        datasets: m.datasets.map((d, i) => ({ name: this.slots[i]?.storedAs?.[0] ?? d.filename, hash: toHex(d.hash) })),
+        requirementsPath: algo.requirementsPath,
+        pythonRuntime: algo.plan.pythonRuntime,
+        signal: this.runAbort.signal,
+        onLog: (stream, line) => {
+          if (stream === "stdout") this.o.log.debug(line, { stream: "stdout" });
+          else {
+            this.o.log.error(line, { stream: "stderr" });
+            if (warnings++ < maxWarnings) this.o.publish("AlgorithmRun", "Warning");
+          }
+        },
+      });
+      if (outcome.kind === "exit" && outcome.code !== 0) error = `algorithm execution error: exit status ${outcome.code}`;
+      else if (outcome.kind !== "exit") error = `algorithm execution error: ${outcome.kind === "limit" ? `${outcome.limit} limit: ` : ""}${outcome.message}`;
+      const zip = await zipDirectory(this.resultsDir);
+      const zipPath = join(this.o.workDir, "results.zip");
+      await writeFile(zipPath, zip, { mode: 0o600 });
+      this.resultsZip = zipPath;
+    } catch (err) {
+      error = `algorithm execution error: ${(err as Error).message}`;
+    } finally {
+      await rm(this.resultsDir, { recursive: true, force: true }).catch(() => {});
+      await rm(this.datasetsDir, { recursive: true, force: true }).catch(() => {});
+    }
+    const seconds = (performance.now() - started) / 1000;
+    this.o.metrics?.run(error ? "failed" : "ok", seconds);
+    if (error) {
+      this.runError = error;
+      this.o.log.error("computation run failed", { error, seconds });
+      this.o.publish("Running", "Failed");
+      this.sm.send("RunFailed");
+    } else {
+      this.o.log.info("computation run completed", { seconds });
+      this.o.publish("Running", "Completed");
+      this.sm.send("RunComplete");
+    }
+  }
+
+  /** Resolves when the current run (if any) has finished. */
+  whenRunDone(): Promise<void> {
+    return this.runDone;
+  }
+
+  /** The results zip for a consumer; the first successful download completes the computation. */
+  async results(): Promise<{ path: string; size: number }> {
+    const s = this.state;
+    if (s === "Failed") throw failedPrecondition(`the computation failed, no results: ${this.runError ?? "unknown error"}`);
+    if (s !== "ConsumingResults" && s !== "Complete") throw failedPrecondition(`computation results are not yet ready (state ${s})`);
+    const path = this.resultsZip!;
+    return { path, size: (await stat(path)).size };
+  }
+
+  resultsDelivered(): void {
+    if (this.state === "ConsumingResults") this.sm.send("ResultsConsumed");
+  }
+
+  /** Aborts a running algorithm (agent shutdown). */
+  stop(): void {
+    this.runAbort.abort();
+  }
+
+  isAgentError(e: unknown): e is AgentError {
+    return e instanceof AgentError;
+  }
+}

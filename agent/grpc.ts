@@ -1,0 +1,216 @@
+// agent.AgentService over grpc-js, plus grpc.health.v1 ("agent" → SERVING). Order of checks on every
+// upload: authentication, state, then content; nothing is stored before all checks passed.
+import * as grpc from "@grpc/grpc-js";
+import { bytesChunks } from "../protocol/chunks.ts";
+import { AgentServiceDef, HealthServiceDef } from "../protocol/proto.ts";
+import type { Evidence, EvidenceProvider } from "../attestation/providers/types.ts";
+import { AgentError, failedPrecondition, internal, invalidArgument } from "./errors.ts";
+import { Computation, METHOD_ALGO, METHOD_DATA, METHOD_RESULT } from "./computation.ts";
+import type { Logger } from "./log.ts";
+import type { Metrics } from "./metrics.ts";
+import { TempUpload } from "./upload.ts";
+
+const MALFORMED = Symbol("malformed");
+type Maybe<T> = T & { [MALFORMED]?: string };
+
+/** grpc-js answers a deserialisation failure with INTERNAL; Cocos clients should see INVALID_ARGUMENT. */
+function tolerantService(def: grpc.ServiceDefinition): grpc.ServiceDefinition {
+  const out: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
+  for (const [name, m] of Object.entries(def)) {
+    out[name] = {
+      ...m,
+      requestDeserialize: (buf: Buffer) => {
+        try {
+          return m.requestDeserialize(buf);
+        } catch (err) {
+          return { [MALFORMED]: (err as Error).message };
+        }
+      },
+    };
+  }
+  return out as grpc.ServiceDefinition;
+}
+
+function toStatus(err: unknown): grpc.ServiceError {
+  const e = err instanceof AgentError ? err : internal(`internal error: ${(err as Error)?.message ?? String(err)}`);
+  return Object.assign(new Error(e.message), { code: e.code, details: e.message, metadata: new grpc.Metadata() }) as grpc.ServiceError;
+}
+
+export interface AttestationSource {
+  /** Evidence for `reportData` (≤ 64 bytes, zero-padded) of the requested Cocos type (0 SNP, 4 TDX). */
+  provider(): EvidenceProvider | null;
+}
+
+export interface AgentServiceOptions {
+  computation: Computation;
+  attestation: AttestationSource;
+  log: Logger;
+  metrics: Metrics;
+}
+
+// Cocos AttestationType values (pkg/attestation): SNP=0, VTPM=1, SNPvTPM=2, Azure=3, TDX=4.
+const ATTESTATION_TYPES: Record<number, string> = { 0: "SNP", 1: "vTPM", 2: "SNP+vTPM", 3: "Azure", 4: "TDX" };
+
+export function agentHandlers(o: AgentServiceOptions): grpc.UntypedServiceImplementation {
+  const c = o.computation;
+
+  async function consume<T>(call: grpc.ServerReadableStream<Maybe<T>, unknown>, onMessage: (m: T) => Promise<void>): Promise<void> {
+    let cancelled = false;
+    call.on("cancelled", () => (cancelled = true));
+    for await (const msg of call as AsyncIterable<Maybe<T>>) {
+      if (msg[MALFORMED] !== undefined) throw invalidArgument(`malformed request message: ${msg[MALFORMED]}`);
+      await onMessage(msg);
+    }
+    if (cancelled || call.cancelled) throw invalidArgument("upload cancelled by the client before it completed");
+  }
+
+  return {
+    Algo(call: grpc.ServerReadableStream<Maybe<{ algorithm: Buffer; requirements: Buffer }>, unknown>, cb: grpc.sendUnaryData<unknown>) {
+      let algo: TempUpload | null = null;
+      let reqs: TempUpload | null = null;
+      (async () => {
+        const caller = c.authenticate("algorithm-provider", METHOD_ALGO, call.metadata);
+        const plan = c.planAlgo(caller, call.metadata);
+        algo = new TempUpload(c.incomingDir, c.limits.maxAlgorithmBytes, "algorithm");
+        reqs = new TempUpload(c.incomingDir, c.limits.maxRequirementsBytes, "requirements");
+        await consume(call, async (m) => {
+          if (m.requirements?.length) await reqs!.write(m.requirements);
+          if (m.algorithm?.length) await algo!.write(m.algorithm);
+        });
+        await c.acceptAlgorithm(plan, algo, reqs.size > 0 ? reqs : null);
+        o.metrics.upload("Algo", "ok", algo.size);
+      })().then(
+        () => cb(null, {}),
+        async (err) => {
+          await Promise.all([(algo as TempUpload | null)?.discard(), (reqs as TempUpload | null)?.discard()]);
+          o.metrics.upload("Algo", "rejected");
+          o.log.warn("algorithm upload rejected", { error: err as Error });
+          cb(toStatus(err));
+        },
+      );
+
+    },
+
+    Data(call: grpc.ServerReadableStream<Maybe<{ dataset: Buffer; filename: string }>, unknown>, cb: grpc.sendUnaryData<unknown>) {
+      let up: TempUpload | null = null;
+      (async () => {
+        const caller = c.authenticate("data-provider", METHOD_DATA, call.metadata);
+        c.checkDataState();
+        const decompress = String(call.metadata.get("decompress")[0] ?? "false").toLowerCase() === "true";
+        up = new TempUpload(c.incomingDir, c.limits.maxDatasetBytes, "dataset");
+        let filename = "";
+        await consume(call, async (m) => {
+          if (m.filename && m.filename !== filename) {
+            c.checkDataFilename(m.filename);
+            filename = m.filename;
+          }
+          if (m.dataset?.length) await up!.write(m.dataset);
+        });
+        if (!filename) throw invalidArgument("dataset filename is required: no DataRequest carried a filename");
+        await c.acceptDataset(caller, filename, up, decompress);
+        o.metrics.upload("Data", "ok", up.size);
+      })().then(
+        () => cb(null, {}),
+        async (err) => {
+          await (up as TempUpload | null)?.discard();
+          o.metrics.upload("Data", "rejected");
+          o.log.warn("dataset upload rejected", { error: err as Error });
+          cb(toStatus(err));
+        },
+      );
+    },
+
+    Result(call: grpc.ServerWritableStream<Maybe<object>, { file: Uint8Array }>) {
+      (async () => {
+        c.authenticate("consumer", METHOD_RESULT, call.metadata);
+        if ((call.request as Maybe<object>)[MALFORMED] !== undefined) throw invalidArgument(`malformed request message: ${(call.request as Maybe<object>)[MALFORMED]}`);
+        const { path, size } = await c.results();
+        const md = new grpc.Metadata();
+        md.set("file-size", String(size));
+        call.sendMetadata(md);
+        const bytes = new Uint8Array(await Bun.file(path).arrayBuffer());
+        for (const chunk of bytesChunks(bytes)) {
+          if (call.cancelled) throw invalidArgument("download cancelled by the client");
+          if (!call.write({ file: chunk })) await new Promise((r) => call.once("drain", r));
+        }
+        return size;
+      })().then(
+        (size) => {
+          call.end();
+          c.resultsDelivered();
+          o.metrics.resultDownloads++;
+          o.log.info("results delivered", { bytes: size });
+        },
+        (err) => {
+          o.log.warn("result request rejected", { error: err as Error });
+          call.destroy(toStatus(err));
+        },
+      );
+    },
+
+    Attestation(call: grpc.ServerWritableStream<Maybe<{ teeNonce: Buffer; vtpmNonce: Buffer; type: number }>, { file: Uint8Array }>) {
+      (async () => {
+        const req = call.request;
+        if (req[MALFORMED] !== undefined) throw invalidArgument(`malformed request message: ${req[MALFORMED]}`);
+        const tee = req.teeNonce ?? Buffer.alloc(0);
+        const vtpm = req.vtpmNonce ?? Buffer.alloc(0);
+        if (tee.length > 64) throw invalidArgument(`malformed report data, expect less or equal to 64 bytes, got ${tee.length}`);
+        if (vtpm.length > 32) throw invalidArgument(`malformed vTPM nonce, expect less or equal to 32 bytes, got ${vtpm.length}`);
+        const type = req.type ?? 0;
+        if (!(type in ATTESTATION_TYPES)) throw invalidArgument(`invalid attestation type in attestation request: ${type}, expected 0 (SNP), 1 (vTPM), 2 (SNP+vTPM), 3 (Azure) or 4 (TDX)`);
+        const p = o.attestation.provider();
+        if (!p) throw failedPrecondition("attestation type does not exist or is not supported: this agent has no evidence provider");
+        const wants = type === 0 ? ["snp", "sim"] : type === 4 ? ["tdx"] : [];
+        if (!wants.includes(p.kind)) {
+          throw failedPrecondition(`attestation type does not exist or is not supported: requested ${ATTESTATION_TYPES[type]}, this agent provides ${p.kind}`);
+        }
+        const reportData = new Uint8Array(64);
+        reportData.set(tee);
+        let ev: Evidence;
+        try {
+          ev = await p.getEvidence(reportData);
+        } catch (err) {
+          throw internal(`could not obtain ${p.kind} evidence: ${(err as Error).message}`);
+        }
+        const md = new grpc.Metadata();
+        md.set("file-size", String(ev.data.length));
+        call.sendMetadata(md);
+        for (const chunk of bytesChunks(ev.data)) call.write({ file: chunk });
+        return ev;
+      })().then(
+        (ev) => {
+          call.end();
+          o.metrics.attestations++;
+          o.log.info("attestation served", { kind: ev.kind, source: ev.source, simulated: ev.simulated, bytes: ev.data.length });
+        },
+        (err) => call.destroy(toStatus(err)),
+      );
+    },
+  };
+}
+
+const SERVING = "SERVING";
+
+function healthHandlers(): grpc.UntypedServiceImplementation {
+  const known = new Set(["", "agent"]);
+  return {
+    Check(call: grpc.ServerUnaryCall<{ service: string }, unknown>, cb: grpc.sendUnaryData<unknown>) {
+      if (!known.has(call.request.service)) return cb({ code: grpc.status.NOT_FOUND, details: `unknown service ${JSON.stringify(call.request.service)}` } as grpc.ServiceError);
+      cb(null, { status: SERVING });
+    },
+    Watch(call: grpc.ServerWritableStream<{ service: string }, unknown>) {
+      call.write({ status: known.has(call.request.service) ? SERVING : "SERVICE_UNKNOWN" });
+    },
+  };
+}
+
+export function createAgentGrpcServer(o: AgentServiceOptions): grpc.Server {
+  const server = new grpc.Server({ "grpc.max_receive_message_length": 4 * 1024 * 1024 + 1024 });
+  server.addService(tolerantService(AgentServiceDef), agentHandlers(o));
+  server.addService(HealthServiceDef, healthHandlers());
+  return server;
+}
+
+export function bindServer(server: grpc.Server, address: string, creds: grpc.ServerCredentials): Promise<number> {
+  return new Promise((resolve, reject) => server.bindAsync(address, creds, (err, port) => (err ? reject(err) : resolve(port))));
+}

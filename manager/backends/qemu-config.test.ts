@@ -1,0 +1,128 @@
+import { describe, expect, test } from "bun:test";
+import { agentEnvToCmdline, buildQemuArgs, kvmUsable, loadQemuConfig, type VmLaunch } from "./qemu-config.ts";
+
+const noProbe = { kvm: () => false, vhostVsock: () => false };
+const launch = (over: Partial<VmLaunch> = {}): VmLaunch => ({
+  uuid: "u1",
+  hostPort: 6100,
+  cmdline: "console=ttyS0 cocos.log_level=info",
+  serialLog: "/w/console.log",
+  qmpSocket: "/w/qmp.sock",
+  sockets: { manifest: "/w/manifest.sock", events: "/w/events.sock" },
+  hostDataB64: Buffer.alloc(32, 1).toString("base64"),
+  ...over,
+});
+const after = (args: string[], flag: string) => args.filter((_, i) => args[i - 1] === flag);
+
+describe("QEMU configuration", () => {
+  test("defaults: original names and values, TCG with -cpu max when KVM cannot run guests", () => {
+    const c = loadQemuConfig({}, "/repo", noProbe);
+    expect(c.accel).toBe("tcg");
+    expect(c.cpu).toBe("max");
+    expect([c.machine, c.memorySize, c.memorySlots, c.maxMemory]).toEqual(["q35", "2048M", 5, "30G"]);
+    // TCG: no more vCPUs than host cores and no hot-pluggable spares; KVM keeps the original 4/64.
+    expect(c.smpCount).toBeLessThanOrEqual(4);
+    expect(c.smpMaxCpus).toBe(c.smpCount);
+    const k = loadQemuConfig({ MANAGER_QEMU_ENABLE_KVM: "true" }, "/repo", noProbe);
+    expect([k.smpCount, k.smpMaxCpus]).toEqual([4, 64]);
+    expect(c.hostFwdRange).toEqual([6100, 6200]);
+    expect(c.guestFwdAgent).toBe(7002);
+    expect(c.channel).toBe("virtio-serial");
+    expect(c.kernelFile).toBe("/repo/images/out/vmlinux");
+    expect(c.initrdFile).toBe("/repo/images/out/initramfs.cpio");
+    expect([c.sevCbitPos, c.sevReducedPhysBits, c.vsockGuestCid]).toEqual([51, 1, 3]);
+  });
+
+  test("auto-detection picks KVM + EPYC and vsock when the host has them", () => {
+    const c = loadQemuConfig({}, "/repo", { kvm: () => true, vhostVsock: () => true });
+    expect([c.accel, c.cpu, c.channel]).toEqual(["kvm", "EPYC", "vsock"]);
+    expect(loadQemuConfig({ MANAGER_QEMU_ENABLE_KVM: "false" }, "/repo", { kvm: () => true, vhostVsock: () => true }).accel).toBe("tcg");
+  });
+
+  test("kvmUsable needs /dev/kvm and a vmx/svm CPU flag", () => {
+    expect(kvmUsable("flags\t\t: fpu sse2 avx2 hypervisor\n", "/dev/null")).toBe(false);
+    expect(kvmUsable("flags\t\t: fpu svm avx2\n", "/dev/null")).toBe(true);
+    expect(kvmUsable("flags\t\t: fpu vmx\n", "/nonexistent/kvm")).toBe(false);
+  });
+
+  test("bad values are refused with what was expected", () => {
+    expect(() => loadQemuConfig({ MANAGER_QEMU_HOST_FWD_RANGE: "7000" }, "/r", noProbe)).toThrow(/START-END/);
+    expect(() => loadQemuConfig({ MANAGER_QEMU_ENABLE_SEV_SNP: "maybe" }, "/r", noProbe)).toThrow(/expected true or false, got "maybe"/);
+    expect(() => loadQemuConfig({ MANAGER_QEMU_SMP_COUNT: "-1" }, "/r", noProbe)).toThrow(/non-negative integer/);
+    expect(() => loadQemuConfig({ MANAGER_QEMU_CHANNEL: "pipe" }, "/r", noProbe)).toThrow(/virtio-serial or vsock/);
+  });
+});
+
+describe("QEMU command line", () => {
+  test("TCG + virtio-serial: q35, memory, SMP, user net with hostfwd, chardev sockets, direct kernel boot", () => {
+    const args = buildQemuArgs(loadQemuConfig({ MANAGER_QEMU_MONITOR: "none", MANAGER_QEMU_SMP_COUNT: "4", MANAGER_QEMU_SMP_MAXCPUS: "64" }, "/repo", noProbe), launch());
+    expect(args.slice(0, 10)).toEqual(["-accel", "tcg", "-machine", "q35", "-cpu", "max", "-smp", "4,maxcpus=64", "-m", "2048M,slots=5,maxmem=30G"].slice(0, 10));
+    expect(after(args, "-netdev")).toEqual(["user,id=vmnic-u1,hostfwd=tcp:127.0.0.1:6100-:7002"]);
+    expect(after(args, "-device")).toEqual([
+      "virtio-net-pci,disable-legacy=on,iommu_platform=true,netdev=vmnic-u1,addr=0x2,romfile=",
+      "virtio-serial-pci,id=cocos-serial",
+      "virtserialport,bus=cocos-serial.0,chardev=ch-manifest,name=cocos.manifest",
+      "virtserialport,bus=cocos-serial.0,chardev=ch-events,name=cocos.events",
+    ]);
+    expect(after(args, "-chardev")).toEqual([
+      "socket,id=ch-manifest,path=/w/manifest.sock,server=on,wait=off",
+      "socket,id=ch-events,path=/w/events.sock,server=on,wait=off",
+    ]);
+    expect(after(args, "-kernel")).toEqual(["/repo/images/out/vmlinux"]);
+    expect(after(args, "-append")).toEqual(["console=ttyS0 cocos.log_level=info"]);
+    expect(after(args, "-initrd")).toEqual(["/repo/images/out/initramfs.cpio"]);
+    expect(after(args, "-serial")).toEqual(["file:/w/console.log"]);
+    expect(args).toContain("-nographic");
+    expect(args).toContain("-no-reboot");
+    expect(args.join(" ")).not.toMatch(/sev|pflash|vhost-vsock|-bios/);
+  });
+
+  test("MANAGER_QEMU_GUEST_FWD_HTTP adds a second hostfwd for the agent's /health", () => {
+    const c = loadQemuConfig({ MANAGER_QEMU_GUEST_FWD_HTTP: "7003" }, "/repo", noProbe);
+    expect(after(buildQemuArgs(c, launch({ httpHostPort: 6101 })), "-netdev")).toEqual([
+      "user,id=vmnic-u1,hostfwd=tcp:127.0.0.1:6100-:7002,hostfwd=tcp:127.0.0.1:6101-:7003",
+    ]);
+  });
+
+  test("KVM + vsock: -accel kvm, EPYC, vhost-vsock-pci with the guest CID and no serial ports", () => {
+    const c = loadQemuConfig({ MANAGER_QEMU_ENABLE_KVM: "true", MANAGER_QEMU_CHANNEL: "vsock" }, "/repo", noProbe);
+    const args = buildQemuArgs(c, launch({ sockets: undefined, guestCid: 7 }));
+    expect(args.slice(0, 6)).toEqual(["-accel", "kvm", "-machine", "q35", "-cpu", "EPYC"]);
+    expect(after(args, "-device")).toContain("vhost-vsock-pci,id=vhost-vsock-pci0,guest-cid=7");
+    expect(args.join(" ")).not.toMatch(/virtserialport|chardev/);
+    expect(() => buildQemuArgs(c, launch({ sockets: undefined }))).toThrow(/guest CID/);
+  });
+
+  test("SEV-SNP: memfd backend, sev-snp-guest with host-data, confidential machine, OVMF -bios, bzImage", () => {
+    const c = loadQemuConfig({ MANAGER_QEMU_ENABLE_SEV_SNP: "true", MANAGER_QEMU_ENABLE_KVM: "true" }, "/repo", noProbe);
+    const hostData = Buffer.alloc(32, 0xab).toString("base64");
+    const args = buildQemuArgs(c, launch({ hostDataB64: hostData }));
+    expect(after(args, "-machine")).toEqual(["q35", "confidential-guest-support=sev0-u1,memory-backend=ram1"]);
+    expect(after(args, "-bios")).toEqual(["/usr/share/OVMF/OVMF_CODE.fd"]);
+    expect(after(args, "-object")).toEqual([
+      "memory-backend-memfd,id=ram1,size=2048M,share=true,prealloc=false",
+      `sev-snp-guest,id=sev0-u1,cbitpos=51,reduced-phys-bits=1,host-data=${hostData}`,
+    ]);
+    expect(after(args, "-kernel")).toEqual(["/repo/images/out/bzImage"]);
+    expect(args.join(" ")).not.toContain("pflash");
+    const hashed = buildQemuArgs({ ...c, kernelHash: true }, launch({ hostDataB64: hostData }));
+    expect(after(hashed, "-object")[1]).toContain(",kernel-hashes=on,host-data=");
+  });
+
+  test("plain SEV and OVMF boot use pflash drives with the per-VM vars copy, and no host-data", () => {
+    const c = loadQemuConfig({ MANAGER_QEMU_ENABLE_SEV: "true" }, "/repo", noProbe);
+    const args = buildQemuArgs(c, launch({ ovmfVarsCopy: "/w/OVMF_VARS.fd" }));
+    expect(after(args, "-drive")).toEqual([
+      "if=pflash,format=raw,unit=0,file=/usr/share/OVMF/OVMF_CODE.fd,readonly=on",
+      "if=pflash,format=raw,unit=1,file=/w/OVMF_VARS.fd",
+    ]);
+    expect(after(args, "-object")[1]).toBe("sev-guest,id=sev0-u1,cbitpos=51,reduced-phys-bits=1");
+  });
+
+  test("agent settings travel as cocos.* kernel parameters; unsafe values are refused", () => {
+    expect(agentEnvToCmdline({ AGENT_LOG_LEVEL: "debug", AGENT_GRPC_PORT: "7002" })).toBe("cocos.grpc_port=7002 cocos.log_level=debug");
+    expect(() => agentEnvToCmdline({ AGENT_X: "a b" })).toThrow(/without spaces/);
+    expect(() => agentEnvToCmdline({ AGENT_X: "init=/bin/sh\"" })).toThrow(/quotes/);
+    expect(() => agentEnvToCmdline({ PATH: "/bin" })).toThrow(/AGENT_\[A-Z0-9_\]\+/);
+  });
+});

@@ -1,0 +1,291 @@
+// The Iris workflow through the real programs: a computations server, a manager (process or qemu
+// backend) and cocos-cli as three parties with three key pairs. Training on Iris.csv, then inference
+// with the trained model uploaded as a dataset and the blog's JSON args. Used by `bun run demo` and by
+// test/e2e-process.test.ts. Every program runs as its own process (compiled from dist/ or from source).
+import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { join, resolve } from "node:path";
+import { unzipSync } from "fflate";
+import { hashFile } from "../protocol/hash.ts";
+import { loadPublicKey, publicKeyDer } from "../protocol/keys.ts";
+import { manifestToJSON, type Manifest } from "../protocol/manifest.ts";
+
+export const ROOT = resolve(import.meta.dir, "..");
+export const BLOG_ARGS = '{"sepal_length": 7.0, "sepal_width": 3.2, "petal_length": 4.7, "petal_width": 1.4}';
+
+export type BinMode = "dist" | "source";
+export type Backend = "process" | "qemu";
+
+export interface Programs {
+  mode: BinMode;
+  cli: string[];
+  manager: string[];
+  agent: string[];
+}
+
+export function programs(mode: BinMode | "auto" = "auto"): Programs {
+  const dist = (n: string) => join(ROOT, "dist", n);
+  const haveDist = ["cocos-cli", "cocos-manager", "cocos-agent"].every((n) => existsSync(dist(n)));
+  const m: BinMode = mode === "auto" ? (haveDist ? "dist" : "source") : mode;
+  if (m === "dist") {
+    if (!haveDist) throw new Error(`dist binaries missing in ${join(ROOT, "dist")}: run \`bun run build\``);
+    return { mode: m, cli: [dist("cocos-cli")], manager: [dist("cocos-manager")], agent: [dist("cocos-agent")] };
+  }
+  const bun = process.execPath;
+  return {
+    mode: m,
+    cli: [bun, join(ROOT, "cli", "main.ts")],
+    manager: [bun, join(ROOT, "manager", "main.ts")],
+    agent: [bun, join(ROOT, "agent", "main.ts")],
+  };
+}
+
+/** qemu when a guest image has been built and QEMU is installed. */
+export function defaultBackend(): { backend: Backend; reason: string } {
+  const image = join(ROOT, "images", "out");
+  const hasImage = existsSync(image) && readdirSync(image).length > 0;
+  const qemu = Bun.which("qemu-system-x86_64");
+  if (hasImage && qemu) return { backend: "qemu", reason: `a guest image is in images/out and ${qemu} exists` };
+  return { backend: "process", reason: hasImage ? "qemu-system-x86_64 is not installed" : "no guest image in images/out (bun run images)" };
+}
+
+function freePort(): Promise<number> {
+  return new Promise((res, rej) => {
+    const s = createServer();
+    s.once("error", rej);
+    s.listen(0, "127.0.0.1", () => {
+      const p = (s.address() as { port: number }).port;
+      s.close(() => res(p));
+    });
+  });
+}
+
+/** A long-running program whose stdout lines we watch. */
+class Program {
+  readonly lines: string[] = [];
+  private waiters: { re: RegExp; from: number; resolve: (m: RegExpMatchArray) => void }[] = [];
+  readonly exited: Promise<number | null>;
+  constructor(
+    readonly name: string,
+    readonly child: ChildProcess,
+    onLine: (l: string) => void,
+  ) {
+    let buf = "";
+    const feed = (d: Buffer) => {
+      buf += d.toString();
+      let i: number;
+      while ((i = buf.indexOf("\n")) >= 0) {
+        const line = buf.slice(0, i);
+        buf = buf.slice(i + 1);
+        this.lines.push(line);
+        onLine(line);
+        for (const w of [...this.waiters]) {
+          const m = line.match(w.re);
+          if (m) {
+            this.waiters.splice(this.waiters.indexOf(w), 1);
+            w.resolve(m);
+          }
+        }
+      }
+    };
+    child.stdout?.on("data", feed);
+    child.stderr?.on("data", feed);
+    this.exited = new Promise((r) => child.once("exit", (code) => r(code)));
+  }
+
+  /** Resolves with the first line (from index `from` on) matching `re`. */
+  waitFor(re: RegExp, timeoutMs: number, from = 0): Promise<RegExpMatchArray> {
+    for (let i = from; i < this.lines.length; i++) {
+      const m = this.lines[i]!.match(re);
+      if (m) return Promise.resolve(m);
+    }
+    return new Promise((resolve, reject) => {
+      const w = { re, from, resolve: (m: RegExpMatchArray) => (clearTimeout(t), resolve(m)) };
+      const t = setTimeout(() => {
+        this.waiters.splice(this.waiters.indexOf(w), 1);
+        reject(new Error(`${this.name}: no line matching ${re} within ${timeoutMs} ms; last lines:\n${this.lines.slice(-15).join("\n")}`));
+      }, timeoutMs);
+      this.waiters.push(w);
+      this.exited.then((code) => {
+        if (!this.waiters.includes(w)) return;
+        this.waiters.splice(this.waiters.indexOf(w), 1);
+        clearTimeout(t);
+        reject(new Error(`${this.name} exited (code ${code}) before printing ${re}; last lines:\n${this.lines.slice(-15).join("\n")}`));
+      });
+    });
+  }
+
+  async stop(): Promise<void> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
+    this.child.kill("SIGTERM");
+    const t = setTimeout(() => this.child.kill("SIGKILL"), 5000);
+    await this.exited;
+    clearTimeout(t);
+  }
+}
+
+export interface WorkflowOptions {
+  workDir: string;
+  backend: Backend;
+  bins?: BinMode | "auto";
+  /** Narration (steps) and program output (events, logs). */
+  say?: (line: string) => void;
+  show?: (program: string, line: string) => void;
+  timeoutMs?: number;
+}
+
+export interface WorkflowResult {
+  prediction: string;
+  trainMetrics: string;
+  serverLines: string[];
+  programs: Programs;
+}
+
+export async function runIrisWorkflow(o: WorkflowOptions): Promise<WorkflowResult> {
+  const say = o.say ?? (() => {});
+  const show = o.show ?? (() => {});
+  const timeout = o.timeoutMs ?? 120_000;
+  const progs = programs(o.bins);
+  const wasmTrain = join(ROOT, "examples", "dist", "iris-train.wasm");
+  const wasmInfer = join(ROOT, "examples", "dist", "iris-inference.wasm");
+  const iris = join(ROOT, "examples", "data", "Iris.csv");
+  for (const f of [wasmTrain, wasmInfer]) if (!existsSync(f)) throw new Error(`${f} is missing: run \`bun run examples\``);
+
+  const running: Program[] = [];
+  const start = (name: string, argv: string[], env: Record<string, string>, cwd: string) => {
+    const child = spawn(argv[0]!, argv.slice(1), { cwd, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+    const p = new Program(name, child, (l) => show(name, l));
+    running.push(p);
+    return p;
+  };
+  /** One cocos-cli invocation; throws with its output when it fails. */
+  const cli = async (party: string, args: string[], env: Record<string, string> = {}) => {
+    const dir = join(o.workDir, party);
+    const p = start(`cli:${party}`, [...progs.cli, ...args], env, dir);
+    const code = await p.exited;
+    running.splice(running.indexOf(p), 1);
+    if (code !== 0) throw new Error(`cocos-cli ${args.join(" ")} (as ${party}) failed with exit code ${code}:\n${p.lines.join("\n")}`);
+    return p.lines;
+  };
+
+  const parties = ["algo-provider", "data-provider", "consumer"] as const;
+  for (const p of parties) mkdirSync(join(o.workDir, p), { recursive: true });
+  const stateDir = join(o.workDir, "manager-state");
+  const serverPort = await freePort();
+  const httpPort = await freePort();
+  let manager: Program | null = null;
+  let server: Program | null = null;
+  try {
+    say(`1. Three parties each make a key pair (cocos-cli keys): algorithm provider (ed25519), data provider (ecdsa), consumer (ed25519)`);
+    await cli("algo-provider", ["keys", "-k", "ed25519"]);
+    await cli("data-provider", ["keys", "-k", "ecdsa"]);
+    await cli("consumer", ["keys", "-k", "ed25519"]);
+    const keyOf = (p: string) => publicKeyDer(loadPublicKey(readFileSync(join(o.workDir, p, "public.pem"), "utf8")));
+
+    const manifest = async (id: string, algo: string, datasets: { path: string; name: string }[]): Promise<string> => {
+      const m: Manifest = {
+        id,
+        name: `iris ${id}`,
+        description: "Iris workflow of the Cocos blog, on Bun",
+        datasets: await Promise.all(datasets.map(async (d) => ({ hash: await hashFile(d.path), user_key: keyOf("data-provider"), filename: d.name }))),
+        algorithm: { hash: await hashFile(algo), user_key: keyOf("algo-provider") },
+        result_consumers: [{ user_key: keyOf("consumer") }],
+        agent_config: { port: "7002", log_level: "info" },
+      };
+      const f = join(o.workDir, `${id}.manifest.json`);
+      writeFileSync(f, manifestToJSON(m));
+      return f;
+    };
+
+    const serve = (manifestFile: string) =>
+      start("computations", [...progs.cli, "computations", "serve", "--manifest", manifestFile, "--host", "127.0.0.1", "--port", String(serverPort)], {}, o.workDir);
+
+    /** Runs one computation end to end; returns the consumer's results.zip entries. */
+    const compute = async (id: string, upload: (env: Record<string, string>) => Promise<void>): Promise<Record<string, Uint8Array>> => {
+      const srv = server!;
+      const port = (await srv.waitFor(new RegExp(`run +computation=${id} agent_port=(\\d+)`), timeout))[1]!;
+      say(`   the manager started the agent (${o.backend} backend); agent port ${port}`);
+      const env = { AGENT_GRPC_URL: `127.0.0.1:${port}` };
+      await upload(env);
+      const done = await srv.waitFor(new RegExp(`event +(ConsumingResults/Ready|Running/Failed|Failed/Failed) +computation=${id}`), timeout);
+      if (!done[1]!.startsWith("ConsumingResults")) throw new Error(`computation ${id} failed:\n${srv.lines.slice(-20).join("\n")}`);
+      say(`   consumer downloads the result (cocos-cli result)`);
+      await cli("consumer", ["result", "private.pem", `${id}.zip`], env);
+      return unzipSync(readFileSync(join(o.workDir, "consumer", `${id}.zip`)));
+    };
+
+    // ---------------------------------------------------------------- training
+    say(`2. Control plane: computations server with the training manifest (algorithm hash, Iris.csv hash, three keys)`);
+    server = serve(await manifest("iris-train", wasmTrain, [{ path: iris, name: "Iris.csv" }]));
+    await server.waitFor(/listening at/, timeout);
+    say(`3. Manager (${o.backend} backend) dials the computations server`);
+    manager = start(
+      "manager",
+      [...progs.manager],
+      {
+        MANAGER_GRPC_URL: `127.0.0.1:${serverPort}`,
+        MANAGER_BACKEND: o.backend,
+        MANAGER_AGENT_BIN: progs.agent.join(" "),
+        MANAGER_STATE_DIR: stateDir,
+        MANAGER_HTTP_HOST: "127.0.0.1",
+        MANAGER_HTTP_PORT: String(httpPort),
+        MANAGER_GRPC_RECONNECT_INITIAL: "200ms",
+        MANAGER_GRPC_RECONNECT_MAX: "1s",
+        MANAGER_STOP_GRACE: "5s",
+      },
+      o.workDir,
+    );
+    const train = await compute("iris-train", async (env) => {
+      say(`4. Algorithm provider uploads iris-train.wasm (cocos-cli algo -a wasm)`);
+      await cli("algo-provider", ["algo", wasmTrain, "private.pem", "-a", "wasm"], env);
+      say(`5. Data provider uploads Iris.csv (cocos-cli data); the agent runs the training by itself`);
+      await cli("data-provider", ["data", iris, "private.pem"], env);
+    });
+    const model = train["model.json"];
+    if (!model) throw new Error(`training result has no model.json (entries: ${Object.keys(train).join(", ")})`);
+    const trainMetrics = train["metrics.json"] ? Buffer.from(train["metrics.json"]).toString() : "";
+    say(`   trained model: model.json, ${model.length} bytes${trainMetrics ? `; metrics ${trainMetrics.trim().slice(0, 120)}` : ""}`);
+    const modelPath = join(o.workDir, "data-provider", "model.json");
+    writeFileSync(modelPath, model);
+
+    // ---------------------------------------------------------------- inference
+    say(`6. Control plane switches to the inference computation (model.json as its dataset); the manager reconnects`);
+    await server.stop();
+    server = serve(await manifest("iris-infer", wasmInfer, [{ path: modelPath, name: "model.json" }]));
+    const infer = await compute("iris-infer", async (env) => {
+      say(`7. Algorithm provider uploads iris-inference.wasm with the blog's args ${BLOG_ARGS}`);
+      await cli("algo-provider", ["algo", wasmInfer, "private.pem", "-a", "wasm", "--args", BLOG_ARGS], env);
+      say(`8. Data provider uploads the trained model as a dataset`);
+      await cli("data-provider", ["data", modelPath, "private.pem"], env);
+    });
+    const out = infer["results.txt"];
+    if (!out) throw new Error(`inference result has no results.txt (entries: ${Object.keys(infer).join(", ")})`);
+    const prediction = Buffer.from(out).toString().trim();
+    say(`9. Prediction: ${prediction}`);
+    return { prediction, trainMetrics, serverLines: [...server.lines], programs: progs };
+  } finally {
+    // Stop every VM through the manager's API, then the programs; kill leftovers from the state dir.
+    try {
+      const vms = (await (await fetch(`http://127.0.0.1:${httpPort}/vms`)).json()) as { id: string }[];
+      for (const v of vms) await fetch(`http://127.0.0.1:${httpPort}/vms/${v.id}`, { method: "DELETE" });
+    } catch {
+      // manager not up
+    }
+    for (const p of [...running].reverse()) await p.stop();
+    killLeftovers(stateDir);
+  }
+}
+
+function killLeftovers(stateDir: string): void {
+  if (!existsSync(stateDir)) return;
+  for (const f of readdirSync(stateDir)) {
+    if (!f.endsWith(".json")) continue;
+    try {
+      const { pid } = JSON.parse(readFileSync(join(stateDir, f), "utf8")) as { pid: number };
+      process.kill(-pid, "SIGKILL");
+    } catch {
+      // gone already
+    }
+  }
+}
