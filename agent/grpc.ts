@@ -143,7 +143,7 @@ export function agentHandlers(o: AgentServiceOptions): grpc.UntypedServiceImplem
         },
         (err) => {
           o.log.warn("result request rejected", { error: err as Error });
-          call.destroy(toStatus(err));
+          call.emit("error", toStatus(err));
         },
       );
     },
@@ -183,7 +183,7 @@ export function agentHandlers(o: AgentServiceOptions): grpc.UntypedServiceImplem
           o.metrics.attestations++;
           o.log.info("attestation served", { kind: ev.kind, source: ev.source, simulated: ev.simulated, bytes: ev.data.length });
         },
-        (err) => call.destroy(toStatus(err)),
+        (err) => call.emit("error", toStatus(err)),
       );
     },
   };

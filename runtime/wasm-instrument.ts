@@ -44,6 +44,35 @@ function skipMemarg(r: Reader): void {
   skipLeb(r); // offset (u32 or u64)
 }
 
+/** Output that keeps unchanged spans as views instead of copying byte by byte. */
+class Out {
+  chunks: Uint8Array[] = [];
+  length = 0;
+  push(...bytes: number[]): void {
+    if (bytes.length === 0) return;
+    this.chunks.push(Uint8Array.from(bytes));
+    this.length += bytes.length;
+  }
+  span(src: Uint8Array, from: number, to: number): void {
+    if (to <= from) return;
+    this.chunks.push(src.subarray(from, to));
+    this.length += to - from;
+  }
+  append(o: Out): void {
+    this.chunks.push(...o.chunks);
+    this.length += o.length;
+  }
+  bytes(): Uint8Array {
+    const out = new Uint8Array(this.length);
+    let p = 0;
+    for (const c of this.chunks) {
+      out.set(c, p);
+      p += c.length;
+    }
+    return out;
+  }
+}
+
 interface Rewriter {
   /** Function indices >= this move up by `shiftBy`. */
   shiftFrom: number;
@@ -58,12 +87,10 @@ interface Rewriter {
  * Copies the expression from r.pos to `end` (or to the `end` closing depth 0 when `end` is null),
  * renumbering function indices and inserting the check after every loop header.
  */
-function rewriteExpr(r: Reader, end: number | null, rw: Rewriter, out: number[]): void {
+function rewriteExpr(r: Reader, end: number | null, rw: Rewriter, out: Out): void {
   let depth = 0;
   let copyFrom = r.pos;
-  const flush = (to: number) => {
-    for (let i = copyFrom; i < to; i++) out.push(r.bytes[i]!);
-  };
+  const flush = (to: number) => out.span(r.bytes, copyFrom, to);
   const funcIndex = (start: number) => {
     const idx = r.u32();
     if (idx >= rw.shiftFrom) {
@@ -192,8 +219,17 @@ function rewriteExpr(r: Reader, end: number | null, rw: Rewriter, out: number[])
   flush(r.pos);
 }
 
-function section(id: number, payload: number[]): number[] {
-  return [id, ...encodeU32(payload.length), ...payload];
+function section(id: number, payload: Out): Out {
+  const o = new Out();
+  o.push(id, ...encodeU32(payload.length));
+  o.append(payload);
+  return o;
+}
+
+function outOf(bytes: number[]): Out {
+  const o = new Out();
+  o.push(...bytes);
+  return o;
 }
 
 function hasLoop(module: Uint8Array, code: Section): boolean {
@@ -304,7 +340,7 @@ export function instrumentLoops(module: Uint8Array, opts: InstrumentOptions = {}
   // Globals: renumber ref.func in initialisers, append the fuel counter.
   const globSec = get(S.global);
   let globalCount = 0;
-  const globalBody: number[] = [];
+  const globalBody = new Out();
   if (globSec) {
     const r = new Reader(module, globSec.start, globSec.end);
     globalCount = r.u32();
@@ -312,16 +348,14 @@ export function instrumentLoops(module: Uint8Array, opts: InstrumentOptions = {}
       const start = r.pos;
       skipBlockType(r);
       r.byte();
-      for (let j = start; j < r.pos; j++) globalBody.push(module[j]!);
+      globalBody.span(module, start, r.pos);
       rewriteExpr(r, null, rw0, globalBody);
     }
   }
   const fuelGlobal = importedGlobals + globalCount;
-  const newGlobals = [
-    ...encodeU32(globalCount + 1),
-    ...globalBody,
-    0x7f, 0x01, 0x41, ...signedLeb(FUEL_PER_CHECK), 0x0b,
-  ];
+  const newGlobals = outOf(encodeU32(globalCount + 1));
+  newGlobals.append(globalBody);
+  newGlobals.push(0x7f, 0x01, 0x41, ...signedLeb(FUEL_PER_CHECK), 0x0b);
 
   // The check: fuel -= 1; if fuel == 0 { interrupt(); fuel = N }
   const fuel = encodeU32(fuelGlobal);
@@ -332,7 +366,7 @@ export function instrumentLoops(module: Uint8Array, opts: InstrumentOptions = {}
   const rw: Rewriter = { shiftFrom: importedFuncs, shiftBy: added, check, memorySize: memorySizeCall };
 
   // Code.
-  const codeOut: number[] = [];
+  const codeOut = new Out();
   {
     const r = new Reader(module, code.start, code.end);
     const n = r.u32();
@@ -340,27 +374,28 @@ export function instrumentLoops(module: Uint8Array, opts: InstrumentOptions = {}
     for (let i = 0; i < n; i++) {
       const size = r.u32();
       const bodyEnd = r.pos + size;
-      const body: number[] = [];
+      const body = new Out();
       const localsStart = r.pos;
       const groups = r.u32();
       for (let g = 0; g < groups; g++) {
         r.u32();
         skipBlockType(r);
       }
-      for (let j = localsStart; j < r.pos; j++) body.push(module[j]!);
+      body.span(module, localsStart, r.pos);
       rewriteExpr(r, bodyEnd, rw, body);
       if (r.pos !== bodyEnd) throw new WasmFormatError(`function body ${i} overran its size`);
-      codeOut.push(...encodeU32(body.length), ...body);
+      codeOut.push(...encodeU32(body.length));
+      codeOut.append(body);
     }
   }
 
   // Exports.
-  let exportOut: number[] | null = null;
+  let exportOut: Out | null = null;
   const expSec = get(S.export);
   if (expSec) {
     const r = new Reader(module, expSec.start, expSec.end);
     const n = r.u32();
-    exportOut = [...encodeU32(n)];
+    exportOut = outOf(encodeU32(n));
     for (let i = 0; i < n; i++) {
       const name = r.name();
       const kind = r.byte();
@@ -371,34 +406,33 @@ export function instrumentLoops(module: Uint8Array, opts: InstrumentOptions = {}
   }
 
   // Start.
-  let startOut: number[] | null = null;
+  let startOut: Out | null = null;
   const startSec = get(S.start);
   if (startSec) {
     let idx = new Reader(module, startSec.start, startSec.end).u32();
     if (idx >= importedFuncs) idx += added;
-    startOut = encodeU32(idx);
+    startOut = outOf(encodeU32(idx));
   }
 
   // Elements.
-  let elemOut: number[] | null = null;
+  let elemOut: Out | null = null;
   const elemSec = get(S.elem);
   if (elemSec) {
     const r = new Reader(module, elemSec.start, elemSec.end);
     const n = r.u32();
-    elemOut = [...encodeU32(n)];
+    const eo = outOf(encodeU32(n));
+    elemOut = eo;
     for (let i = 0; i < n; i++) {
       const flags = r.u32();
-      elemOut.push(...encodeU32(flags));
-      const copy = (from: number) => {
-        for (let j = from; j < r.pos; j++) elemOut!.push(module[j]!);
-      };
+      eo.push(...encodeU32(flags));
+      const copy = (from: number) => eo.span(module, from, r.pos);
       if ((flags & 0x01) === 0) {
         if (flags & 0x02) {
           const s = r.pos;
           r.u32(); // table index
           copy(s);
         }
-        rewriteExpr(r, null, rw0, elemOut); // offset
+        rewriteExpr(r, null, rw0, eo); // offset
       }
       if ((flags & 0x03) !== 0) {
         const s = r.pos;
@@ -407,21 +441,21 @@ export function instrumentLoops(module: Uint8Array, opts: InstrumentOptions = {}
         copy(s);
       }
       const count = r.u32();
-      elemOut.push(...encodeU32(count));
+      eo.push(...encodeU32(count));
       for (let j = 0; j < count; j++) {
-        if (flags & 0x04) rewriteExpr(r, null, rw0, elemOut);
+        if (flags & 0x04) rewriteExpr(r, null, rw0, eo);
         else {
           let idx = r.u32();
           if (idx >= importedFuncs) idx += added;
-          elemOut.push(...encodeU32(idx));
+          eo.push(...encodeU32(idx));
         }
       }
     }
   }
 
-  const replaced = new Map<number, number[]>([
-    [S.type, newTypes],
-    [S.import, newImports],
+  const replaced = new Map<number, Out>([
+    [S.type, outOf(newTypes)],
+    [S.import, outOf(newImports)],
     [S.global, newGlobals],
     [S.code, codeOut],
   ]);
@@ -436,7 +470,7 @@ export function instrumentLoops(module: Uint8Array, opts: InstrumentOptions = {}
     if (emitted.has(id)) return;
     emitted.add(id);
     const payload = replaced.get(id);
-    if (payload) chunks.push(Uint8Array.from(section(id, payload)));
+    if (payload) chunks.push(section(id, payload).bytes());
     else {
       const s = get(id);
       if (s) chunks.push(module.subarray(s.headerStart, s.end));

@@ -24,12 +24,14 @@ export interface Programs {
   agent: string[];
 }
 
+/** Compiled binaries from $COCOS_DIST_DIR (default dist/), or the sources under bun. */
 export function programs(mode: BinMode | "auto" = "auto"): Programs {
-  const dist = (n: string) => join(ROOT, "dist", n);
+  const distDir = process.env.COCOS_DIST_DIR || join(ROOT, "dist");
+  const dist = (n: string) => join(distDir, n);
   const haveDist = ["cocos-cli", "cocos-manager", "cocos-agent"].every((n) => existsSync(dist(n)));
   const m: BinMode = mode === "auto" ? (haveDist ? "dist" : "source") : mode;
   if (m === "dist") {
-    if (!haveDist) throw new Error(`dist binaries missing in ${join(ROOT, "dist")}: run \`bun run build\``);
+    if (!haveDist) throw new Error(`dist binaries missing in ${distDir}: run \`bun run build\``);
     return { mode: m, cli: [dist("cocos-cli")], manager: [dist("cocos-manager")], agent: [dist("cocos-agent")] };
   }
   const bun = process.execPath;

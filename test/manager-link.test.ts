@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startComputationsServer, type ClientStreamMessage, type ComputationsServer } from "../cli/computations-server.ts";
-import { startManager } from "../manager/main.ts";
+import { startManager } from "../manager/app.ts";
 import { pidAlive } from "../manager/backend.ts";
 import { generateKeyPair, loadPublicKey, publicKeyDer } from "../protocol/keys.ts";
 import { runReqFromManifest, type Manifest } from "../protocol/manifest.ts";

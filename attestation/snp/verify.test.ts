@@ -151,3 +151,23 @@ describe("SNP report layout", () => {
     expect(encodeTcb(m, "Milan")).not.toBe(encodeTcb({ ...m, fmc: 0 }, "Turin"));
   });
 });
+
+describe("Turin", () => {
+  test("Turin VCEK: chains to the pinned Turin ASK only; fmcSPL and the 8-byte hwID are read", async () => {
+    const { parseCertificate, publicKey, verifyCertSignature } = await import("../x509.ts");
+    const { AMD_ROOTS } = await import("../roots/index.ts");
+    const { vcekInfo, productFromName, kdsVcekUrl } = await import("./vcek.ts");
+    const vcek = parseCertificate(snpFile("virteesev_turin_vcek.der"));
+    const turinAsk = parseCertificate(pemToDer(AMD_ROOTS.Turin.ask)[0]);
+    const milanAsk = parseCertificate(pemToDer(AMD_ROOTS.Milan.ask)[0]);
+    expect(verifyCertSignature(vcek, publicKey(turinAsk.spki))).toBe(true);
+    expect(verifyCertSignature(vcek, publicKey(milanAsk.spki))).toBe(false);
+    const info = vcekInfo(vcek);
+    expect(productFromName(info.productName)).toBe("Turin");
+    expect(info.hwId?.length).toBe(8);
+    expect(info.tcb.fmc).toBeDefined();
+    const chip = new Uint8Array(64);
+    chip.set(info.hwId!);
+    expect(kdsVcekUrl("Turin", chip, info.tcb as any)).toContain(`/Turin/${Buffer.from(info.hwId!).toString("hex")}?fmcSPL=`);
+  });
+});

@@ -1,0 +1,52 @@
+// The manager as a library: config → backend → state restore → computations-server link → HTTP API.
+// manager/main.ts runs it as a program; tests start it in-process.
+import { createBackend } from "./backends/index.ts";
+import { loadManagerConfig } from "./config.ts";
+import { managerApp } from "./http.ts";
+import { createLogger } from "./log.ts";
+import { ServerLink } from "./server-link.ts";
+import { Manager } from "./service.ts";
+import { StateStore } from "./state.ts";
+
+const VERSION = "0.1.0";
+
+export async function startManager(env: Record<string, string | undefined> = process.env) {
+  const cfg = loadManagerConfig(env);
+  const log = createLogger(cfg.logLevel, { service: "manager" });
+  const { backend, reason } = await createBackend(cfg);
+  log.info(`using the ${backend.name} backend`, { reason });
+  const link = new ServerLink({
+    url: cfg.grpcUrl,
+    clientCert: cfg.grpcClientCert,
+    clientKey: cfg.grpcClientKey,
+    serverCaCerts: cfg.grpcServerCaCerts,
+    initialBackoffMs: cfg.reconnectInitialMs,
+    maxBackoffMs: cfg.reconnectMaxMs,
+    log,
+  });
+  const manager = new Manager(cfg, backend, new StateStore(cfg.stateDir), link, log);
+  const restored = await manager.restore();
+  log.info("state dir loaded", { dir: cfg.stateDir, ...restored });
+  link.onMessage((m) => manager.handle(m));
+  link.start();
+  let http: ReturnType<typeof Bun.serve> | null = null;
+  if (cfg.httpPort !== null) {
+    const app = managerApp(manager, { version: VERSION, instanceId: cfg.instanceId, connected: () => link.connected });
+    try {
+      http = Bun.serve({ hostname: cfg.httpHost, port: cfg.httpPort, fetch: app.fetch });
+      log.info("manager HTTP API listening", { url: `http://${cfg.httpHost}:${http.port}` });
+    } catch (e) {
+      log.warn("manager HTTP API not started", { host: cfg.httpHost, port: cfg.httpPort, error: e as Error });
+    }
+  }
+  return {
+    manager,
+    link,
+    http,
+    async shutdown() {
+      link.close();
+      http?.stop(true);
+      await manager.detach();
+    },
+  };
+}
