@@ -1,11 +1,9 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import * as grpc from "@grpc/grpc-js";
 import { unzipSync, zipSync, strToU8 } from "fflate";
-import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { SimProvider } from "../attestation/providers/sim.ts";
-import { generateSimRoot } from "../attestation/providers/sim.ts";
 import { download, ed, metadata, startTestAgent, uploadAlgo, uploadData, v1, v2, type TestAgent } from "./testkit.ts";
 
 const hasClang = Bun.which("clang") !== null;
@@ -16,7 +14,7 @@ beforeAll(() => {
   const out = join(buildDir, "sum.wasm");
   const r = Bun.spawnSync(["clang", "--target=wasm32-wasi", "-O2", join(import.meta.dir, "testdata", "sum.c"), "-o", out]);
   if (r.exitCode !== 0) throw new Error(`clang failed: ${r.stderr.toString()}`);
-  wasm = new Uint8Array(require("node:fs").readFileSync(out));
+  wasm = new Uint8Array(readFileSync(out));
 });
 afterAll(() => rmSync(buildDir, { recursive: true, force: true }));
 

@@ -3,6 +3,7 @@ import * as grpc from "@grpc/grpc-js";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { AttestedIdentity, startAtlsFront, type AtlsFront } from "../attestation/atls.ts";
+import { SimProvider } from "../attestation/providers/sim.ts";
 import type { EvidenceProvider } from "../attestation/providers/types.ts";
 import { toHex } from "../protocol/hash.ts";
 import { GuestLink, listenGuestChannels, openGuestChannels } from "../protocol/host-channel/links.ts";
@@ -108,6 +109,9 @@ export class Agent {
       this.o.provider !== undefined
         ? this.o.provider
         : chooseProvider({ mode: cfg.attestation, vmpl: cfg.vmpl, manifestHash: hash, simStateDir: cfg.simStateDir, simMeasurement: cfg.simMeasurement, link: this.link });
+    if (this.provider instanceof SimProvider) {
+      this.log.warn("attestation is SIMULATED (no TEE): pin this root in the verifier's policy", { sim_ark_sha256: this.provider.root.arkSha256 });
+    }
     if (this.provider) {
       const binding = await checkManifestBinding(this.provider, hash, manifest.id);
       if (binding === "unbound") this.log.warn("launch evidence does not bind a manifest (HOST_DATA is zero)", { manifest_sha3_256: toHex(hash) });

@@ -40,5 +40,8 @@ for (const sig of ["SIGTERM", "SIGINT"] as const) {
 try {
   await agent.start();
 } catch (err) {
-  fatal(`agent failed to start: ${(err as Error).message}`);
+  // Through the logger, so the manager hears why over the host channel before the process ends.
+  agent.log.error(`agent failed to start: ${(err as Error).message}`);
+  if (agent.link) await Bun.sleep(500);
+  process.exit(1);
 }

@@ -27,7 +27,11 @@ export interface TestAgentSpec {
   consumers: KeyObject[];
   config?: Partial<AgentConfig>;
   signatures?: Manifest["signatures"];
+  /** Manifest agent_config fields (e.g. attested_tls). */
+  agentConfig?: Record<string, unknown>;
   provider?: EvidenceProvider | null;
+  /** The host's answer to report requests (AGENT_ATTESTATION=host). */
+  hostReport?: (reportData: Uint8Array, manifest: Manifest) => Promise<Uint8Array>;
 }
 
 export interface TestAgent {
@@ -49,7 +53,7 @@ export async function startTestAgent(spec: TestAgentSpec): Promise<TestAgent> {
     datasets: spec.datasets.map((d) => ({ hash: Array.from(sha3_256(d.bytes)), user_key: Buffer.from(publicKeyDer(d.key)).toString("base64"), filename: d.filename })),
     algorithm: { hash: Array.from(sha3_256(spec.algorithm)), user_key: Buffer.from(publicKeyDer(spec.algoKey)).toString("base64") },
     result_consumers: spec.consumers.map((k) => ({ user_key: Buffer.from(publicKeyDer(k)).toString("base64") })),
-    agent_config: { port: "0", host: "127.0.0.1" },
+    agent_config: { port: "0", host: "127.0.0.1", ...spec.agentConfig },
     ...(spec.signatures ? { signatures: spec.signatures } : {}),
   });
   const config: AgentConfig = {
@@ -63,15 +67,23 @@ export async function startTestAgent(spec: TestAgentSpec): Promise<TestAgent> {
     ...spec.config,
   };
   const logs: string[] = [];
-  const agent = new Agent({ config, provider: spec.provider ?? null, logWrite: (l) => logs.push(l) });
+  const agent = new Agent({ config, provider: config.attestation === "host" ? undefined : (spec.provider ?? null), logWrite: (l) => logs.push(l) });
   const host = new HostLink(connectHostChannels(config.manifestSocket!, config.eventsSocket!));
+  if (spec.hostReport) host.onReportRequest((rd) => spec.hostReport!(rd, manifest));
   const events: { type: string; status: string }[] = [];
   host.onEventsLogs((m: EventsLogsMsg) => {
     if (m.message === "agent_event") events.push({ type: m.agent_event.event_type, status: m.agent_event.status });
   });
   const started = agent.start();
   await host.setManifest(manifestToJSON(manifest));
-  await started;
+  try {
+    await started;
+  } catch (err) {
+    await agent.stop();
+    await host.close();
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
   const client = new agentProto.AgentService(`127.0.0.1:${agent.grpcPort}`, grpc.credentials.createInsecure()) as unknown as TestAgent["client"];
   return {
     agent,

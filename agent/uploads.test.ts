@@ -1,6 +1,6 @@
 // Every bad input of issue 3 on the agent side: the right status code, a clear message, no state
 // change, nothing stored; and accepted uploads survive later rejections.
-import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
+import { afterEach, describe, expect, test } from "bun:test";
 import * as grpc from "@grpc/grpc-js";
 import { strToU8, zipSync } from "fflate";
 import { existsSync, readdirSync } from "node:fs";
@@ -140,7 +140,6 @@ describe("content checks", () => {
   });
 
   describe("datasets", () => {
-    beforeAll(() => {});
     const ready = async () => {
       t = await fresh();
       expect((await uploadAlgo(t, algoMd(), script)).code).toBe(OK);

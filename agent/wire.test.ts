@@ -23,7 +23,9 @@ beforeAll(async () => {
   // Key order and omitted empty fields already follow Go's encoding/json, so this is the canonical form.
   manifestJson = JSON.stringify(manifest);
   writeFileSync(join(dir, "manifest.json"), manifestJson);
-  proc = Bun.spawn([process.execPath, join(import.meta.dir, "main.ts"), "--manifest", join(dir, "manifest.json")], {
+  // COCOS_AGENT_BIN=dist/cocos-agent runs the same test against the compiled binary.
+  const argv = process.env.COCOS_AGENT_BIN ? [process.env.COCOS_AGENT_BIN] : [process.execPath, join(import.meta.dir, "main.ts")];
+  proc = Bun.spawn([...argv, "--manifest", join(dir, "manifest.json")], {
     cwd: dir,
     env: { PATH: process.env.PATH ?? "/usr/bin:/bin", AGENT_ATTESTATION: "sim", AGENT_SIM_STATE_DIR: join(dir, "sim"), AGENT_LOG_LEVEL: "info" },
     stdout: "pipe",

@@ -5,6 +5,7 @@ import type { KeyObject } from "node:crypto";
 import { loadPrivateKey } from "../protocol/keys.ts";
 import { signRequest, signRole } from "../protocol/signature.ts";
 import { zipDirectory } from "../protocol/zip.ts";
+import { manifestFromFile } from "./computations.ts";
 import {
   connectAgent,
   downloadResult,
@@ -26,6 +27,8 @@ export interface SigningOptions {
   signature?: string;
   /** Needed for v2 (bound into the signature); also COCOS_COMPUTATION_ID. */
   computationId?: string;
+  /** The computation's manifest: its id, and v2 when it sets `signatures` to v2 or v2-only. */
+  manifest?: string;
 }
 
 export function readPrivateKey(path: string): KeyObject {
@@ -60,10 +63,15 @@ function agentSetup(ctx: CliContext, keyPath: string, sig: SigningOptions): { cf
   } catch (e) {
     throw new CliError((e as Error).message);
   }
-  const version = sig.signature ?? cfg.signature;
+  let fromManifest: { id?: string; v2?: boolean } = {};
+  if (sig.manifest) {
+    const m = manifestFromFile(abs(ctx, sig.manifest));
+    fromManifest = { id: m.id, v2: m.signatures === "v2" || m.signatures === "v2-only" };
+  }
+  const version = sig.signature ?? (fromManifest.v2 ? "v2" : cfg.signature);
   if (version !== "v1" && version !== "v2") throw new CliError(`--signature: expected v1 or v2, got ${JSON.stringify(version)}`);
   const key = readPrivateKey(abs(ctx, keyPath));
-  return { cfg, signer: makeSigner(key, version, sig.computationId ?? ctx.env.COCOS_COMPUTATION_ID) };
+  return { cfg, signer: makeSigner(key, version, sig.computationId ?? ctx.env.COCOS_COMPUTATION_ID ?? fromManifest.id) };
 }
 
 function abs(ctx: CliContext, p: string): string {

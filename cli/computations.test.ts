@@ -32,7 +32,7 @@ async function serve(args: string[]) {
 
 type Msg = { runReqChunks?: { data: Uint8Array; id: string; is_last: boolean } };
 /** Plays the manager: opens Process, collects the chunks until is_last, decodes the request. */
-async function fetchRunReq(port: number, send: object[] = []): Promise<{ req: RunReqObject; chunks: Msg[] }> {
+async function fetchRunReq(port: number, send: object[] = []): Promise<{ req: RunReqObject; chunks: Msg[]; close(): void }> {
   const client = new managerProto.ManagerService(`127.0.0.1:${port}`, grpc.credentials.createInsecure()) as unknown as grpc.Client & {
     Process(): grpc.ClientDuplexStream<object, Msg>;
   };
@@ -46,11 +46,12 @@ async function fetchRunReq(port: number, send: object[] = []): Promise<{ req: Ru
     });
     call.on("error", reject);
   });
-  await Bun.sleep(50); // let the server print what we sent
-  call.cancel();
-  client.close();
   const bytes = Buffer.concat(chunks.map((c) => c.runReqChunks!.data));
-  return { req: decodeMessage<RunReqObject>(ComputationRunReqType, bytes), chunks };
+  const close = () => {
+    call.cancel();
+    client.close();
+  };
+  return { req: decodeMessage<RunReqObject>(ComputationRunReqType, bytes), chunks, close };
 }
 
 describe("computations serve", () => {
@@ -62,7 +63,7 @@ describe("computations serve", () => {
     const r = await serve(["algo.wasm", "public.pem", "t", "Iris.csv"]);
     expect(r.code).toBe(0);
     expect(r.out[0]).toContain("computations_test_server service gRPC server listening at 127.0.0.1:");
-    const { req, chunks } = await fetchRunReq(r.server!.port, [
+    const { req, chunks, close } = await fetchRunReq(r.server!.port, [
       { agent_event: { event_type: "VmProvision", timestamp: timestampFromDate(), computation_id: "1", details: Buffer.from(""), originator: "manager", status: "Starting" } },
       { run_res: { agent_port: "6100", computation_id: "1" } },
     ]);
@@ -78,8 +79,13 @@ describe("computations serve", () => {
     expect(req.datasets!.map((d) => [toHex(d.hash!), d.filename])).toEqual([[toHex(sha3_256("a,b\n")), "Iris.csv"]]);
     expect(Buffer.from(req.result_consumers![0]!.userKey!)).toEqual(key);
     expect(req.agent_config).toMatchObject({ port: "7002", log_level: "debug", attested_tls: true });
-    expect(r.out.some((l) => l.includes("event  VmProvision/Starting  computation=1 from=manager"))).toBe(true);
-    expect(r.out.some((l) => l.includes("run    computation=1 agent_port=6100"))).toBe(true);
+    const printed = async (text: string) => {
+      for (let i = 0; i < 200 && !r.out.some((l) => l.includes(text)); i++) await Bun.sleep(25);
+      return r.out.some((l) => l.includes(text));
+    };
+    expect(await printed("event  VmProvision/Starting  computation=1 from=manager")).toBe(true);
+    expect(await printed("run    computation=1 agent_port=6100")).toBe(true);
+    close();
   });
 
   test("--manifest FILE with three parties' keys is sent as written (same manifest hash)", async () => {
@@ -96,7 +102,8 @@ describe("computations serve", () => {
     writeFileSync(join(dir, "m.json"), manifestToJSON(m));
     const r = await serve(["--manifest", "m.json"]);
     expect(r.code).toBe(0);
-    const { req } = await fetchRunReq(r.server!.port);
+    const { req, close } = await fetchRunReq(r.server!.port);
+    close();
     expect(toHex(manifestHash(manifestFromRunReq(req)))).toBe(toHex(manifestHash(m)));
   });
 

@@ -1,6 +1,6 @@
 // `cocos-cli computations serve ALGO PUBKEY ATTESTED_TLS [DATASET]...` (the original's
 // test/computations) or `computations serve --manifest FILE` (several parties' keys).
-import { readFileSync, statSync } from "node:fs";
+import { readFileSync, statSync, writeFileSync } from "node:fs";
 import { basename, isAbsolute, resolve } from "node:path";
 import { hashPath, toHex } from "../protocol/hash.ts";
 import { loadPublicKey, publicKeyDer } from "../protocol/keys.ts";
@@ -75,6 +75,8 @@ export function manifestFromFile(path: string): Manifest {
 
 export interface ServeOptions {
   manifest?: string;
+  /** Ask the manager for the attestation policy once the computation runs, and write it here. */
+  policyOut?: string;
   id?: string;
   host?: string;
   port?: string;
@@ -124,6 +126,16 @@ export async function serveCommand(ctx: CliContext, positional: string[], o: Ser
   ctx.out(`manifest: computation ${JSON.stringify(manifest.id)}, ${manifest.datasets.length} dataset(s), ${manifest.result_consumers.length} consumer(s), hash ${toHex(manifestHash(manifest))}`);
   server.onConnect((p) => ctx.out(`received who am on ip address ${p.peer}`));
   server.onMessage((m) => ctx.out(formatClientMessage(m)));
+  if (o.policyOut) {
+    const out = abs(o.policyOut);
+    server.onMessage((m, peer) => {
+      if (m.run_res?.computation_id === manifest.id && m.run_res.agent_port) peer.send({ attestationPolicyReq: { id: manifest.id } });
+      if (m.attestationPolicy?.id === manifest.id) {
+        writeFileSync(out, m.attestationPolicy.info);
+        ctx.out(`attestation policy for computation ${manifest.id} written to ${out}`);
+      }
+    });
+  }
   server.onDisconnect((p) => ctx.out(`manager ${p.peer} disconnected`));
   return server;
 }

@@ -220,10 +220,10 @@ describe("agent commands against a gRPC AgentService", () => {
   test("--signature v2 binds role, method and computation id (verifiable, not replayable)", async () => {
     calls.length = 0;
     const f = join(dir, "Iris.csv");
-    const noId = await cli(["--signature", "v2", "data", f, join(keyDir, "private.pem")], env());
+    const noId = await cli(["data", "--signature", "v2", f, join(keyDir, "private.pem")], env());
     expect(noId.code).toBe(1);
     expect(noId.err).toContain("computation id");
-    const r = await cli(["--signature", "v2", "--computation-id", "42", "data", f, join(keyDir, "private.pem")], env());
+    const r = await cli(["data", f, join(keyDir, "private.pem"), "--signature", "v2", "--computation-id", "42"], env());
     expect(r.code).toBe(0);
     const md = calls[0]!.md;
     const nonces = new NonceWindow();
@@ -231,6 +231,26 @@ describe("agent commands against a gRPC AgentService", () => {
     expect(verifyRequest(md, [loadPublicKey(pub())], opts)).toMatchObject({ ok: true, version: 2 });
     expect(verifyRequest(md, [loadPublicKey(pub())], opts)).toMatchObject({ ok: false }); // replay
     expect(verifyRequest(md, [loadPublicKey(pub())], { ...opts, computationId: "43", nonces: new NonceWindow() })).toMatchObject({ ok: false });
+  });
+
+  test("--manifest asking for v2 switches to v2 signatures bound to the manifest's id", async () => {
+    calls.length = 0;
+    const key = publicKeyDer(loadPublicKey(pub()));
+    const m: Manifest = {
+      id: "m-77",
+      name: "",
+      description: "",
+      datasets: [{ hash: new Uint8Array(32), user_key: key, filename: "Iris.csv" }],
+      algorithm: { hash: new Uint8Array(32), user_key: key },
+      result_consumers: [{ user_key: key }],
+      agent_config: {},
+      signatures: "v2-only",
+    };
+    writeFileSync(join(dir, "v2.json"), manifestToJSON(m));
+    const r = await cli(["data", "--manifest", join(dir, "v2.json"), join(dir, "Iris.csv"), join(keyDir, "private.pem")], env());
+    expect(r.code).toBe(0);
+    const opts = { role: "data-provider" as const, method: "/agent.AgentService/Data", computationId: "m-77", nonces: new NonceWindow(), requireV2: true };
+    expect(verifyRequest(calls[0]!.md, [loadPublicKey(pub())], opts)).toMatchObject({ ok: true, version: 2 });
   });
 
   test("result: streamed into results.zip with the file-size header", async () => {

@@ -1,6 +1,6 @@
 // The cocos-cli command tree (cocos-agent.md §8, v0.4.0 plus `computations serve` and `wasm run`).
 import { Command, CommanderError, Option } from "commander";
-import { algoCommand, dataCommand, resultCommand } from "./agent-commands.ts";
+import { algoCommand, dataCommand, resultCommand, type SigningOptions } from "./agent-commands.ts";
 import { checksumCommand } from "./checksum.ts";
 import { serveCommand } from "./computations.ts";
 import type { ComputationsServer } from "./computations-server.ts";
@@ -21,16 +21,17 @@ export function buildProgram(ctx: CliContext, outcome: RunOutcome): Command {
   const program = new Command("cocos-cli")
     .description("Cocos on Bun: upload algorithms and datasets to a confidential computation, fetch results, check attestation")
     .option("-v, --verbose", "print raw errors")
-    .addOption(new Option("--signature <version>", "role signature scheme (default COCOS_SIGNATURE or v1)").choices(["v1", "v2"]))
-    .option("--computation-id <id>", "computation id bound into v2 signatures (or COCOS_COMPUTATION_ID)")
     .exitOverride()
     .configureOutput({ writeOut: (s) => ctx.out(s.replace(/\n$/, "")), writeErr: (s) => ctx.err(s.replace(/\n$/, "")) })
     .showHelpAfterError();
 
-  const sig = () => {
-    const g = program.opts<{ signature?: string; computationId?: string }>();
-    return { signature: g.signature, computationId: g.computationId };
-  };
+  // Signing options of the three party commands.
+  const signing = (c: Command) =>
+    c
+      .addOption(new Option("--signature <version>", "role signature scheme (default COCOS_SIGNATURE or v1)").choices(["v1", "v2"]))
+      .option("--computation-id <id>", "computation id bound into v2 signatures (or COCOS_COMPUTATION_ID)")
+      .option("--manifest <file>", "the computation's manifest: supplies the id, and v2 signatures when it asks for them");
+  const sig = (o: SigningOptions): SigningOptions => ({ signature: o.signature, computationId: o.computationId, manifest: o.manifest });
 
   program
     .command("keys")
@@ -38,8 +39,7 @@ export function buildProgram(ctx: CliContext, outcome: RunOutcome): Command {
     .addOption(new Option("-k, --key-type <type>", "key type").choices(["rsa", "ecdsa", "ed25519"]).default("rsa"))
     .action((o: { keyType: string }) => keysCommand(ctx, o.keyType));
 
-  program
-    .command("algo")
+  signing(program.command("algo"))
     .description("upload an algorithm (role algorithm-provider)")
     .argument("<algo_file>", "algorithm file")
     .argument("<private_key>", "private key of the algorithm provider")
@@ -47,24 +47,22 @@ export function buildProgram(ctx: CliContext, outcome: RunOutcome): Command {
     .option("--args <value>", "argument for the algorithm (repeatable, order kept)", collect, [] as string[])
     .option("-r, --requirements <file>", "python requirements file")
     .option("--python-runtime <runtime>", "python runtime", "python3")
-    .action(async (file: string, key: string, o: { algorithm: string; args: string[]; requirements?: string; pythonRuntime: string }) =>
-      algoCommand(ctx, file, key, { ...o, ...sig() }, await attestedFactory()),
+    .action(async (file: string, key: string, o: { algorithm: string; args: string[]; requirements?: string; pythonRuntime: string } & SigningOptions) =>
+      algoCommand(ctx, file, key, { ...o, ...sig(o) }, await attestedFactory()),
     );
 
-  program
-    .command("data")
+  signing(program.command("data"))
     .description("upload a dataset file or directory (role data-provider)")
     .argument("<dataset_path>", "dataset file, or a directory (sent as a deterministic zip and unpacked by the agent)")
     .argument("<private_key>", "private key of the data provider")
     .option("-d, --decompress", "ask the agent to unzip the dataset", false)
-    .action(async (path: string, key: string, o: { decompress: boolean }) => dataCommand(ctx, path, key, { ...o, ...sig() }, await attestedFactory()));
+    .action(async (path: string, key: string, o: { decompress: boolean } & SigningOptions) => dataCommand(ctx, path, key, { ...o, ...sig(o) }, await attestedFactory()));
 
-  program
-    .command("result")
+  signing(program.command("result"))
     .description("download the computation result (role consumer)")
     .argument("<private_key>", "private key of the result consumer")
     .argument("[file]", "output file", "results.zip")
-    .action(async (key: string, file: string) => resultCommand(ctx, key, file, sig(), await attestedFactory()));
+    .action(async (key: string, file: string, o: SigningOptions) => resultCommand(ctx, key, file, sig(o), await attestedFactory()));
 
   program
     .command("checksum")
@@ -83,7 +81,8 @@ export function buildProgram(ctx: CliContext, outcome: RunOutcome): Command {
     .option("--id <id>", "computation id (default 1)")
     .option("--host <host>", "listen host (default HOST or localhost)")
     .option("--port <port>", "listen port (default PORT or 7001)")
-    .action(async (args: string[], o: { manifest?: string; id?: string; host?: string; port?: string }) => {
+    .option("--policy-out <file>", "once the computation runs, ask the manager for its attestation policy and write it here")
+    .action(async (args: string[], o: { manifest?: string; id?: string; host?: string; port?: string; policyOut?: string }) => {
       outcome.server = await serveCommand(ctx, args, o);
     });
 

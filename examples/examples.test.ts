@@ -23,6 +23,7 @@ interface Metrics {
 }
 
 let nativeModel = ""; // model.json trained natively, shared by the inference tests
+let nativeLog = "";
 
 beforeAll(async () => {
   await buildExamples();
@@ -52,6 +53,31 @@ describe("build", () => {
   });
 });
 
+describe("wit", () => {
+  // The JS components are built against wit/cocos-computation.wit; their embedded WIT shows the
+  // world they actually target (and that no wasi:http crept in: the runtime refuses it).
+  const witOf = async (name: string) => {
+    const { componentWit } = await import("@bytecodealliance/jco-transpile/wasm-tools");
+    return componentWit(new Uint8Array(readFileSync(paths.component(name))));
+  };
+
+  test("dataset-stats targets cocos:computation/batch", async () => {
+    const wit = await witOf("dataset-stats");
+    expect(wit).toContain("import cocos:computation/datasets@0.1.0;");
+    expect(wit).toContain("import cocos:computation/progress@0.1.0;");
+    expect(wit).toContain("export wasi:cli/run@0.2.12;");
+    expect(wit).not.toContain("wasi:http");
+  }, 60_000);
+
+  test("iris-infer-js targets cocos:computation/inference", async () => {
+    const wit = await witOf("iris-infer-js");
+    expect(wit).toContain("import cocos:computation/datasets@0.1.0;");
+    expect(wit).toContain("export infer: func(input: string) -> result<string, string>;");
+    expect(wit).not.toContain("wasi:cli/run");
+    expect(wit).not.toContain("wasi:http");
+  }, 60_000);
+});
+
 describe("native", () => {
   test("addition writes the Cocos sample's exact text", async () => {
     const w = workDir();
@@ -76,6 +102,7 @@ describe("native", () => {
     expect(m.valid.loss).toBeCloseTo(0.03578, 4);
     expect(m.predictions.map((p) => p.id - 1)).toEqual([...IRIS_TEST_ROWS]);
     nativeModel = read(w, "model.json");
+    nativeLog = read(w, "training.log");
     const model = JSON.parse(nativeModel);
     expect(model.layers.map((l: { in: number; out: number }) => [l.in, l.out])).toEqual([[4, 128], [128, 64], [64, 3]]);
     expect(read(w, "training.log")).toContain("stopped after 48 epochs");
@@ -178,6 +205,7 @@ describe.skipIf(!haveRuntime)("wasm runtime", () => {
       const m = JSON.parse(read(w, "metrics.json")) as Metrics;
       expect(m.valid.correct).toBeGreaterThanOrEqual(28);
       expect(read(w, "model.json")).toBe(nativeModel);
+      expect(read(w, "training.log")).toBe(nativeLog);
     });
 
     test(`${kind}: iris-inference → Iris-versicolor; bad JSON → exit 1`, async () => {
@@ -192,6 +220,9 @@ describe.skipIf(!haveRuntime)("wasm runtime", () => {
     });
   }
 
+  // The ~13 MB StarlingMonkey components take seconds to transpile on a busy 2-core machine.
+  const JS_TIMEOUT = 180_000;
+
   test("JS inference component (cocos:computation/inference): Iris-versicolor; bad JSON → exit 1", async () => {
     const w = workDir();
     await Bun.write(join(w.datasetsDir, "model.json"), nativeModel);
@@ -205,7 +236,7 @@ describe.skipIf(!haveRuntime)("wasm runtime", () => {
     const missing = await runWasm(file, ['{"sepal_length": 7.0, "sepal_width": 3.2, "petal_length": 4.7}'], w);
     expect(missing.outcome).toMatchObject({ kind: "exit", code: 1 });
     expect(missing.stderr.join("\n")).toContain("petal_width");
-  });
+  }, JS_TIMEOUT);
 
   test("JS batch component (cocos:computation/batch): lists datasets, reports progress, summarizes", async () => {
     const w = workDir([IRIS_CSV]);
@@ -228,7 +259,7 @@ describe.skipIf(!haveRuntime)("wasm runtime", () => {
     const species = iris.columns.find((c: { name: string }) => c.name === "Species");
     expect(species.counts).toEqual({ "Iris-setosa": 50, "Iris-versicolor": 50, "Iris-virginica": 50 });
     expect(progress.at(-1)).toEqual([1, "summarized Iris.csv"]);
-  });
+  }, JS_TIMEOUT);
 
   test("Wasm and native iris-inference agree on all 30 test rows", async () => {
     const rows = irisRows(readFileSync(IRIS_CSV, "utf8"));
@@ -246,5 +277,5 @@ describe.skipIf(!haveRuntime)("wasm runtime", () => {
       if (native === row.species) correct++;
     }
     expect(correct).toBeGreaterThanOrEqual(28);
-  });
+  }, 120_000);
 });

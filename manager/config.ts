@@ -34,6 +34,8 @@ export interface ManagerConfig {
   qemuCpu: string;
   /** MANAGER_VM_TTL: stop every VM this long after it started (Go duration; empty = never). */
   vmTtlMs: number;
+  /** MANAGER_AGENT_ATTESTATION → the agent's AGENT_ATTESTATION (default host: the manager's sim secure processor). */
+  agentAttestation: string;
   /** MANAGER_AGENT_BIN: agent command for the process backend (path, or command line split on spaces). */
   agentBin: string;
   /** MANAGER_ATTESTATION_POLICY_FILE: a JSON policy returned for AttestationPolicyReq (host_data filled in). */
@@ -95,6 +97,7 @@ export function loadManagerConfig(env: Record<string, string | undefined> = proc
     qemuSmpCount: int(env, "MANAGER_QEMU_SMP_COUNT", 4),
     qemuCpu: str(env, "MANAGER_QEMU_CPU", "EPYC"),
     agentBin: str(env, "MANAGER_AGENT_BIN", ""),
+    agentAttestation: str(env, "MANAGER_AGENT_ATTESTATION", "host"),
     vmTtlMs: env.MANAGER_VM_TTL ? parseDuration(env.MANAGER_VM_TTL, "MANAGER_VM_TTL") : 0,
     attestationPolicyFile: str(env, "MANAGER_ATTESTATION_POLICY_FILE", ""),
   };

@@ -41,6 +41,10 @@ export class ServerLink {
       // Fail fast on a dead server, so the reconnect loop, not grpc's, owns the timing.
       "grpc.initial_reconnect_backoff_ms": 200,
       "grpc.max_reconnect_backoff_ms": 2000,
+      // Detect a server that vanished without closing the connection (host down, network cut). Not
+      // more often than every 5 min: Go servers' default enforcement answers faster pings with GOAWAY.
+      "grpc.keepalive_time_ms": 300_000,
+      "grpc.keepalive_timeout_ms": 20_000,
     }) as unknown as ServerLink["client"];
   }
 

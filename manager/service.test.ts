@@ -168,7 +168,12 @@ describe("manager service", () => {
     m.handle({ attestationPolicyReq: { id: "c4" } });
     const pol = out.find((x) => x.attestationPolicy)!.attestationPolicy;
     expect(pol.id).toBe("c4");
-    expect(JSON.parse(Buffer.from(pol.info).toString()).policy.host_data).toBe(Buffer.from(manifestHash(mf)).toString("base64"));
+    const policy = JSON.parse(Buffer.from(pol.info).toString());
+    expect(policy.policy.host_data).toBe(Buffer.from(manifestHash(mf)).toString("base64"));
+    // The process backend's program measurement, and the manager's sim root pinned (AGENT_ATTESTATION=host).
+    expect(Buffer.from(policy.policy.measurement, "base64").toString("hex")).toBe((m.find("c4")!.extra as { measurement: string }).measurement);
+    expect(policy.root_of_trust).toMatchObject({ product: "SIM" });
+    expect(policy.root_of_trust.sim_ark_sha256).toMatch(/^[0-9a-f]{64}$/);
     const before = out.length;
     m.handle({ attestationPolicyReq: { id: "unknown" } });
     expect(out.length).toBe(before); // the original sends no reply on error

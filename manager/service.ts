@@ -12,7 +12,8 @@ import type { ManagerConfig } from "./config.ts";
 import type { Logger } from "./log.ts";
 import { Metrics } from "./metrics.ts";
 import { RunReqAssembler } from "./run-req.ts";
-import { SimSecureProcessor } from "./sim-attestation.ts";
+import { SimSecureProcessor, launchMeasurement } from "./sim-attestation.ts";
+import { formatPolicy, parsePolicy, setHostData, setMeasurement, trustSimRoot, type AttestationPolicy } from "../attestation/policy.ts";
 import type { ClientStreamMessage, ServerStreamMessage } from "./server-link.ts";
 import type { StateStore } from "./state.ts";
 
@@ -197,7 +198,7 @@ export class Manager {
         computationId: id,
         manifestJson,
         manifestHash: hash,
-        agentEnv: { AGENT_LOG_LEVEL: req.agent_config?.log_level || "info" },
+        agentEnv: { AGENT_LOG_LEVEL: req.agent_config?.log_level || "info", AGENT_ATTESTATION: this.cfg.agentAttestation },
         ttlMs: this.cfg.vmTtlMs || undefined,
       });
     } catch (e) {
@@ -247,22 +248,29 @@ export class Manager {
     return "";
   }
 
+  /**
+   * The policy parties verify against: MANAGER_ATTESTATION_POLICY_FILE (if any) with host_data = the
+   * manifest hash this VM was launched with, measurement = what the backend recorded, and — when the
+   * manager is the agent's (sim) secure processor — the sim root pinned.
+   */
   attestationPolicy(id: string): { ok: true; info: Uint8Array } | { ok: false; error: string } {
     this.metrics.count("FetchAttestationPolicy");
     const vm = this.vms.get(id);
     if (!vm) return { ok: false, error: `entity not found: no VM for computation ${JSON.stringify(id)}` };
-    let policy: Record<string, unknown> = {};
-    if (this.cfg.attestationPolicyFile) {
-      try {
-        policy = JSON.parse(readFileSync(this.cfg.attestationPolicyFile, "utf8"));
-      } catch (e) {
-        return { ok: false, error: `MANAGER_ATTESTATION_POLICY_FILE ${this.cfg.attestationPolicyFile}: ${(e as Error).message}` };
+    let policy: AttestationPolicy = {};
+    try {
+      if (this.cfg.attestationPolicyFile) policy = parsePolicy(readFileSync(this.cfg.attestationPolicyFile, "utf8"));
+      policy = setHostData(policy, Buffer.from(vm.info.manifestHash, "hex"));
+      const m = launchMeasurement(vm.info);
+      if (m) policy = setMeasurement(policy, m);
+      if (this.cfg.agentAttestation === "host") {
+        this.sim ??= SimSecureProcessor.fromStateDir(join(this.cfg.stateDir, "sim"));
+        policy = trustSimRoot(policy, this.sim.root.arkSha256);
       }
+    } catch (e) {
+      return { ok: false, error: `attestation policy for ${id}: ${(e as Error).message}` };
     }
-    const inner = (policy.policy as Record<string, unknown>) ?? {};
-    // host_data is what this manager launched with: the manifest hash.
-    policy.policy = { ...inner, host_data: Buffer.from(vm.info.manifestHash, "hex").toString("base64") };
-    return { ok: true, info: new TextEncoder().encode(JSON.stringify(policy)) };
+    return { ok: true, info: new TextEncoder().encode(formatPolicy(policy)) };
   }
 
   /** Closes channels and forgets VMs without stopping them (they outlive the manager). */

@@ -5,7 +5,7 @@
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { WASIShim } from "@bytecodealliance/preview2-shim/instantiation";
-import { error as ioError, poll, streams } from "@bytecodealliance/preview2-shim/io";
+import { error as ioError, streams } from "@bytecodealliance/preview2-shim/io";
 import { monotonicClock } from "@bytecodealliance/preview2-shim/clocks";
 import { createSandboxFilesystem, traceMethods, type FsHooks, type PreopenSpec } from "./wasi-fs.ts";
 import type { DatasetEntry } from "./worker-protocol.ts";
@@ -17,6 +17,9 @@ export class WasiExit extends Error {
     super(`guest exited with code ${code}`);
   }
 }
+
+/** Thrown through the guest when the host stops the run (timeout, abort). */
+export class Interrupted extends Error {}
 
 /** Thrown through the guest when a limit is reached; it is an Error without `payload`, so jco rethrows it. */
 export class LimitExceeded extends Error {
@@ -39,17 +42,53 @@ export interface HostOptions {
   datasets(): DatasetEntry[];
   fdOpened(fd: number): void;
   fdClosed(fd: number): void;
+  /** Sleeps up to `ms` unless the host interrupts the run (then throws Interrupted). */
+  sleep(ms: number): void;
 }
 
 type ShimOutputStream = new () => object;
 const BaseOutput = streams.OutputStream as unknown as ShimOutputStream;
 const BaseInput = streams.InputStream as unknown as ShimOutputStream;
 
-function readyPollable(): object {
-  return monotonicClock.subscribeDuration(0n) as object;
-}
-
 export function createHost(opts: HostOptions) {
+  // wasi:io/poll and the clocks' subscriptions live in this worker (not in preview2-shim's I/O
+  // thread), so a guest blocked in poll/sleep wakes up when the host interrupts the run.
+  const now = () => monotonicClock.now() as bigint;
+  class Pollable {
+    constructor(readonly deadline: bigint | null) {}
+    ready(): boolean {
+      return this.deadline === null || now() >= this.deadline;
+    }
+    block(): void {
+      if (this.deadline !== null) waitUntil(this.deadline);
+    }
+    [Symbol.dispose](): void {}
+  }
+  const waitUntil = (deadline: bigint) => {
+    for (;;) {
+      const left = deadline - now();
+      if (left <= 0n) return;
+      opts.sleep(Math.min(Number(left / 1_000_000n) + 1, 1000));
+    }
+  };
+  const readyPollable = () => new Pollable(null);
+  const poll = {
+    Pollable,
+    poll(list: Pollable[]): Uint32Array {
+      if (list.length === 0) throw new Error("wasi:io/poll.poll: empty list");
+      for (;;) {
+        const ready = list.flatMap((p, i) => (p.ready() ? [i] : []));
+        if (ready.length > 0) return Uint32Array.from(ready);
+        waitUntil(list.reduce((m, p) => (p.deadline! < m ? p.deadline! : m), list[0]!.deadline!));
+      }
+    },
+  };
+  const clocks = {
+    ...monotonicClock,
+    subscribeInstant: (instant: bigint) => new Pollable(BigInt(instant)),
+    subscribeDuration: (duration: bigint) => new Pollable(now() + BigInt(duration)),
+  };
+
   let stdioBytes = 0;
   let resultsBytes = 0;
 
@@ -165,7 +204,8 @@ export function createHost(opts: HostOptions) {
     sandbox: { enableNetwork: false },
   } as unknown as ConstructorParameters<typeof WASIShim>[0]);
   const imports: Record<string, unknown> = { ...shim.getImportObject() };
-  void poll;
+  imports["wasi:io/poll"] = poll;
+  imports["wasi:clocks/monotonic-clock"] = clocks;
 
   imports["cocos:computation/datasets"] = {
     listDatasets: () => opts.datasets().map((d) => ({ name: d.name, hash: d.hash, size: BigInt(d.size) })),

@@ -2,13 +2,20 @@
 // component or preview-1 module like `wasmtime run`, stdio passed through, exit status = the guest's.
 // Embedded by the CLI as `cocos-cli wasm run`.
 
-import { basename, resolve } from "node:path";
+import { basename, join, resolve } from "node:path";
 import { AlgorithmError, DEFAULT_LIMITS, type RunLimits } from "./types.ts";
-import { runWasm } from "./wasm-engine.ts";
+import { configureCache, runWasm } from "./wasm-engine.ts";
 import type { PreopenSpec } from "./wasi-fs.ts";
 
 const USAGE = `usage: wasm run [--dir HOST[::GUEST][::ro]]... [--env NAME=VALUE]... [--timeout MS]
-                [--max-memory BYTES] FILE [ARGS...]`;
+                [--max-memory BYTES] [--cache-dir DIR | --no-cache] FILE [ARGS...]`;
+
+/** Transpiled components persist here between invocations (like wasmtime's compilation cache). */
+export function defaultCacheDir(env: Record<string, string | undefined> = process.env): string | undefined {
+  if (env.COCOS_WASM_CACHE) return env.COCOS_WASM_CACHE;
+  const base = env.XDG_CACHE_HOME || (env.HOME ? join(env.HOME, ".cache") : undefined);
+  return base ? join(base, "cocos-wasm") : undefined;
+}
 
 export interface ParsedCommand {
   file: string;
@@ -16,6 +23,8 @@ export interface ParsedCommand {
   preopens: PreopenSpec[];
   env: Record<string, string>;
   limits: Partial<RunLimits>;
+  /** Directory for the transpile cache; undefined = no disk cache. */
+  cacheDir: string | undefined;
 }
 
 function fail(msg: string): never {
@@ -31,10 +40,12 @@ export function parseArgs(argv: string[]): ParsedCommand {
   const preopens: PreopenSpec[] = [];
   const env: Record<string, string> = {};
   const limits: Partial<RunLimits> = {};
+  let cacheDir = defaultCacheDir();
   while (a.length > 0 && a[0]!.startsWith("-")) {
     const opt = a.shift()!;
     if (opt === "--") break;
-    const [name, inline] = opt.includes("=") && opt.startsWith("--") ? [opt.slice(0, opt.indexOf("=")), opt.slice(opt.indexOf("=") + 1)] : [opt, undefined];
+    const eq = opt.indexOf("=");
+    const [name, inline] = eq > 0 ? [opt.slice(0, eq), opt.slice(eq + 1)] : [opt, undefined];
     const value = () => inline ?? a.shift() ?? fail(`${name} needs a value`);
     switch (name) {
       case "--dir": {
@@ -59,6 +70,12 @@ export function parseArgs(argv: string[]): ParsedCommand {
       case "--max-memory":
         limits.memoryBytes = Number(value());
         break;
+      case "--cache-dir":
+        cacheDir = resolve(value());
+        break;
+      case "--no-cache":
+        cacheDir = undefined;
+        break;
       default:
         fail(`unknown option ${name}`);
     }
@@ -67,7 +84,7 @@ export function parseArgs(argv: string[]): ParsedCommand {
   for (const [k, v] of Object.entries(limits)) {
     if (!Number.isFinite(v) || (v as number) <= 0) fail(`${k} must be a positive number`);
   }
-  return { file, args: a, preopens, env, limits };
+  return { file, args: a, preopens, env, limits, cacheDir };
 }
 
 /** Returns the exit status for the process: the guest's code, or 1 for traps/limits/errors (125 for usage). */
@@ -86,6 +103,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`cannot read ${cmd.file}: ${(e as Error).message}\n`);
     return 2;
   }
+  if (cmd.cacheDir) configureCache({ dir: cmd.cacheDir });
   try {
     const o = await runWasm(bytes, {
       argv: [basename(cmd.file), ...cmd.args],

@@ -249,6 +249,7 @@ export async function runPrepared(
 
   const stop = (o: Parameters<typeof settle>[0]) => {
     Atomics.store(flags, INTERRUPT_SLOT, 1);
+    Atomics.notify(flags, INTERRUPT_SLOT);
     settle(o);
   };
   const timer = setTimeout(
@@ -282,22 +283,26 @@ export async function runPrepared(
   const outcome = await outcomeP;
   clearTimeout(timer);
   opts.signal?.removeEventListener("abort", onAbort);
-  // Ends the worker; its loops reach an instrumented check within ~a million iterations and throw.
+  // Ends the worker; its loops reach an instrumented check within ~a million iterations and its
+  // sleeps wake on the notify, then the pending exception unwinds the guest.
   Atomics.store(flags, INTERRUPT_SLOT, 1);
+  Atomics.notify(flags, INTERRUPT_SLOT);
   worker.terminate();
-  await Promise.race([closed, Bun.sleep(5_000)]);
   worker.unref();
-  // Close host fds the guest still held if the worker was stopped before it could.
-  for (let i = 1; i < flags.length; i++) {
-    const v = Atomics.exchange(flags, i, 0);
-    if (v > 0) {
-      try {
-        closeSync(v - 1);
-      } catch {
-        // already closed
+  // Close the host fds the guest still held, but only once the worker is gone: closing them
+  // earlier could let a still-running guest write into a reused descriptor of the agent.
+  void closed.then(() => {
+    for (let i = 1; i < flags.length; i++) {
+      const v = Atomics.exchange(flags, i, 0);
+      if (v > 0) {
+        try {
+          closeSync(v - 1);
+        } catch {
+          // already closed
+        }
       }
     }
-  }
+  });
 
   // Boot the next spare now that this run no longer competes with it for CPU.
   spareWorker();

@@ -246,6 +246,8 @@ export interface InstrumentOptions {
    * answers without those pages.
    */
   hookMemorySize?: boolean;
+  /** Insert the loop checks (default true; false only to measure their cost). */
+  interruptible?: boolean;
 }
 
 /**
@@ -363,7 +365,12 @@ export function instrumentLoops(module: Uint8Array, opts: InstrumentOptions = {}
     0x23, ...fuel, 0x41, 0x01, 0x6b, 0x24, ...fuel, 0x23, ...fuel, 0x45,
     0x04, 0x40, 0x10, ...encodeU32(interruptFunc), 0x41, ...signedLeb(FUEL_PER_CHECK), 0x24, ...fuel, 0x0b,
   ];
-  const rw: Rewriter = { shiftFrom: importedFuncs, shiftBy: added, check, memorySize: memorySizeCall };
+  const rw: Rewriter = {
+    shiftFrom: importedFuncs,
+    shiftBy: added,
+    check: opts.interruptible === false ? null : check,
+    memorySize: memorySizeCall,
+  };
 
   // Code.
   const codeOut = new Out();

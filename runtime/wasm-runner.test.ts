@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -6,6 +6,9 @@ import { buildGuest, clangUnavailable } from "./testdata/build.ts";
 import { AlgorithmError, type RunLimits, type RunSpec } from "./types.ts";
 import { runWasmSpec } from "./wasm-runner.ts";
 import { loadWasm } from "./load.ts";
+import { buildInferenceComponent } from "./testdata/build.ts";
+
+setDefaultTimeout(60_000);
 
 const noClang = clangUnavailable();
 let root: string;
@@ -67,6 +70,12 @@ describe.skipIf(!!noClang)("wasm runner (C guests)", () => {
     expect(o).toMatchObject({ kind: "exit", code: 3 });
   });
 
+  test("malloc from the initial heap does not corrupt the preview-1 adapter (old wasi-libc)", async () => {
+    const r = await run(["heap"]);
+    expect(await runWasmSpec(r.spec)).toMatchObject({ kind: "exit", code: 0 });
+    expect(r.lines).toContain("stat 0");
+  });
+
   test("unreachable and integer division by zero are traps, the host survives", async () => {
     const a = await runWasmSpec((await run(["unreachable"])).spec);
     expect(a.kind).toBe("trap");
@@ -86,6 +95,24 @@ describe.skipIf(!!noClang)("wasm runner (C guests)", () => {
     expect(r.lines).toContain("looping");
     // 1.5 s of 10 ms ticks: a blocked main thread would have produced ~0.
     expect(ticks).toBeGreaterThan(30);
+  });
+
+  test("a guest blocked in sleep() is stopped at the timeout, and a run can be aborted", async () => {
+    const r = await run(["sleep"], { limits: { timeoutMs: 1000 } });
+    const started = Date.now();
+    const o = await runWasmSpec(r.spec);
+    expect(o).toMatchObject({ kind: "limit", limit: "timeout" });
+    expect(r.lines).toContain("sleeping");
+    // The outcome does not wait for the 100000 s sleep (a generous bound, not a timing assertion).
+    expect(Date.now() - started).toBeLessThan(30_000);
+
+    const a = await run(["loop"]);
+    const ac = new AbortController();
+    a.spec.signal = ac.signal;
+    a.spec.onLog = (_s, line) => {
+      if (line === "looping") ac.abort("computation stopped");
+    };
+    expect(await runWasmSpec(a.spec)).toMatchObject({ kind: "aborted", message: "run aborted: computation stopped" });
   });
 
   test("unbounded memory growth stops at the memory cap", async () => {
@@ -206,5 +233,43 @@ describe("bad input", () => {
     writeFileSync(join(root, "needs.component.wasm"), component);
     const r = await run([], { file: join(root, "needs.component.wasm") });
     await expect(runWasmSpec(r.spec)).rejects.toThrow(/component imports acme:secrets\/vault, which this runtime does not provide/);
+  });
+});
+
+describe.skipIf(!!noClang)("cocos:computation worlds", () => {
+  let component: string;
+  beforeAll(async () => {
+    component = await buildInferenceComponent();
+  });
+
+  test("inference: infer(args[0]) → results/results.txt, datasets and progress from the host", async () => {
+    const r = await run(["hello"], { file: component });
+    const progress: [number, string][] = [];
+    r.spec.datasets = [{ name: "data.txt", hash: "0123456789abcdef".repeat(4) }];
+    r.spec.onProgress = (f, m) => progress.push([f, m]);
+    const o = await runWasmSpec(r.spec);
+    expect(o).toMatchObject({ kind: "exit", code: 0 });
+    // size comes from the datasets directory ("dataset-content" is 15 bytes).
+    expect(readFileSync(join(r.l.results, "results.txt"), "utf8")).toBe("hello|1|data.txt:01234567:15");
+    expect(progress).toEqual([
+      [0.5, "halfway"],
+      [1, "done"],
+    ]);
+  });
+
+  test("inference: without a manifest list the host lists and hashes the datasets directory", async () => {
+    const r = await run(["x"], { file: component });
+    const o = await runWasmSpec(r.spec);
+    expect(o).toMatchObject({ kind: "exit", code: 0 });
+    const sha3 = new Bun.CryptoHasher("sha3-256").update("dataset-content").digest("hex");
+    expect(readFileSync(join(r.l.results, "results.txt"), "utf8")).toBe(`x|1|data.txt:${sha3.slice(0, 8)}:15`);
+  });
+
+  test("inference: err(message) → stderr and exit code 1, no results.txt", async () => {
+    const r = await run(["fail"], { file: component });
+    const o = await runWasmSpec(r.spec);
+    expect(o).toMatchObject({ kind: "exit", code: 1 });
+    expect(r.errs).toEqual(["refused: input was fail"]);
+    expect(existsSync(join(r.l.results, "results.txt"))).toBe(false);
   });
 });

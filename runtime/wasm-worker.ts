@@ -48,12 +48,10 @@ self.onmessage = async (ev: MessageEvent<ToWorker>) => {
   }
 };
 
-class Interrupted extends Error {}
-
 async function run(req: RunRequest): Promise<{ outcome: WorkerOutcome; timings: WorkerTimings }> {
   const receivedAt = epochNow();
   const shared = new Int32Array(req.shared);
-  const { createHost, LimitExceeded, WasiExit, scanDatasets } = await hostModule;
+  const { createHost, Interrupted, LimitExceeded, WasiExit, scanDatasets } = await hostModule;
 
   const fdSlots = new Map<number, number>();
   const fdOpened = (fd: number) => {
@@ -89,6 +87,10 @@ async function run(req: RunRequest): Promise<{ outcome: WorkerOutcome; timings: 
     },
     fdOpened,
     fdClosed,
+    sleep: (ms) => {
+      Atomics.wait(shared, INTERRUPT_SLOT, 0, ms);
+      interrupt();
+    },
   });
 
   const c = req.component;

@@ -52,7 +52,7 @@ try {
       else if (values.verbose) console.log(dim(`   [${program}] ${line}`));
     },
   });
-  console.log(`programs: ${r.programs.mode === "dist" ? "compiled binaries from dist/" : "sources under bun"}; work dir ${workDir}`);
+  console.log(`programs: ${r.programs.mode === "dist" ? `compiled binaries from ${r.programs.dir}` : "sources under bun (no dist/ build)"}`);
   console.log(bold(`Result: ${r.prediction}`) + `  (${((performance.now() - started) / 1000).toFixed(1)} s)`);
 } catch (e) {
   console.error(`demo failed: ${(e as Error).message}`);

@@ -19,6 +19,8 @@ export type Backend = "process" | "qemu";
 
 export interface Programs {
   mode: BinMode;
+  /** Where the compiled binaries came from (dist mode). */
+  dir?: string;
   cli: string[];
   manager: string[];
   agent: string[];
@@ -32,7 +34,7 @@ export function programs(mode: BinMode | "auto" = "auto"): Programs {
   const m: BinMode = mode === "auto" ? (haveDist ? "dist" : "source") : mode;
   if (m === "dist") {
     if (!haveDist) throw new Error(`dist binaries missing in ${distDir}: run \`bun run build\``);
-    return { mode: m, cli: [dist("cocos-cli")], manager: [dist("cocos-manager")], agent: [dist("cocos-agent")] };
+    return { mode: m, dir: distDir, cli: [dist("cocos-cli")], manager: [dist("cocos-manager")], agent: [dist("cocos-agent")] };
   }
   const bun = process.execPath;
   return {
@@ -135,6 +137,8 @@ export interface WorkflowOptions {
   say?: (line: string) => void;
   show?: (program: string, line: string) => void;
   timeoutMs?: number;
+  /** Manifests ask for attested TLS; parties verify the agent's evidence before any upload (default true). */
+  attested?: boolean;
 }
 
 export interface WorkflowResult {
@@ -148,6 +152,7 @@ export async function runIrisWorkflow(o: WorkflowOptions): Promise<WorkflowResul
   const say = o.say ?? (() => {});
   const show = o.show ?? (() => {});
   const timeout = o.timeoutMs ?? 120_000;
+  const attested = o.attested ?? true;
   const progs = programs(o.bins);
   const wasmTrain = join(ROOT, "examples", "dist", "iris-train.wasm");
   const wasmInfer = join(ROOT, "examples", "dist", "iris-inference.wasm");
@@ -193,22 +198,41 @@ export async function runIrisWorkflow(o: WorkflowOptions): Promise<WorkflowResul
         datasets: await Promise.all(datasets.map(async (d) => ({ hash: await hashFile(d.path), user_key: keyOf("data-provider"), filename: d.name }))),
         algorithm: { hash: await hashFile(algo), user_key: keyOf("algo-provider") },
         result_consumers: [{ user_key: keyOf("consumer") }],
-        agent_config: { port: "7002", log_level: "info" },
+        agent_config: { port: "7002", log_level: "info", attested_tls: attested },
       };
       const f = join(o.workDir, `${id}.manifest.json`);
       writeFileSync(f, manifestToJSON(m));
       return f;
     };
 
-    const serve = (manifestFile: string) =>
-      start("computations", [...progs.cli, "computations", "serve", "--manifest", manifestFile, "--host", "127.0.0.1", "--port", String(serverPort)], {}, o.workDir);
+    const policyFile = (id: string) => join(o.workDir, `${id}.policy.json`);
+    const serve = (id: string, manifestFile: string) =>
+      start(
+        "computations",
+        [...progs.cli, "computations", "serve", "--manifest", manifestFile, "--host", "127.0.0.1", "--port", String(serverPort), "--policy-out", policyFile(id)],
+        {},
+        o.workDir,
+      );
 
     /** Runs one computation end to end; returns the consumer's results.zip entries. */
     const compute = async (id: string, upload: (env: Record<string, string>) => Promise<void>): Promise<Record<string, Uint8Array>> => {
       const srv = server!;
-      const port = (await srv.waitFor(new RegExp(`run +computation=${id} agent_port=(\\d+)`), timeout))[1]!;
+      // A manager that dies (bad config, backend unavailable) ends the wait at once, with its output.
+      const mgr = manager!;
+      const managerDied = mgr.exited.then((code) => {
+        throw new Error(`the manager exited (code ${code}):\n${mgr.lines.slice(-15).join("\n")}`);
+      });
+      managerDied.catch(() => {});
+      const port = (await Promise.race([srv.waitFor(new RegExp(`run +computation=${id} agent_port=(\\d*)`), timeout), managerDied]))[1]!;
+      if (!port) throw new Error(`the manager could not start computation ${id}:\n${srv.lines.filter((l) => / event .*Failed/.test(l)).join("\n")}`);
       say(`   the manager started the agent (${o.backend} backend); agent port ${port}`);
-      const env = { AGENT_GRPC_URL: `127.0.0.1:${port}` };
+      const env: Record<string, string> = { AGENT_GRPC_URL: `127.0.0.1:${port}` };
+      if (attested) {
+        // The control plane fetched the policy from the manager: measurement, host_data = manifest hash, root.
+        await Promise.race([srv.waitFor(new RegExp(`attestation policy for computation ${id} written`), timeout), managerDied]);
+        Object.assign(env, { AGENT_GRPC_ATTESTED_TLS: "true", AGENT_GRPC_ATTESTATION_POLICY: policyFile(id) });
+        say(`   attestation policy from the manager: host_data = manifest hash, measurement, sim root → ${id}.policy.json`);
+      }
       await upload(env);
       const done = await srv.waitFor(new RegExp(`event +(ConsumingResults/Ready|Running/Failed|Failed/Failed) +computation=${id}`), timeout);
       if (!done[1]!.startsWith("ConsumingResults")) throw new Error(`computation ${id} failed:\n${srv.lines.slice(-20).join("\n")}`);
@@ -219,7 +243,7 @@ export async function runIrisWorkflow(o: WorkflowOptions): Promise<WorkflowResul
 
     // ---------------------------------------------------------------- training
     say(`2. Control plane: computations server with the training manifest (algorithm hash, Iris.csv hash, three keys)`);
-    server = serve(await manifest("iris-train", wasmTrain, [{ path: iris, name: "Iris.csv" }]));
+    server = serve("iris-train", await manifest("iris-train", wasmTrain, [{ path: iris, name: "Iris.csv" }]));
     await server.waitFor(/listening at/, timeout);
     say(`3. Manager (${o.backend} backend) dials the computations server`);
     manager = start(
@@ -239,22 +263,23 @@ export async function runIrisWorkflow(o: WorkflowOptions): Promise<WorkflowResul
       o.workDir,
     );
     const train = await compute("iris-train", async (env) => {
-      say(`4. Algorithm provider uploads iris-train.wasm (cocos-cli algo -a wasm)`);
-      await cli("algo-provider", ["algo", wasmTrain, "private.pem", "-a", "wasm"], env);
+      say(`4. Algorithm provider uploads iris-train.wasm (cocos-cli algo -a wasm)${attested ? ", over attested TLS" : ""}`);
+      const lines = await cli("algo-provider", ["algo", wasmTrain, "private.pem", "-a", "wasm"], env);
+      for (const l of lines) if (/^Attestation verified/.test(l)) say(`   ${l}`);
       say(`5. Data provider uploads Iris.csv (cocos-cli data); the agent runs the training by itself`);
       await cli("data-provider", ["data", iris, "private.pem"], env);
     });
     const model = train["model.json"];
     if (!model) throw new Error(`training result has no model.json (entries: ${Object.keys(train).join(", ")})`);
     const trainMetrics = train["metrics.json"] ? Buffer.from(train["metrics.json"]).toString() : "";
-    say(`   trained model: model.json, ${model.length} bytes${trainMetrics ? `; metrics ${trainMetrics.trim().slice(0, 120)}` : ""}`);
+    say(`   trained model: model.json, ${model.length} bytes${summarizeMetrics(trainMetrics)}`);
     const modelPath = join(o.workDir, "data-provider", "model.json");
     writeFileSync(modelPath, model);
 
     // ---------------------------------------------------------------- inference
     say(`6. Control plane switches to the inference computation (model.json as its dataset); the manager reconnects`);
     await server.stop();
-    server = serve(await manifest("iris-infer", wasmInfer, [{ path: modelPath, name: "model.json" }]));
+    server = serve("iris-infer", await manifest("iris-infer", wasmInfer, [{ path: modelPath, name: "model.json" }]));
     const infer = await compute("iris-infer", async (env) => {
       say(`7. Algorithm provider uploads iris-inference.wasm with the blog's args ${BLOG_ARGS}`);
       await cli("algo-provider", ["algo", wasmInfer, "private.pem", "-a", "wasm", "--args", BLOG_ARGS], env);
@@ -276,6 +301,17 @@ export async function runIrisWorkflow(o: WorkflowOptions): Promise<WorkflowResul
     }
     for (const p of [...running].reverse()) await p.stop();
     killLeftovers(stateDir);
+  }
+}
+
+/** "; 48 epochs, validation 29/30" from the training's metrics.json. */
+function summarizeMetrics(text: string): string {
+  try {
+    const m = JSON.parse(text) as { epochs?: number; valid?: { rows: number; correct: number }; train?: { rows: number; correct: number } };
+    const part = (n: string, x?: { rows: number; correct: number }) => (x ? `, ${n} ${x.correct}/${x.rows}` : "");
+    return `; ${m.epochs ?? "?"} epochs${part("train", m.train)}${part("validation", m.valid)}`;
+  } catch {
+    return "";
   }
 }
 

@@ -74,7 +74,7 @@ describe.skipIf(!haveQemu || !haveDpkg)("QEMU backend under TCG (needs qemu-syst
     }
     const [h1, h2] = await Promise.all([health(one.agentPort), health(two.agentPort)]);
     // Settings reached the agent only through the kernel command line.
-    expect(h1.settings).toMatchObject({ AGENT_COMPUTATION_ID: "c-one", AGENT_LOG_LEVEL: "debug", AGENT_HOST_CHANNEL: "virtio-serial", AGENT_GRPC_PORT: "7002" });
+    expect(h1.settings).toMatchObject({ AGENT_COMPUTATION_ID: "c-one", AGENT_LOG_LEVEL: "debug", AGENT_HOST_CHANNEL: "virtio-serial", AGENT_GRPC_PORT: "7002", AGENT_ATTESTATION: "host" });
     expect((h2.settings as Record<string, string>).AGENT_COMPUTATION_ID).toBe("c-two");
     await Bun.sleep(400);
     expect(console.join("")).toContain("cocos-init: starting agent");
@@ -192,4 +192,39 @@ describe.skipIf(!haveDpkg)("QEMU backend start-up failures leave nothing behind"
     await expect(be.start({ ...spec("c"), manifestHash: new Uint8Array(31) })).rejects.toThrow("manifest hash: expected 32 bytes (SHA3-256), got 31");
     expect(readdirSync(vmsDir)).toEqual([]);
   });
+});
+
+const distAgent = process.env.COCOS_IMAGE_AGENT ?? join(import.meta.dir, "../dist/cocos-agent");
+describe.skipIf(!haveQemu || !haveDpkg || !existsSync(distAgent))("QEMU backend with the compiled agent (needs dist/cocos-agent)", () => {
+  test("the real agent boots in the VM, finds its virtio-serial channel and answers /health through hostfwd", async () => {
+    const { buildImage } = await import("../images/build.ts");
+    const dir = tempDir("cimg-");
+    await buildImage({ agent: distAgent, out: dir, compress: false, log: () => {} });
+    const vmsDir = tempDir("cq-");
+    const cfg = loadQemuConfig(
+      {
+        MANAGER_QEMU_DISK_IMG_KERNEL_FILE: join(dir, "vmlinux"),
+        MANAGER_QEMU_DISK_IMG_ROOTFS_FILE: join(dir, "initramfs.cpio"),
+        MANAGER_QEMU_MONITOR: "none",
+        MANAGER_QEMU_HOST_FWD_RANGE: "26200-26299",
+        MANAGER_QEMU_ENABLE_KVM: "false",
+        MANAGER_QEMU_CHANNEL: "virtio-serial",
+        MANAGER_QEMU_GUEST_FWD_HTTP: "7003",
+      },
+      "/",
+    );
+    const be = new QemuBackend({ vmsDir, config: cfg, startTimeoutMs: 60_000 });
+    started.push(be);
+    let out = "";
+    be.onOutput((o) => (out += o.text));
+    const vm = await be.start(spec("c-real"));
+    const httpPort = (vm.extra as unknown as QemuExtra).httpPort!;
+    expect(httpPort).toBeGreaterThanOrEqual(26200);
+    const h = await health(httpPort, 240_000);
+    expect(h).toMatchObject({ status: "pass", service: "cocos-agent" });
+    for (let i = 0; i < 50 && !out.includes("waiting for the computation manifest"); i++) await Bun.sleep(200);
+    expect(out).toContain('"source":"virtio-serial"');
+    await be.stop(vm.id, { graceMs: 5000 });
+    expect(readdirSync(vmsDir)).toEqual([]);
+  }, 300_000);
 });

@@ -234,7 +234,9 @@ int main(void) {
   static params p;
   init_params(&p);
   sbuf log = {0};
-  sb_printf(&log, "dataset %s: %d rows, split %s (%d train / %d test), seed %u\n", csv, all.n, split,
+  /* The file name only: the log must not depend on where the datasets dir is mounted. */
+  const char *csv_name = strrchr(csv, '/') ? strrchr(csv, '/') + 1 : csv;
+  sb_printf(&log, "dataset %s: %d rows, split %s (%d train / %d test), seed %u\n", csv_name, all.n, split,
             train.n, test.n, SEED);
   printf("%s", log.s);
 

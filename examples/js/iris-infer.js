@@ -7,10 +7,17 @@ const FEATURES = ["sepal_length", "sepal_width", "petal_length", "petal_width"];
 let model;
 
 function loadModel() {
+  // The host lists the computation's datasets; a local run (`bun run wasm -- run --dir …`) may list
+  // none, so model.json is then looked up in /datasets directly.
   const names = listDatasets().map((d) => d.name);
-  const name = names.includes("model.json") ? "model.json" : names.filter((n) => n.endsWith(".json")).sort()[0];
-  if (!name) throw `no model: expected model.json among the datasets, got [${names.join(", ")}]`;
-  const m = JSON.parse(readText(preopen("/datasets"), name));
+  const name = names.includes("model.json") ? "model.json" : (names.filter((n) => n.endsWith(".json")).sort()[0] ?? "model.json");
+  let text;
+  try {
+    text = readText(preopen("/datasets"), name);
+  } catch (e) {
+    throw `no model: expected ${name} in /datasets (datasets listed: [${names.join(", ")}]): ${e?.message ?? e}`;
+  }
+  const m = JSON.parse(text);
   if (!Array.isArray(m.layers) || !Array.isArray(m.classes)) throw `model ${name}: expected "layers" and "classes" arrays`;
   return m;
 }

@@ -133,7 +133,7 @@ export class ProcessBackend implements VmBackend {
       manifestHash: Buffer.from(spec.manifestHash).toString("hex"),
       startedAt: new Date().toISOString(),
       expiresAt: spec.ttlMs ? Date.now() + spec.ttlMs : undefined,
-      extra: { argv },
+      extra: { argv, measurement: programMeasurement(argv) },
     };
     const t = this.track(info, child);
     child.once("exit", (code, signal) => this.finish(t, code, signal));
@@ -207,6 +207,26 @@ export class ProcessBackend implements VmBackend {
     }
     this.exits.emit({ info: t.info, code, signal, requested: t.stopping });
   }
+}
+
+const measured = new Map<string, string>();
+
+/**
+ * The process backend's stand-in for a launch measurement: SHA-384 over the bytes of every file in
+ * the agent's command line (the compiled agent; or bun and agent/main.ts). It names the program that
+ * was started, nothing more — no hardware measured anything — and is what the manager's sim secure
+ * processor puts into MEASUREMENT.
+ */
+export function programMeasurement(argv: string[]): string {
+  const files = argv.filter((a) => existsSync(a) && statSync(a).isFile());
+  const key = files.map((f) => `${f}:${statSync(f).size}:${statSync(f).mtimeMs}`).join("|");
+  const hit = measured.get(key);
+  if (hit) return hit;
+  const h = new Bun.CryptoHasher("sha384");
+  for (const f of files) h.update(readFileSync(f));
+  const hex = h.digest("hex");
+  measured.set(key, hex);
+  return hex;
 }
 
 function signalGroup(pid: number, sig: NodeJS.Signals): void {

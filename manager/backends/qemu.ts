@@ -150,6 +150,9 @@ export class QemuBackend implements VmBackend {
       AGENT_HOST_CHANNEL: c.channel,
       AGENT_COMPUTATION_ID: spec.computationId,
     };
+    // Without SEV-SNP the guest has no secure processor: the manager answers its report requests
+    // (manager/sim-attestation.ts) with the measurement and host data of this launch.
+    if (!c.enableSevSnp && !spec.agentEnv.AGENT_ATTESTATION) extraEnv.AGENT_ATTESTATION = "host";
     if (c.guestFwdHttp) Object.assign(extraEnv, { AGENT_HTTP_HOST: "0.0.0.0", AGENT_HTTP_PORT: String(c.guestFwdHttp) });
     const settings = agentEnvToCmdline({ ...spec.agentEnv, ...extraEnv });
     const launch: VmLaunch = {
@@ -174,7 +177,8 @@ export class QemuBackend implements VmBackend {
   async start(spec: VmStartSpec): Promise<VmInfo> {
     const c = this.config;
     const { exe, qemu } = this.preflight();
-    const id = `qemu-${crypto.randomUUID()}`;
+    // Short ids keep the per-VM socket paths well inside the 108-byte Unix socket limit.
+    const id = `qemu-${crypto.randomUUID().replaceAll("-", "").slice(0, 16)}`;
     const workDir = join(resolve(this.opts.vmsDir), id);
     mkdirSync(workDir, { recursive: true });
     let child: ChildProcess | undefined;

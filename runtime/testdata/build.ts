@@ -31,3 +31,40 @@ export async function buildGuest(name: string, flags: string[] = ["-O2"]): Promi
   await Bun.$`mv ${tmp} ${out}`.quiet();
   return out;
 }
+
+/** WIT of the cocos:computation interfaces, as wit/cocos-computation.wit names them (test copy). */
+export const INFERENCE_TEST_WIT = `package cocos:computation@0.1.0;
+interface datasets {
+  record dataset { name: string, hash: string, size: u64 }
+  list-datasets: func() -> list<dataset>;
+}
+interface progress { report: func(fraction: f32, message: string); }
+world inference-test {
+  import datasets;
+  import progress;
+  export infer: func(input: string) -> result<string, string>;
+}`;
+
+/** Builds runtime/testdata/inference.c into a component of the inference world and returns its path. */
+export async function buildInferenceComponent(): Promise<string> {
+  const src = join(HERE, "inference.c");
+  const text = await Bun.file(src).text();
+  const key = new Bun.CryptoHasher("sha3-256").update(text + INFERENCE_TEST_WIT).digest("hex").slice(0, 16);
+  mkdirSync(CACHE, { recursive: true });
+  const out = join(CACHE, `inference-${key}.component.wasm`);
+  if (existsSync(out)) return out;
+  const core = `${out}.${process.pid}.core.wasm`;
+  const p = Bun.spawnSync([
+    "clang", "--target=wasm32", "-O2", "-nostdlib", "-Wl,--no-entry", src, "-o", core,
+  ]);
+  if (p.exitCode !== 0) throw new Error(`clang failed for inference.c: ${p.stderr.toString()}`);
+  const { componentEmbed, componentNew } = await import("@bytecodealliance/jco-transpile/wasm-tools");
+  const embedded = await componentEmbed({
+    binary: new Uint8Array(await Bun.file(core).arrayBuffer()),
+    witSource: INFERENCE_TEST_WIT,
+    world: "inference-test",
+  });
+  await Bun.write(`${out}.tmp`, await componentNew(embedded, []));
+  await Bun.$`mv ${out}.tmp ${out} && rm -f ${core}`.quiet();
+  return out;
+}

@@ -56,6 +56,12 @@ int main(int argc, char **argv) {
     fflush(stdout);
     for (;;) n++;
   }
+  if (!strcmp(mode, "sleep")) {
+    puts("sleeping");
+    fflush(stdout);
+    sleep(100000);
+    return 0;
+  }
   if (!strcmp(mode, "grow")) {
     // Chain the blocks so the compiler cannot drop the allocations.
     static void *volatile head;
@@ -66,6 +72,19 @@ int main(int argc, char **argv) {
       *p = head;
       head = p;
     }
+  }
+  if (!strcmp(mode, "heap")) {
+    // Many small blocks from the initial heap region, then a filesystem call: with old wasi-libc
+    // these blocks used to land on the preview-1 adapter's pages and corrupt its state.
+    static void *volatile keep[20000];
+    for (int i = 0; i < 20000; i++) {
+      char *p = malloc(100);
+      memset(p, 0x55, 100);
+      keep[i] = p;
+    }
+    struct stat st;
+    printf("stat %d\n", stat("/results", &st));
+    return 0;
   }
   if (!strcmp(mode, "fill-results")) {
     static char chunk[1 << 16];

@@ -1,0 +1,72 @@
+import { describe, expect, test } from "bun:test";
+import { algoArgs } from "./computation.ts";
+import { ConfigError, loadConfig } from "./config.ts";
+import { Logger, splitPieces } from "./log.ts";
+import { StateError, StateMachine } from "./state.ts";
+
+describe("state machine (Cocos transitions)", () => {
+  test("with datasets", () => {
+    const sm = new StateMachine(() => 2);
+    const seen: string[] = [];
+    sm.onTransition((to, from, ev) => seen.push(`${from}-${ev}->${to}`));
+    for (const ev of ["Start", "ManifestReceived", "AlgorithmReceived", "DataReceived", "RunComplete", "ResultsConsumed"] as const) sm.send(ev);
+    expect(seen).toEqual([
+      "Idle-Start->ReceivingManifest",
+      "ReceivingManifest-ManifestReceived->ReceivingAlgorithm",
+      "ReceivingAlgorithm-AlgorithmReceived->ReceivingData",
+      "ReceivingData-DataReceived->Running",
+      "Running-RunComplete->ConsumingResults",
+      "ConsumingResults-ResultsConsumed->Complete",
+    ]);
+  });
+
+  test("without datasets the algorithm starts the run; invalid events throw and change nothing", () => {
+    const sm = new StateMachine(() => 0);
+    sm.send("Start");
+    expect(() => sm.send("DataReceived")).toThrow(StateError);
+    expect(sm.state).toBe("ReceivingManifest");
+    sm.send("ManifestReceived");
+    expect(sm.send("AlgorithmReceived")).toBe("Running");
+    expect(sm.send("RunFailed")).toBe("Failed");
+    expect(() => sm.send("ResultsConsumed")).toThrow(/no transition from state Failed/);
+  });
+});
+
+describe("config", () => {
+  test("defaults and Cocos names", () => {
+    const c = loadConfig({}, "/w");
+    expect(c.grpcPort).toBeUndefined();
+    expect(c.logLevel).toBe("info");
+    expect(c.workDir).toBe("/w");
+    expect(c.httpPort).toBeUndefined();
+    const d = loadConfig({ AGENT_GRPC_PORT: "7002", AGENT_GRPC_HOST: "0.0.0.0", AGENT_LOG_LEVEL: "debug", AGENT_VMPL: "0", AGENT_HTTP_PORT: "0" }, "/w");
+    expect([d.grpcPort, d.grpcHost, d.logLevel, d.vmpl, d.httpPort]).toEqual([7002, "0.0.0.0", "debug", 0, 0]);
+  });
+  test("bad values say what was expected", () => {
+    expect(() => loadConfig({ AGENT_GRPC_PORT: "seven" })).toThrow(/AGENT_GRPC_PORT must be an integer/);
+    expect(() => loadConfig({ AGENT_VMPL: "4" })).toThrow(/AGENT_VMPL must be 0..3/);
+    expect(() => loadConfig({ AGENT_LOG_LEVEL: "loud" })).toThrow(ConfigError);
+    expect(() => loadConfig({ AGENT_HOST_CHANNEL: "unix" })).toThrow(/AGENT_MANIFEST_SOCKET/);
+  });
+});
+
+describe("logs", () => {
+  test("JSON lines, level filter, 500-character pieces", () => {
+    const lines: string[] = [];
+    const pieces: string[] = [];
+    const log = new Logger("info", (l) => lines.push(l));
+    log.addSink((_lvl, m) => pieces.push(...splitPieces(m)));
+    log.debug("hidden");
+    log.info("x".repeat(1234));
+    expect(lines).toHaveLength(1);
+    expect(JSON.parse(lines[0]!)).toMatchObject({ level: "INFO", msg: "x".repeat(1234) });
+    expect(pieces.map((p) => p.length)).toEqual([500, 500, 234]);
+    expect(splitPieces("é".repeat(501)).map((p) => Array.from(p).length)).toEqual([500, 1]);
+  });
+});
+
+test("algo_args: binary values kept apart; text values split as merged by HTTP/2", () => {
+  expect(algoArgs({ "algo_args-bin": [Buffer.from("a, b"), Buffer.from("c")], algo_args: "a, b, c" })).toEqual(["a, b", "c"]);
+  expect(algoArgs({ algo_args: "--a, 1" })).toEqual(["--a", "1"]);
+  expect(algoArgs({})).toEqual([]);
+});
