@@ -22,7 +22,14 @@ export const attestedCredentials: AttestedCredentialsFactory = async (cfg) => {
   } catch (e) {
     throw new CliError(`could not read AGENT_GRPC_ATTESTATION_POLICY ${cfg.attestationPolicy}: ${(e as Error).message}`);
   }
-  const conn = await connectAttested(host, port, policy, { timeoutMs: cfg.timeoutMs });
+  // Like waitForReady on a plain channel: a refused connection (agent still booting) is retried
+  // until AGENT_GRPC_TIMEOUT; any verification failure ends it at once.
+  const deadline = Date.now() + cfg.timeoutMs;
+  let conn = await connectAttested(host, port, policy, { timeoutMs: cfg.timeoutMs });
+  while (!conn.verdict.ok && conn.verdict.code === "atls.handshake" && /ECONNREFUSED|ECONNRESET/.test(conn.verdict.reason ?? "") && Date.now() < deadline) {
+    await Bun.sleep(200);
+    conn = await connectAttested(host, port, policy, { timeoutMs: Math.max(1000, deadline - Date.now()) });
+  }
   if (!conn.verdict.ok || !conn.rootCertPem) {
     throw new CliError(`attested TLS: the agent at ${cfg.url} did not prove it runs what the policy expects; nothing was sent.\n${formatVerdict(conn.verdict)}`);
   }

@@ -165,7 +165,14 @@ export function formatClientMessage(m: ClientStreamMessage): string {
     return `${time(null)} stop   computation=${s.computation_id} ${s.message ? `error=${s.message}` : "ok"}`;
   }
   if (m.attestationPolicy) {
-    return `${time(null)} policy computation=${m.attestationPolicy.id} ${Buffer.from(m.attestationPolicy.info).toString("utf8")}`;
+    const text = Buffer.from(m.attestationPolicy.info).toString("utf8");
+    let compact = text;
+    try {
+      compact = JSON.stringify(JSON.parse(text));
+    } catch {
+      compact = text.replace(/\s+/g, " ");
+    }
+    return `${time(null)} policy computation=${m.attestationPolicy.id} ${compact}`;
   }
   if (m.svm_info) {
     return `${time(null)} svm    ${JSON.stringify(m.svm_info)}`;

@@ -30,7 +30,7 @@ const TARGETS: Target[] = [
 function wasmAssets(): string[] {
   const assets = [join(nm, "@bytecodealliance/preview2-shim/dist/io/worker-thread.bundle.js")];
   const vendor = join(nm, "@bytecodealliance/jco-transpile/vendor");
-  for (const f of readdirSync(vendor)) if (/^js-component-bindgen-component\.core\d*\.wasm$/.test(f)) assets.push(join(vendor, f));
+  for (const f of readdirSync(vendor)) if (/^(js-component-bindgen-component|wasm-tools)\.core\d*\.wasm$/.test(f)) assets.push(join(vendor, f));
   return assets;
 }
 
