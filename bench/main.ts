@@ -9,9 +9,9 @@ type Suite = { run(): Promise<object> };
 
 export const SUITES: Record<string, () => Promise<Suite>> = {
   runtime: () => import("./runtime.ts"),
+  attestation: () => import("./attestation.ts"),
+  boot: () => import("./boot.ts"),
   // upload: () => import("./upload.ts"),
-  // attestation: () => import("./attestation.ts"),
-  // boot: () => import("./boot.ts"),
 };
 
 export const RESULTS_DIR = join(import.meta.dir, "results");

@@ -120,7 +120,8 @@ async function clientStream(
   for await (const msg of messages) {
     if (failed) break;
     const n = Object.values(msg).reduce((s: number, v) => s + (v instanceof Uint8Array ? v.byteLength : 0), 0);
-    if (!call.write(msg)) await new Promise<void>((r) => call.once("drain", r));
+    // Wait for room, unless the call has already failed (then no drain ever comes).
+    if (!call.write(msg)) await Promise.race([new Promise<void>((r) => call.once("drain", r)), reply.then(() => {}, () => {})]);
     onSent(n);
   }
   call.end();

@@ -153,7 +153,8 @@ export function formatClientMessage(m: ClientStreamMessage): string {
   }
   if (m.agent_log) {
     const l = m.agent_log;
-    return `${time(l.timestamp)} log    ${(l.level || "INFO").padEnd(5)}  ${l.message.replace(/\s+$/, "")}${l.computation_id ? `  computation=${l.computation_id}` : ""}`;
+    const text = l.message.replace(/\s+$/, "").replace(/\r?\n/g, " ⏎ ");
+    return `${time(l.timestamp)} log    ${(l.level || "INFO").padEnd(5)}  ${text}${l.computation_id ? `  computation=${l.computation_id}` : ""}`;
   }
   if (m.run_res) {
     const r = m.run_res;

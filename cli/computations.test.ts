@@ -135,6 +135,7 @@ describe("computations serve", () => {
 
   test("formatClientMessage: one readable line per message kind", () => {
     expect(formatClientMessage({ agent_log: { message: "hello\n", computation_id: "1", level: "INFO" } })).toMatch(/log +INFO +hello {2}computation=1$/);
+    expect(formatClientMessage({ agent_log: { message: "a\nb", computation_id: "", level: "WARN" } })).toMatch(/WARN +a ⏎ b$/);
     expect(formatClientMessage({ stopComputationRes: { computation_id: "1", message: "" } })).toContain("stop   computation=1 ok");
     expect(formatClientMessage({ run_res: { agent_port: "", computation_id: "2", error: "bad key" } })).toContain("agent_port=-  error=bad key");
   });

@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { C_PROGRAMS, DATA_DIR, JS_COMPONENTS, buildExamples, paths } from "./build.ts";
+import { C_PROGRAMS, DATA_DIR, JS_COMPONENTS, type JsComponent, buildExamples, paths } from "./build.ts";
 import { BLOG_INPUT, IRIS_TEST_ROWS, type WorkDir, irisRows, makeWorkDir, runNative } from "./harness.ts";
 
 const IRIS_CSV = join(DATA_DIR, "Iris.csv");
@@ -56,7 +56,7 @@ describe("build", () => {
 describe("wit", () => {
   // The JS components are built against wit/cocos-computation.wit; their embedded WIT shows the
   // world they actually target (and that no wasi:http crept in: the runtime refuses it).
-  const witOf = async (name: string) => {
+  const witOf = async (name: JsComponent) => {
     const { componentWit } = await import("@bytecodealliance/jco-transpile/wasm-tools");
     return componentWit(new Uint8Array(readFileSync(paths.component(name))));
   };
@@ -260,6 +260,17 @@ describe.skipIf(!haveRuntime)("wasm runtime", () => {
     expect(species.counts).toEqual({ "Iris-setosa": 50, "Iris-versicolor": 50, "Iris-virginica": 50 });
     expect(progress.at(-1)).toEqual([1, "summarized Iris.csv"]);
   }, JS_TIMEOUT);
+
+  test("benchmark kernels print the same checksum natively and in Wasm (small sizes)", async () => {
+    for (const [name, size] of [["matmul", "96"], ["kmeans", "3000"], ["sha256", "2"]] as const) {
+      const n = await runNative(name, [size], workDir());
+      expect(n.code).toBe(0);
+      const w = await runWasm(paths.component(name), [size], workDir());
+      expect(w.outcome).toMatchObject({ kind: "exit", code: 0 });
+      expect(w.stdout.join("\n")).toBe(n.stdout.trimEnd());
+      expect(w.stderr.join("\n")).toMatch(/^kernel_ms [0-9.]+$/);
+    }
+  }, 60_000);
 
   test("Wasm and native iris-inference agree on all 30 test rows", async () => {
     const rows = irisRows(readFileSync(IRIS_CSV, "utf8"));

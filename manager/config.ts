@@ -32,6 +32,8 @@ export interface ManagerConfig {
   qemuOvmfVersion: string;
   qemuSmpCount: number;
   qemuCpu: string;
+  /** How often the host channels are checked for a guest that went silent (MANAGER_LINK_WATCH, default 1s). */
+  linkWatchMs: number;
   /** MANAGER_VM_TTL: stop every VM this long after it started (Go duration; empty = never). */
   vmTtlMs: number;
   /** MANAGER_AGENT_ATTESTATION → the agent's AGENT_ATTESTATION (default host: the manager's sim secure processor). */
@@ -98,6 +100,7 @@ export function loadManagerConfig(env: Record<string, string | undefined> = proc
     qemuCpu: str(env, "MANAGER_QEMU_CPU", "EPYC"),
     agentBin: str(env, "MANAGER_AGENT_BIN", ""),
     agentAttestation: str(env, "MANAGER_AGENT_ATTESTATION", "host"),
+    linkWatchMs: parseDuration(str(env, "MANAGER_LINK_WATCH", "1s"), "MANAGER_LINK_WATCH"),
     vmTtlMs: env.MANAGER_VM_TTL ? parseDuration(env.MANAGER_VM_TTL, "MANAGER_VM_TTL") : 0,
     attestationPolicyFile: str(env, "MANAGER_ATTESTATION_POLICY_FILE", ""),
   };

@@ -37,7 +37,7 @@ type Msg = Record<string, any>;
 function setup(stateDir?: string, agentEnv: string[] = []) {
   const dir = stateDir ?? mkdtempSync(join(tmpdir(), "cocos-mgr-"));
   if (!stateDir) cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-  const cfg = loadManagerConfig({ MANAGER_STATE_DIR: dir, MANAGER_STOP_GRACE: "5s" });
+  const cfg = loadManagerConfig({ MANAGER_STATE_DIR: dir, MANAGER_STOP_GRACE: "5s", MANAGER_LINK_WATCH: "100ms" });
   const argv = agentEnv.length ? ["env", ...agentEnv, ...FAKE] : FAKE;
   const backend = new ProcessBackend({ vmsDir: join(dir, "vms"), agentArgv: argv, pollMs: 50 });
   const out: Msg[] = [];
@@ -131,6 +131,16 @@ describe("manager service", () => {
     expect(Buffer.from(failed.agent_event.details).toString()).toContain("the agent did not take the manifest: the VM exited (code 3");
     expect(backend.list()).toEqual([]);
     expect(m.list()).toEqual([]);
+  });
+
+  test("a running guest whose events channel drops is reported Disconnected, once", async () => {
+    const { m, out } = setup(undefined, ["FAKE_AGENT_DROP_EVENTS_AFTER_MS=700"]);
+    sendChunks(m, runReqFromManifest(manifest("quiet")));
+    await until(() => runRes(out).length);
+    await until(() => events(out).includes("VmRunning/Disconnected"));
+    await Bun.sleep(400);
+    expect(events(out).filter((e) => e === "VmRunning/Disconnected")).toHaveLength(1);
+    expect(pidAlive(m.find("quiet")!.pid)).toBe(true);
   });
 
   test("corrupted request bytes → Failed event, nothing started", async () => {

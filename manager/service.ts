@@ -29,13 +29,15 @@ interface Vm {
   /** Rejects when the VM exits, so a pending manifest delivery does not wait for its full retry budget. */
   died: Promise<never>;
   die: (e: Error) => void;
+  /** Events channel seen connected at the last watch tick. */
+  linked: boolean;
 }
 
 function newVm(info: VmInfo, channels: VmChannels, state: Vm["state"]): Vm {
   let die!: (e: Error) => void;
   const died = new Promise<never>((_, reject) => (die = reject));
   died.catch(() => {});
-  return { info, channels, state, died, die };
+  return { info, channels, state, died, die, linked: false };
 }
 
 // The v0.4.0 RunResponse has no error field; if proto/ grows one (v0.5 cvms has `error`), fill it.
@@ -47,6 +49,7 @@ export class Manager {
   private sim?: SimSecureProcessor;
   readonly assembler: RunReqAssembler;
   readonly metrics = new Metrics();
+  private watch: ReturnType<typeof setInterval>;
 
   constructor(
     private readonly cfg: ManagerConfig,
@@ -71,6 +74,10 @@ export class Manager {
         this.event(e.info.computationId, vm.state, "Stopped", `exit code ${e.code ?? "-"} signal ${e.signal ?? "-"}`);
       }
     });
+    // A guest whose events channel drops while it still runs is reported once, as the original does
+    // when its vsock connection breaks: AgentEvent{<VM state>, Disconnected}.
+    this.watch = setInterval(() => this.watchLinks(), cfg.linkWatchMs);
+    (this.watch as { unref?: () => void }).unref?.();
     backend.onOutput((o) => {
       const level = o.stream === "stdout" ? "DEBUG" : /warning/i.test(o.text) ? "WARN" : "ERROR";
       for (let i = 0; i < o.text.length; i += 1024) {
@@ -273,8 +280,20 @@ export class Manager {
     return { ok: true, info: new TextEncoder().encode(formatPolicy(policy)) };
   }
 
+  private watchLinks(): void {
+    for (const vm of this.vms.values()) {
+      const up = vm.channels.link.channels.events.connected;
+      if (vm.linked && !up) {
+        this.log.warn("lost the events channel of a running VM", { vm: vm.info.id, computation_id: vm.info.computationId });
+        this.event(vm.info.computationId, vm.state, "Disconnected");
+      }
+      vm.linked = up;
+    }
+  }
+
   /** Closes channels and forgets VMs without stopping them (they outlive the manager). */
   async detach(): Promise<void> {
+    clearInterval(this.watch);
     this.assembler.clear();
     for (const vm of this.vms.values()) await vm.channels.close();
     this.vms.clear();

@@ -102,7 +102,7 @@ export async function transpileUpload(bytes: Uint8Array, hash = sha3Hex(bytes)):
   const files: Record<string, Uint8Array> = {};
   for (const [name, data] of g.files) {
     try {
-      files[name] = name.endsWith(".wasm") ? instrumentLoops(data, { hookMemorySize: name === heapFix, interruptible: !process.env.NOINSTR }) : data;
+      files[name] = name.endsWith(".wasm") ? instrumentLoops(data, { hookMemorySize: name === heapFix }) : data;
     } catch (e) {
       if (e instanceof WasmFormatError) {
         throw new AlgorithmError(`cannot make ${name} interruptible: ${e.message}`);

@@ -179,9 +179,11 @@ export function createSandboxFilesystem(preopens: PreopenSpec[], io: StreamClass
     if (subpath.includes("\0")) throw "invalid";
     if (subpath.startsWith("/")) throw "not-permitted";
     const trailingSlash = subpath.endsWith("/");
+    // The base directory's own path is walked again too: the guest may have replaced one of its
+    // components by a symlink since it was opened, and the kernel must never expand one for us.
     const rel = posix.relative(root.real, base);
-    const stack = rel === "" ? [] : rel.split("/");
-    let pending = subpath.split("/").filter((s) => s !== "" && s !== ".");
+    const stack: string[] = [];
+    let pending = [...(rel === "" ? [] : rel.split("/")), ...subpath.split("/")].filter((s) => s !== "" && s !== ".");
     let links = 0;
     while (pending.length > 0) {
       const seg = pending.shift()!;
@@ -346,6 +348,10 @@ export function createSandboxFilesystem(preopens: PreopenSpec[], io: StreamClass
       this.#dir();
       return resolve(this.#root, this.#host, path, follow);
     }
+    /** This directory's host path, re-validated (see resolve). */
+    #self(): string {
+      return resolve(this.#root, this.#host, ".", true);
+    }
 
     readViaStream(offset: bigint) {
       const fd = this.#file();
@@ -394,7 +400,7 @@ export function createSandboxFilesystem(preopens: PreopenSpec[], io: StreamClass
       try {
         const st = this.#stat();
         if (this.#fd !== null) futimesSync(this.#fd, newTime(atime, st.atimeMs), newTime(mtime, st.mtimeMs));
-        else utimesSync(this.#host, newTime(atime, st.atimeMs), newTime(mtime, st.mtimeMs));
+        else utimesSync(this.#self(), newTime(atime, st.atimeMs), newTime(mtime, st.mtimeMs));
       } catch (e) {
         throw code(e);
       }
@@ -424,14 +430,14 @@ export function createSandboxFilesystem(preopens: PreopenSpec[], io: StreamClass
     readDirectory() {
       this.#dir();
       try {
-        return new DirectoryEntryStream(readdirSync(this.#host, { withFileTypes: true }));
+        return new DirectoryEntryStream(readdirSync(this.#self(), { withFileTypes: true }));
       } catch (e) {
         throw code(e);
       }
     }
     #stat(): Stats {
       try {
-        return this.#fd !== null ? fstatSync(this.#fd) : statSync(this.#host);
+        return this.#fd !== null ? fstatSync(this.#fd) : statSync(this.#self());
       } catch (e) {
         throw code(e);
       }

@@ -2,7 +2,7 @@
 // own cli (args, env, captured stdio, exit that unwinds instead of exiting the process), its own
 // sandboxed filesystem, sockets with network disabled, and the cocos:computation imports.
 
-import { readdirSync, readFileSync, statSync } from "node:fs";
+import { closeSync, openSync, readSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { WASIShim } from "@bytecodealliance/preview2-shim/instantiation";
 import { error as ioError, streams } from "@bytecodealliance/preview2-shim/io";
@@ -231,8 +231,7 @@ export function scanDatasets(dir: string): DatasetEntry[] {
     const p = join(dir, name);
     const st = statSync(p);
     if (!st.isFile()) continue;
-    const hash = new Bun.CryptoHasher("sha3-256").update(readFileSync(p)).digest("hex");
-    out.push({ name, hash, size: st.size });
+    out.push({ name, hash: hashFile(p), size: st.size });
   }
   return out;
 }
@@ -251,4 +250,16 @@ function traceImports(imports: Record<string, unknown>): void {
     }
     imports[iface] = copy;
   }
+}
+
+function hashFile(path: string): string {
+  const h = new Bun.CryptoHasher("sha3-256");
+  const fd = openSync(path, "r");
+  try {
+    const buf = new Uint8Array(1 << 20);
+    for (let n = readSync(fd, buf); n > 0; n = readSync(fd, buf)) h.update(buf.subarray(0, n));
+  } finally {
+    closeSync(fd);
+  }
+  return h.digest("hex");
 }

@@ -5,6 +5,7 @@ import { closeSync } from "node:fs";
 import { sha3Hex } from "./load.ts";
 import { TranspileCache, type TranspiledComponent, type CacheOptions } from "./transpile.ts";
 import { AlgorithmError, DEFAULT_LIMITS, type RunLimits, type RunOutcome } from "./types.ts";
+import { capMemories } from "./wasm-binary.ts";
 import type { PreopenSpec } from "./wasi-fs.ts";
 import {
   INTERRUPT_SLOT,
@@ -34,7 +35,7 @@ export interface RunTimings {
   workerMs: number;
   /** Import of the generated JS in the worker. */
   importMs: number;
-  /** Compile + instantiate of the core modules. */
+  /** Compile (0 when the compiled modules were cached) + instantiate of the core modules. */
   instantiateMs: number;
   /** From run start (bytes in hand) to the call of the guest's entry export: the cold start. */
   firstInstructionMs: number;
@@ -160,6 +161,9 @@ interface BootingWorker {
   ready: Promise<void>;
   /** Receives every message but "ready". */
   onMessage: (m: FromWorker) => void;
+  /** Called once if the worker fails or exits; remembered when it happens before a run attaches. */
+  onGone: (why: string) => void;
+  gone?: string;
 }
 
 let spare: BootingWorker | undefined;
@@ -172,15 +176,25 @@ function bootWorker(): BootingWorker {
     worker,
     ready: new Promise<void>((resolve) => (resolveReady = resolve)),
     onMessage: () => {},
+    onGone: (why) => {
+      booting.gone = why;
+      if (spare === booting) spare = undefined;
+    },
   };
   worker.onmessage = (ev: MessageEvent<FromWorker>) => {
     if (ev.data.type === "ready") resolveReady();
     else booting.onMessage(ev.data);
   };
+  worker.onerror = (ev) => {
+    ev.preventDefault?.();
+    booting.onGone(`run worker crashed: ${ev.message}`);
+  };
+  worker.addEventListener("close", () => booting.onGone("run worker exited before reporting an outcome"));
   return booting;
 }
 
 function spareWorker(): BootingWorker {
+  if (spare?.gone) spare = undefined;
   spare ??= bootWorker();
   return spare;
 }
@@ -189,6 +203,35 @@ function takeWorker(): BootingWorker {
   const w = spareWorker();
   spare = undefined;
   return w;
+}
+
+// Compiled core modules (memory cap applied), keyed by component hash and cap. A WebAssembly.Module
+// can be posted to a Worker, so a cached run skips compilation entirely.
+const MAX_COMPILED = 8;
+const compiled = new Map<string, Promise<Record<string, WebAssembly.Module> | undefined>>();
+
+function compiledModules(c: TranspiledComponent, capBytes: number): Promise<Record<string, WebAssembly.Module> | undefined> {
+  const key = `${c.hash}:${capBytes}`;
+  let hit = compiled.get(key);
+  if (hit) {
+    compiled.delete(key);
+    compiled.set(key, hit);
+    return hit;
+  }
+  hit = (async () => {
+    const out: Record<string, WebAssembly.Module> = {};
+    for (const [name, bytes] of Object.entries(c.files)) {
+      if (!name.endsWith(".wasm")) continue;
+      const capped = capMemories(bytes, capBytes);
+      // Over the cap: let the worker report the memory limit itself.
+      if (capped.overCap) return undefined;
+      out[name] = await WebAssembly.compile(capped.module);
+    }
+    return out;
+  })().catch(() => undefined);
+  compiled.set(key, hit);
+  while (compiled.size > MAX_COMPILED) compiled.delete(compiled.keys().next().value as string);
+  return hit;
 }
 
 function resolveLimits(l?: Partial<RunLimits>): RunLimits {
@@ -205,6 +248,7 @@ export async function runPrepared(
   const limits = resolveLimits(opts.limits);
   const shared = new SharedArrayBuffer(SHARED_SLOTS * 4);
   const flags = new Int32Array(shared);
+  const modulesP = compiledModules(component, limits.memoryBytes);
   const booted = takeWorker();
   const { worker } = booted;
   worker.ref();
@@ -222,13 +266,8 @@ export async function runPrepared(
   };
 
   const closed = new Promise<void>((resolve) => worker.addEventListener("close", () => resolve(), { once: true }));
-  worker.onerror = (ev) => {
-    ev.preventDefault?.();
-    settle({ kind: "error", message: `run worker crashed: ${ev.message}` });
-  };
-  worker.addEventListener("close", () =>
-    settle({ kind: "error", message: "run worker exited before reporting an outcome" }),
-  );
+  if (booted.gone) settle({ kind: "error", message: booted.gone });
+  booted.onGone = (why) => settle({ kind: "error", message: why });
   booted.onMessage = (m: FromWorker) => {
     switch (m.type) {
       case "stdio":
@@ -260,7 +299,7 @@ export async function runPrepared(
   if (opts.signal?.aborted) onAbort();
   opts.signal?.addEventListener("abort", onAbort, { once: true });
 
-  await Promise.race([booted.ready, outcomeP]);
+  const [, modules] = await Promise.all([Promise.race([booted.ready, outcomeP]), modulesP]);
   workerAt = epochNow();
   if (!settled) {
     const req: RunRequest = {
@@ -275,6 +314,7 @@ export async function runPrepared(
       datasets: opts.datasets,
       datasetsDir: opts.datasetsDir,
       resultsDir: opts.resultsDir,
+      modules,
       shared,
     };
     worker.postMessage(req);

@@ -2,7 +2,7 @@
 // "transpile" — load/adapt/generate off the main thread (a long-lived worker keeps bindgen warm);
 // "run" — instantiate one component with its own WASI host and run it once; one run per worker.
 
-import { statSync, writeFileSync } from "node:fs";
+import { closeSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { FromWorker, RunRequest, ToWorker, WorkerOutcome, WorkerTimings } from "./worker-protocol.ts";
 import { INTERRUPT_SLOT, epochNow } from "./worker-protocol.ts";
@@ -110,6 +110,8 @@ async function run(req: RunRequest): Promise<{ outcome: WorkerOutcome; timings: 
     if (Atomics.load(shared, INTERRUPT_SLOT) !== 0) throw new Interrupted("interrupted by the host");
   };
   const getCoreModule = async (name: string) => {
+    const compiled = req.modules?.[name];
+    if (compiled) return compiled;
     const bytes = c.files[name];
     if (!bytes) throw new Error(`transpiled component has no core module ${name}`);
     const capped = capMemories(bytes, req.memoryBytes);
@@ -212,7 +214,7 @@ async function run(req: RunRequest): Promise<{ outcome: WorkerOutcome; timings: 
   } finally {
     for (const [fd] of fdSlots) {
       try {
-        (await import("node:fs")).closeSync(fd);
+        closeSync(fd);
       } catch {
         // closed already
       }
@@ -222,8 +224,9 @@ async function run(req: RunRequest): Promise<{ outcome: WorkerOutcome; timings: 
 }
 
 function sizeOf(dir: string | undefined, name: string): number {
+  if (!dir || name.includes("/") || name === ".." || name === ".") return 0;
   try {
-    return dir ? statSync(join(dir, name)).size : 0;
+    return statSync(join(dir, name)).size;
   } catch {
     return 0;
   }

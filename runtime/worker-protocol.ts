@@ -26,6 +26,8 @@ export interface RunRequest {
   datasets?: DatasetEntry[];
   /** Where the inference world's answer goes (results.txt). */
   resultsDir?: string;
+  /** Core modules already compiled (memory cap applied) by the main thread's module cache. */
+  modules?: Record<string, WebAssembly.Module>;
   /** Int32Array view: [0] = interrupt flag, [1..] = open host fds + 1. */
   shared: SharedArrayBuffer;
 }

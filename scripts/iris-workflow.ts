@@ -139,7 +139,12 @@ export interface WorkflowOptions {
   timeoutMs?: number;
   /** Manifests ask for attested TLS; parties verify the agent's evidence before any upload (default true). */
   attested?: boolean;
+  /** Called once per computation after the agent is up and before the uploads (tests: bad inputs). */
+  probe?: (computationId: string, env: Record<string, string>, run: CliRunner) => Promise<void>;
 }
+
+/** Runs cocos-cli as one party (its directory holds its key pair); never throws for a non-zero exit. */
+export type CliRunner = (party: string, args: string[], env?: Record<string, string>) => Promise<{ code: number | null; lines: string[] }>;
 
 export interface WorkflowResult {
   prediction: string;
@@ -166,14 +171,17 @@ export async function runIrisWorkflow(o: WorkflowOptions): Promise<WorkflowResul
     running.push(p);
     return p;
   };
-  /** One cocos-cli invocation; throws with its output when it fails. */
-  const cli = async (party: string, args: string[], env: Record<string, string> = {}) => {
-    const dir = join(o.workDir, party);
-    const p = start(`cli:${party}`, [...progs.cli, ...args], env, dir);
+  const runCli: CliRunner = async (party, args, env = {}) => {
+    const p = start(`cli:${party}`, [...progs.cli, ...args], env, join(o.workDir, party));
     const code = await p.exited;
     running.splice(running.indexOf(p), 1);
-    if (code !== 0) throw new Error(`cocos-cli ${args.join(" ")} (as ${party}) failed with exit code ${code}:\n${p.lines.join("\n")}`);
-    return p.lines;
+    return { code, lines: p.lines };
+  };
+  /** One cocos-cli invocation; throws with its output when it fails. */
+  const cli = async (party: string, args: string[], env: Record<string, string> = {}) => {
+    const r = await runCli(party, args, env);
+    if (r.code !== 0) throw new Error(`cocos-cli ${args.join(" ")} (as ${party}) failed with exit code ${r.code}:\n${r.lines.join("\n")}`);
+    return r.lines;
   };
 
   const parties = ["algo-provider", "data-provider", "consumer"] as const;
@@ -233,6 +241,7 @@ export async function runIrisWorkflow(o: WorkflowOptions): Promise<WorkflowResul
         Object.assign(env, { AGENT_GRPC_ATTESTED_TLS: "true", AGENT_GRPC_ATTESTATION_POLICY: policyFile(id) });
         say(`   attestation policy from the manager: host_data = manifest hash, measurement, sim root → ${id}.policy.json`);
       }
+      if (o.probe) await o.probe(id, env, runCli);
       await upload(env);
       const done = await srv.waitFor(new RegExp(`event +(ConsumingResults/Ready|Running/Failed|Failed/Failed) +computation=${id}`), timeout);
       if (!done[1]!.startsWith("ConsumingResults")) throw new Error(`computation ${id} failed:\n${srv.lines.slice(-20).join("\n")}`);

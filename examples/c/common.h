@@ -59,8 +59,7 @@ static inline int write_result(const char *name, const char *data, size_t len) {
   return 0;
 }
 
-/* Reads a whole file into a NUL-terminated heap buffer. Plain read(2) with one buffer per call:
- * stdio's two-iovec readv goes through the preview-1 adapter's fd_read path less directly. */
+/* Reads a whole file into a NUL-terminated heap buffer (plain read(2), no stdio buffer copy). */
 static inline char *read_file(const char *path, size_t *len_out) {
   int fd = open(path, O_RDONLY);
   if (fd < 0) return NULL;

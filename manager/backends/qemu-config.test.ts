@@ -31,6 +31,7 @@ describe("QEMU configuration", () => {
     expect(c.kernelFile).toBe("/repo/images/out/vmlinux");
     expect(c.initrdFile).toBe("/repo/images/out/initramfs.cpio");
     expect([c.sevCbitPos, c.sevReducedPhysBits, c.vsockGuestCid]).toEqual([51, 1, 3]);
+    expect(c.monitor).toBe("none");
   });
 
   test("auto-detection picks KVM + EPYC and vsock when the host has them", () => {

@@ -170,7 +170,10 @@ export function loadQemuConfig(env: Env = process.env, cwd = process.cwd(), prob
     vsockId: str(env, "MANAGER_QEMU_VSOCK_ID", "vhost-vsock-pci0"),
     vsockGuestCid: int(env, "MANAGER_QEMU_VSOCK_GUEST_CID", 3),
     noGraphic: bool(env, "MANAGER_QEMU_NO_GRAPHIC", true),
-    monitor: str(env, "MANAGER_QEMU_MONITOR", "pty"),
+    // The original defaults to `pty`: an unauthenticated control console for any local user who
+    // opens the pty, and a "char device redirected" line on stderr (→ a Warning event) per boot.
+    // The backend talks to QEMU over its per-VM QMP socket instead; set `pty` to get it back.
+    monitor: str(env, "MANAGER_QEMU_MONITOR", "none"),
   };
 }
 

@@ -314,7 +314,11 @@ export class QemuBackend implements VmBackend {
     let markExited!: () => void;
     const exited = new Promise<void>((r) => (markExited = r));
     const extra = info.extra as unknown as QemuExtra;
-    const emit = (stream: "stdout" | "stderr") => (text: string) => this.outputs.emit({ info, stream, text });
+    // The firmware paints the serial console with terminal escapes; logs want plain text.
+    const emit = (stream: "stdout" | "stderr") => (text: string) => {
+      const plain = text.replace(/\x1b(\[[0-9;?]*[A-Za-z]|c)/g, "");
+      if (plain.trim()) this.outputs.emit({ info, stream, text: plain });
+    };
     // After a restart only new output is relayed; what came before was relayed by the last manager.
     const tails = [
       new FileTail(extra.serialLog, emit("stdout"), adopted).start(),

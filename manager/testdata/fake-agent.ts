@@ -36,3 +36,4 @@ if (env.FAKE_AGENT_EXIT_AFTER_MS) setTimeout(() => {
   process.exit(3);
 }, Number(env.FAKE_AGENT_EXIT_AFTER_MS));
 if (env.FAKE_AGENT_IGNORE_TERM) process.removeAllListeners("SIGTERM"), process.on("SIGTERM", () => {});
+if (env.FAKE_AGENT_DROP_EVENTS_AFTER_MS) setTimeout(() => void events.close(), Number(env.FAKE_AGENT_DROP_EVENTS_AFTER_MS));

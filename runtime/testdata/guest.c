@@ -109,6 +109,15 @@ int main(int argc, char **argv) {
     report("symlink-abs", symlink("/etc/passwd", "/results/evil-abs"));
     report("symlink-rel", symlink("../../../../etc/passwd", "/results/evil-rel"));
     report("symlink-inside", symlink("out.txt", "/results/ok-link"));
+    // An open directory whose path is later replaced by a symlink chain that leads out of the
+    // preopen ("a" -> "s/..", "s" -> "."): lookups under that directory must not follow it.
+    mkdir("/results/a", 0755);
+    int d = open("/results/a", O_RDONLY | O_DIRECTORY);
+    rename("/results/a", "/results/b");
+    symlink(".", "/results/s");
+    symlink("s/..", "/results/a");
+    int f = openat(d, "outside.txt", O_RDONLY);
+    if (f >= 0) printf("OPENED swap\n"); else printf("DENIED swap errno=%d\n", errno);
     return 0;
   }
   if (!strcmp(mode, "write-datasets")) {
