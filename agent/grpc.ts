@@ -206,14 +206,6 @@ function healthHandlers(): grpc.UntypedServiceImplementation {
 
 export function createAgentGrpcServer(o: AgentServiceOptions): grpc.Server {
   const server = new grpc.Server({ "grpc.max_receive_message_length": 4 * 1024 * 1024 + 1024 });
-  if (process.env.XP_SETTINGS) (server as any).commonServerOptions.settings = JSON.parse(process.env.XP_SETTINGS);
-  if (process.env.XP_CONNWIN) {
-    const orig = server.bindAsync.bind(server);
-    (server as any).bindAsync = (a: string, c: grpc.ServerCredentials, cb: (e: Error | null, p: number) => void) => orig(a, c, (e, p) => {
-      for (const h of (server as any).http2Servers.keys()) h.on("session", (s: any) => { try { s.setLocalWindowSize(Number(process.env.XP_CONNWIN)); } catch (err) { console.error("setLocalWindowSize", err); } });
-      cb(e, p);
-    });
-  }
   server.addService(tolerantService(AgentServiceDef), agentHandlers(o));
   server.addService(HealthServiceDef, healthHandlers());
   return server;

@@ -1,30 +1,21 @@
 // Receives an upload into a private temp file while hashing it; nothing reaches its final place
-// until every check passed, and an aborted upload leaves no file behind.
+// until every check passed, and an aborted upload leaves no file behind. Hashing and writing run on
+// the upload worker (hash-writer.ts), overlapped with receiving.
 import { randomBytes } from "node:crypto";
-import { closeSync, openSync } from "node:fs";
-import { rm } from "node:fs/promises";
 import { join } from "node:path";
-import type { FileSink } from "bun";
 import { invalidArgument } from "./errors.ts";
+import { HashWriter } from "./hash-writer.ts";
 
 export class TempUpload {
   readonly path: string;
   size = 0;
-  private hasher = new Bun.CryptoHasher("sha3-256");
-  private sink: FileSink | null = null;
+  private file: HashWriter;
   private done = false;
 
   constructor(dir: string, private readonly maxBytes: number, private readonly what: string) {
     this.path = join(dir, `.upload-${randomBytes(8).toString("hex")}`);
-  }
-
-  private open(): FileSink {
-    if (!this.sink) {
-      // Created exclusively with mode 0600 first, so no other file is ever followed or overwritten.
-      closeSync(openSync(this.path, "wx", 0o600));
-      this.sink = Bun.file(this.path).writer({ highWaterMark: 4 << 20 });
-    }
-    return this.sink;
+    // Created exclusively with mode 0600 by the worker, so no other file is ever followed or overwritten.
+    this.file = new HashWriter(this.path);
   }
 
   async write(chunk: Uint8Array): Promise<void> {
@@ -32,24 +23,19 @@ export class TempUpload {
     if (this.size + chunk.length > this.maxBytes) {
       throw invalidArgument(`${this.what} exceeds the size limit: expected at most ${this.maxBytes} bytes, received more than ${this.size + chunk.length - 1}`);
     }
-    const sink = this.open();
-    this.hasher.update(chunk);
     this.size += chunk.length;
-    const pending = sink.write(chunk);
-    if (pending instanceof Promise) await pending;
+    await this.file.write(chunk);
   }
 
   /** Flushes and closes the file and returns its SHA3-256; the file exists (possibly empty) afterwards. */
   async finish(): Promise<Uint8Array> {
-    await this.open().end();
+    const hash = await this.file.finish();
     this.done = true;
-    return new Uint8Array(this.hasher.digest().buffer);
+    return hash;
   }
 
   async discard(): Promise<void> {
-    if (this.sink && !this.done) await Promise.resolve(this.sink.end()).catch(() => {});
-    this.sink = null;
-    await rm(this.path, { force: true });
+    await this.file.discard();
   }
 
   get finished(): boolean {

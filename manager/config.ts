@@ -1,5 +1,6 @@
 // Manager configuration from MANAGER_* environment variables (names and defaults of Cocos v0.4.0
 // where they exist, cocos-manager.md §2.1; the rest are ours and documented here).
+import { parseDurationMs } from "../protocol/env-values.ts";
 import { join } from "node:path";
 
 export type BackendName = "process" | "qemu" | "auto";
@@ -45,20 +46,7 @@ export interface ManagerConfig {
 }
 
 /** Parses a Go-style duration ("60s", "1m30s", "500ms") or a bare number of seconds. */
-export function parseDuration(text: string, name: string): number {
-  const t = text.trim();
-  if (/^\d+(\.\d+)?$/.test(t)) return Number(t) * 1000;
-  const unit: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-  let total = 0;
-  let rest = t;
-  while (rest.length) {
-    const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)/.exec(rest);
-    if (!m) throw new Error(`${name}: expected a duration like 60s, 1m30s or 500ms, got ${JSON.stringify(text)}`);
-    total += Number(m[1]) * unit[m[2]!]!;
-    rest = rest.slice(m[0].length);
-  }
-  return total;
-}
+export const parseDuration = parseDurationMs;
 
 function int(env: Record<string, string | undefined>, name: string, dflt: number): number {
   const v = env[name];

@@ -115,6 +115,7 @@ describe("manager service", () => {
       sendChunks(m, runReqFromManifest({ ...manifest("bad"), ...(bad as object) } as Manifest));
       const [res] = await until(() => (runRes(out).length ? runRes(out) : undefined));
       expect(res).toMatchObject({ computation_id: "bad", agent_port: "" });
+      expect(res.error).toMatch(why);
       const failed = out.find((x) => x.agent_event?.status === "Failed")!;
       expect(Buffer.from(failed.agent_event.details).toString()).toMatch(why);
       expect(backend.list()).toEqual([]);

@@ -3,7 +3,7 @@
 // state on disk so a restarted manager re-adopts what is still running.
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { ComputationRunReqType, decodeMessage, managerRoot, timestampFromDate } from "../protocol/proto.ts";
+import { ComputationRunReqType, decodeMessage, timestampFromDate } from "../protocol/proto.ts";
 import { manifestFromRunReq, manifestToJSON, type RunReqObject } from "../protocol/manifest.ts";
 import { sha3_256, toHex } from "../protocol/hash.ts";
 import type { VmBackend, VmInfo } from "./backend.ts";
@@ -39,9 +39,6 @@ function newVm(info: VmInfo, channels: VmChannels, state: Vm["state"]): Vm {
   died.catch(() => {});
   return { info, channels, state, died, die, linked: false };
 }
-
-// The v0.4.0 RunResponse has no error field; if proto/ grows one (v0.5 cvms has `error`), fill it.
-const RUN_RESPONSE_HAS_ERROR = Boolean(managerRoot.lookupType("manager.RunResponse").fields.error);
 
 export class Manager {
   private vms = new Map<string, Vm>(); // by computation id
@@ -346,7 +343,7 @@ export class Manager {
 
   private runResponse(computationId: string, port: string, error = ""): void {
     const res: Record<string, unknown> = { agent_port: port, computation_id: computationId };
-    if (RUN_RESPONSE_HAS_ERROR && error) res.error = error;
+    if (error) res.error = error;
     this.out.send({ run_res: res });
   }
 }
