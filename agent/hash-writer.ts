@@ -182,7 +182,7 @@ export class HashWriter {
     }
   }
 
-  private post(msg: object, transfer: Transferable[] = []): void {
+  private post(msg: object, transfer: ArrayBuffer[] = []): void {
     const w = getWorker();
     if (!handlers.has(this.id)) {
       handlers.set(this.id, (r) => this.onReply(r));

@@ -4,8 +4,9 @@
 // and without the transpile cache.
 //
 // Per workload: wall ms (native: spawn → exit; Wasm: runWasm() call → outcome, with the transpile
-// cache warm, so worker hand-off + import + instantiate + run) and, for the kernels, the compute loop
-// alone ("kernel_ms" on stderr, measured by the guest itself with the monotonic clock).
+// cache warm and the runtime's spare Worker booted, so hand-off + import + instantiate + run) and,
+// for the kernels, the compute loop alone ("kernel_ms" on stderr, timed by the guest itself with the
+// monotonic clock). Run 0 of each workload is a warm-up and is not counted.
 
 import { readFileSync } from "node:fs";
 import { loadavg } from "node:os";
@@ -15,6 +16,9 @@ import { BLOG_INPUT, type WorkDir, kernelMs, makeWorkDir, runNative } from "../e
 import { computationPreopens, configureCache, runWasm, warmup, type WasmOutcome } from "../runtime/index.ts";
 
 const RUNS = Math.max(1, Number(process.env.BENCH_RUNS ?? 5));
+/** Idle time before each measured Wasm run: in the agent an upload takes at least this long, and
+ * the runtime boots its spare Worker meanwhile; back-to-back runs would measure that boot instead. */
+const SETTLE_MS = 300;
 const IRIS_CSV = join(DATA_DIR, "Iris.csv");
 
 interface Workload {
@@ -35,6 +39,8 @@ export interface WorkloadResult {
   kernelRatio?: number;
   kernelMinRatio?: number;
   /** Fastest run of each side: less sensitive to other load on a shared machine. */
+  /** Wasm only: median of run start → guest entry (worker hand-off, import, instantiate). */
+  wasmStartMs: number;
   nativeMinMs: number;
   wasmMinMs: number;
   minRatio: number;
@@ -80,7 +86,7 @@ function resultsSnapshot(w: WorkDir, files: string[]): string {
 
 async function bench(wl: Workload, resultFiles: string[]): Promise<WorkloadResult> {
   const wasm = new Uint8Array(readFileSync(paths.component(wl.name)));
-  const native: number[] = [], wasmMs: number[] = [], nk: number[] = [], wk: number[] = [];
+  const native: number[] = [], wasmMs: number[] = [], starts: number[] = [], nk: number[] = [], wk: number[] = [];
   let identical = true;
   // Run 0 warms the page cache, the transpile cache and the JIT's code cache; not counted.
   for (let i = 0; i <= RUNS; i++) {
@@ -89,11 +95,13 @@ async function bench(wl: Workload, resultFiles: string[]): Promise<WorkloadResul
     try {
       const n = await runNative(wl.name, wl.args, wn);
       if (n.code !== 0) throw new Error(`native ${wl.name}: expected exit 0, got ${n.code}; stderr: ${n.stderr}`);
+      await Bun.sleep(SETTLE_MS);
       const r = await wasmOnce(wasm, wl.name, wl.args, ww);
       identical &&= n.stdout === r.stdout && resultsSnapshot(wn, resultFiles) === resultsSnapshot(ww, resultFiles);
       if (i === 0) continue;
       native.push(n.ms);
       wasmMs.push(r.ms);
+      starts.push(r.outcome.timings.firstInstructionMs);
       const a = kernelMs(n.stderr), b = kernelMs(r.stderr);
       if (a !== null && b !== null) {
         nk.push(a);
@@ -110,6 +118,7 @@ async function bench(wl: Workload, resultFiles: string[]): Promise<WorkloadResul
     nativeMs: round(median(native)),
     wasmMs: round(median(wasmMs)),
     ratio: round(median(wasmMs) / median(native), 3),
+    wasmStartMs: round(median(starts)),
     nativeMinMs: round(Math.min(...native)),
     wasmMinMs: round(Math.min(...wasmMs)),
     minRatio: round(Math.min(...wasmMs) / Math.min(...native), 3),
@@ -138,10 +147,6 @@ export interface ColdStart {
   /** The same for the preview-1 module (adds the adapter wrap), uncached. */
   preview1UncachedMs: number;
 }
-
-/** Idle time before each measured run: in the agent an upload takes at least this long, and the
- * runtime boots its spare Worker meanwhile; back-to-back runs would measure that boot instead. */
-const SETTLE_MS = 300;
 
 export async function coldStart(): Promise<ColdStart> {
   const name: CProgram = "addition";
@@ -237,11 +242,11 @@ export async function run(): Promise<object> {
   };
 
   console.log("");
-  console.log("workload         native ms   wasm ms   ratio   kernel: native   wasm   ratio   identical");
+  console.log("workload         native ms   wasm ms   ratio   (wasm start)   kernel: native   wasm   ratio   identical");
   for (const r of results) {
     const k = r.kernelRatio === undefined ? "" : `${String(r.nativeKernelMs).padStart(14)} ${String(r.wasmKernelMs).padStart(7)} ${r.kernelRatio.toFixed(2).padStart(7)}`;
     console.log(
-      `${r.name.padEnd(16)} ${r.nativeMs.toFixed(1).padStart(9)} ${r.wasmMs.toFixed(1).padStart(9)} ${r.ratio.toFixed(2).padStart(7)}   ${k.padEnd(30)} ${r.outputsIdentical ? "yes" : "NO"}`,
+      `${r.name.padEnd(16)} ${r.nativeMs.toFixed(1).padStart(9)} ${r.wasmMs.toFixed(1).padStart(9)} ${r.ratio.toFixed(2).padStart(7)}   ${r.wasmStartMs.toFixed(1).padStart(12)}   ${k.padEnd(30)} ${r.outputsIdentical ? "yes" : "NO"}`,
     );
   }
   for (const f of failures) console.log(`${f.name.padEnd(16)} FAILED: ${f.error.split("\n")[0]}`);
