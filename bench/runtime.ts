@@ -38,6 +38,9 @@ export interface WorkloadResult {
   wasmKernelMs?: number;
   kernelRatio?: number;
   kernelMinRatio?: number;
+  /** Kernels only: the same loop on Bun's node:wasi (JSC, no adapter/Worker/instrumentation). */
+  engineKernelMs?: number;
+  engineKernelRatio?: number;
   /** Fastest run of each side: less sensitive to other load on a shared machine. */
   /** Wasm only: median of run start → guest entry (worker hand-off, import, instantiate). */
   wasmStartMs: number;
@@ -87,6 +90,8 @@ function resultsSnapshot(w: WorkDir, files: string[]): string {
 async function bench(wl: Workload, resultFiles: string[]): Promise<WorkloadResult> {
   const wasm = new Uint8Array(readFileSync(paths.component(wl.name)));
   const native: number[] = [], wasmMs: number[] = [], starts: number[] = [], nk: number[] = [], wk: number[] = [];
+  const ek: number[] = [];
+  const isKernel = KERNELS.includes(wl.name);
   let identical = true;
   // Run 0 warms the page cache, the transpile cache and the JIT's code cache; not counted.
   for (let i = 0; i <= RUNS; i++) {
@@ -102,6 +107,7 @@ async function bench(wl: Workload, resultFiles: string[]): Promise<WorkloadResul
       native.push(n.ms);
       wasmMs.push(r.ms);
       starts.push(r.outcome.timings.firstInstructionMs);
+      if (isKernel) ek.push(await engineKernel(wl.name, wl.args));
       const a = kernelMs(n.stderr), b = kernelMs(r.stderr);
       if (a !== null && b !== null) {
         nk.push(a);
@@ -130,7 +136,23 @@ async function bench(wl: Workload, resultFiles: string[]): Promise<WorkloadResul
     res.kernelRatio = round(median(wk) / median(nk), 3);
     res.kernelMinRatio = round(Math.min(...wk) / Math.min(...nk), 3);
   }
+  if (ek.length) {
+    res.engineKernelMs = round(median(ek));
+    res.engineKernelRatio = round(median(ek) / median(nk), 3);
+  }
   return res;
+}
+
+/** Kernel time of the preview-1 module on plain node:wasi in a child Bun (bench/engine-baseline.ts). */
+async function engineKernel(name: CProgram, args: string[]): Promise<number> {
+  const p = Bun.spawn([process.execPath, join(import.meta.dir, "engine-baseline.ts"), paths.wasm(name), ...args], {
+    stdout: "ignore",
+    stderr: "pipe",
+  });
+  const [code, err] = await Promise.all([p.exited, new Response(p.stderr).text()]);
+  const ms = kernelMs(err);
+  if (code !== 0 || ms === null) throw new Error(`engine baseline ${name}: exit ${code}, stderr: ${err}`);
+  return ms;
 }
 
 export interface ColdStart {
@@ -232,6 +254,7 @@ export async function run(): Promise<object> {
     geomeanRatioWorkloads: compute.map((r) => r.name),
     geomeanKernelRatio: round(geomean(kernels.map((r) => r.kernelRatio!)), 3),
     geomeanMinRatio: round(geomean(compute.map((r) => r.minRatio)), 3),
+    geomeanEngineKernelRatio: round(geomean(kernels.map((r) => r.engineKernelRatio!)), 3),
     geomeanKernelMinRatio: round(geomean(kernels.map((r) => r.kernelMinRatio!)), 3),
     loadAverage: loadavg().map((x) => round(x)),
     geomeanAllRatio: round(geomean(results.map((r) => r.ratio)), 3),
@@ -253,6 +276,9 @@ export async function run(): Promise<object> {
   console.log(
     `geomean wasm/native: ${summary.geomeanRatio} (wall, ${summary.geomeanRatioWorkloads.join(", ")}; target ≤ 1.3), ` +
       `${summary.geomeanKernelRatio} (kernel loops only), ${summary.geomeanAllRatio} (all workloads)`,
+  );
+  console.log(
+    `engine-only kernels (Bun node:wasi, no runtime): ${kernels.map((r) => `${r.name} ${r.engineKernelRatio}`).join(", ")}; geomean ${summary.geomeanEngineKernelRatio}`,
   );
   console.log(
     `fastest-run geomean: ${summary.geomeanMinRatio} (wall), ${summary.geomeanKernelMinRatio} (kernel loops); load average ${summary.loadAverage.join(" ")}`,

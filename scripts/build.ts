@@ -18,12 +18,15 @@ interface Target {
   main: string;
   /** Runs Wasm (needs the Worker entry and the preview2-shim/bindgen assets). */
   wasm: boolean;
+  /** Embed a source map (readable stack traces). The agent goes without: it ships inside the guest
+   *  initramfs, whose compressed size has a 50 MB budget (DESIGN.md, performance targets). */
+  sourcemap: boolean;
 }
 
 const TARGETS: Target[] = [
-  { name: "cocos-agent", main: "agent/main.ts", wasm: true },
-  { name: "cocos-manager", main: "manager/main.ts", wasm: false },
-  { name: "cocos-cli", main: "cli/main.ts", wasm: true },
+  { name: "cocos-agent", main: "agent/main.ts", wasm: true, sourcemap: false },
+  { name: "cocos-manager", main: "manager/main.ts", wasm: false, sourcemap: true },
+  { name: "cocos-cli", main: "cli/main.ts", wasm: true, sourcemap: true },
 ];
 
 /** Files that must sit at the bundle root for the Wasm path (see the header comment). */
@@ -54,7 +57,8 @@ async function buildOne(t: Target, outDir: string): Promise<void> {
   }
   const outfile = join(outDir, t.name);
   const started = performance.now();
-  await $`bun build --compile --minify --sourcemap ${entries} --asset-naming=[name].[ext] --outfile ${outfile}`.cwd(root).quiet();
+  const sourcemap = t.sourcemap ? ["--sourcemap"] : [];
+  await $`bun build --compile --minify ${sourcemap} ${entries} --asset-naming=[name].[ext] --outfile ${outfile}`.cwd(root).quiet();
   const mb = (statSync(outfile).size / 1e6).toFixed(1);
   console.log(`built ${relative(root, outfile)} (${mb} MB, ${Math.round(performance.now() - started)} ms)`);
 }

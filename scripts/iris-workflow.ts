@@ -10,6 +10,8 @@ import { unzipSync } from "fflate";
 import { hashFile } from "../protocol/hash.ts";
 import { loadPublicKey, publicKeyDer } from "../protocol/keys.ts";
 import { manifestToJSON, type Manifest } from "../protocol/manifest.ts";
+import { QemuBackend } from "../manager/backends/qemu.ts";
+import { loadQemuConfig } from "../manager/backends/qemu-config.ts";
 
 export const ROOT = resolve(import.meta.dir, "..");
 export const BLOG_ARGS = '{"sepal_length": 7.0, "sepal_width": 3.2, "petal_length": 4.7, "petal_width": 1.4}';
@@ -45,13 +47,23 @@ export function programs(mode: BinMode | "auto" = "auto"): Programs {
   };
 }
 
-/** qemu when a guest image has been built and QEMU is installed. */
+/** The manager runs in a scratch directory: point its QEMU backend at the repository's built image. */
+export function qemuEnv(env: Record<string, string | undefined> = process.env): Record<string, string> {
+  const out = join(ROOT, "images", "out");
+  return {
+    MANAGER_QEMU_DISK_IMG_KERNEL_FILE: env.MANAGER_QEMU_DISK_IMG_KERNEL_FILE || join(out, "vmlinux"),
+    MANAGER_QEMU_DISK_IMG_ROOTFS_FILE: env.MANAGER_QEMU_DISK_IMG_ROOTFS_FILE || join(out, "initramfs.cpio"),
+  };
+}
+
+/** qemu when the backend's preflight passes (QEMU installed, guest kernel and initramfs built). */
 export function defaultBackend(): { backend: Backend; reason: string } {
-  const image = join(ROOT, "images", "out");
-  const hasImage = existsSync(image) && readdirSync(image).length > 0;
-  const qemu = Bun.which("qemu-system-x86_64");
-  if (hasImage && qemu) return { backend: "qemu", reason: `a guest image is in images/out and ${qemu} exists` };
-  return { backend: "process", reason: hasImage ? "qemu-system-x86_64 is not installed" : "no guest image in images/out (bun run images)" };
+  try {
+    const { qemu } = new QemuBackend({ vmsDir: "", config: loadQemuConfig({ ...process.env, ...qemuEnv() }) }).preflight();
+    return { backend: "qemu", reason: `a guest image is in images/out and ${qemu} exists` };
+  } catch (e) {
+    return { backend: "process", reason: (e as Error).message };
+  }
 }
 
 function freePort(): Promise<number> {
@@ -171,10 +183,18 @@ export async function runIrisWorkflow(o: WorkflowOptions): Promise<WorkflowResul
     running.push(p);
     return p;
   };
+  // Every CLI step has its own deadline: a hung upload or download fails the workflow with its output.
   const runCli: CliRunner = async (party, args, env = {}) => {
     const p = start(`cli:${party}`, [...progs.cli, ...args], env, join(o.workDir, party));
+    let timedOut = false;
+    const t = setTimeout(() => {
+      timedOut = true;
+      void p.stop();
+    }, timeout);
     const code = await p.exited;
+    clearTimeout(t);
     running.splice(running.indexOf(p), 1);
+    if (timedOut) throw new Error(`cocos-cli ${args.join(" ")} (as ${party}) did not finish within ${timeout} ms; its output:\n${p.lines.slice(-15).join("\n")}`);
     return { code, lines: p.lines };
   };
   /** One cocos-cli invocation; throws with its output when it fails. */
@@ -243,7 +263,7 @@ export async function runIrisWorkflow(o: WorkflowOptions): Promise<WorkflowResul
       }
       if (o.probe) await o.probe(id, env, runCli);
       await upload(env);
-      const done = await srv.waitFor(new RegExp(`event +(ConsumingResults/Ready|Running/Failed|Failed/Failed) +computation=${id}`), timeout);
+      const done = await Promise.race([srv.waitFor(new RegExp(`event +(ConsumingResults/Ready|Running/Failed|Failed/Failed) +computation=${id}`), timeout), managerDied]);
       if (!done[1]!.startsWith("ConsumingResults")) throw new Error(`computation ${id} failed:\n${srv.lines.slice(-20).join("\n")}`);
       say(`   consumer downloads the result (cocos-cli result)`);
       await cli("consumer", ["result", "private.pem", `${id}.zip`], env);
@@ -268,6 +288,7 @@ export async function runIrisWorkflow(o: WorkflowOptions): Promise<WorkflowResul
         MANAGER_GRPC_RECONNECT_INITIAL: "200ms",
         MANAGER_GRPC_RECONNECT_MAX: "1s",
         MANAGER_STOP_GRACE: "5s",
+        ...(o.backend === "qemu" ? qemuEnv() : {}),
       },
       o.workDir,
     );

@@ -1,5 +1,5 @@
 /* Lloyd's k-means (K=16, D=8, 30 iterations) on generated clustered points; prints the final
- * inertia, cluster sizes and a centroid checksum. argv[1]: number of points (default 120000). */
+ * inertia, cluster sizes and a centroid checksum. argv[1]: number of points (default 160000). */
 #include "kernel.h"
 
 #define K 16
@@ -7,7 +7,7 @@
 #define ITERS 30
 
 int main(int argc, char **argv) {
-  long n = size_arg(argc, argv, 120000);
+  long n = size_arg(argc, argv, 160000);
   double *x = malloc(n * D * sizeof *x);
   int *label = malloc(n * sizeof *label);
   if (!x || !label) { fprintf(stderr, "out of memory for %ld points\n", n); return 1; }

@@ -1,9 +1,9 @@
 /* Dense f64 matrix multiply C = A·B (N×N, i-k-j order) on deterministic data; prints a checksum.
- * argv[1]: N (default 640). */
+ * argv[1]: N (default 800). */
 #include "kernel.h"
 
 int main(int argc, char **argv) {
-  long n = size_arg(argc, argv, 640);
+  long n = size_arg(argc, argv, 800);
   double *a = malloc(n * n * sizeof *a), *b = malloc(n * n * sizeof *b), *c = calloc(n * n, sizeof *c);
   if (!a || !b || !c) { fprintf(stderr, "out of memory for N=%ld\n", n); return 1; }
   xorshift32 rng = {12345};
