@@ -134,12 +134,15 @@ function getWorker(): Worker {
   if (worker) return worker;
   const url = URL.createObjectURL(new Blob([WORKER_SOURCE], { type: "application/javascript" }));
   const w = new Worker(url);
-  URL.revokeObjectURL(url);
   let ready!: (v: "libcrypto" | "bun") => void;
   implementation = new Promise((r) => (ready = r));
   w.addEventListener("message", (e: MessageEvent) => {
     const d = e.data as Reply & { ready?: "libcrypto" | "bun" };
-    if (d.ready) return ready(d.ready);
+    if (d.ready) {
+      // Revoked only now: the worker fetches its source asynchronously.
+      URL.revokeObjectURL(url);
+      return ready(d.ready);
+    }
     handlers.get(d.id)?.(d);
   });
   w.addEventListener("error", (e) => failAll(`upload worker failed: ${(e as ErrorEvent).message ?? "unknown error"}`));
@@ -204,7 +207,9 @@ export class HashWriter {
   /** Queues a copy of `chunk`; resolves at once unless too much is still unacknowledged. */
   async write(chunk: Uint8Array): Promise<void> {
     if (this.error) throw this.error;
-    const copy = chunk.slice();
+    // Uint8Array's slice copies (Buffer's would be a view of grpc-js's message buffer, which must not be
+    // transferred): the worker gets its own ArrayBuffer of exactly this chunk.
+    const copy = Uint8Array.prototype.slice.call(chunk);
     this.inFlight += copy.byteLength;
     this.post({ op: "write", buf: copy.buffer }, [copy.buffer]);
     if (this.inFlight > MAX_IN_FLIGHT) await new Promise<void>((r) => (this.drained = r));

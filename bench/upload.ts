@@ -179,9 +179,10 @@ export async function run(): Promise<object> {
   const size = sizeMiB * MiB;
   const compiledAgent = join(root, "dist/cocos-agent");
   const compiledCli = join(root, "dist/cocos-cli");
-  // BENCH_UPLOAD_SOURCE=1 uploads to `bun agent/main.ts` even when dist/ is built (profiling edits).
-  const fromSource = process.env.BENCH_UPLOAD_SOURCE === "1" || !existsSync(compiledAgent);
-  const agentCmd = fromSource ? [process.execPath, ...(process.env.BENCH_AGENT_BUN_FLAGS?.split(" ").filter(Boolean) ?? []), join(root, "agent/main.ts")] : [compiledAgent];
+  // BENCH_UPLOAD_AGENT=path/to/agent/main.ts (run with bun) or a binary: the agent that receives the
+  // uploads, for before/after comparisons; BENCH_UPLOAD_SOURCE=1 means this tree's agent/main.ts.
+  const chosen = process.env.BENCH_UPLOAD_AGENT ?? (process.env.BENCH_UPLOAD_SOURCE === "1" || !existsSync(compiledAgent) ? join(root, "agent/main.ts") : compiledAgent);
+  const agentCmd = chosen.endsWith(".ts") ? [process.execPath, ...(process.env.BENCH_AGENT_BUN_FLAGS?.split(" ").filter(Boolean) ?? []), chosen] : [chosen];
   const cliCmd = existsSync(compiledCli) ? [compiledCli] : [process.execPath, join(root, "cli/main.ts")];
   const dir = mkdtempSync(join(tmpdir(), "bench-upload-"));
   try {
@@ -241,12 +242,13 @@ export async function run(): Promise<object> {
       const a = await startAgent(agentCmd, manifestFile, dir, `u-${i}`);
       try {
         cli(cliCmd, ["algo", algo, keyFile, "-a", "bin"], a.port, dir);
-        const s = cli(cliCmd, ["data", small, keyFile], a.port, dir);
         const cpu0 = cpuSeconds(a.proc.pid);
         const b = cli(cliCmd, ["data", big, keyFile], a.port, dir);
         const agentCpuS = cpuSeconds(a.proc.pid) - cpu0;
+        // Checked before the last dataset starts the run, which may clean up after itself.
         const stored = join(a.workDir, "datasets", "dataset.bin");
         if (!existsSync(stored) || statSync(stored).size !== size) throw new Error(`the agent did not store the verified dataset: expected ${stored} with ${size} bytes`);
+        const s = cli(cliCmd, ["data", small, keyFile], a.port, dir);
         samples.push({
           openssl,
           bunHasher,

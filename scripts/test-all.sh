@@ -9,7 +9,7 @@ if command -v dockerd >/dev/null 2>&1 && ! docker info >/dev/null 2>&1; then
   for _ in $(seq 1 30); do docker info >/dev/null 2>&1 && break; sleep 1; done
   started_dockerd=yes
 fi
-bun test "$@"
+bun test --timeout 120000 "$@"
 rc=$?
 if [ -n "$started_dockerd" ]; then pkill -x dockerd || true; fi
 exit $rc
