@@ -1,5 +1,6 @@
 // Minimal strict DER reader/writer: enough for X.509 certificates, CRLs and the
 // extensions we read (AMD VCEK, Intel PCK) or write (sim chain, aTLS evidence).
+import { concatBytes } from "./bytes.ts";
 
 export class Asn1Error extends Error {}
 
@@ -129,13 +130,7 @@ export function tlv(tag: number, content: Uint8Array): Uint8Array {
 }
 
 export function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((s, p) => s + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
+  return concatBytes(...parts);
 }
 
 export const seq = (...items: Uint8Array[]) => tlv(TAG.SEQUENCE, concat(items));
