@@ -2,7 +2,7 @@
 import * as grpc from "@grpc/grpc-js";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { AttestedIdentity, startAtlsFront, type AtlsFront } from "../attestation/atls.ts";
+import type { AtlsFront } from "../attestation/atls.ts";
 import { SimProvider } from "../attestation/providers/sim.ts";
 import type { EvidenceProvider } from "../attestation/providers/types.ts";
 import { toHex } from "../protocol/hash.ts";
@@ -150,6 +150,9 @@ export class Agent {
       if (!this.provider) throw new Error("attested TLS requested by the manifest, but this agent has no evidence provider");
       // gRPC listens on a private Unix socket; the only network entry is the attested-TLS front.
       const sock = join(cfg.workDir, ".agent-grpc.sock");
+      // Loaded only here: attested TLS pulls in node-forge and the SNP/TDX verifiers, which would
+      // otherwise add to every agent's start-up.
+      const { AttestedIdentity, startAtlsFront } = await import("../attestation/atls.ts");
       await bindServer(this.server, `unix:${sock}`, grpc.ServerCredentials.createInsecure());
       this.atls = await startAtlsFront(new AttestedIdentity(this.provider), sock, { host, port });
       this.grpcPort = this.atls.port;

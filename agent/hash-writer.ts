@@ -7,7 +7,9 @@
 // Each file: open (exclusive create, mode 0600) → write… → finish (close, digest) | discard (close,
 // unlink). Messages of one file are handled in order, so a discard can never be overtaken by a late
 // open or write. Writes are acknowledged; callers hold at most MAX_IN_FLIGHT bytes unacknowledged,
-// which keeps memory bounded and lets gRPC flow control push back on a fast client.
+// which keeps memory bounded and lets gRPC flow control push back on a fast client. If the worker
+// cannot start, files are hashed and written on the calling thread instead (same checks, slower).
+import { closeSync, openSync, rmSync, writeSync } from "node:fs";
 
 const WORKER_SOURCE = String.raw`
 const { openSync, writeSync, closeSync, rmSync } = require("node:fs");
@@ -116,47 +118,86 @@ self.onmessage = ({ data: m }) => {
 /** Unacknowledged bytes one file may have queued for the worker. */
 export const MAX_IN_FLIGHT = 8 << 20;
 
+export type HashImplementation = "libcrypto" | "bun" | "bun-inline";
+
 type Reply = { id: number; ack?: number; hash?: Uint8Array; discarded?: true; error?: string };
 
+let workerBlob: Blob | null = null;
+let workerUrl: string | null = null;
 let worker: Worker | null = null;
-let implementation: Promise<"libcrypto" | "bun"> | null = null;
+/** Resolves once the worker runs (its hasher), or to "bun-inline" when it could not start. */
+let started: Promise<HashImplementation> | null = null;
 let nextId = 1;
 const handlers = new Map<number, (r: Reply) => void>();
 
 function failAll(why: string): void {
   worker = null;
-  implementation = null;
+  started = null;
   for (const [id, h] of handlers) h({ id, error: why });
   handlers.clear();
 }
 
-function getWorker(): Worker {
-  if (worker) return worker;
-  const url = URL.createObjectURL(new Blob([WORKER_SOURCE], { type: "application/javascript" }));
-  const w = new Worker(url);
-  let ready!: (v: "libcrypto" | "bun") => void;
-  implementation = new Promise((r) => (ready = r));
-  w.addEventListener("message", (e: MessageEvent) => {
-    const d = e.data as Reply & { ready?: "libcrypto" | "bun" };
-    if (d.ready) {
-      // Revoked only now: the worker fetches its source asynchronously.
-      URL.revokeObjectURL(url);
-      return ready(d.ready);
+function startWorker(): Promise<HashImplementation> {
+  if (started) return started;
+  started = new Promise<HashImplementation>((resolve) => {
+    let w: Worker;
+    try {
+      // The Blob stays referenced and its URL is never revoked: the worker thread fetches the source
+      // asynchronously, and a Blob collected or revoked by then fails with "Blob URL is missing".
+      workerBlob ??= new Blob([WORKER_SOURCE], { type: "application/javascript" });
+      workerUrl ??= URL.createObjectURL(workerBlob);
+      w = new Worker(workerUrl);
+    } catch {
+      return resolve("bun-inline");
     }
-    handlers.get(d.id)?.(d);
+    let ready = false;
+    w.addEventListener("message", (e: MessageEvent) => {
+      const d = e.data as Reply & { ready?: "libcrypto" | "bun" };
+      if (d.ready) {
+        ready = true;
+        worker = w;
+        w.unref();
+        return resolve(d.ready);
+      }
+      handlers.get(d.id)?.(d);
+    });
+    const fail = (why: string) => {
+      if (!ready) return resolve("bun-inline");
+      failAll(why);
+    };
+    w.addEventListener("error", (e) => fail(`upload worker failed: ${(e as ErrorEvent).message ?? "unknown error"}`));
+    w.addEventListener("close", () => fail("upload worker exited"));
   });
-  w.addEventListener("error", (e) => failAll(`upload worker failed: ${(e as ErrorEvent).message ?? "unknown error"}`));
-  w.addEventListener("close", () => failAll("upload worker exited"));
-  // Idle, the worker must not keep the agent (or a test process) alive.
-  w.unref();
-  worker = w;
-  return w;
+  return started;
 }
 
-/** Which SHA3-256 the worker uses ("libcrypto" or "bun"); starts the worker if needed. */
-export function hashImplementation(): Promise<"libcrypto" | "bun"> {
-  getWorker();
-  return implementation!;
+/** Which SHA3-256 uploads use; starts the worker if needed. */
+export function hashImplementation(): Promise<HashImplementation> {
+  return startWorker();
+}
+
+/** Same file protocol on the calling thread, for when no worker can start. */
+class InlineFile {
+  private fd = -1;
+  private h = new Bun.CryptoHasher("sha3-256");
+  constructor(private readonly path: string) {}
+  private open(): number {
+    if (this.fd < 0) this.fd = openSync(this.path, "wx", 0o600);
+    return this.fd;
+  }
+  write(b: Uint8Array): void {
+    const fd = this.open();
+    this.h.update(b);
+    for (let off = 0; off < b.byteLength; ) off += writeSync(fd, b, off, b.byteLength - off);
+  }
+  finish(): Uint8Array {
+    closeSync(this.open());
+    return new Uint8Array(this.h.digest().buffer);
+  }
+  discard(): void {
+    if (this.fd >= 0) closeSync(this.fd);
+    rmSync(this.path, { force: true });
+  }
 }
 
 /** One file written and hashed by the worker. Not reusable after finish() or discard(). */
@@ -167,8 +208,18 @@ export class HashWriter {
   private error: Error | null = null;
   private drained: (() => void) | null = null;
   private reply: { resolve: (r: Reply) => void } | null = null;
+  private inline: InlineFile | null = null;
+  private chosen: Promise<void> | null = null;
 
   constructor(readonly path: string) {}
+
+  /** Decided once per file, so all of a file's operations go to the same place. */
+  private choose(): Promise<void> {
+    this.chosen ??= startWorker().then((impl) => {
+      if (impl === "bun-inline" || !worker) this.inline = new InlineFile(this.path);
+    });
+    return this.chosen;
+  }
 
   private onReply(r: Reply): void {
     if (r.error !== undefined && !this.error) this.error = new Error(r.error);
@@ -186,7 +237,11 @@ export class HashWriter {
   }
 
   private post(msg: object, transfer: ArrayBuffer[] = []): void {
-    const w = getWorker();
+    const w = worker;
+    if (!w) {
+      this.onReply({ id: this.id, error: "upload worker is not running" });
+      return;
+    }
     if (!handlers.has(this.id)) {
       handlers.set(this.id, (r) => this.onReply(r));
       // Held while a file has work queued, so an upload in flight keeps the process alive.
@@ -206,7 +261,9 @@ export class HashWriter {
 
   /** Queues a copy of `chunk`; resolves at once unless too much is still unacknowledged. */
   async write(chunk: Uint8Array): Promise<void> {
+    await this.choose();
     if (this.error) throw this.error;
+    if (this.inline) return this.inline.write(chunk);
     // Uint8Array's slice copies (Buffer's would be a view of grpc-js's message buffer, which must not be
     // transferred): the worker gets its own ArrayBuffer of exactly this chunk.
     const copy = Uint8Array.prototype.slice.call(chunk);
@@ -224,6 +281,8 @@ export class HashWriter {
 
   /** Closes the file (created empty if nothing was written) and returns its SHA3-256. */
   async finish(): Promise<Uint8Array> {
+    await this.choose();
+    if (this.inline) return this.inline.finish();
     const r = await this.request("finish");
     this.release();
     if (this.error) throw this.error;
@@ -233,6 +292,7 @@ export class HashWriter {
 
   /** Closes and removes the file, after every queued write. */
   async discard(): Promise<void> {
+    if (this.inline) return this.inline.discard();
     // Never opened: nothing was created and nothing is queued.
     if (!this.opened) return;
     await this.request("discard");

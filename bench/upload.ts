@@ -121,9 +121,9 @@ function rssKiB(pid: number): { rss: number; hwm: number } {
   return { rss: kib("VmRSS"), hwm: kib("VmHWM") };
 }
 
-/** utime + stime of a process, seconds. */
-function cpuSeconds(pid: number): number {
-  const f = readFileSync(`/proc/${pid}/stat`, "utf8");
+/** utime + stime of a process (or, with `tid`, of one of its threads), seconds. */
+function cpuSeconds(pid: number, tid?: number): number {
+  const f = readFileSync(tid === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${tid}/stat`, "utf8");
   const rest = f.slice(f.lastIndexOf(")") + 2).split(" ");
   return (Number(rest[11]) + Number(rest[12])) / 100;
 }
@@ -233,9 +233,12 @@ export async function run(): Promise<object> {
     };
     const compiledStart = existsSync(compiledAgent) && starts > 0 ? await startup([compiledAgent], starts, "c") : null;
     const bunStart = starts > 0 ? await startup([process.execPath, join(root, "agent/main.ts")], Math.min(3, starts), "b") : null;
+    // BENCH_START_EXTRA=bin1,bin2: other agent builds to compare (e.g. a --bytecode build).
+    const extra: Record<string, Awaited<ReturnType<typeof startup>>> = {};
+    for (const [i, bin] of (process.env.BENCH_START_EXTRA ?? "").split(",").filter(Boolean).entries()) extra[bin] = await startup([bin], Math.max(starts, 1), `x${i}`);
 
     // --- uploads: openssl and Bun hasher re-measured right before each upload
-    const samples: { openssl: number | null; bunHasher: number; grossMBs: number; netMBs: number; bigMs: number; smallMs: number; agentCpuS: number; cliCpuS: number }[] = [];
+    const samples: { openssl: number | null; bunHasher: number; grossMBs: number; netMBs: number; bigMs: number; smallMs: number; agentCpuS: number; agentMainCpuS: number; cliCpuS: number }[] = [];
     for (let i = 0; i < runs; i++) {
       const openssl = opensslSha3(true);
       const bunHasher = bunSha3();
@@ -243,8 +246,10 @@ export async function run(): Promise<object> {
       try {
         cli(cliCmd, ["algo", algo, keyFile, "-a", "bin"], a.port, dir);
         const cpu0 = cpuSeconds(a.proc.pid);
+        const main0 = cpuSeconds(a.proc.pid, a.proc.pid);
         const b = cli(cliCmd, ["data", big, keyFile], a.port, dir);
         const agentCpuS = cpuSeconds(a.proc.pid) - cpu0;
+        const agentMainCpuS = cpuSeconds(a.proc.pid, a.proc.pid) - main0;
         // Checked before the last dataset starts the run, which may clean up after itself.
         const stored = join(a.workDir, "datasets", "dataset.bin");
         if (!existsSync(stored) || statSync(stored).size !== size) throw new Error(`the agent did not store the verified dataset: expected ${stored} with ${size} bytes`);
@@ -257,6 +262,7 @@ export async function run(): Promise<object> {
           bigMs: b.ms,
           smallMs: s.ms,
           agentCpuS,
+          agentMainCpuS,
           cliCpuS: b.cpuS,
         });
       } finally {
@@ -290,8 +296,9 @@ export async function run(): Promise<object> {
       ratio_to_openssl: r3(ratioOpenssl),
       ratio_to_bun_hasher: r3(ratioBun),
       agent_cpu_s_per_upload: r3(median(samples.map((s) => s.agentCpuS))),
+      agent_main_thread_cpu_s_per_upload: r3(median(samples.map((s) => s.agentMainCpuS))),
       cli_cpu_s_per_upload: r3(median(samples.map((s) => s.cliCpuS))),
-      start_to_ready: { compiled: compiledStart, bun: bunStart },
+      start_to_ready: { compiled: compiledStart, bun: bunStart, ...(Object.keys(extra).length ? { extra } : {}) },
       idle_rss_mb: idleRss,
       targets: { ratio_to_openssl: TARGET_RATIO, idle_rss_mb: TARGET_RSS_MB },
       meets: { throughput: ratioOpenssl >= TARGET_RATIO, idle_rss: idleRss <= TARGET_RSS_MB },
@@ -303,6 +310,7 @@ export async function run(): Promise<object> {
         big_ms: Math.round(s.bigMs),
         small_ms: Math.round(s.smallMs),
         agent_cpu_s: r3(s.agentCpuS),
+        agent_main_thread_cpu_s: r3(s.agentMainCpuS),
         cli_cpu_s: r3(s.cliCpuS),
       })),
       note:

@@ -1,7 +1,7 @@
 // Offline, byte-reproducible guest image builder: `bun images/build.ts [options]`.
 // Output (images/out/): vmlinux (PVH, uncompressed — the fastest boot under TCG), bzImage,
 // initramfs.cpio (+ .zst), initramfs-busybox.cpio (bench baseline) and image.json.
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { type CpioEntry, writeCpio } from "./cpio.ts";
@@ -16,8 +16,13 @@ export const WANTED_MODULES = ["virtio_pci", "virtio_console", "virtio_net", "vm
 /** Present only on newer kernels (configfs-tsm arrived in 6.7). */
 export const OPTIONAL_MODULES = ["tsm"];
 export const GLIBC = ["libc.so.6", "libm.so.6", "libpthread.so.0", "libdl.so.2", "ld-linux-x86-64.so.2"];
-export const DEFAULT_CMDLINE = "console=ttyS0 quiet panic=-1";
-export const ZSTD_LEVEL = 10;
+/** Boot command line (the manager appends cocos.* settings). Besides quiet: no TSC calibration or
+ *  watchdog, no crypto self-tests, no i8042/PS2 probing, no block tracer — each measurable under TCG
+ *  (bench/boot.ts; see images/README.md). */
+export const DEFAULT_CMDLINE =
+  "console=ttyS0 quiet panic=-1 tsc=reliable no_timer_check noreplace-smp cryptomgr.notests random.trust_cpu=on i8042.noaux i8042.nomux i8042.nopnp i8042.dumbkbd initcall_blacklist=init_blk_tracer";
+// 17: the bytecode agent needs it to keep the compressed initramfs under 50 MB (level 10: 52.5 MB).
+export const ZSTD_LEVEL = 17;
 
 export interface BuildOptions {
   agent?: string;
@@ -194,6 +199,8 @@ export async function buildImage(opts: BuildOptions = {}): Promise<ImageManifest
   if (opts.compress ?? true) {
     log(`zstd -${ZSTD_LEVEL} of ${cpio.length} bytes`);
     manifest.initramfs.zstd = { ...write("initramfs.cpio.zst", Bun.zstdCompressSync(cpio, { level: ZSTD_LEVEL })), level: ZSTD_LEVEL };
+  } else {
+    rmSync(join(out, "initramfs.cpio.zst"), { force: true }); // would no longer match initramfs.cpio
   }
   await Bun.write(join(out, "image.json"), JSON.stringify(manifest, null, 2) + "\n");
   log(`initramfs ${cpio.length} bytes${manifest.initramfs.zstd ? `, zstd ${manifest.initramfs.zstd.size}` : ""}; wrote ${out}/image.json`);

@@ -13,6 +13,7 @@ import {
   epochNow,
   type DatasetEntry,
   type FromWorker,
+  type PreloadRequest,
   type RunRequest,
   type WorkerTimings,
 } from "./worker-protocol.ts";
@@ -33,7 +34,9 @@ export interface RunTimings {
   transpileMs: number;
   /** From the start of the run until the worker had the run message (worker boot when no spare was ready). */
   workerMs: number;
-  /** Import of the generated JS in the worker. */
+  /** The run's Worker had imported and warmed the generated JS before the run (see prepareWasm). */
+  preloaded: boolean;
+  /** Import of the generated JS in the worker (or the wait for its preload). */
   importMs: number;
   /** Compile (0 when the compiled modules were cached) + instantiate of the core modules. */
   instantiateMs: number;
@@ -140,17 +143,21 @@ export function transpileCache(): TranspileCache {
 /**
  * Load + adapt + transpile (cached by SHA3-256 of `bytes`). Throws AlgorithmError for input that is
  * not a runnable component (not Wasm, truncated, unsatisfiable imports, no known entry point).
+ * Also gets the next run ready ahead: the core modules are compiled for `memoryBytes` (the default
+ * cap unless given) and the spare Worker imports and warms the generated JS.
  */
 export async function prepareWasm(
   bytes: Uint8Array,
   cache: TranspileCache = defaultCache,
+  opts: { memoryBytes?: number } = {},
 ): Promise<{ component: TranspiledComponent; cached: boolean }> {
   const hash = sha3Hex(bytes);
   const hit = await cache.get(hash);
-  if (hit) return { component: hit, cached: true };
-  const component = await transpileOffThread(bytes, hash);
-  await cache.set(component);
-  return { component, cached: false };
+  const component = hit ?? (await transpileOffThread(bytes, hash));
+  if (!hit) await cache.set(component);
+  expectNext(component);
+  void compiledModules(component, opts.memoryBytes ?? DEFAULT_LIMITS.memoryBytes);
+  return { component, cached: !!hit };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -159,6 +166,8 @@ export async function prepareWasm(
 interface BootingWorker {
   worker: Worker;
   ready: Promise<void>;
+  /** Hash of the component whose generated JS this worker was told to preload. */
+  preloaded?: string;
   /** Receives every message but "ready". */
   onMessage: (m: FromWorker) => void;
   /** Called once if the worker fails or exits; remembered when it happens before a run attaches. */
@@ -167,6 +176,21 @@ interface BootingWorker {
 }
 
 let spare: BootingWorker | undefined;
+/** The component the next run most likely needs: the last one prepared or run. */
+let expected: { hash: string; js: Uint8Array } | undefined;
+
+function expectNext(c: TranspiledComponent): void {
+  const js = c.files[c.jsName];
+  if (!js) return;
+  if (expected?.hash !== c.hash) expected = { hash: c.hash, js };
+  preloadInto(spareWorker());
+}
+
+function preloadInto(w: BootingWorker): void {
+  if (!expected || w.preloaded || w.gone) return;
+  w.preloaded = expected.hash;
+  w.worker.postMessage({ type: "preload", hash: expected.hash, js: expected.js } satisfies PreloadRequest);
+}
 
 function bootWorker(): BootingWorker {
   const worker = new Worker(WORKER_URL);
@@ -195,7 +219,10 @@ function bootWorker(): BootingWorker {
 
 function spareWorker(): BootingWorker {
   if (spare?.gone) spare = undefined;
-  spare ??= bootWorker();
+  if (!spare) {
+    spare = bootWorker();
+    preloadInto(spare);
+  }
   return spare;
 }
 
@@ -344,14 +371,15 @@ export async function runPrepared(
     }
   });
 
-  // Boot the next spare now that this run no longer competes with it for CPU.
-  spareWorker();
+  // Boot the next spare now that this run no longer competes with it for CPU, expecting a rerun.
+  expectNext(component);
   const t = workerTimings;
   const timings: RunTimings = {
     cached: prep.cached,
     adaptMs: prep.cached ? 0 : component.adaptMs,
     transpileMs: prep.cached ? 0 : component.transpileMs,
     workerMs: workerAt - startedAt,
+    preloaded: t?.preloaded ?? false,
     importMs: t?.importMs ?? 0,
     instantiateMs: t?.instantiateMs ?? 0,
     firstInstructionMs: t?.enteredAt ? t.enteredAt - startedAt : 0,

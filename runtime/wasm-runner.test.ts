@@ -186,6 +186,21 @@ describe.skipIf(!!noClang)("wasm runner (C guests)", () => {
     expect(b.lines.filter((l) => l.startsWith("file ")).sort()).toEqual(["file out-B.txt", "file relative.txt"]);
     expect(a.lines.some((l) => l.includes("B"))).toBe(false);
   });
+
+  test("a rerun in the spare Worker preloaded with the same component still sees only its own run", async () => {
+    const a = await run(["echo", "A"], { env: { WHO: "alice" } });
+    const oa = await runWasmSpec(a.spec);
+    expect(oa).toMatchObject({ kind: "exit", code: 0 });
+    await Bun.sleep(200); // let the spare boot and preload
+    const b = await run(["echo", "B"], { env: { WHO: "bob" } });
+    const ob = await runWasmSpec(b.spec);
+    expect(ob).toMatchObject({ kind: "exit", code: 0 });
+    expect(ob.timings.preloaded).toBe(true);
+    expect(b.lines).toContain("arg 2 B");
+    expect(b.lines).toContain("env WHO=bob HOME=(unset)");
+    expect(b.lines.filter((l) => l.startsWith("file ")).sort()).toEqual(["file out-B.txt", "file relative.txt"]);
+    expect(b.lines.some((l) => l.includes("alice") || l.includes("A.txt"))).toBe(false);
+  });
 });
 
 describe("bad input", () => {

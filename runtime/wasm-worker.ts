@@ -17,8 +17,65 @@ const post = (m: FromWorker, transfer?: ArrayBuffer[]) => self.postMessage(m, tr
 const hostModule = import("./wasi-host.ts");
 let role: "transpile" | "run" | undefined;
 
+interface GeneratedModule {
+  instantiate(
+    getCoreModule: (name: string) => Promise<WebAssembly.Module>,
+    imports: Record<string, unknown>,
+    instantiateCore: (m: WebAssembly.Module, imports: Record<string, Record<string, unknown>>) => Promise<WebAssembly.Instance>,
+  ): Promise<Record<string, unknown>>;
+}
+
+function importGenerated(js: Uint8Array): Promise<GeneratedModule> {
+  const b64 = Buffer.from(js.buffer, js.byteOffset, js.byteLength).toString("base64");
+  return import(`data:text/javascript;base64,${b64}`) as Promise<GeneratedModule>;
+}
+
+/** The generated JS of the component this spare was told to expect (see PreloadRequest). */
+let preloaded: { hash: string; mod: Promise<GeneratedModule> } | undefined;
+
+/**
+ * Imports the generated JS and runs its instantiate() up to the first core instantiation, which
+ * throws: JSC then has the bytecode of that ~10k-line function, the bulk of a cold instantiate.
+ * Every instantiate() call builds its state in its own closure, and the throwaway host has no
+ * preopens, so nothing of this reaches the run's instance.
+ */
+async function preload(js: Uint8Array): Promise<GeneratedModule> {
+  const mod = await importGenerated(js);
+  const { createHost } = await hostModule;
+  const host = createHost({
+    argv: [],
+    env: [],
+    preopens: [],
+    maxStdioBytes: 0,
+    maxResultsBytes: 0,
+    onStdio: () => {},
+    onProgress: () => {},
+    datasets: () => [],
+    fdOpened: () => {},
+    fdClosed: () => {},
+    sleep: () => {},
+  });
+  const stop = new Error("preload stops before the first core instance");
+  await mod
+    .instantiate(
+      async () => undefined as unknown as WebAssembly.Module,
+      host.imports,
+      async () => {
+        throw stop;
+      },
+    )
+    .catch(() => {});
+  return mod;
+}
+
 self.onmessage = async (ev: MessageEvent<ToWorker>) => {
   const msg = ev.data;
+  if (msg.type === "preload") {
+    if (role || preloaded) return;
+    preloaded = { hash: msg.hash, mod: preload(msg.js) };
+    preloaded.mod.catch(() => {}); // the run imports afresh
+    return;
+  }
   if (msg.type === "transpile") {
     role ??= "transpile";
     const { transpileUpload } = await import("./transpile.ts");
@@ -95,14 +152,10 @@ async function run(req: RunRequest): Promise<{ outcome: WorkerOutcome; timings: 
 
   const c = req.component;
   const t0 = performance.now();
-  const js = new TextDecoder().decode(c.files[c.jsName]);
-  const mod = (await import(`data:text/javascript;base64,${Buffer.from(js).toString("base64")}`)) as {
-    instantiate(
-      getCoreModule: (name: string) => Promise<WebAssembly.Module>,
-      imports: Record<string, unknown>,
-      instantiateCore: (m: WebAssembly.Module, imports: Record<string, Record<string, unknown>>) => Promise<WebAssembly.Instance>,
-    ): Promise<Record<string, unknown>>;
-  };
+  const js = c.files[c.jsName];
+  if (!js) throw new Error(`transpiled component has no ${c.jsName}`);
+  const warm = preloaded?.hash === c.hash ? await preloaded.mod.catch(() => undefined) : undefined;
+  const mod = warm ?? (await importGenerated(js));
   const t1 = performance.now();
 
   const memories: WebAssembly.Memory[] = [];
@@ -144,7 +197,7 @@ async function run(req: RunRequest): Promise<{ outcome: WorkerOutcome; timings: 
     return inst;
   };
 
-  const timings: WorkerTimings = { receivedAt, importMs: t1 - t0, instantiateMs: 0, enteredAt: 0 };
+  const timings: WorkerTimings = { receivedAt, preloaded: !!warm, importMs: t1 - t0, instantiateMs: 0, enteredAt: 0 };
   const classify = (e: unknown): WorkerOutcome => {
     if (e instanceof WasiExit) return { kind: "exit", code: e.code };
     if (e instanceof LimitExceeded) return { kind: "limit", limit: e.limit, message: e.message };

@@ -39,11 +39,24 @@ export interface TranspileRequest {
   hash: string;
 }
 
-export type ToWorker = RunRequest | TranspileRequest;
+/**
+ * Sent to the spare run Worker when a component is prepared: it imports the generated JS and warms
+ * its instantiate() (no core module is instantiated, no guest code runs), so a run of this hash
+ * skips both. The Worker still runs at most one computation.
+ */
+export interface PreloadRequest {
+  type: "preload";
+  hash: string;
+  js: Uint8Array;
+}
+
+export type ToWorker = RunRequest | TranspileRequest | PreloadRequest;
 
 export interface WorkerTimings {
   /** Wall-clock (epoch ms, from timeOrigin + now) when the run message arrived. */
   receivedAt: number;
+  /** The generated JS was imported and warmed before the run message arrived (see PreloadRequest). */
+  preloaded: boolean;
   importMs: number;
   instantiateMs: number;
   /** Epoch ms just before the guest's entry export was called. */

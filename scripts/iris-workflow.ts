@@ -151,6 +151,9 @@ export interface WorkflowOptions {
   timeoutMs?: number;
   /** Manifests ask for attested TLS; parties verify the agent's evidence before any upload (default true). */
   attested?: boolean;
+  /** Fault injection: right after this computation's uploads, SIGKILL the manager and start a new one
+   *  on the same state dir; it must re-adopt the running VM and relay the rest (issue 5). */
+  restartManagerAfterUpload?: string;
   /** Called once per computation after the agent is up and before the uploads (tests: bad inputs). */
   probe?: (computationId: string, env: Record<string, string>, run: CliRunner) => Promise<void>;
 }
@@ -242,28 +245,58 @@ export async function runIrisWorkflow(o: WorkflowOptions): Promise<WorkflowResul
         o.workDir,
       );
 
+    const managerEnv: Record<string, string> = {
+      MANAGER_GRPC_URL: `127.0.0.1:${serverPort}`,
+      MANAGER_BACKEND: o.backend,
+      MANAGER_AGENT_BIN: progs.agent.join(" "),
+      MANAGER_STATE_DIR: stateDir,
+      MANAGER_HTTP_HOST: "127.0.0.1",
+      MANAGER_HTTP_PORT: String(httpPort),
+      MANAGER_GRPC_RECONNECT_INITIAL: "200ms",
+      MANAGER_GRPC_RECONNECT_MAX: "1s",
+      MANAGER_STOP_GRACE: "5s",
+      ...(o.backend === "qemu" ? qemuEnv() : {}),
+    };
+    const startManager = () => start("manager", [...progs.manager], managerEnv, o.workDir);
+
     /** Runs one computation end to end; returns the consumer's results.zip entries. */
     const compute = async (id: string, upload: (env: Record<string, string>) => Promise<void>): Promise<Record<string, Uint8Array>> => {
       const srv = server!;
       // A manager that dies (bad config, backend unavailable) ends the wait at once, with its output.
-      const mgr = manager!;
-      const managerDied = mgr.exited.then((code) => {
-        throw new Error(`the manager exited (code ${code}):\n${mgr.lines.slice(-15).join("\n")}`);
-      });
-      managerDied.catch(() => {});
-      const port = (await Promise.race([srv.waitFor(new RegExp(`run +computation=${id} agent_port=(\\d*)`), timeout), managerDied]))[1]!;
+      const managerDied = () => {
+        const mgr = manager!;
+        const p = mgr.exited.then((code): never => {
+          throw new Error(`the manager exited (code ${code}):\n${mgr.lines.slice(-15).join("\n")}`);
+        });
+        p.catch(() => {});
+        return p;
+      };
+      const port = (await Promise.race([srv.waitFor(new RegExp(`run +computation=${id} agent_port=(\\d*)`), timeout), managerDied()]))[1]!;
       if (!port) throw new Error(`the manager could not start computation ${id}:\n${srv.lines.filter((l) => / event .*Failed/.test(l)).join("\n")}`);
       say(`   the manager started the agent (${o.backend} backend); agent port ${port}`);
+      // The agent takes the manifest before its gRPC server listens; behind QEMU's hostfwd a connection
+      // made in between is accepted and then dropped. The control plane sees the agent's own "agent ready".
+      await Promise.race([srv.waitFor(new RegExp(`"msg":"agent ready".* computation=${id}\\b`), timeout), managerDied()]);
       const env: Record<string, string> = { AGENT_GRPC_URL: `127.0.0.1:${port}` };
       if (attested) {
         // The control plane fetched the policy from the manager: measurement, host_data = manifest hash, root.
-        await Promise.race([srv.waitFor(new RegExp(`attestation policy for computation ${id} written`), timeout), managerDied]);
+        await Promise.race([srv.waitFor(new RegExp(`attestation policy for computation ${id} written`), timeout), managerDied()]);
         Object.assign(env, { AGENT_GRPC_ATTESTED_TLS: "true", AGENT_GRPC_ATTESTATION_POLICY: policyFile(id) });
         say(`   attestation policy from the manager: host_data = manifest hash, measurement, sim root → ${id}.policy.json`);
       }
       if (o.probe) await o.probe(id, env, runCli);
       await upload(env);
-      const done = await Promise.race([srv.waitFor(new RegExp(`event +(ConsumingResults/Ready|Running/Failed|Failed/Failed) +computation=${id}`), timeout), managerDied]);
+      if (o.restartManagerAfterUpload === id) {
+        say(`   fault: the manager is killed (SIGKILL) while ${id} runs, and started again on the same state dir`);
+        const old = manager!;
+        old.child.kill("SIGKILL");
+        await old.exited;
+        running.splice(running.indexOf(old), 1);
+        manager = startManager();
+        const m = await Promise.race([manager.waitFor(/"re-adopted VM"/, timeout), managerDied()]);
+        say(`   the new manager re-adopted the VM: ${m.input}`);
+      }
+      const done = await Promise.race([srv.waitFor(new RegExp(`event +(ConsumingResults/Ready|Running/Failed|Failed/Failed) +computation=${id}`), timeout), managerDied()]);
       if (!done[1]!.startsWith("ConsumingResults")) throw new Error(`computation ${id} failed:\n${srv.lines.slice(-20).join("\n")}`);
       say(`   consumer downloads the result (cocos-cli result)`);
       await cli("consumer", ["result", "private.pem", `${id}.zip`], env);
@@ -275,23 +308,7 @@ export async function runIrisWorkflow(o: WorkflowOptions): Promise<WorkflowResul
     server = serve("iris-train", await manifest("iris-train", wasmTrain, [{ path: iris, name: "Iris.csv" }]));
     await server.waitFor(/listening at/, timeout);
     say(`3. Manager (${o.backend} backend) dials the computations server`);
-    manager = start(
-      "manager",
-      [...progs.manager],
-      {
-        MANAGER_GRPC_URL: `127.0.0.1:${serverPort}`,
-        MANAGER_BACKEND: o.backend,
-        MANAGER_AGENT_BIN: progs.agent.join(" "),
-        MANAGER_STATE_DIR: stateDir,
-        MANAGER_HTTP_HOST: "127.0.0.1",
-        MANAGER_HTTP_PORT: String(httpPort),
-        MANAGER_GRPC_RECONNECT_INITIAL: "200ms",
-        MANAGER_GRPC_RECONNECT_MAX: "1s",
-        MANAGER_STOP_GRACE: "5s",
-        ...(o.backend === "qemu" ? qemuEnv() : {}),
-      },
-      o.workDir,
-    );
+    manager = startManager();
     const train = await compute("iris-train", async (env) => {
       say(`4. Algorithm provider uploads iris-train.wasm (cocos-cli algo -a wasm)${attested ? ", over attested TLS" : ""}`);
       const lines = await cli("algo-provider", ["algo", wasmTrain, "private.pem", "-a", "wasm"], env);

@@ -27,6 +27,8 @@ export interface QemuConfig {
   maxMemory: string;
   kernelHash: boolean;
   firmware: Firmware;
+  /** -bios for a direct kernel boot (firmware "none"): qboot when installed, else QEMU's SeaBIOS (""). */
+  bios: string;
   ovmfCode: { if: string; format: string; unit: number; file: string; readonly: string };
   ovmfVars: { if: string; format: string; unit: number; file: string };
   netdevId: string;
@@ -51,7 +53,16 @@ export interface QemuConfig {
   monitor: string;
 }
 
-export const DEFAULT_CMDLINE = "console=ttyS0 quiet panic=-1";
+/** Fallback when image.json has none; images/build.ts writes the same (its BOOT_CMDLINE). */
+export const DEFAULT_CMDLINE =
+  "console=ttyS0 quiet panic=-1 tsc=reliable no_timer_check noreplace-smp cryptomgr.notests random.trust_cpu=on i8042.noaux i8042.nomux i8042.nopnp i8042.dumbkbd initcall_blacklist=init_blk_tracer";
+
+/** Default vCPUs under TCG (each one a host thread; see bench/boot.ts for the measurement). */
+export const TCG_SMP = 2;
+
+/** qboot boots a PVH kernel in a fraction of SeaBIOS's time under TCG (no option-ROM scan, no boot menu). */
+export const QBOOT_PATHS = ["/usr/share/qemu/qboot.rom", "/usr/share/qboot/bios.bin"];
+const findQboot = () => QBOOT_PATHS.find((p) => existsSync(p));
 
 type Env = Record<string, string | undefined>;
 
@@ -98,7 +109,14 @@ function defaultCmdline(kernelFile: string): string {
   return DEFAULT_CMDLINE;
 }
 
-export function loadQemuConfig(env: Env = process.env, cwd = process.cwd(), probe = { kvm: kvmUsable, vhostVsock: () => existsSync("/dev/vhost-vsock") }): QemuConfig {
+export interface Probes {
+  kvm: () => boolean;
+  vhostVsock: () => boolean;
+  /** Path of qboot, if installed (absent: none). */
+  qboot?: () => string | undefined;
+}
+
+export function loadQemuConfig(env: Env = process.env, cwd = process.cwd(), probe: Probes = { kvm: kvmUsable, vhostVsock: () => existsSync("/dev/vhost-vsock"), qboot: findQboot }): QemuConfig {
   const kvm = str(env, "MANAGER_QEMU_ENABLE_KVM", "auto");
   let accel: Accel;
   if (kvm === "auto") accel = probe.kvm() ? "kvm" : "tcg";
@@ -112,7 +130,9 @@ export function loadQemuConfig(env: Env = process.env, cwd = process.cwd(), prob
   const kernelFile = resolve(cwd, str(env, "MANAGER_QEMU_DISK_IMG_KERNEL_FILE", viaOvmf ? "images/out/bzImage" : "images/out/vmlinux"));
   // Under TCG every vCPU is a host thread: more vCPUs than host cores, or 64 hot-pluggable ones,
   // only slow the boot (measured: 4 vCPUs on 2 cores boot about 2x slower than 2).
-  const smpCount = int(env, "MANAGER_QEMU_SMP_COUNT", accel === "kvm" ? 4 : Math.min(4, availableParallelism()));
+  const smpCount = int(env, "MANAGER_QEMU_SMP_COUNT", accel === "kvm" ? 4 : Math.min(TCG_SMP, availableParallelism()));
+  // MANAGER_QEMU_BIOS: auto (qboot when installed), seabios (QEMU's default), or a firmware file.
+  const biosText = str(env, "MANAGER_QEMU_BIOS", "auto");
   const channelText = str(env, "MANAGER_QEMU_CHANNEL", "auto");
   let channel: ChannelMode;
   if (channelText === "auto") channel = probe.vhostVsock() ? "vsock" : "virtio-serial";
@@ -135,6 +155,7 @@ export function loadQemuConfig(env: Env = process.env, cwd = process.cwd(), prob
     maxMemory: str(env, "MANAGER_QEMU_MAX_MEMORY", "30G"),
     kernelHash: bool(env, "MANAGER_QEMU_KERNEL_HASH", false),
     firmware: viaOvmf ? "ovmf" : "none",
+    bios: viaOvmf ? "" : biosText === "auto" ? (probe.qboot?.() ?? "") : biosText === "seabios" ? "" : resolve(cwd, biosText),
     ovmfCode: {
       if: str(env, "MANAGER_QEMU_OVMF_CODE_IF", "pflash"),
       format: str(env, "MANAGER_QEMU_OVMF_CODE_FORMAT", "raw"),
@@ -212,6 +233,7 @@ export function buildQemuArgs(c: QemuConfig, vm: VmLaunch): string[] {
   if (c.cpu) a.push("-cpu", c.cpu);
   a.push("-smp", `${c.smpCount},maxcpus=${Math.max(c.smpMaxCpus, c.smpCount)}`);
   a.push("-m", `${c.memorySize},slots=${c.memorySlots},maxmem=${c.maxMemory}`);
+  if (c.firmware === "none" && c.bios) a.push("-bios", c.bios);
   if (c.firmware === "ovmf" && !c.enableSevSnp) {
     const o = c.ovmfCode;
     a.push("-drive", `if=${o.if},format=${o.format},unit=${o.unit},file=${o.file},readonly=${o.readonly}`);

@@ -77,9 +77,8 @@ function which(bin: string, path?: string): string | undefined {
   return Bun.which(bin, path !== undefined ? { PATH: path } : undefined) ?? undefined;
 }
 
-function needFile(path: string, what: string, envName: string): void {
-  if (!existsSync(path) || !statSync(path).isFile())
-    throw new Error(`${what} not found: expected a file at ${path} (${envName}); build the guest image with \`bun run images\``);
+function needFile(path: string, what: string, envName: string, hint = "build the guest image with `bun run images`"): void {
+  if (!existsSync(path) || !statSync(path).isFile()) throw new Error(`${what} not found: expected a file at ${path} (${envName}); ${hint}`);
 }
 
 export class QemuBackend implements VmBackend {
@@ -117,6 +116,7 @@ export class QemuBackend implements VmBackend {
     }
     needFile(c.kernelFile, "guest kernel", "MANAGER_QEMU_DISK_IMG_KERNEL_FILE");
     needFile(c.initrdFile, "guest initramfs", "MANAGER_QEMU_DISK_IMG_ROOTFS_FILE");
+    if (c.firmware === "none" && c.bios) needFile(c.bios, "guest firmware", "MANAGER_QEMU_BIOS", "set MANAGER_QEMU_BIOS=seabios for QEMU's default");
     if (c.firmware === "ovmf") needFile(c.ovmfCode.file, "OVMF firmware", "MANAGER_QEMU_OVMF_CODE_FILE");
     if (c.firmware === "ovmf" && !c.enableSevSnp) needFile(c.ovmfVars.file, "OVMF variable store", "MANAGER_QEMU_OVMF_VARS_FILE");
     return { exe, qemu };
