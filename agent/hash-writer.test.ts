@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { sha3_256, toHex } from "../protocol/hash.ts";
-import { HashWriter, hashImplementation, MAX_IN_FLIGHT } from "./hash-writer.ts";
+import { HashWriter, hashImplementation, InlineFile, MAX_IN_FLIGHT } from "./hash-writer.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "hash-writer-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -63,5 +63,27 @@ describe("HashWriter", () => {
     await w.finish();
     await w.discard();
     expect(existsSync(path)).toBe(false);
+  });
+});
+
+describe("InlineFile (fallback when no worker starts)", () => {
+  test("same bytes, same SHA3-256, mode 0600; discard after finish unlinks", () => {
+    const data = bytes(3 << 20, 4);
+    const path = join(dir, "inline");
+    const f = new InlineFile(path);
+    f.write(data.subarray(0, 5));
+    f.write(data.subarray(5));
+    expect(toHex(f.finish())).toBe(toHex(sha3_256(data)));
+    expect(readFileSync(path).equals(Buffer.from(data))).toBe(true);
+    expect(statSync(path).mode & 0o777).toBe(0o600);
+    f.discard();
+    expect(existsSync(path)).toBe(false);
+  });
+
+  test("never opens an existing file", () => {
+    const path = join(dir, "inline-existing");
+    writeFileSync(path, "keep me");
+    expect(() => new InlineFile(path).write(bytes(10, 5))).toThrow(/EEXIST|exists/);
+    expect(readFileSync(path, "utf8")).toBe("keep me");
   });
 });

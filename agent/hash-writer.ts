@@ -118,6 +118,8 @@ self.onmessage = ({ data: m }) => {
 /** Unacknowledged bytes one file may have queued for the worker. */
 export const MAX_IN_FLIGHT = 8 << 20;
 
+const WORKER_START_TIMEOUT_MS = 10_000;
+
 export type HashImplementation = "libcrypto" | "bun" | "bun-inline";
 
 type Reply = { id: number; ack?: number; hash?: Uint8Array; discarded?: true; error?: string };
@@ -167,6 +169,13 @@ function startWorker(): Promise<HashImplementation> {
     };
     w.addEventListener("error", (e) => fail(`upload worker failed: ${(e as ErrorEvent).message ?? "unknown error"}`));
     w.addEventListener("close", () => fail("upload worker exited"));
+    // A worker that never reports is abandoned; uploads must not wait on it.
+    setTimeout(() => {
+      if (!ready) {
+        w.terminate();
+        resolve("bun-inline");
+      }
+    }, WORKER_START_TIMEOUT_MS).unref();
   });
   return started;
 }
@@ -177,7 +186,7 @@ export function hashImplementation(): Promise<HashImplementation> {
 }
 
 /** Same file protocol on the calling thread, for when no worker can start. */
-class InlineFile {
+export class InlineFile {
   private fd = -1;
   private h = new Bun.CryptoHasher("sha3-256");
   constructor(private readonly path: string) {}
@@ -191,7 +200,9 @@ class InlineFile {
     for (let off = 0; off < b.byteLength; ) off += writeSync(fd, b, off, b.byteLength - off);
   }
   finish(): Uint8Array {
-    closeSync(this.open());
+    const fd = this.open();
+    this.fd = -2; // closed: a later discard only unlinks
+    closeSync(fd);
     return new Uint8Array(this.h.digest().buffer);
   }
   discard(): void {

@@ -58,6 +58,10 @@ for arg in $(cat /proc/cmdline); do
   esac
 done
 
+# Each virtio-serial port keeps one thread of Bun's I/O pool in a blocking read; the pool is sized
+# by the vCPU count, so with 1-2 vCPUs the channels' writes (events, report requests) would starve.
+export UV_THREADPOOL_SIZE=16
+
 cd /cocos
 log "starting agent, uptime $(cut -d' ' -f1 /proc/uptime)s"
 /bin/cocos-agent &

@@ -115,7 +115,7 @@ const WRAP_LABELS = 3;
  *   block $done (result of the loop)        loop $retry        block $need
  *     loop $l  fuel -= 1; br_if $need (fuel == 0)  ...body...  end
  *     br $done
- *   end  interrupt(); fuel = N; br $retry  end  end
+ *   end  interrupt(); fuel = N; br $retry  end  unreachable  end
  *
  * and branches in the body that leave such loops count the three new labels.
  */
@@ -177,7 +177,7 @@ function rewriteExpr(r: Reader, end: number | null, rw: Rewriter, out: Out): voi
           break;
         }
         // A single-byte or reference block type has no parameters; a type index may have some.
-        const wrap = bt >= 0x40 && bt <= 0x7f || bt === 0x63 || bt === 0x64;
+        const wrap = !process.env.NOWRAP && (bt >= 0x40 && bt <= 0x7f || bt === 0x63 || bt === 0x64);
         stack.push(wrap);
         if (!wrap) {
           insertHere(fuel.check);
@@ -208,7 +208,8 @@ function rewriteExpr(r: Reader, end: number | null, rw: Rewriter, out: Out): voi
           return;
         }
         if (stack.length === 0) insertAt(at, fuel?.spill ?? null); // the function's own end
-        if (stack.pop() && fuel) insertHere([0x0c, 0x02, 0x0b, ...fuel.refill, 0x0c, 0x00, 0x0b, 0x0b]);
+        // br $done; end $need; refill; br $retry; end $retry; unreachable (types $done's end); end $done
+        if (stack.pop() && fuel) insertHere([0x0c, 0x02, 0x0b, ...fuel.refill, 0x0c, 0x00, 0x0b, 0x00, 0x0b]);
         break;
       case 0x0f: // return
         insertAt(at, fuel?.spill ?? null);
@@ -481,6 +482,12 @@ export function instrumentLoops(module: Uint8Array, opts: InstrumentOptions = {}
     const l = encodeU32(local);
     const decrement = [0x20, ...l, 0x41, 0x01, 0x6b, 0x22, ...l, 0x45]; // fuel -= 1; fuel == 0
     const refill = [0x10, ...encodeU32(interruptFunc), 0x41, ...signedLeb(FUEL_PER_CHECK), 0x21, ...l];
+    if (process.env.GLOBALFUEL) {
+      const g = [0x23, ...fuel, 0x41, 0x01, 0x6b, 0x24, ...fuel, 0x23, ...fuel, 0x45];
+      const gre = [0x10, ...encodeU32(interruptFunc), 0x41, ...signedLeb(FUEL_PER_CHECK), 0x24, ...fuel];
+      return { shiftFrom: importedFuncs, shiftBy: added, memorySize: memorySizeCall,
+        fuel: { check: [...g, 0x04, 0x40, ...gre, 0x0b], exitCheck: [...g, 0x0d, 0x01], refill: gre, spill: [], reload: [] } };
+    }
     return {
       shiftFrom: importedFuncs,
       shiftBy: added,

@@ -110,7 +110,7 @@ class Program {
     this.exited = new Promise((r) => child.once("exit", (code) => r(code)));
   }
 
-  /** Resolves with the first line (from index `from` on) matching `re`. */
+  /** Resolves with the first line (from index `from` on) matching `re`; timeoutMs 0 = no deadline. */
   waitFor(re: RegExp, timeoutMs: number, from = 0): Promise<RegExpMatchArray> {
     for (let i = from; i < this.lines.length; i++) {
       const m = this.lines[i]!.match(re);
@@ -118,10 +118,12 @@ class Program {
     }
     return new Promise((resolve, reject) => {
       const w = { re, from, resolve: (m: RegExpMatchArray) => (clearTimeout(t), resolve(m)) };
-      const t = setTimeout(() => {
-        this.waiters.splice(this.waiters.indexOf(w), 1);
-        reject(new Error(`${this.name}: no line matching ${re} within ${timeoutMs} ms; last lines:\n${this.lines.slice(-15).join("\n")}`));
-      }, timeoutMs);
+      const t = timeoutMs
+        ? setTimeout(() => {
+            this.waiters.splice(this.waiters.indexOf(w), 1);
+            reject(new Error(`${this.name}: no line matching ${re} within ${timeoutMs} ms; last lines:\n${this.lines.slice(-15).join("\n")}`));
+          }, timeoutMs)
+        : undefined;
       this.waiters.push(w);
       this.exited.then((code) => {
         if (!this.waiters.includes(w)) return;
@@ -263,13 +265,18 @@ export async function runIrisWorkflow(o: WorkflowOptions): Promise<WorkflowResul
     const compute = async (id: string, upload: (env: Record<string, string>) => Promise<void>): Promise<Record<string, Uint8Array>> => {
       const srv = server!;
       // A manager that dies (bad config, backend unavailable) ends the wait at once, with its output.
+      // …and so does a VM (or agent) that stops or fails before the computation is done.
+      const vmGone = srv.waitFor(new RegExp(`event +\\S+/(Stopped|Failed) +computation=${id}\\b`), 0).then((m): never => {
+        throw new Error(`computation ${id} ended early: ${m.input}\n${srv.lines.slice(-20).join("\n")}`);
+      });
+      vmGone.catch(() => {});
       const managerDied = () => {
         const mgr = manager!;
         const p = mgr.exited.then((code): never => {
           throw new Error(`the manager exited (code ${code}):\n${mgr.lines.slice(-15).join("\n")}`);
         });
         p.catch(() => {});
-        return p;
+        return Promise.race([p, vmGone]);
       };
       const port = (await Promise.race([srv.waitFor(new RegExp(`run +computation=${id} agent_port=(\\d*)`), timeout), managerDied()]))[1]!;
       if (!port) throw new Error(`the manager could not start computation ${id}:\n${srv.lines.filter((l) => / event .*Failed/.test(l)).join("\n")}`);
@@ -300,6 +307,9 @@ export async function runIrisWorkflow(o: WorkflowOptions): Promise<WorkflowResul
       if (!done[1]!.startsWith("ConsumingResults")) throw new Error(`computation ${id} failed:\n${srv.lines.slice(-20).join("\n")}`);
       say(`   consumer downloads the result (cocos-cli result)`);
       await cli("consumer", ["result", "private.pem", `${id}.zip`], env);
+      // Done with this VM: free its vCPUs before the next computation boots (2-core CI machines).
+      const stopped = await fetch(`http://127.0.0.1:${httpPort}/vms/${id}`, { method: "DELETE", signal: AbortSignal.timeout(timeout) });
+      if (!stopped.ok) throw new Error(`manager could not stop the VM of ${id}: HTTP ${stopped.status} ${await stopped.text()}`);
       return unzipSync(readFileSync(join(o.workDir, "consumer", `${id}.zip`)));
     };
 
