@@ -15,6 +15,7 @@ import { checkManifestBinding, chooseProvider } from "./attestation.ts";
 import { Computation } from "./computation.ts";
 import type { AgentConfig } from "./config.ts";
 import { bindServer, createAgentGrpcServer } from "./grpc.ts";
+import { hashImplementation } from "./hash-writer.ts";
 import { httpApp, serveHttp } from "./http.ts";
 import { Logger, splitPieces } from "./log.ts";
 import { Metrics } from "./metrics.ts";
@@ -166,6 +167,8 @@ export class Agent {
       computation_id: m.id,
       state: this.computation.state,
     });
+    // Starts the upload hashing worker now, off the first upload's path, and says which SHA3 it uses.
+    void hashImplementation().then((impl) => this.log.info("upload hashing", { sha3: impl }));
   }
 
   async stop(): Promise<void> {

@@ -3,7 +3,7 @@
 // OpenSSL (libcrypto, through bun:ffi) when it loads and passes a self-test — about 1.3× faster than
 // Bun.CryptoHasher's SHA3 — and with Bun.CryptoHasher otherwise.
 //
-// The worker is a Blob module so `bun build --compile` binaries need no extra entrypoint for it.
+// The worker is agent/hash-worker.ts (an extra entrypoint of the compiled agent, see scripts/build.ts).
 // Each file: open (exclusive create, mode 0600) → write… → finish (close, digest) | discard (close,
 // unlink). Messages of one file are handled in order, so a discard can never be overtaken by a late
 // open or write. Writes are acknowledged; callers hold at most MAX_IN_FLIGHT bytes unacknowledged,
@@ -11,109 +11,6 @@
 // cannot start, files are hashed and written on the calling thread instead (same checks, slower).
 import { closeSync, openSync, rmSync, writeSync } from "node:fs";
 
-const WORKER_SOURCE = String.raw`
-const { openSync, writeSync, closeSync, rmSync } = require("node:fs");
-
-// SHA3-256("abc"), FIPS 202 example.
-const ABC = "3a985da74fe225b2045c172d6bd390bd855f086e3e9d525b46bfe24511431532";
-
-function libcryptoSha3() {
-  try {
-    const { dlopen, FFIType, ptr } = require("bun:ffi");
-    const P = FFIType.ptr;
-    const fns = {
-      EVP_get_digestbyname: { args: [P], returns: P },
-      EVP_MD_CTX_new: { args: [], returns: P },
-      EVP_MD_CTX_free: { args: [P], returns: FFIType.void },
-      EVP_DigestInit_ex: { args: [P, P, P], returns: FFIType.i32 },
-      EVP_DigestUpdate: { args: [P, P, FFIType.u64], returns: FFIType.i32 },
-      EVP_DigestFinal_ex: { args: [P, P, P], returns: FFIType.i32 },
-    };
-    let lib = null;
-    for (const name of ["libcrypto.so.3", "libcrypto.so"]) {
-      try { lib = dlopen(name, fns); break; } catch {}
-    }
-    if (!lib) return null;
-    const s = lib.symbols;
-    const md = s.EVP_get_digestbyname(ptr(Buffer.from("SHA3-256\0")));
-    if (!md) return null;
-    const make = () => {
-      let ctx = s.EVP_MD_CTX_new();
-      if (!ctx || s.EVP_DigestInit_ex(ctx, md, null) !== 1) throw new Error("libcrypto EVP_DigestInit_ex(SHA3-256) failed");
-      return {
-        update(b) {
-          if (b.byteLength > 0 && s.EVP_DigestUpdate(ctx, b, b.byteLength) !== 1) throw new Error("libcrypto EVP_DigestUpdate failed");
-        },
-        digest() {
-          const out = new Uint8Array(32);
-          const ok = s.EVP_DigestFinal_ex(ctx, out, null);
-          this.free();
-          if (ok !== 1) throw new Error("libcrypto EVP_DigestFinal_ex failed");
-          return out;
-        },
-        free() {
-          if (ctx) s.EVP_MD_CTX_free(ctx);
-          ctx = 0;
-        },
-      };
-    };
-    // Used only if it agrees with Bun's implementation and with the FIPS 202 vector.
-    const probe = new Uint8Array(300000).map((_, i) => (i * 2654435761) >>> 24);
-    const a = make();
-    a.update(probe.subarray(0, 1234));
-    a.update(probe.subarray(1234));
-    const mine = Buffer.from(a.digest()).toString("hex");
-    const abc = make();
-    abc.update(Buffer.from("abc"));
-    if (mine !== new Bun.CryptoHasher("sha3-256").update(probe).digest("hex") || Buffer.from(abc.digest()).toString("hex") !== ABC) return null;
-    return make;
-  } catch {
-    return null;
-  }
-}
-
-const native = libcryptoSha3();
-const newHasher = native ?? (() => {
-  const h = new Bun.CryptoHasher("sha3-256");
-  return { update: (b) => h.update(b), digest: () => new Uint8Array(h.digest().buffer), free() {} };
-});
-postMessage({ ready: native ? "libcrypto" : "bun" });
-
-const files = new Map();
-self.onmessage = ({ data: m }) => {
-  const f = files.get(m.id);
-  try {
-    switch (m.op) {
-      case "open":
-        files.set(m.id, { fd: openSync(m.path, "wx", 0o600), h: newHasher() });
-        return;
-      case "write": {
-        const b = new Uint8Array(m.buf);
-        f.h.update(b);
-        for (let off = 0; off < b.byteLength; ) off += writeSync(f.fd, b, off, b.byteLength - off);
-        postMessage({ id: m.id, ack: b.byteLength });
-        return;
-      }
-      case "finish":
-        files.delete(m.id);
-        closeSync(f.fd);
-        postMessage({ id: m.id, hash: f.h.digest() });
-        return;
-      case "discard":
-        if (f) {
-          files.delete(m.id);
-          f.h.free();
-          closeSync(f.fd);
-        }
-        rmSync(m.path, { force: true });
-        postMessage({ id: m.id, discarded: true });
-        return;
-    }
-  } catch (e) {
-    postMessage({ id: m.id, error: String((e && e.message) || e) });
-  }
-};
-`;
 
 /** Unacknowledged bytes one file may have queued for the worker. */
 export const MAX_IN_FLIGHT = 8 << 20;
@@ -124,8 +21,7 @@ export type HashImplementation = "libcrypto" | "bun" | "bun-inline";
 
 type Reply = { id: number; ack?: number; hash?: Uint8Array; discarded?: true; error?: string };
 
-let workerBlob: Blob | null = null;
-let workerUrl: string | null = null;
+const WORKER_URL = new URL("./hash-worker.ts", import.meta.url).href;
 let worker: Worker | null = null;
 /** Resolves once the worker runs (its hasher), or to "bun-inline" when it could not start. */
 let started: Promise<HashImplementation> | null = null;
@@ -144,11 +40,7 @@ function startWorker(): Promise<HashImplementation> {
   started = new Promise<HashImplementation>((resolve) => {
     let w: Worker;
     try {
-      // The Blob stays referenced and its URL is never revoked: the worker thread fetches the source
-      // asynchronously, and a Blob collected or revoked by then fails with "Blob URL is missing".
-      workerBlob ??= new Blob([WORKER_SOURCE], { type: "application/javascript" });
-      workerUrl ??= URL.createObjectURL(workerBlob);
-      w = new Worker(workerUrl);
+      w = new Worker(WORKER_URL);
     } catch {
       return resolve("bun-inline");
     }

@@ -11,7 +11,7 @@ export const SUITES: Record<string, () => Promise<Suite>> = {
   runtime: () => import("./runtime.ts"),
   attestation: () => import("./attestation.ts"),
   boot: () => import("./boot.ts"),
-  // upload: () => import("./upload.ts"),
+  upload: () => import("./upload.ts"),
 };
 
 export const RESULTS_DIR = join(import.meta.dir, "results");

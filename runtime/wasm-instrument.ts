@@ -87,6 +87,12 @@ interface Rewriter {
   memorySize: number[] | null;
   /** Set when a loop was met. */
   sawLoop?: boolean;
+  /** Filled by a scan: offsets of the loops that contain another loop. */
+  outerLoops?: Set<number>;
+  /** Offsets of loops that get the inline check even when they could be wrapped. */
+  inlineLoops?: Set<number>;
+  /** Filled by a scan: offsets of the loops that contain SIMD instructions. */
+  simdLoops?: Set<number>;
 }
 
 interface FuelCode {
@@ -122,6 +128,8 @@ const WRAP_LABELS = 3;
 function rewriteExpr(r: Reader, end: number | null, rw: Rewriter, out: Out): void {
   /** Open blocks, innermost last: true for a wrapped loop. */
   const stack: boolean[] = [];
+  const loopStarts: number[] = [];
+  const openLoops: number[] = []; // stack depth + 1 of each open loop, innermost last
   const fuel = rw.fuel;
   let copyFrom = r.pos;
   const flush = (to: number) => out.span(r.bytes, copyFrom, to);
@@ -172,12 +180,16 @@ function rewriteExpr(r: Reader, end: number | null, rw: Rewriter, out: Out): voi
         const bt = r.bytes[r.pos] ?? 0;
         skipBlockType(r);
         rw.sawLoop = true;
+        (rw as { all?: Set<number> }).all?.add(at);
+        if (rw.outerLoops && openLoops.length > 0) rw.outerLoops.add(loopStarts[loopStarts.length - 1]!);
+        loopStarts.push(at);
+        openLoops.push(stack.length + 1);
         if (!fuel) {
           stack.push(false);
           break;
         }
         // A single-byte or reference block type has no parameters; a type index may have some.
-        const wrap = !process.env.NOWRAP && (bt >= 0x40 && bt <= 0x7f || bt === 0x63 || bt === 0x64);
+        const wrap = !rw.inlineLoops?.has(at) && (bt >= 0x40 && bt <= 0x7f || bt === 0x63 || bt === 0x64);
         stack.push(wrap);
         if (!wrap) {
           insertHere(fuel.check);
@@ -208,6 +220,10 @@ function rewriteExpr(r: Reader, end: number | null, rw: Rewriter, out: Out): voi
           return;
         }
         if (stack.length === 0) insertAt(at, fuel?.spill ?? null); // the function's own end
+        if (openLoops[openLoops.length - 1] === stack.length) {
+          openLoops.pop();
+          loopStarts.pop();
+        }
         // br $done; end $need; refill; br $retry; end $retry; unreachable (types $done's end); end $done
         if (stack.pop() && fuel) insertHere([0x0c, 0x02, 0x0b, ...fuel.refill, 0x0c, 0x00, 0x0b, 0x00, 0x0b]);
         break;
@@ -311,6 +327,7 @@ function rewriteExpr(r: Reader, end: number | null, rw: Rewriter, out: Out): voi
         throw new WasmFormatError(`unsupported instruction 0xfc ${sub}`);
       }
       case 0xfd: {
+        for (const l of loopStarts) rw.simdLoops?.add(l);
         const sub = r.u32();
         if (sub <= 11 || sub === 92 || sub === 93) skipMemarg(r);
         else if (sub === 12 || sub === 13) r.bytesOf(16);
@@ -534,6 +551,12 @@ export function instrumentLoops(module: Uint8Array, opts: InstrumentOptions = {}
       if (interruptible) {
         // One more i32 local, the fuel, loaded at entry.
         const rw = bodyRewriter(locals);
+        if (process.env.MODE) {
+          const scan = { ...plain, outerLoops: new Set<number>(), all: new Set<number>(), simdLoops: new Set<number>() };
+          rewriteExpr(r, bodyEnd, scan, new Out());
+          r.pos = exprStart;
+          rw.inlineLoops = process.env.MODE === "simd" ? new Set([...scan.all].filter((x) => !scan.simdLoops.has(x))) : process.env.MODE === "inner" ? scan.outerLoops : new Set([...scan.all].filter((x) => !scan.outerLoops.has(x)));
+        }
         body.push(...encodeU32(groups + 1));
         body.span(module, localsStart, exprStart);
         body.push(0x01, 0x7f, ...rw.fuel!.reload);
