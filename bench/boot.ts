@@ -20,9 +20,9 @@ const median = (xs: number[]) => {
 };
 const stats = (xs: number[]) => ({ median_ms: Math.round(median(xs)), min_ms: Math.min(...xs), max_ms: Math.max(...xs), samples_ms: xs });
 
-/** images/out when built, else a temporary image around dist/cocos-agent or the stand-in agent. */
+/** $BENCH_BOOT_IMAGE_DIR or images/out when built, else a temporary image around dist/cocos-agent or the stand-in agent. */
 async function image(tmp: string): Promise<{ dir: string; manifest: ImageManifest }> {
-  const out = join(root, "images/out");
+  const out = resolve(process.env.BENCH_BOOT_IMAGE_DIR ?? join(root, "images/out"));
   if (existsSync(join(out, "image.json")) && existsSync(join(out, "vmlinux"))) return { dir: out, manifest: JSON.parse(readFileSync(join(out, "image.json"), "utf8")) };
   let agent = process.env.COCOS_IMAGE_AGENT ?? join(root, "dist/cocos-agent");
   if (!existsSync(agent)) {
@@ -134,7 +134,16 @@ export async function run(): Promise<object> {
       date: new Date().toISOString(),
       // TCG boot times follow host load closely; read the figures next to it.
       host_load_avg_1m: Number(loadavg()[0]!.toFixed(2)),
-      qemu: { accel: config.accel, cpu: config.cpu, smp: config.smpCount, memory: config.memorySize, kernel: "vmlinux (PVH, uncompressed)", initrd: "initramfs.cpio (uncompressed)" },
+      qemu: {
+        accel: config.accel,
+        cpu: config.cpu,
+        smp: config.smpCount,
+        memory: config.memorySize,
+        bios: config.bios || "SeaBIOS (QEMU default)",
+        cmdline: config.kernelCmdline,
+        kernel: "vmlinux (PVH, uncompressed)",
+        initrd: "initramfs.cpio (uncompressed)",
+      },
       agent: { file: manifest.agent.file, bytes: manifest.agent.size, readiness: realAgent ? `GET /health on guest port ${httpGuestPort}` : "GET /health on guest port 7002" },
       runs,
       agent_ready: agentReady,

@@ -4,16 +4,18 @@
 // and without the transpile cache.
 //
 // Per workload: wall ms (native: spawn → exit; Wasm: runWasm() call → outcome, with the transpile
-// cache warm and the runtime's spare Worker booted, so hand-off + import + instantiate + run) and,
-// for the kernels, the compute loop alone ("kernel_ms" on stderr, timed by the guest itself with the
-// monotonic clock). Run 0 of each workload is a warm-up and is not counted.
+// cache warm and the runtime's spare Worker booted and preloaded, as for a rerun, so hand-off +
+// instantiate + run) and, for the kernels, the compute loop alone ("kernel_ms" on stderr, timed by
+// the guest itself with the monotonic clock), also without the runtime's loop checks (their cost).
+// Run 0 of each workload is a warm-up and is not counted.
 
 import { readFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import { join } from "node:path";
 import { type CProgram, DATA_DIR, KERNELS, buildExamples, paths } from "../examples/build.ts";
 import { BLOG_INPUT, type WorkDir, kernelMs, makeWorkDir, runNative } from "../examples/harness.ts";
-import { computationPreopens, configureCache, runWasm, warmup, type WasmOutcome } from "../runtime/index.ts";
+import { computationPreopens, configureCache, prepareWasm, runPrepared, runWasm, warmup, type WasmOutcome } from "../runtime/index.ts";
+import { transpileUpload, type TranspiledComponent } from "../runtime/transpile.ts";
 
 const RUNS = Math.max(1, Number(process.env.BENCH_RUNS ?? 5));
 /** Idle time before each measured Wasm run: in the agent an upload takes at least this long, and
@@ -41,6 +43,9 @@ export interface WorkloadResult {
   /** Kernels only: the same loop on Bun's node:wasi (JSC, no adapter/Worker/instrumentation). */
   engineKernelMs?: number;
   engineKernelRatio?: number;
+  /** Kernels only: the runtime without the loop checks, and what the checks cost (instrumented / not). */
+  uninstrumentedKernelMs?: number;
+  instrumentationCost?: number;
   /** Fastest run of each side: less sensitive to other load on a shared machine. */
   /** Wasm only: median of run start → guest entry (worker hand-off, import, instantiate). */
   wasmStartMs: number;
@@ -87,17 +92,29 @@ function resultsSnapshot(w: WorkDir, files: string[]): string {
   return files.map((f) => `${f}\0${readFileSync(join(w.resultsDir, f), "utf8")}`).join("\0");
 }
 
+/** The kernel time of one run of a prepared component (here: without the loop checks). */
+async function preparedKernel(c: TranspiledComponent, name: string, w: WorkDir): Promise<number> {
+  const err: Uint8Array[] = [];
+  const o = await runPrepared(c, { argv: [name], preopens: computationPreopens(w.datasetsDir, w.resultsDir), onStderr: (d) => err.push(d) });
+  const ms = kernelMs(Buffer.concat(err).toString("utf8"));
+  if (o.kind !== "exit" || o.code !== 0 || ms === null) throw new Error(`uninstrumented ${name}: ${JSON.stringify(o)}`);
+  return ms;
+}
+
 async function bench(wl: Workload, resultFiles: string[]): Promise<WorkloadResult> {
   const wasm = new Uint8Array(readFileSync(paths.component(wl.name)));
   const native: number[] = [], wasmMs: number[] = [], starts: number[] = [], nk: number[] = [], wk: number[] = [];
-  const ek: number[] = [];
+  const ek: number[] = [], uk: number[] = [];
   const isKernel = KERNELS.includes(wl.name);
+  const bare = isKernel ? await transpileUpload(wasm, `uninstrumented-${wl.name}`, { interruptible: false }) : undefined;
   let identical = true;
   // Run 0 warms the page cache, the transpile cache and the JIT's code cache; not counted.
   for (let i = 0; i <= RUNS; i++) {
     const wn = makeWorkDir(wl.datasets(), "cocos-bench-");
     const ww = makeWorkDir(wl.datasets(), "cocos-bench-");
     try {
+      // Let the previous iteration's work (the next spare Worker's boot and preload) finish first.
+      await Bun.sleep(SETTLE_MS);
       const n = await runNative(wl.name, wl.args, wn);
       if (n.code !== 0) throw new Error(`native ${wl.name}: expected exit 0, got ${n.code}; stderr: ${n.stderr}`);
       await Bun.sleep(SETTLE_MS);
@@ -108,6 +125,11 @@ async function bench(wl: Workload, resultFiles: string[]): Promise<WorkloadResul
       wasmMs.push(r.ms);
       starts.push(r.outcome.timings.firstInstructionMs);
       if (isKernel) ek.push(await engineKernel(wl.name, wl.args));
+      if (bare) {
+        await Bun.sleep(SETTLE_MS);
+        uk.push(await preparedKernel(bare, wl.name, ww));
+        await prepareWasm(wasm); // the spare preloads the instrumented component again, as for a rerun
+      }
       const a = kernelMs(n.stderr), b = kernelMs(r.stderr);
       if (a !== null && b !== null) {
         nk.push(a);
@@ -140,6 +162,10 @@ async function bench(wl: Workload, resultFiles: string[]): Promise<WorkloadResul
     res.engineKernelMs = round(median(ek));
     res.engineKernelRatio = round(median(ek) / median(nk), 3);
   }
+  if (uk.length) {
+    res.uninstrumentedKernelMs = round(median(uk));
+    res.instrumentationCost = round(median(wk) / median(uk), 3);
+  }
   return res;
 }
 
@@ -166,6 +192,8 @@ export interface ColdStart {
   cachedWorkerMs: number;
   cachedImportMs: number;
   cachedInstantiateMs: number;
+  /** Cached runs whose Worker had the generated JS imported and warmed ahead (prepareWasm / a rerun). */
+  cachedPreloadedRuns: number;
   /** The same for the preview-1 module (adds the adapter wrap), uncached. */
   preview1UncachedMs: number;
 }
@@ -206,6 +234,7 @@ export async function coldStart(): Promise<ColdStart> {
     cachedWorkerMs: med(ca, (o) => o.timings.workerMs),
     cachedImportMs: med(ca, (o) => o.timings.importMs),
     cachedInstantiateMs: med(ca, (o) => o.timings.instantiateMs),
+    cachedPreloadedRuns: ca.filter((o) => o.timings.preloaded).length,
     preview1UncachedMs: med(p1, (o) => o.timings.firstInstructionMs),
   };
 }
@@ -256,6 +285,7 @@ export async function run(): Promise<object> {
     geomeanMinRatio: round(geomean(compute.map((r) => r.minRatio)), 3),
     geomeanEngineKernelRatio: round(geomean(kernels.map((r) => r.engineKernelRatio!)), 3),
     geomeanKernelMinRatio: round(geomean(kernels.map((r) => r.kernelMinRatio!)), 3),
+    geomeanInstrumentationCost: round(geomean(kernels.map((r) => r.instrumentationCost!)), 3),
     loadAverage: loadavg().map((x) => round(x)),
     geomeanAllRatio: round(geomean(results.map((r) => r.ratio)), 3),
     failedWorkloads: failures.map((f) => f.name),
@@ -279,6 +309,9 @@ export async function run(): Promise<object> {
   );
   console.log(
     `engine-only kernels (Bun node:wasi, no runtime): ${kernels.map((r) => `${r.name} ${r.engineKernelRatio}`).join(", ")}; geomean ${summary.geomeanEngineKernelRatio}`,
+  );
+  console.log(
+    `loop checks (kernel with / without): ${kernels.map((r) => `${r.name} ${r.instrumentationCost}`).join(", ")}; geomean ${summary.geomeanInstrumentationCost}`,
   );
   console.log(
     `fastest-run geomean: ${summary.geomeanMinRatio} (wall), ${summary.geomeanKernelMinRatio} (kernel loops); load average ${summary.loadAverage.join(" ")}`,

@@ -77,8 +77,15 @@ export function warmBindgen(): Promise<unknown> {
   return bindgen;
 }
 
-/** Load (detect/adapt), transpile and instrument, all in the calling thread. */
-export async function transpileUpload(bytes: Uint8Array, hash = sha3Hex(bytes)): Promise<TranspiledComponent> {
+/**
+ * Load (detect/adapt), transpile and instrument, all in the calling thread. `interruptible: false`
+ * leaves the loops alone; only the benchmark uses it, to measure what the checks cost.
+ */
+export async function transpileUpload(
+  bytes: Uint8Array,
+  hash = sha3Hex(bytes),
+  opts: { interruptible?: boolean } = {},
+): Promise<TranspiledComponent> {
   const t0 = performance.now();
   const loaded = await loadWasm(bytes);
   const t1 = performance.now();
@@ -102,7 +109,9 @@ export async function transpileUpload(bytes: Uint8Array, hash = sha3Hex(bytes)):
   const files: Record<string, Uint8Array> = {};
   for (const [name, data] of g.files) {
     try {
-      files[name] = name.endsWith(".wasm") ? instrumentLoops(data, { hookMemorySize: name === heapFix }) : data;
+      files[name] = name.endsWith(".wasm")
+        ? instrumentLoops(data, { hookMemorySize: name === heapFix, interruptible: opts.interruptible })
+        : data;
     } catch (e) {
       if (e instanceof WasmFormatError) {
         throw new AlgorithmError(`cannot make ${name} interruptible: ${e.message}`);
@@ -150,7 +159,7 @@ export interface CacheOptions {
 }
 
 // Bump when the cached artefact changes shape (instrumentation, bindgen options).
-const CACHE_FORMAT = "v2";
+const CACHE_FORMAT = "v3";
 
 /** LRU of transpiled components keyed by SHA3-256 of the upload, optionally backed by a directory. */
 export class TranspileCache {

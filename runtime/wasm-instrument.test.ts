@@ -74,6 +74,7 @@ describe("loop instrumentation", () => {
   test("the count carries through calls and every way out of a function", async () => {
     // Each inner function runs its loop header k times and leaves by end, return, or br to its label;
     // outer runs its own header n times, calling inner(8) directly or through the table each time.
+    // The loops with SIMD instructions get the wrapped check, the others the inline one.
     const wat = `(module
       (table 3 funcref)
       (elem (i32.const 0) $byEnd $byReturn $byBr)
@@ -84,12 +85,12 @@ describe("loop instrumentation", () => {
         (loop $l (local.set $k (i32.sub (local.get $k) (i32.const 1)))
           (if (i32.eqz (local.get $k)) (then (return))) (br $l)))
       (func $byBr (param $k i32)
-        (loop $l (local.set $k (i32.sub (local.get $k) (i32.const 1)))
+        (loop $l (drop (i32x4.splat (local.get $k))) (local.set $k (i32.sub (local.get $k) (i32.const 1)))
           (br_if 1 (i32.eqz (local.get $k))) (br $l)))
       (func (export "direct") (param $n i32)
         (loop $o (call $byEnd (i32.const 8)) (local.set $n (i32.sub (local.get $n) (i32.const 1))) (br_if $o (local.get $n))))
       (func (export "indirect") (param $n i32) (param $f i32)
-        (loop $o (call_indirect (type $k) (i32.const 8) (local.get $f))
+        (loop $o (call_indirect (type $k) (i32.const 8) (local.get $f)) (drop (i32x4.splat (local.get $n)))
           (local.set $n (i32.sub (local.get $n) (i32.const 1))) (br_if $o (local.get $n)))))`;
     const out = instrumentLoops(await parse(wat));
     expect(WebAssembly.validate(out)).toBe(true);
@@ -105,7 +106,7 @@ describe("loop instrumentation", () => {
     for (const f of [0, 1, 2]) expect(await checksOf((e) => e.indirect(n, f))).toBe(3);
   });
 
-  test("loops with a result or parameters, nested exits and br_table keep their semantics", async () => {
+  test("wrapped SIMD loops with a result or parameters, nested exits and br_table keep their semantics", async () => {
     const wat = `(module
       (type $acc (func (param i32) (result i32)))
       ;; sum n..1 in two nested loops, left by br_table to a block outside both
@@ -113,6 +114,7 @@ describe("loop instrumentation", () => {
         (block $exit
           (loop $outer
             (loop $inner
+              (drop (i32x4.splat (local.get $n)))
               (local.set $s (i32.add (local.get $s) (local.get $n)))
               (local.set $n (i32.sub (local.get $n) (i32.const 1)))
               (br_table $exit $inner (i32.eqz (i32.eqz (local.get $n)))))))
@@ -121,6 +123,7 @@ describe("loop instrumentation", () => {
       (func (export "sumBr") (param $n i32) (result i32) (local $s i32)
         (loop $outer
           (loop $inner
+            (drop (i32x4.splat (local.get $n)))
             (local.set $s (i32.add (local.get $s) (local.get $n)))
             (local.set $n (i32.sub (local.get $n) (i32.const 1)))
             (drop (br_if 2 (local.get $s) (i32.eqz (local.get $n))))
@@ -129,13 +132,14 @@ describe("loop instrumentation", () => {
       ;; a loop with a result
       (func (export "firstSquareOver") (param $x i32) (result i32) (local $i i32)
         (loop $l (result i32)
+          (drop (i32x4.splat (local.get $i)))
           (local.set $i (i32.add (local.get $i) (i32.const 1)))
           (br_if $l (i32.le_u (i32.mul (local.get $i) (local.get $i)) (local.get $x)))
           (local.get $i)))
       ;; a loop with a parameter (type-index block type): counts down its operand
       (func (export "down") (param $n i32) (result i32)
         (local.get $n)
-        (loop $l (type $acc) (i32.sub (i32.const 1)) (local.tee $n) (br_if $l (local.get $n)) (i32.const 7) (i32.add)))
+        (loop $l (type $acc) (drop (i32x4.splat (local.get $n))) (i32.sub (i32.const 1)) (local.tee $n) (br_if $l (local.get $n)) (i32.const 7) (i32.add)))
       (func (export "spinParam") (i32.const 0) (loop $l (param i32) (br $l (i32.const 1)))))`;
     const out = instrumentLoops(await parse(wat));
     expect(WebAssembly.validate(out)).toBe(true);

@@ -87,12 +87,10 @@ interface Rewriter {
   memorySize: number[] | null;
   /** Set when a loop was met. */
   sawLoop?: boolean;
-  /** Filled by a scan: offsets of the loops that contain another loop. */
-  outerLoops?: Set<number>;
-  /** Offsets of loops that get the inline check even when they could be wrapped. */
-  inlineLoops?: Set<number>;
-  /** Filled by a scan: offsets of the loops that contain SIMD instructions. */
+  /** Filled by a scan: offsets of the loops that contain SIMD instructions (the ones wrapped). */
   simdLoops?: Set<number>;
+  /** Offsets of the loops to wrap; the others get the inline check. */
+  wrapLoops?: Set<number>;
 }
 
 interface FuelCode {
@@ -114,22 +112,26 @@ const WRAP_LABELS = 3;
  * Copies the expression from r.pos to `end` (or to the `end` closing depth 0 when `end` is null),
  * renumbering function indices and making every loop count down the fuel.
  *
- * A loop whose body holds the host call, even on a path never taken, runs up to 1.7x slower in
- * JSC's optimising tier (values live across a call are kept in memory; SIMD registers are all
- * caller-saved), so a loop without parameters becomes
+ * A SIMD loop whose body holds the host call, even on a path never taken, runs up to 2x slower in
+ * JSC's optimising tier (a vector value live across a call lives in memory: x86-64 has no
+ * callee-saved vector registers), so a loop that contains SIMD instructions and has no parameters
+ * becomes
  *
  *   block $done (result of the loop)        loop $retry        block $need
  *     loop $l  fuel -= 1; br_if $need (fuel == 0)  ...body...  end
  *     br $done
  *   end  interrupt(); fuel = N; br $retry  end  unreachable  end
  *
- * and branches in the body that leave such loops count the three new labels.
+ * and branches in the body that leave such loops count the three new labels. Other loops keep
+ * the check inline: for scalar loops with many values live in, the wrapper measured slower
+ * (kmeans +40 % against +20 % inline; matmul, SIMD, +5 % wrapped against +70 % inline).
  */
 function rewriteExpr(r: Reader, end: number | null, rw: Rewriter, out: Out): void {
   /** Open blocks, innermost last: true for a wrapped loop. */
   const stack: boolean[] = [];
+  /** Offsets of the open loops and their stack depth + 1, innermost last. */
   const loopStarts: number[] = [];
-  const openLoops: number[] = []; // stack depth + 1 of each open loop, innermost last
+  const openLoops: number[] = [];
   const fuel = rw.fuel;
   let copyFrom = r.pos;
   const flush = (to: number) => out.span(r.bytes, copyFrom, to);
@@ -180,8 +182,6 @@ function rewriteExpr(r: Reader, end: number | null, rw: Rewriter, out: Out): voi
         const bt = r.bytes[r.pos] ?? 0;
         skipBlockType(r);
         rw.sawLoop = true;
-        (rw as { all?: Set<number> }).all?.add(at);
-        if (rw.outerLoops && openLoops.length > 0) rw.outerLoops.add(loopStarts[loopStarts.length - 1]!);
         loopStarts.push(at);
         openLoops.push(stack.length + 1);
         if (!fuel) {
@@ -189,7 +189,7 @@ function rewriteExpr(r: Reader, end: number | null, rw: Rewriter, out: Out): voi
           break;
         }
         // A single-byte or reference block type has no parameters; a type index may have some.
-        const wrap = !rw.inlineLoops?.has(at) && (bt >= 0x40 && bt <= 0x7f || bt === 0x63 || bt === 0x64);
+        const wrap = !!rw.wrapLoops?.has(at) && ((bt >= 0x40 && bt <= 0x7f) || bt === 0x63 || bt === 0x64);
         stack.push(wrap);
         if (!wrap) {
           insertHere(fuel.check);
@@ -499,12 +499,6 @@ export function instrumentLoops(module: Uint8Array, opts: InstrumentOptions = {}
     const l = encodeU32(local);
     const decrement = [0x20, ...l, 0x41, 0x01, 0x6b, 0x22, ...l, 0x45]; // fuel -= 1; fuel == 0
     const refill = [0x10, ...encodeU32(interruptFunc), 0x41, ...signedLeb(FUEL_PER_CHECK), 0x21, ...l];
-    if (process.env.GLOBALFUEL) {
-      const g = [0x23, ...fuel, 0x41, 0x01, 0x6b, 0x24, ...fuel, 0x23, ...fuel, 0x45];
-      const gre = [0x10, ...encodeU32(interruptFunc), 0x41, ...signedLeb(FUEL_PER_CHECK), 0x24, ...fuel];
-      return { shiftFrom: importedFuncs, shiftBy: added, memorySize: memorySizeCall,
-        fuel: { check: [...g, 0x04, 0x40, ...gre, 0x0b], exitCheck: [...g, 0x0d, 0x01], refill: gre, spill: [], reload: [] } };
-    }
     return {
       shiftFrom: importedFuncs,
       shiftBy: added,
@@ -551,11 +545,11 @@ export function instrumentLoops(module: Uint8Array, opts: InstrumentOptions = {}
       if (interruptible) {
         // One more i32 local, the fuel, loaded at entry.
         const rw = bodyRewriter(locals);
-        if (process.env.MODE) {
-          const scan = { ...plain, outerLoops: new Set<number>(), all: new Set<number>(), simdLoops: new Set<number>() };
+        if (module.subarray(exprStart, bodyEnd).includes(0xfd)) {
+          const scan: Rewriter = { ...plain, simdLoops: new Set<number>() };
           rewriteExpr(r, bodyEnd, scan, new Out());
           r.pos = exprStart;
-          rw.inlineLoops = process.env.MODE === "simd" ? new Set([...scan.all].filter((x) => !scan.simdLoops.has(x))) : process.env.MODE === "inner" ? scan.outerLoops : new Set([...scan.all].filter((x) => !scan.outerLoops.has(x)));
+          rw.wrapLoops = scan.simdLoops;
         }
         body.push(...encodeU32(groups + 1));
         body.span(module, localsStart, exprStart);

@@ -173,7 +173,8 @@ export interface WorkflowResult {
 export async function runIrisWorkflow(o: WorkflowOptions): Promise<WorkflowResult> {
   const say = o.say ?? (() => {});
   const show = o.show ?? (() => {});
-  const timeout = o.timeoutMs ?? 120_000;
+  // Per step (a boot, an upload, a run); TCG boots and runs are slower.
+  const timeout = o.timeoutMs ?? (o.backend === "qemu" ? 180_000 : 120_000);
   const attested = o.attested ?? true;
   const progs = programs(o.bins);
   const wasmTrain = join(ROOT, "examples", "dist", "iris-train.wasm");

@@ -124,6 +124,18 @@ describe.skipIf(!haveQemu || !haveDpkg)("Iris workflow in a QEMU VM under TCG (n
   );
 });
 
+describe.skipIf(!haveDpkg)("guest image with the compiled agent (needs dpkg-deb, apt-get)", () => {
+  test("rebuilding images/out from the same dist/cocos-agent gives the same bytes (what the measurement pins)", async () => {
+    await ensureBuilt();
+    const before = JSON.parse(readFileSync(join(imageOut, "image.json"), "utf8"));
+    const again = await buildImage({ out: temp("cocos-img2-"), compress: false, log: () => {} });
+    expect(again.agent.sha256).toBe(before.agent.sha256);
+    expect(again.initramfs.cpio.sha256).toBe(before.initramfs.cpio.sha256);
+    expect(again.kernel.vmlinux.sha256).toBe(before.kernel.vmlinux.sha256);
+    expect(again.measurement_inputs).toEqual(before.measurement_inputs);
+  }, 240_000);
+});
+
 /** A backend whose "VM" is two Unix sockets the test serves, as QEMU's chardevs (server=on) do. */
 class SocketGuestBackend implements VmBackend {
   readonly name = "socket-guest";

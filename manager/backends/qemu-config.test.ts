@@ -1,5 +1,6 @@
 import { describe, expect, test } from "bun:test";
-import { agentEnvToCmdline, buildQemuArgs, kvmUsable, loadQemuConfig, type VmLaunch } from "./qemu-config.ts";
+import { DEFAULT_CMDLINE, agentEnvToCmdline, buildQemuArgs, kvmUsable, loadQemuConfig, type VmLaunch } from "./qemu-config.ts";
+import { DEFAULT_CMDLINE as IMAGE_CMDLINE } from "../../images/build.ts";
 
 const noProbe = { kvm: () => false, vhostVsock: () => false };
 const launch = (over: Partial<VmLaunch> = {}): VmLaunch => ({
@@ -15,6 +16,25 @@ const launch = (over: Partial<VmLaunch> = {}): VmLaunch => ({
 const after = (args: string[], flag: string) => args.filter((_, i) => args[i - 1] === flag);
 
 describe("QEMU configuration", () => {
+  test("direct kernel boot uses qboot when installed; MANAGER_QEMU_BIOS=seabios or a file; OVMF boots never get it", () => {
+    const withQboot = { ...noProbe, qboot: () => "/usr/share/qemu/qboot.rom" };
+    const c = loadQemuConfig({}, "/repo", withQboot);
+    expect(after(buildQemuArgs(c, launch()), "-bios")).toEqual(["/usr/share/qemu/qboot.rom"]);
+    expect(after(buildQemuArgs(loadQemuConfig({ MANAGER_QEMU_BIOS: "seabios" }, "/repo", withQboot), launch()), "-bios")).toEqual([]);
+    expect(loadQemuConfig({ MANAGER_QEMU_BIOS: "fw/bios.bin" }, "/repo", withQboot).bios).toBe("/repo/fw/bios.bin");
+    expect(loadQemuConfig({}, "/repo", noProbe).bios).toBe("");
+    const ovmf = loadQemuConfig({ MANAGER_QEMU_FIRMWARE: "ovmf" }, "/repo", withQboot);
+    expect(after(buildQemuArgs(ovmf, launch()), "-bios")).toEqual([]);
+    const snp = loadQemuConfig({ MANAGER_QEMU_ENABLE_SEV_SNP: "true" }, "/repo", withQboot);
+    expect(after(buildQemuArgs(snp, launch()), "-bios")).toEqual(["/usr/share/OVMF/OVMF_CODE.fd"]);
+  });
+
+  test("the fallback kernel command line is the image builder's, with the TCG boot options", () => {
+    expect(DEFAULT_CMDLINE).toBe(IMAGE_CMDLINE);
+    for (const opt of ["quiet", "tsc=reliable", "no_timer_check", "cryptomgr.notests", "i8042.noaux", "initcall_blacklist=init_blk_tracer"]) expect(DEFAULT_CMDLINE.split(" ")).toContain(opt);
+    expect(loadQemuConfig({ MANAGER_QEMU_DISK_IMG_KERNEL_FILE: "/nonexistent/vmlinux" }, "/repo", noProbe).kernelCmdline).toBe(DEFAULT_CMDLINE);
+  });
+
   test("defaults: original names and values, TCG with -cpu max when KVM cannot run guests", () => {
     const c = loadQemuConfig({}, "/repo", noProbe);
     expect(c.accel).toBe("tcg");
