@@ -51,7 +51,11 @@ interface Pending {
 }
 
 export class FramedChannel implements HostChannel {
-  private nextSeq = 2; // Cocos's writer starts at 2
+  // Cocos's writer starts at 2. A host starts at a random point: a guest on virtio-serial keeps one fd
+  // (and with it its set of ids already seen) across host restarts, so a restarted manager's ids
+  // would otherwise be dropped as duplicates.
+  private readonly firstSeq: number;
+  private nextSeq: number;
   private wrapped = false;
   private pending = new Map<number, Pending>();
   private conn: Connection | null = null;
@@ -69,6 +73,8 @@ export class FramedChannel implements HostChannel {
   private readonly log: (level: "debug" | "warn", msg: string) => void;
 
   constructor(readonly side: Side, private readonly connector: Connector, o: ChannelOptions = {}) {
+    this.firstSeq = side === "host" ? 2 + (crypto.getRandomValues(new Uint32Array(1))[0]! % (1 << 30)) : 2;
+    this.nextSeq = this.firstSeq;
     this.ackTimeoutMs = o.ackTimeoutMs ?? 2000;
     this.maxAttempts = o.maxAttempts ?? 60;
     this.maxPending = o.maxPending ?? 4096;
@@ -148,7 +154,7 @@ export class FramedChannel implements HostChannel {
     this.conn = c;
     const plausibleAck = (id: number) => {
       const seq = (id & ~HOST_ID_BIT) >>> 0;
-      return this.wrapped || (seq >= 2 && seq < this.nextSeq);
+      return this.wrapped || (seq >= this.firstSeq && seq < this.nextSeq);
     };
     this.decoders.set(c, new FrameDecoder(this.side, this.maxFrame, (why) => this.log("warn", `host channel (${this.connector.description}): ${why}`), plausibleAck));
     this.seen.set(c, new Set());

@@ -131,4 +131,24 @@ describe("host↔guest links over Unix sockets", () => {
     expect(got).toEqual([3, 5]);
     expect(Buffer.concat(acks).length).toBe(8);
   });
+
+  test("a restarted host does not reuse the ids its predecessor sent (a virtio-serial guest keeps its seen set)", async () => {
+    const dir = tempDir();
+    const firstIdOf = async (name: string): Promise<number> => {
+      const path = join(dir, name);
+      const first = Promise.withResolvers<number>();
+      const server = net.createServer((c) => c.once("data", (d: Buffer) => first.resolve(d.readUInt32LE(0))));
+      await new Promise<void>((r) => server.listen(path, r));
+      const host = new FramedChannel("host", unixConnector(path));
+      void host.send(new Uint8Array(1)).catch(() => {});
+      const id = await first.promise;
+      await host.close();
+      server.close();
+      return id;
+    };
+    const a = await firstIdOf("a.sock");
+    const b = await firstIdOf("b.sock");
+    expect(a >>> 31).toBe(1); // host ids carry the top bit
+    expect(a).not.toBe(b);
+  });
 });
