@@ -18,6 +18,7 @@ import {
   type VmStartSpec,
 } from "../backend.ts";
 import { ephemeralPort } from "../ports.ts";
+import { readTail, VmProcessTable, type TrackedVm } from "./tracked.ts";
 
 export interface ProcessBackendOptions {
   /** Parent of the per-VM directories (default: <stateDir>/vms). */
@@ -62,26 +63,16 @@ export function agentProcessEnv(spec: VmStartSpec, port: number, host: string, c
   };
 }
 
-interface Tracked {
-  info: VmInfo;
-  child?: ChildProcess;
-  poll?: ReturnType<typeof setInterval>;
-  ttl?: ReturnType<typeof setTimeout>;
-  stopping: boolean;
-  exited: Promise<void>;
-  markExited: () => void;
-}
-
 export class ProcessBackend implements VmBackend {
   readonly name = "process";
-  private vms = new Map<string, Tracked>();
+  private vms = new VmProcessTable<TrackedVm>({ stop: (id) => this.stop(id), finish: (t, code, sig) => this.finish(t, code, sig) });
   private exits = new Listeners<VmExit>();
   private outputs = new Listeners<VmOutput>();
 
   constructor(private readonly opts: ProcessBackendOptions) {}
 
   list(): VmInfo[] {
-    return [...this.vms.values()].map((t) => t.info);
+    return this.vms.list();
   }
   onExit(listener: (exit: VmExit) => void): void {
     this.exits.add(listener);
@@ -135,7 +126,7 @@ export class ProcessBackend implements VmBackend {
       expiresAt: spec.ttlMs ? Date.now() + spec.ttlMs : undefined,
       extra: { argv, measurement: programMeasurement(argv) },
     };
-    const t = this.track(info, child);
+    const t = this.vms.track(info, child, (b) => b);
     child.once("exit", (code, signal) => this.finish(t, code, signal));
     return info;
   }
@@ -143,64 +134,23 @@ export class ProcessBackend implements VmBackend {
   async adopt(saved: VmInfo): Promise<boolean> {
     if (saved.backend !== this.name || !pidAlive(saved.pid)) return false;
     if (this.vms.has(saved.id)) return true;
-    const t = this.track(saved);
-    t.poll = setInterval(() => {
-      if (!pidAlive(saved.pid)) this.finish(t, null, null);
-    }, this.opts.pollMs ?? 1000);
+    this.vms.watchPid(this.vms.track(saved, undefined, (b) => b), this.opts.pollMs ?? 1000);
     return true;
   }
 
   async stop(id: string, opts: StopOptions = {}): Promise<void> {
     const t = this.vms.get(id);
     if (!t) throw new VmNotFoundError(id);
-    t.stopping = true;
-    const grace = opts.graceMs ?? 30_000;
-    const pid = t.info.pid;
     // The agent leads its own process group (detached): signal the group so its runners die too.
-    signalGroup(pid, "SIGTERM");
-    if (!t.child) this.pollFast(t);
-    const done = await Promise.race([t.exited.then(() => true), Bun.sleep(grace).then(() => false)]);
-    if (!done) {
-      signalGroup(pid, "SIGKILL");
-      await Promise.race([t.exited, Bun.sleep(5000)]);
-    }
-    if (this.vms.has(id)) this.finish(t, null, done ? "SIGTERM" : "SIGKILL");
+    await this.vms.terminate(t, opts.graceMs ?? 30_000, (sig) => signalGroup(t.info.pid, sig));
   }
 
   detachAll(): void {
-    for (const t of this.vms.values()) this.clearTimers(t);
-    this.vms.clear();
+    this.vms.detachAll();
   }
 
-  private track(info: VmInfo, child?: ChildProcess): Tracked {
-    let markExited!: () => void;
-    const exited = new Promise<void>((r) => (markExited = r));
-    const t: Tracked = { info, child, stopping: false, exited, markExited };
-    if (info.expiresAt) {
-      t.ttl = setTimeout(() => void this.stop(info.id).catch(() => {}), Math.max(0, info.expiresAt - Date.now()));
-      t.ttl.unref?.();
-    }
-    this.vms.set(info.id, t);
-    return t;
-  }
-
-  private pollFast(t: Tracked): void {
-    if (t.poll) clearInterval(t.poll);
-    t.poll = setInterval(() => {
-      if (!pidAlive(t.info.pid)) this.finish(t, null, null);
-    }, 50);
-  }
-
-  private clearTimers(t: Tracked): void {
-    if (t.poll) clearInterval(t.poll);
-    if (t.ttl) clearTimeout(t.ttl);
-  }
-
-  private finish(t: Tracked, code: number | null, signal: string | null): void {
-    if (this.vms.get(t.info.id) !== t) return;
-    this.clearTimers(t);
-    this.vms.delete(t.info.id);
-    t.markExited();
+  private finish(t: TrackedVm, code: number | null, signal: string | null): void {
+    if (!this.vms.release(t)) return;
     if (!t.stopping && code !== 0) {
       const tail = readTail(join(t.info.workDir, "agent.stderr.log"), 2048);
       if (tail) this.outputs.emit({ info: t.info, stream: "stderr", text: tail });
@@ -238,14 +188,5 @@ function signalGroup(pid: number, sig: NodeJS.Signals): void {
     } catch {
       // already gone
     }
-  }
-}
-
-function readTail(path: string, max: number): string {
-  try {
-    const buf = readFileSync(path);
-    return buf.subarray(Math.max(0, buf.length - max)).toString("utf8").trim();
-  } catch {
-    return "";
   }
 }

@@ -22,6 +22,7 @@ import { freePortInRange } from "../ports.ts";
 import { qmpCommand } from "./qmp.ts";
 import { agentEnvToCmdline, buildQemuArgs, loadQemuConfig, VSOCK_PORTS, type QemuConfig, type VmLaunch } from "./qemu-config.ts";
 import { FileTail } from "./tail.ts";
+import { readTail, VmProcessTable, type TrackedVm } from "./tracked.ts";
 
 export interface QemuBackendOptions {
   /** Parent of the per-VM directories (sockets, console and QEMU logs). */
@@ -58,15 +59,8 @@ export interface QemuExtra {
   measurement: string;
 }
 
-interface Tracked {
-  info: VmInfo;
-  child?: ChildProcess;
+interface Tracked extends TrackedVm {
   tails: FileTail[];
-  poll?: ReturnType<typeof setInterval>;
-  ttl?: ReturnType<typeof setTimeout>;
-  stopping: boolean;
-  exited: Promise<void>;
-  markExited: () => void;
 }
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
@@ -84,7 +78,7 @@ function needFile(path: string, what: string, envName: string, hint = "build the
 export class QemuBackend implements VmBackend {
   readonly name = "qemu";
   readonly config: QemuConfig;
-  private vms = new Map<string, Tracked>();
+  private vms = new VmProcessTable<Tracked>({ stop: (id) => this.stop(id), finish: (t, code, sig) => this.finish(t, code, sig) });
   private exits = new Listeners<VmExit>();
   private outputs = new Listeners<VmOutput>();
 
@@ -93,7 +87,7 @@ export class QemuBackend implements VmBackend {
   }
 
   list(): VmInfo[] {
-    return [...this.vms.values()].map((t) => t.info);
+    return this.vms.list();
   }
   onExit(listener: (exit: VmExit) => void): void {
     this.exits.add(listener);
@@ -280,39 +274,21 @@ export class QemuBackend implements VmBackend {
       rmSync(saved.workDir, { recursive: true, force: true });
       return false;
     }
-    const t = this.track(saved, undefined, true);
-    t.poll = setInterval(() => {
-      if (!pidAlive(saved.pid)) this.finish(t, null, null);
-    }, this.opts.pollMs ?? 1000);
+    this.vms.watchPid(this.track(saved, undefined, true), this.opts.pollMs ?? 1000);
     return true;
   }
 
   async stop(id: string, opts: StopOptions = {}): Promise<void> {
     const t = this.vms.get(id);
     if (!t) throw new VmNotFoundError(id);
-    t.stopping = true;
-    const grace = opts.graceMs ?? 30_000;
-    signal(t.info.pid, "SIGTERM");
-    if (!t.child) this.pollFast(t);
-    const done = await Promise.race([t.exited.then(() => true), Bun.sleep(grace).then(() => false)]);
-    if (!done) {
-      signal(t.info.pid, "SIGKILL");
-      await Promise.race([t.exited, Bun.sleep(5000)]);
-    }
-    if (this.vms.has(id)) this.finish(t, null, done ? "SIGTERM" : "SIGKILL");
+    await this.vms.terminate(t, opts.graceMs ?? 30_000, (sig) => signal(t.info.pid, sig));
   }
 
   detachAll(): void {
-    for (const t of this.vms.values()) {
-      this.clearTimers(t);
-      for (const tail of t.tails) tail.stop();
-    }
-    this.vms.clear();
+    this.vms.detachAll((t) => t.tails.forEach((tail) => tail.stop()));
   }
 
   private track(info: VmInfo, child: ChildProcess | undefined, adopted: boolean): Tracked {
-    let markExited!: () => void;
-    const exited = new Promise<void>((r) => (markExited = r));
     const extra = info.extra as unknown as QemuExtra;
     // The firmware paints the serial console with terminal escapes; logs want plain text.
     const emit = (stream: "stdout" | "stderr") => (text: string) => {
@@ -325,34 +301,13 @@ export class QemuBackend implements VmBackend {
       new FileTail(join(info.workDir, "qemu.stdout.log"), emit("stdout"), adopted).start(),
       new FileTail(join(info.workDir, "qemu.stderr.log"), emit("stderr"), adopted).start(),
     ];
-    const t: Tracked = { info, child, tails, stopping: false, exited, markExited };
-    if (info.expiresAt) {
-      t.ttl = setTimeout(() => void this.stop(info.id).catch(() => {}), Math.max(0, info.expiresAt - Date.now()));
-      t.ttl.unref?.();
-    }
-    this.vms.set(info.id, t);
-    return t;
-  }
-
-  private pollFast(t: Tracked): void {
-    if (t.poll) clearInterval(t.poll);
-    t.poll = setInterval(() => {
-      if (!pidAlive(t.info.pid)) this.finish(t, null, null);
-    }, 50);
-  }
-
-  private clearTimers(t: Tracked): void {
-    if (t.poll) clearInterval(t.poll);
-    if (t.ttl) clearTimeout(t.ttl);
+    return this.vms.track(info, child, (base) => ({ ...base, tails }));
   }
 
   private finish(t: Tracked, code: number | null, sig: string | null): void {
-    if (this.vms.get(t.info.id) !== t) return;
-    this.clearTimers(t);
+    if (!this.vms.release(t)) return;
     for (const tail of t.tails) tail.stop();
-    this.vms.delete(t.info.id);
     rmSync(t.info.workDir, { recursive: true, force: true });
-    t.markExited();
     this.exits.emit({ info: t.info, code, signal: sig, requested: t.stopping });
   }
 }
@@ -368,15 +323,6 @@ function signal(pid: number, sig: NodeJS.Signals): void {
 function readCmdline(pid: number): string {
   try {
     return readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").join(" ");
-  } catch {
-    return "";
-  }
-}
-
-function readTail(path: string, max: number): string {
-  try {
-    const buf = readFileSync(path);
-    return buf.subarray(Math.max(0, buf.length - max)).toString("utf8").trim();
   } catch {
     return "";
   }
