@@ -3,11 +3,17 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import * as grpc from "@grpc/grpc-js";
 import { strToU8, zipSync } from "fflate";
-import { existsSync, readdirSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { sha3_256 } from "../protocol/hash.ts";
 import { signRequest } from "../protocol/signature.ts";
+import { ConfigfsTsmProvider } from "../attestation/providers/configfs.ts";
 import { SimProvider } from "../attestation/providers/sim.ts";
+import { pemToDer } from "../attestation/bytes.ts";
+import { buildCertTable } from "../attestation/snp/certtable.ts";
+import { verifySnp } from "../attestation/snp/verify.ts";
+import { snpFile, snpText } from "../attestation/testdata/load.ts";
 import { download, ed, metadata, startTestAgent, uploadAlgo, uploadData, v1, v2, type TestAgent } from "./testkit.ts";
 
 const { UNAUTHENTICATED, PERMISSION_DENIED, FAILED_PRECONDITION, INVALID_ARGUMENT, OK } = grpc.status;
@@ -239,6 +245,36 @@ describe("Attestation RPC", () => {
     expect(vtpm.code).toBe(FAILED_PRECONDITION);
     const bad = await download(t, "Attestation", new grpc.Metadata(), { type: 9 });
     expect(bad.code).toBe(INVALID_ARGUMENT);
+  });
+
+  test("serves real SEV-SNP evidence from a configfs-tsm tree: the caller's nonce goes to inblob", async () => {
+    // A directory laid out like /sys/kernel/config/tsm/report/<entry> once the kernel has filled it,
+    // holding a real Milan report and its certificate table.
+    const root = mkdtempSync(join(tmpdir(), "agent-tsm-"));
+    try {
+      const entry = join(root, "cocos-agent");
+      mkdirSync(entry);
+      const report = snpFile("trustee_milan_v2_report.bin");
+      const [ask, ark] = pemToDer(snpText("amd_milan_ask_ark.pem"));
+      const aux = buildCertTable({ vcek: snpFile("trustee_milan_vcek.der"), ask, ark });
+      writeFileSync(join(entry, "provider"), "sev_guest\n");
+      writeFileSync(join(entry, "generation"), "1\n");
+      writeFileSync(join(entry, "outblob"), report);
+      writeFileSync(join(entry, "auxblob"), aux);
+      t = await fresh({ provider: new ConfigfsTsmProvider({ root, entryName: "cocos-agent" }) });
+      const nonce = sha3_256("configfs nonce");
+      const r = await download(t, "Attestation", new grpc.Metadata(), { teeNonce: nonce, type: 0 });
+      expect(r.code).toBe(OK);
+      const inblob = new Uint8Array(readFileSync(join(entry, "inblob")));
+      expect(inblob.length).toBe(64);
+      expect([...inblob.subarray(0, 32)]).toEqual([...nonce]);
+      expect(Buffer.compare(r.bytes, Buffer.concat([report, aux]))).toBe(0);
+      const v = verifySnp(new Uint8Array(r.bytes), { policy: { root_of_trust: { product: "Milan" } } });
+      expect(v.ok).toBe(true);
+      expect(v.simulated).toBe(false);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
   });
 
   test("without a provider the RPC says so", async () => {
