@@ -5,7 +5,7 @@ import { basename, isAbsolute, resolve } from "node:path";
 import { hashPath, toHex } from "../protocol/hash.ts";
 import { loadPublicKey, publicKeyDer } from "../protocol/keys.ts";
 import { manifestHash, parseManifest, runReqFromManifest, type Manifest } from "../protocol/manifest.ts";
-import { parseGoBool } from "./config.ts";
+import { parseGoBool } from "../protocol/env-values.ts";
 import type { CliContext } from "./context.ts";
 import { CliError } from "./errors.ts";
 import { formatClientMessage, startComputationsServer, type ComputationsServer } from "./computations-server.ts";

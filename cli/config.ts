@@ -1,8 +1,6 @@
 // AGENT_GRPC_* settings of the original CLI (cocos-agent.md §7.4, §8).
 import { parseDurationMs, parseGoBool } from "../protocol/env-values.ts";
 
-export { parseDurationMs, parseGoBool };
-
 export interface AgentClientConfig {
   url: string;
   /** Connect + health-check deadline (uploads themselves are not cut off). */

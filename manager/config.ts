@@ -45,9 +45,6 @@ export interface ManagerConfig {
   attestationPolicyFile: string;
 }
 
-/** Parses a Go-style duration ("60s", "1m30s", "500ms") or a bare number of seconds. */
-export const parseDuration = parseDurationMs;
-
 function int(env: Record<string, string | undefined>, name: string, dflt: number): number {
   const v = env[name];
   if (v === undefined || v === "") return dflt;
@@ -69,7 +66,7 @@ export function loadManagerConfig(env: Record<string, string | undefined> = proc
   return {
     logLevel: str(env, "MANAGER_LOG_LEVEL", "info"),
     grpcUrl: str(env, "MANAGER_GRPC_URL", "localhost:7001"),
-    grpcTimeoutMs: parseDuration(str(env, "MANAGER_GRPC_TIMEOUT", "60s"), "MANAGER_GRPC_TIMEOUT"),
+    grpcTimeoutMs: parseDurationMs(str(env, "MANAGER_GRPC_TIMEOUT", "60s"), "MANAGER_GRPC_TIMEOUT"),
     grpcClientCert: str(env, "MANAGER_GRPC_CLIENT_CERT", ""),
     grpcClientKey: str(env, "MANAGER_GRPC_CLIENT_KEY", ""),
     grpcServerCaCerts: str(env, "MANAGER_GRPC_SERVER_CA_CERTS", ""),
@@ -79,17 +76,17 @@ export function loadManagerConfig(env: Record<string, string | undefined> = proc
     stateDir: str(env, "MANAGER_STATE_DIR", join(cwd, ".cocos", "manager")),
     httpHost: str(env, "MANAGER_HTTP_HOST", "localhost"),
     httpPort: env.MANAGER_HTTP_PORT === "off" ? null : int(env, "MANAGER_HTTP_PORT", 7003),
-    reconnectInitialMs: parseDuration(str(env, "MANAGER_GRPC_RECONNECT_INITIAL", "500ms"), "MANAGER_GRPC_RECONNECT_INITIAL"),
-    reconnectMaxMs: parseDuration(str(env, "MANAGER_GRPC_RECONNECT_MAX", "10s"), "MANAGER_GRPC_RECONNECT_MAX"),
-    runReqTimeoutMs: parseDuration(str(env, "MANAGER_RUN_REQ_TIMEOUT", "30s"), "MANAGER_RUN_REQ_TIMEOUT"),
-    stopGraceMs: parseDuration(str(env, "MANAGER_STOP_GRACE", "30s"), "MANAGER_STOP_GRACE"),
+    reconnectInitialMs: parseDurationMs(str(env, "MANAGER_GRPC_RECONNECT_INITIAL", "500ms"), "MANAGER_GRPC_RECONNECT_INITIAL"),
+    reconnectMaxMs: parseDurationMs(str(env, "MANAGER_GRPC_RECONNECT_MAX", "10s"), "MANAGER_GRPC_RECONNECT_MAX"),
+    runReqTimeoutMs: parseDurationMs(str(env, "MANAGER_RUN_REQ_TIMEOUT", "30s"), "MANAGER_RUN_REQ_TIMEOUT"),
+    stopGraceMs: parseDurationMs(str(env, "MANAGER_STOP_GRACE", "30s"), "MANAGER_STOP_GRACE"),
     qemuOvmfVersion: str(env, "MANAGER_QEMU_OVMF_VERSION", ""),
     qemuSmpCount: int(env, "MANAGER_QEMU_SMP_COUNT", 4),
     qemuCpu: str(env, "MANAGER_QEMU_CPU", "EPYC"),
     agentBin: str(env, "MANAGER_AGENT_BIN", ""),
     agentAttestation: str(env, "MANAGER_AGENT_ATTESTATION", "host"),
-    linkWatchMs: parseDuration(str(env, "MANAGER_LINK_WATCH", "1s"), "MANAGER_LINK_WATCH"),
-    vmTtlMs: env.MANAGER_VM_TTL ? parseDuration(env.MANAGER_VM_TTL, "MANAGER_VM_TTL") : 0,
+    linkWatchMs: parseDurationMs(str(env, "MANAGER_LINK_WATCH", "1s"), "MANAGER_LINK_WATCH"),
+    vmTtlMs: env.MANAGER_VM_TTL ? parseDurationMs(env.MANAGER_VM_TTL, "MANAGER_VM_TTL") : 0,
     attestationPolicyFile: str(env, "MANAGER_ATTESTATION_POLICY_FILE", ""),
   };
 }
