@@ -6,6 +6,8 @@ import type { AtlsFront } from "../attestation/atls.ts";
 import { SimProvider } from "../attestation/providers/sim.ts";
 import type { EvidenceProvider } from "../attestation/providers/types.ts";
 import { toHex } from "../protocol/hash.ts";
+import { certificateSpki } from "../protocol/keys.ts";
+import { audienceOf } from "../protocol/signature.ts";
 import { GuestLink, listenGuestChannels, openGuestChannels } from "../protocol/host-channel/links.ts";
 import { manifestHash, parseManifest, type Manifest } from "../protocol/manifest.ts";
 import { timestampFromDate } from "../protocol/proto.ts";
@@ -138,7 +140,10 @@ export class Agent {
     if (!a.cert_file || !a.key_file) return grpc.ServerCredentials.createInsecure();
     const pem = (v: string) => Buffer.from(v.includes("\n") || v.length >= 1000 || !existsSync(v) ? v : readFileSync(v, "utf8"));
     const ca = a.client_ca_file ? pem(a.client_ca_file) : null;
-    return grpc.ServerCredentials.createSsl(ca, [{ cert_chain: pem(a.cert_file), private_key: pem(a.key_file) }], ca !== null);
+    const chain = pem(a.cert_file);
+    // v2 signatures name the key this agent's TLS certificate carries (the first of the chain).
+    this.computation.audience = audienceOf(certificateSpki(chain.toString()));
+    return grpc.ServerCredentials.createSsl(ca, [{ cert_chain: chain, private_key: pem(a.key_file) }], ca !== null);
   }
 
   private async serve(m: Manifest): Promise<void> {
@@ -154,8 +159,10 @@ export class Agent {
       // Loaded only here: attested TLS pulls in node-forge and the SNP/TDX verifiers, which would
       // otherwise add to every agent's start-up.
       const { AttestedIdentity, startAtlsFront } = await import("../attestation/atls.ts");
+      const identity = new AttestedIdentity(this.provider);
+      this.computation.audience = audienceOf(identity.spki); // v2 signatures name this attested key
       await bindServer(this.server, `unix:${sock}`, grpc.ServerCredentials.createInsecure());
-      this.atls = await startAtlsFront(new AttestedIdentity(this.provider), sock, { host, port });
+      this.atls = await startAtlsFront(identity, sock, { host, port });
       this.grpcPort = this.atls.port;
     } else {
       this.grpcPort = await bindServer(this.server, `${host.includes(":") ? `[${host}]` : host}:${port}`, this.serverCredentials(m));

@@ -86,6 +86,8 @@ export class Computation {
   readonly sm: StateMachine;
   readonly nonces = new NonceWindow();
   manifest: Manifest | null = null;
+  /** v2 signatures must name this agent: audienceOf(its TLS SPKI), "" while it serves without TLS. */
+  audience = "";
   private keyCache = new Map<string, KeyObject>();
   private slots: DatasetSlot[] = [];
   private algo: { plan: AlgoPlan; path: string; requirementsPath?: string } | null = null;
@@ -180,7 +182,7 @@ export class Computation {
     const m = this.manifest;
     if (!m) throw unauthenticated("no computation manifest yet: no party can be authenticated");
     const keys = this.roleKeys(role);
-    const opts = { role, method, computationId: m.id, nonces: this.nonces, maxSkewMs: this.o.maxSkewMs, requireV2: m.signatures === "v2-only" };
+    const opts = { role, method, computationId: m.id, audience: this.audience, nonces: this.nonces, maxSkewMs: this.o.maxSkewMs, requireV2: m.signatures === "v2-only" };
     const r = verifyRequest(md, keys.map((k) => this.key(k)), opts);
     if (r.ok) return { keyDer: keys[r.index]!, index: r.index, version: r.version };
     if (!r.reason.startsWith("signature verification failed")) throw unauthenticated(r.reason);

@@ -1,31 +1,41 @@
 // The CLI's side of agent.AgentService: connection (plain, TLS, mTLS, attested TLS), health check,
 // streamed uploads from disk in 1 MiB chunks, and downloads to a file.
 import * as grpc from "@grpc/grpc-js";
-import { createWriteStream, readFileSync, renameSync, rmSync } from "node:fs";
+import { closeSync, readFileSync, rmSync, writeSync } from "node:fs";
+import { checkServerIdentity, type PeerCertificate } from "node:tls";
 import { agentProto, healthProto } from "../protocol/proto.ts";
 import { CHUNK_SIZE, bytesChunks, fileChunks } from "../protocol/chunks.ts";
+import { certificateSpki } from "../protocol/keys.ts";
+import { audienceOf } from "../protocol/signature.ts";
+import { escapeControl } from "../protocol/text.ts";
 import type { AgentClientConfig } from "./config.ts";
 import { CliError, friendlyGrpcError } from "./errors.ts";
+import { createExclusive, publish, temporaryPathFor } from "./output-file.ts";
 import type { Progress } from "./progress.ts";
 
 export type Role = "algorithm-provider" | "data-provider" | "consumer";
 export type AgentMethod = "Algo" | "Data" | "Result";
 
-/** Produces the auth metadata (user-id, signature, …) for one call. */
-export type Signer = (role: Role, method: AgentMethod) => Promise<Record<string, string>> | Record<string, string>;
+/**
+ * Produces the auth metadata (user-id, signature, …) for one call to the agent named by `audience`
+ * (audienceOf its TLS key, "" without TLS).
+ */
+export type Signer = (role: Role, method: AgentMethod, audience: string) => Promise<Record<string, string>> | Record<string, string>;
 
 export interface AgentConnection {
   client: grpc.Client & Record<string, Function>;
   mode: "without TLS" | "with TLS" | "with mTLS" | "with aTLS";
   /** One line about the verified evidence (aTLS only). */
   summary?: string;
+  /** Who v2 signatures are for: audienceOf the attested / TLS server key, "" without TLS. */
+  audience: string;
   close(): void;
 }
 
 /** Hook for attested TLS: returns channel credentials that verify evidence against the policy. */
 export type AttestedCredentialsFactory = (
   cfg: AgentClientConfig,
-) => Promise<{ credentials: grpc.ChannelCredentials; options?: grpc.ChannelOptions; summary?: string }>;
+) => Promise<{ credentials: grpc.ChannelCredentials; options?: grpc.ChannelOptions; summary?: string; spki?: Uint8Array }>;
 
 const CHANNEL_OPTIONS: grpc.ChannelOptions = {
   "grpc.max_receive_message_length": 64 * 1024 * 1024,
@@ -45,6 +55,13 @@ export async function connectAgent(cfg: AgentClientConfig, attested?: AttestedCr
   let mode: AgentConnection["mode"];
   let options = CHANNEL_OPTIONS;
   let summary: string | undefined;
+  // The server key the TLS handshake presented (for plain TLS: recorded while its certificate is checked).
+  let serverSpki: Uint8Array | undefined;
+  const recordServerKey = (host: string, cert: PeerCertificate): Error | undefined => {
+    const err = checkServerIdentity(host, cert);
+    if (!err) serverSpki = certificateSpki(new Uint8Array(cert.raw));
+    return err;
+  };
   if (cfg.attestedTls) {
     if (!attested) throw new CliError("AGENT_GRPC_ATTESTED_TLS=true but this build has no attested-TLS client");
     if (!cfg.attestationPolicy) throw new CliError("AGENT_GRPC_ATTESTED_TLS=true needs AGENT_GRPC_ATTESTATION_POLICY=<policy.json>");
@@ -52,15 +69,18 @@ export async function connectAgent(cfg: AgentClientConfig, attested?: AttestedCr
     creds = r.credentials;
     options = { ...CHANNEL_OPTIONS, ...r.options };
     summary = r.summary;
+    serverSpki = r.spki;
     mode = "with aTLS";
   } else if (cfg.serverCaCerts) {
     const ca = readPem(cfg.serverCaCerts, "AGENT_GRPC_SERVER_CA_CERTS");
     if (cfg.clientCert || cfg.clientKey) {
       if (!cfg.clientCert || !cfg.clientKey) throw new CliError("mTLS needs both AGENT_GRPC_CLIENT_CERT and AGENT_GRPC_CLIENT_KEY");
-      creds = grpc.credentials.createSsl(ca, readPem(cfg.clientKey, "AGENT_GRPC_CLIENT_KEY"), readPem(cfg.clientCert, "AGENT_GRPC_CLIENT_CERT"));
+      creds = grpc.credentials.createSsl(ca, readPem(cfg.clientKey, "AGENT_GRPC_CLIENT_KEY"), readPem(cfg.clientCert, "AGENT_GRPC_CLIENT_CERT"), {
+        checkServerIdentity: recordServerKey,
+      });
       mode = "with mTLS";
     } else {
-      creds = grpc.credentials.createSsl(ca);
+      creds = grpc.credentials.createSsl(ca, null, null, { checkServerIdentity: recordServerKey });
       mode = "with TLS";
     }
   } else {
@@ -76,7 +96,11 @@ export async function connectAgent(cfg: AgentClientConfig, attested?: AttestedCr
   );
   // The original checks the health service on plaintext and mTLS connections.
   if (mode === "without TLS" || mode === "with mTLS") await checkHealth(cfg, creds, options, deadline);
-  return { client, mode, summary, close: () => client.close() };
+  if (mode !== "without TLS" && !serverSpki) {
+    client.close();
+    throw new CliError(`connected to ${cfg.url} ${mode}, but the agent's TLS key is unknown: cannot bind signatures to this agent`);
+  }
+  return { client, mode, summary, audience: audienceOf(serverSpki), close: () => client.close() };
 }
 
 async function checkHealth(cfg: AgentClientConfig, creds: grpc.ChannelCredentials, options: grpc.ChannelOptions, deadline: number): Promise<void> {
@@ -87,7 +111,7 @@ async function checkHealth(cfg: AgentClientConfig, creds: grpc.ChannelCredential
     const res = await new Promise<{ status: string }>((resolve, reject) =>
       health.Check({ service: "agent" }, { deadline }, (e, r) => (e ? reject(e) : resolve(r!))),
     );
-    if (res.status !== "SERVING") throw new CliError(`agent service is unavailable at ${cfg.url}: health status ${res.status}, expected SERVING`);
+    if (res.status !== "SERVING") throw new CliError(`agent service is unavailable at ${cfg.url}: health status ${escapeControl(String(res.status))}, expected SERVING`);
   } catch (e) {
     if (e instanceof CliError) throw e;
     throw new CliError(friendlyGrpcError(e, "check the agent's health", cfg.url));
@@ -140,7 +164,7 @@ export async function uploadAlgorithm(conn: AgentConnection, sign: Signer, up: A
   const algoSize = Bun.file(up.algorithmPath).size;
   const reqSize = up.requirementsPath ? Bun.file(up.requirementsPath).size : 0;
   const md = metadataOf({
-    ...(await sign("algorithm-provider", "Algo")),
+    ...(await sign("algorithm-provider", "Algo", conn.audience)),
     algo_type: up.algoType,
     algo_args: up.args,
     python_runtime: up.pythonRuntime,
@@ -172,7 +196,7 @@ export interface DataUpload {
 }
 
 export async function uploadDataset(conn: AgentConnection, sign: Signer, up: DataUpload, bar: Progress, target: string): Promise<void> {
-  const md = metadataOf({ ...(await sign("data-provider", "Data")), decompress: up.decompress ? "true" : "false" });
+  const md = metadataOf({ ...(await sign("data-provider", "Data", conn.audience)), decompress: up.decompress ? "true" : "false" });
   const size = "path" in up.source ? Bun.file(up.source.path).size : up.source.bytes.byteLength;
   const src = up.source;
   async function* messages() {
@@ -194,36 +218,114 @@ export async function uploadDataset(conn: AgentConnection, sign: Signer, up: Dat
   }
 }
 
-/** Streams the result zip into `outPath`; returns its size. */
-export async function downloadResult(conn: AgentConnection, sign: Signer, outPath: string, bar: Progress, target: string): Promise<number> {
-  const md = metadataOf(await sign("consumer", "Result"));
+export const DEFAULT_MAX_RESULT_BYTES = 1024 * 1024 * 1024;
+
+export interface ResultDownload {
+  outPath: string;
+  /** Stop (and keep nothing) once the agent sends more than this. */
+  maxBytes: number;
+  /** Replace an existing file at outPath. */
+  force: boolean;
+}
+
+/** `file-size` as a byte count; undefined when absent. An agent that sends garbage is refused. */
+function announcedSize(m: grpc.Metadata): number | undefined {
+  const v = m.get("file-size")[0];
+  if (v === undefined) return undefined;
+  const text = String(v);
+  if (!/^\d{1,16}$/.test(text)) throw new CliError(`the agent's file-size header is not a byte count: ${JSON.stringify(escapeControl(text.slice(0, 64)))}`);
+  return Number(text);
+}
+
+/**
+ * Streams the result zip to a fresh temporary file next to `outPath`, within `maxBytes` and exactly
+ * the announced `file-size`, checks it is a zip, then moves it into place. On any failure nothing is
+ * left behind. Returns the size.
+ */
+export async function downloadResult(conn: AgentConnection, sign: Signer, d: ResultDownload, bar: Progress, target: string): Promise<number> {
+  const md = metadataOf(await sign("consumer", "Result", conn.audience));
+  const tmp = temporaryPathFor(d.outPath);
+  const fd = createExclusive(tmp, 0o600);
+  let open = true;
+  const closeFd = () => open && (closeSync(fd), (open = false));
   const call = conn.client.Result({}, md) as grpc.ClientReadableStream<{ file: Uint8Array }>;
-  const out = createWriteStream(`${outPath}.part`);
   let written = 0;
+  let announced: number | undefined;
+  let head = new Uint8Array(0); // the first bytes, for the zip check
   try {
     await new Promise<void>((resolve, reject) => {
-      call.on("metadata", (m: grpc.Metadata) => bar.start(Number(m.get("file-size")[0] ?? 0) || 0));
-      call.on("data", (msg: { file: Uint8Array }) => {
-        written += msg.file.byteLength;
-        bar.add(msg.file.byteLength);
-        if (!out.write(msg.file)) {
-          call.pause();
-          out.once("drain", () => call.resume());
+      // A local refusal cancels the call; its CANCELLED error must not replace the reason.
+      let stopped = false;
+      const refuse = (e: CliError) => {
+        stopped = true; // messages already buffered are dropped, never written
+        reject(e);
+        call.cancel();
+      };
+      call.on("metadata", (m: grpc.Metadata) => {
+        if (stopped) return;
+        try {
+          announced = announcedSize(m);
+        } catch (e) {
+          return refuse(e as CliError);
         }
+        if (announced !== undefined && announced > d.maxBytes) {
+          return refuse(new CliError(`the agent announces a ${announced}-byte result, more than the ${d.maxBytes}-byte limit; nothing saved (raise it with --max-size)`));
+        }
+        bar.start(announced ?? 0);
       });
-      call.on("error", reject);
+      call.on("data", (msg: { file: Uint8Array }) => {
+        if (stopped) return;
+        const chunk = msg.file;
+        if (written + chunk.byteLength > d.maxBytes) {
+          return refuse(new CliError(`the agent sent more than the ${d.maxBytes}-byte limit; stopped, nothing saved (raise it with --max-size)`));
+        }
+        if (announced !== undefined && written + chunk.byteLength > announced) {
+          return refuse(new CliError(`the agent sent more than the ${announced} bytes its file-size header announced; stopped, nothing saved`));
+        }
+        // Synchronous: the next message is not taken before this one is on disk, so memory stays flat.
+        try {
+          for (let off = 0; off < chunk.byteLength; ) off += writeSync(fd, chunk, off);
+        } catch (e) {
+          return refuse(new CliError(`could not write the result to ${tmp}: ${(e as Error).message}`));
+        }
+        if (head.byteLength < 4) head = Buffer.concat([head, chunk.subarray(0, 4 - head.byteLength)]);
+        written += chunk.byteLength;
+        bar.add(chunk.byteLength);
+      });
+      call.on("error", (e) => {
+        stopped = true;
+        reject(e);
+      });
       call.on("end", resolve);
     });
-    await new Promise<void>((resolve, reject) => out.end((e?: Error | null) => (e ? reject(e) : resolve())));
-    renameSync(`${outPath}.part`, outPath);
+    if (announced !== undefined && written !== announced) {
+      throw new CliError(`the agent announced ${announced} bytes (file-size) but sent ${written}; the result is incomplete, nothing saved`);
+    }
+    closeFd();
+    if (!isZip(head)) {
+      throw new CliError(`the agent's result is not a zip archive (${written} bytes starting ${toHexBytes(head)}, expected "PK\\x03\\x04" or "PK\\x05\\x06"); nothing saved`);
+    }
+    publish(tmp, d.outPath, d.force, "the result file");
     return written;
   } catch (e) {
-    out.destroy();
-    rmSync(`${outPath}.part`, { force: true });
+    call.cancel();
+    closeFd();
+    rmSync(tmp, { force: true });
+    if (e instanceof CliError) throw e;
     throw new CliError(friendlyGrpcError(e, "download the result", target), 1, e);
   } finally {
     bar.stop();
   }
+}
+
+/** A zip starts with a local file header, or (an empty archive) with the end-of-central-directory record. */
+export function isZip(head: Uint8Array): boolean {
+  if (head.byteLength < 4 || head[0] !== 0x50 || head[1] !== 0x4b) return false;
+  return (head[2] === 3 && head[3] === 4) || (head[2] === 5 && head[3] === 6);
+}
+
+function toHexBytes(b: Uint8Array): string {
+  return b.byteLength === 0 ? "<empty>" : Array.from(b, (x) => x.toString(16).padStart(2, "0")).join(" ");
 }
 
 /** Server-streamed attestation report (unauthenticated). */

@@ -7,6 +7,7 @@ import { signRequest, signRole } from "../protocol/signature.ts";
 import { zipDirectory } from "../protocol/zip.ts";
 import { manifestFromFile } from "./computations.ts";
 import {
+  DEFAULT_MAX_RESULT_BYTES,
   connectAgent,
   downloadResult,
   uploadAlgorithm,
@@ -20,10 +21,11 @@ import {
 import { loadAgentClientConfig, type AgentClientConfig } from "./config.ts";
 import type { CliContext } from "./context.ts";
 import { CliError } from "./errors.ts";
+import { refuseExisting } from "./output-file.ts";
 import { progress } from "./progress.ts";
 
 export interface SigningOptions {
-  /** "v1" | "v2"; overrides COCOS_SIGNATURE. */
+  /** "v1" | "v2" (default v2); overrides COCOS_SIGNATURE. */
   signature?: string;
   /** Needed for v2 (bound into the signature); also COCOS_COMPUTATION_ID. */
   computationId?: string;
@@ -45,15 +47,36 @@ export function readPrivateKey(path: string): KeyObject {
   }
 }
 
-/** v1 (Cocos-compatible) signs the role; v2 binds role, method, computation, time and a nonce. */
+/**
+ * v1 (Cocos-compatible) signs the role; v2 binds role, method, computation, the agent's TLS key
+ * (audience), time and a nonce.
+ */
 export function makeSigner(key: KeyObject, version: "v1" | "v2", computationId: string | undefined): Signer {
   if (version === "v2" && !computationId) {
-    throw new CliError("v2 signatures bind the computation id: pass --computation-id ID or set COCOS_COMPUTATION_ID");
+    throw new CliError(
+      "v2 signatures (the default) bind the computation id, and it is unknown: pass --manifest FILE (the computation's manifest), --computation-id ID, or set COCOS_COMPUTATION_ID (--signature v1 only for a Cocos agent that cannot check v2)",
+    );
   }
-  return (role: Role, method: AgentMethod) =>
+  return (role: Role, method: AgentMethod, audience: string) =>
     version === "v1"
       ? { "user-id": role, signature: signRole(key, role) }
-      : signRequest(key, { role, method: `/agent.AgentService/${method}`, computationId: computationId! });
+      : signRequest(key, { role, method: `/agent.AgentService/${method}`, computationId: computationId!, audience });
+}
+
+/** The signature scheme and computation id from the flags, COCOS_* and the manifest, checked for agreement. */
+function signingChoice(ctx: CliContext, cfg: AgentClientConfig, sig: SigningOptions): { version: "v1" | "v2"; computationId?: string } {
+  const m = sig.manifest ? manifestFromFile(abs(ctx, sig.manifest)) : undefined;
+  const version = sig.signature ?? (ctx.env.COCOS_SIGNATURE ? cfg.signature : "v2");
+  if (version !== "v1" && version !== "v2") throw new CliError(`--signature: expected v1 or v2, got ${JSON.stringify(version)}`);
+  if (version === "v1" && m?.signatures === "v2-only") {
+    throw new CliError(`the manifest ${sig.manifest} accepts only v2 signatures ("signatures": "v2-only"); drop --signature v1 / COCOS_SIGNATURE=v1`);
+  }
+  if (version === "v1") ctx.err("warning: v1 signatures (Cocos compatibility) are replayable: anyone who sees this request can repeat it");
+  const given = sig.computationId ?? ctx.env.COCOS_COMPUTATION_ID;
+  if (given !== undefined && m && given !== m.id) {
+    throw new CliError(`the computation id ${JSON.stringify(given)} (--computation-id / COCOS_COMPUTATION_ID) differs from the manifest's ${JSON.stringify(m.id)}`);
+  }
+  return { version, computationId: given ?? m?.id };
 }
 
 function agentSetup(ctx: CliContext, keyPath: string, sig: SigningOptions): { cfg: AgentClientConfig; signer: Signer } {
@@ -63,15 +86,9 @@ function agentSetup(ctx: CliContext, keyPath: string, sig: SigningOptions): { cf
   } catch (e) {
     throw new CliError((e as Error).message);
   }
-  let fromManifest: { id?: string; v2?: boolean } = {};
-  if (sig.manifest) {
-    const m = manifestFromFile(abs(ctx, sig.manifest));
-    fromManifest = { id: m.id, v2: m.signatures === "v2" || m.signatures === "v2-only" };
-  }
-  const version = sig.signature ?? (fromManifest.v2 ? "v2" : cfg.signature);
-  if (version !== "v1" && version !== "v2") throw new CliError(`--signature: expected v1 or v2, got ${JSON.stringify(version)}`);
+  const { version, computationId } = signingChoice(ctx, cfg, sig);
   const key = readPrivateKey(abs(ctx, keyPath));
-  return { cfg, signer: makeSigner(key, version, sig.computationId ?? ctx.env.COCOS_COMPUTATION_ID ?? fromManifest.id) };
+  return { cfg, signer: makeSigner(key, version, computationId) };
 }
 
 function abs(ctx: CliContext, p: string): string {
@@ -152,12 +169,34 @@ export async function dataCommand(ctx: CliContext, path: string, keyPath: string
   ctx.out("Successfully uploaded dataset! ✔ ");
 }
 
-export async function resultCommand(ctx: CliContext, keyPath: string, file: string | undefined, o: SigningOptions, attested?: AttestedCredentialsFactory): Promise<void> {
-  const { cfg, signer } = agentSetup(ctx, keyPath, o);
-  const name = file ?? "results.zip";
-  const out = abs(ctx, name);
-  ctx.out("⏳ Retrieving computation result file");
-  await withAgent(ctx, cfg, attested, (conn) => downloadResult(conn, signer, out, progress("📥 Downloading result", ctx.tty), cfg.url));
-  ctx.out(`Computation result retrieved and saved successfully as ${name}! ✔ `);
+export interface ResultOptions extends SigningOptions {
+  /** Largest result accepted, e.g. "1GiB", "500MB", "1048576" (default 1 GiB). */
+  maxSize?: string;
+  /** Replace an existing output file. */
+  force?: boolean;
 }
 
+const SIZE_UNITS: Record<string, number> = { "": 1, b: 1, k: 1e3, kb: 1e3, kib: 1024, m: 1e6, mb: 1e6, mib: 1024 ** 2, g: 1e9, gb: 1e9, gib: 1024 ** 3, t: 1e12, tb: 1e12, tib: 1024 ** 4 };
+
+/** "1GiB" → 1073741824; decimal (kB, MB, GB) and binary (KiB, MiB, GiB) units. */
+export function parseByteSize(text: string, name: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(text);
+  const unit = m ? SIZE_UNITS[m[2]!.toLowerCase()] : undefined;
+  const n = m && unit ? Math.floor(Number(m[1]) * unit) : NaN;
+  if (!Number.isSafeInteger(n) || n <= 0) throw new CliError(`${name}: expected a positive size such as 1048576, 500MB or 2GiB, got ${JSON.stringify(text)}`);
+  return n;
+}
+
+export async function resultCommand(ctx: CliContext, keyPath: string, file: string | undefined, o: ResultOptions, attested?: AttestedCredentialsFactory): Promise<void> {
+  const name = file ?? "results.zip";
+  const out = abs(ctx, name);
+  const maxBytes = o.maxSize === undefined ? DEFAULT_MAX_RESULT_BYTES : parseByteSize(o.maxSize, "--max-size");
+  // Before anything is asked of the agent: an existing file is kept unless --force.
+  refuseExisting(out, Boolean(o.force), "the result file");
+  const { cfg, signer } = agentSetup(ctx, keyPath, o);
+  ctx.out("⏳ Retrieving computation result file");
+  await withAgent(ctx, cfg, attested, (conn) =>
+    downloadResult(conn, signer, { outPath: out, maxBytes, force: Boolean(o.force) }, progress("📥 Downloading result", ctx.tty), cfg.url),
+  );
+  ctx.out(`Computation result retrieved and saved successfully as ${name}! ✔ `);
+}

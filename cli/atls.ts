@@ -36,6 +36,7 @@ export const attestedCredentials: AttestedCredentialsFactory = async (cfg) => {
   return {
     credentials: grpc.credentials.createSsl(Buffer.from(conn.rootCertPem), null, null, { checkServerIdentity: conn.checkServerIdentity }),
     options: conn.channelOptions,
+    spki: conn.spki, // v2 signatures name this attested key (their audience)
     summary: `Attestation verified${conn.verdict.simulated ? " (SIMULATED: no hardware TEE)" : ""}: ${conn.verdict.kind}, measurement ${String(conn.verdict.claims.measurement ?? "?").slice(0, 16)}…, host_data ${String(conn.verdict.claims.host_data ?? "?").slice(0, 16)}…`,
   };
 };

@@ -10,13 +10,16 @@ export interface AgentClientConfig {
   clientKey: string;
   attestedTls: boolean;
   attestationPolicy: string;
-  /** v1 = Cocos constant-role signatures, v2 = replay-resistant (COCOS_SIGNATURE=v2 or --signature v2). */
+  /**
+   * v2 (default) = replay-resistant, bound to the computation and the agent; v1 = Cocos constant-role
+   * signatures, only when asked for (COCOS_SIGNATURE=v1 or --signature v1).
+   */
   signature: "v1" | "v2";
 }
 
 export function loadAgentClientConfig(env: Record<string, string | undefined> = process.env): AgentClientConfig {
   const get = (n: string, d: string) => (env[n] === undefined || env[n] === "" ? d : env[n]!);
-  const sig = get("COCOS_SIGNATURE", "v1");
+  const sig = get("COCOS_SIGNATURE", "v2");
   if (sig !== "v1" && sig !== "v2") throw new Error(`COCOS_SIGNATURE: expected v1 or v2, got ${JSON.stringify(sig)}`);
   return {
     url: get("AGENT_GRPC_URL", "localhost:7002"),

@@ -1,5 +1,6 @@
 // gRPC failures turned into sentences a user can act on. The raw status stays available with -v.
 import { status as Status } from "@grpc/grpc-js";
+import { escapeControl } from "../protocol/text.ts";
 
 export interface GrpcLikeError {
   code?: number;
@@ -19,10 +20,13 @@ function isGrpcError(e: unknown): e is GrpcLikeError & { code: number } {
   return typeof e === "object" && e !== null && typeof (e as GrpcLikeError).code === "number";
 }
 
-/** Maps a gRPC status to clear text; `what` names the operation ("upload the algorithm"). */
+/**
+ * Maps a gRPC status to clear text; `what` names the operation ("upload the algorithm"). The agent's
+ * details are its own words, possibly hostile: control characters are escaped, and they stay one line.
+ */
 export function friendlyGrpcError(e: unknown, what: string, target: string): string {
-  if (!isGrpcError(e)) return `could not ${what}: ${(e as Error)?.message ?? String(e)}`;
-  const details = e.details || e.message || "";
+  if (!isGrpcError(e)) return `could not ${what}: ${escapeControl((e as Error)?.message ?? String(e))}`;
+  const details = escapeControl(e.details || e.message || "");
   switch (e.code) {
     case Status.UNAVAILABLE:
       return `could not ${what}: the agent is unavailable at ${target} (${details}). Check AGENT_GRPC_URL, that the computation is running, and the TLS settings.`;

@@ -1,6 +1,7 @@
 // The cocos-cli command tree (cocos-agent.md §8, v0.4.0 plus `computations serve` and `wasm run`).
 import { Command, CommanderError, Option } from "commander";
-import { algoCommand, dataCommand, resultCommand, type SigningOptions } from "./agent-commands.ts";
+import { escapeControl } from "../protocol/text.ts";
+import { algoCommand, dataCommand, resultCommand, type ResultOptions, type SigningOptions } from "./agent-commands.ts";
 import { checksumCommand } from "./checksum.ts";
 import { serveCommand } from "./computations.ts";
 import type { ComputationsServer } from "./computations-server.ts";
@@ -28,16 +29,19 @@ export function buildProgram(ctx: CliContext, outcome: RunOutcome): Command {
   // Signing options of the three party commands.
   const signing = (c: Command) =>
     c
-      .addOption(new Option("--signature <version>", "role signature scheme (default COCOS_SIGNATURE or v1)").choices(["v1", "v2"]))
+      .addOption(
+        new Option("--signature <version>", "v2 (default; replay-resistant, bound to the computation and the agent) or v1 (Cocos compatibility, replayable); or COCOS_SIGNATURE").choices(["v1", "v2"]),
+      )
       .option("--computation-id <id>", "computation id bound into v2 signatures (or COCOS_COMPUTATION_ID)")
-      .option("--manifest <file>", "the computation's manifest: supplies the id, and v2 signatures when it asks for them");
+      .option("--manifest <file>", "the computation's manifest: supplies the computation id for v2 signatures");
   const sig = (o: SigningOptions): SigningOptions => ({ signature: o.signature, computationId: o.computationId, manifest: o.manifest });
 
   program
     .command("keys")
     .description("generate a key pair: private.pem and public.pem in the current directory")
     .addOption(new Option("-k, --key-type <type>", "key type").choices(["rsa", "ecdsa", "ed25519"]).default("rsa"))
-    .action((o: { keyType: string }) => keysCommand(ctx, o.keyType));
+    .option("--force", "replace an existing private.pem / public.pem", false)
+    .action((o: { keyType: string; force: boolean }) => keysCommand(ctx, o.keyType, o.force));
 
   signing(program.command("algo"))
     .description("upload an algorithm (role algorithm-provider)")
@@ -62,7 +66,11 @@ export function buildProgram(ctx: CliContext, outcome: RunOutcome): Command {
     .description("download the computation result (role consumer)")
     .argument("<private_key>", "private key of the result consumer")
     .argument("[file]", "output file", "results.zip")
-    .action(async (key: string, file: string, o: SigningOptions) => resultCommand(ctx, key, file, sig(o), await attestedFactory()));
+    .option("--max-size <size>", "largest result accepted, e.g. 500MB, 4GiB (default 1GiB)")
+    .option("--force", "replace an existing output file", false)
+    .action(async (key: string, file: string, o: ResultOptions) =>
+      resultCommand(ctx, key, file, { ...sig(o), maxSize: o.maxSize, force: o.force }, await attestedFactory()),
+    );
 
   program
     .command("checksum")
@@ -114,16 +122,24 @@ export async function runCli(argv: string[], ctx: CliContext): Promise<RunOutcom
     }
     const verbose = Boolean(program.opts().verbose);
     if (e instanceof CliError) {
-      ctx.err(red(`error: ${e.message}`));
+      ctx.err(red(`error: ${terminalSafe(e.message)}`));
       if (verbose && e.cause) ctx.err(String((e.cause as Error)?.stack ?? e.cause));
       outcome.code = e.exitCode;
     } else {
-      ctx.err(red(`error: ${(e as Error)?.message ?? String(e)}`));
+      ctx.err(red(`error: ${terminalSafe((e as Error)?.message ?? String(e))}`));
       if (verbose) ctx.err(String((e as Error)?.stack ?? e));
       outcome.code = 1;
     }
   }
   return outcome;
+}
+
+/**
+ * Messages may quote other parties (the agent, its evidence): no control character reaches the
+ * terminal; the message's own line breaks stay.
+ */
+function terminalSafe(message: string): string {
+  return message.split("\n").map(escapeControl).join("\n");
 }
 
 function red(s: string): string {

@@ -5,6 +5,7 @@ import {
   createPublicKey,
   generateKeyPairSync,
   KeyObject,
+  X509Certificate,
 } from "node:crypto";
 
 export type KeyType = "rsa" | "ecdsa" | "ed25519";
@@ -102,4 +103,13 @@ export function keyTypeOf(key: KeyObject): KeyType {
 export function publicKeyDer(key: KeyObject): Uint8Array {
   const pub = key.type === "private" ? createPublicKey(key) : key;
   return new Uint8Array(pub.export({ type: "spki", format: "der" }));
+}
+
+/** The SubjectPublicKeyInfo DER of an X.509 certificate (PEM or DER): what a TLS peer proves it holds. */
+export function certificateSpki(cert: string | Uint8Array): Uint8Array {
+  try {
+    return publicKeyDer(new X509Certificate(typeof cert === "string" ? cert : Buffer.from(cert)).publicKey);
+  } catch (err) {
+    throw new KeyError(`expected an X.509 certificate (PEM or DER), could not parse it: ${(err as Error).message}`);
+  }
 }

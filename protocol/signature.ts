@@ -1,6 +1,9 @@
 // Role signatures. v1 is Cocos's (a signature over the constant role string; replayable). v2 binds the
-// role to the RPC method, the computation, a timestamp and a nonce, and the agent remembers nonces.
+// role to the RPC method, the computation, the agent (its TLS key: the audience), a timestamp and a
+// nonce, and the agent remembers nonces. v2 is our own format; since the audience was added there is
+// one v2 (strict): a v2 signature without the audience line does not verify.
 import { randomBytes, sign, verify, type KeyObject } from "node:crypto";
+import { sha3_256, toHex } from "./hash.ts";
 import { keyTypeOf, loadPublicKey, publicKeyDer } from "./keys.ts";
 
 export type Role = "algorithm-provider" | "data-provider" | "consumer";
@@ -14,6 +17,11 @@ export const MD_SIG_TIMESTAMP = "signature-timestamp";
 export const MD_SIG_NONCE = "signature-nonce";
 /** Optional base64 SPKI of the signer: lets the agent tell "not a declared party" from "bad signature". */
 export const MD_USER_KEY = "user-key";
+/**
+ * Optional hint: the audience the client signed for. Never trusted (the agent verifies against its
+ * own audience); it only lets the agent say "signed for another agent" instead of "bad signature".
+ */
+export const MD_SIG_AUDIENCE = "signature-audience";
 
 export const DEFAULT_MAX_SKEW_MS = 5 * 60_000;
 
@@ -67,14 +75,28 @@ export interface RequestBinding {
   /** Full gRPC method, e.g. `/agent.AgentService/Data`. */
   method: string;
   computationId: string;
+  /**
+   * The agent the call is meant for: `audienceOf(its TLS SubjectPublicKeyInfo DER)`, or "" on a
+   * connection without TLS (there is no agent identity to bind). Default "".
+   */
+  audience?: string;
 }
+
+/** Lowercase hex SHA3-256 of an agent's TLS SPKI DER; "" when the connection has no TLS key. */
+export function audienceOf(spkiDer: Uint8Array | null | undefined): string {
+  return spkiDer && spkiDer.byteLength > 0 ? toHex(sha3_256(spkiDer)) : "";
+}
+
+const AUDIENCE_RE = /^(?:[0-9a-f]{64})?$/;
 
 /** The exact bytes a v2 signature covers; newline-separated, so no field can bleed into another. */
 export function v2Message(b: RequestBinding, timestampMs: number, nonce: string): Uint8Array {
   for (const [k, v] of Object.entries({ method: b.method, computationId: b.computationId, nonce })) {
     if (v.includes("\n")) throw new Error(`${k} must not contain a newline`);
   }
-  return Buffer.from(["cocos-request-v2", b.role, b.method, b.computationId, String(timestampMs), nonce].join("\n"));
+  const audience = b.audience ?? "";
+  if (!AUDIENCE_RE.test(audience)) throw new Error(`audience must be 64 lowercase hex digits or empty, got ${JSON.stringify(audience)}`);
+  return Buffer.from(["cocos-request-v2", b.role, b.method, b.computationId, String(timestampMs), nonce, audience].join("\n"));
 }
 
 /** v2: metadata to attach to one call. Never reuse it: the agent refuses a nonce it has seen. */
@@ -87,6 +109,7 @@ export function signRequest(priv: KeyObject, b: RequestBinding, now: number = Da
     [MD_SIG_TIMESTAMP]: String(now),
     [MD_SIG_NONCE]: nonce,
     [MD_USER_KEY]: Buffer.from(publicKeyDer(priv)).toString("base64"),
+    ...(b.audience ? { [MD_SIG_AUDIENCE]: b.audience } : {}),
   };
 }
 
@@ -101,6 +124,10 @@ export function claimedUserKey(md: MetadataLike): Uint8Array | null {
   } catch {
     return null;
   }
+}
+
+function describeAudience(a: string): string {
+  return a === "" ? "<none: no TLS>" : AUDIENCE_RE.test(a) ? a : JSON.stringify(a.slice(0, 80));
 }
 
 /** Remembers nonces until their timestamp leaves the skew window; bounded, fails closed when full. */
@@ -175,12 +202,19 @@ export function verifyRequest(md: MetadataLike, candidates: readonly (Uint8Array
   const ts = Number(tsText);
   const now = o.now ?? Date.now();
   const skew = o.maxSkewMs ?? DEFAULT_MAX_SKEW_MS;
-  if (Math.abs(now - ts) > skew) {
+  // Strict at the limit: the nonce window keeps a nonce until ts + skew, so a replay at exactly the
+  // limit would find it gone.
+  if (Math.abs(now - ts) >= skew) {
     return { ok: false, reason: `signature timestamp ${new Date(ts).toISOString()} is outside ±${skew} ms of the agent clock ${new Date(now).toISOString()}` };
   }
-  const msg = v2Message(o, ts, nonce);
+  const audience = o.audience ?? "";
+  const hinted = mdValues(md, MD_SIG_AUDIENCE)[0] ?? "";
+  if (hinted !== audience) {
+    return { ok: false, reason: `signature audience mismatch: signed for the agent whose TLS key has SHA3-256 ${describeAudience(hinted)}, this agent's is ${describeAudience(audience)} (a signature captured by another agent is not accepted here)` };
+  }
+  const msg = v2Message({ ...o, audience }, ts, nonce);
   const index = keys.findIndex((k) => verifyBytes(k, msg, sig));
-  if (index < 0) return { ok: false, reason: `signature verification failed for role ${o.role} on ${o.method}` };
+  if (index < 0) return { ok: false, reason: `signature verification failed for role ${o.role} on ${o.method} (audience ${describeAudience(audience)})` };
   const claim = o.nonces.claim(nonce, ts + skew, now);
   if (claim === "replay") return { ok: false, reason: "signature nonce already used (replayed request)" };
   if (claim === "full") return { ok: false, reason: "too many recent signed requests; retry later" };
