@@ -72,7 +72,7 @@ function signingChoice(ctx: CliContext, cfg: AgentClientConfig, sig: SigningOpti
     throw new CliError(`the manifest ${sig.manifest} accepts only v2 signatures ("signatures": "v2-only"); drop --signature v1 / COCOS_SIGNATURE=v1`);
   }
   if (version === "v1") ctx.err("warning: v1 signatures (Cocos compatibility) are replayable: anyone who sees this request can repeat it");
-  const given = sig.computationId ?? ctx.env.COCOS_COMPUTATION_ID;
+  const given = sig.computationId ?? (ctx.env.COCOS_COMPUTATION_ID || undefined);
   if (given !== undefined && m && given !== m.id) {
     throw new CliError(`the computation id ${JSON.stringify(given)} (--computation-id / COCOS_COMPUTATION_ID) differs from the manifest's ${JSON.stringify(m.id)}`);
   }

@@ -18,6 +18,8 @@ export interface ManifestInputs {
   datasets: string[];
   id?: string;
   agentPort?: string;
+  /** Let the agent accept Cocos's replayable v1 signatures too (default: the manifest is "v2-only"). */
+  cocosV1Signatures?: boolean;
 }
 
 function readPublicKeyDer(path: string): Uint8Array {
@@ -43,7 +45,10 @@ async function hashOf(path: string, what: string): Promise<Uint8Array> {
   return hashPath(path);
 }
 
-/** The manifest of the original test server: id "1", its name/description, one key for every role. */
+/**
+ * The manifest of the original test server: id "1", its name/description, one key for every role;
+ * and, unless asked for Cocos v1 compatibility, only replay-resistant v2 signatures.
+ */
 export async function manifestFromFiles(i: ManifestInputs): Promise<Manifest> {
   const key = readPublicKeyDer(i.publicKey);
   const datasets = [];
@@ -56,6 +61,7 @@ export async function manifestFromFiles(i: ManifestInputs): Promise<Manifest> {
     algorithm: { hash: await hashOf(i.algorithm, "algorithm"), user_key: key },
     result_consumers: [{ user_key: key }],
     agent_config: { port: i.agentPort ?? "7002", log_level: "debug", attested_tls: i.attestedTls },
+    ...(i.cocosV1Signatures ? {} : { signatures: "v2-only" as const }),
   };
 }
 
@@ -80,6 +86,8 @@ export interface ServeOptions {
   id?: string;
   host?: string;
   port?: string;
+  /** Built manifests accept v1 (Cocos) signatures too; a --manifest FILE is always sent as written. */
+  cocosV1Signatures?: boolean;
 }
 
 /** Builds the manifest, serves it, prints every manager message; resolves with the running server. */
@@ -88,6 +96,7 @@ export async function serveCommand(ctx: CliContext, positional: string[], o: Ser
   let manifest: Manifest;
   if (o.manifest) {
     if (positional.length) throw new CliError(`--manifest takes no ALGO/PUBKEY/DATASET arguments, got ${positional.join(" ")}`);
+    if (o.cocosV1Signatures) throw new CliError(`--cocos-v1-signatures applies to a manifest built from files; with --manifest, set its "signatures" field`);
     manifest = manifestFromFile(abs(o.manifest));
     if (o.id) manifest.id = o.id;
   } else {
@@ -101,7 +110,7 @@ export async function serveCommand(ctx: CliContext, positional: string[], o: Ser
     } catch (e) {
       throw new CliError((e as Error).message);
     }
-    manifest = await manifestFromFiles({ algorithm: abs(algo), publicKey: abs(pub), attestedTls, datasets: datasets.map(abs), id: o.id });
+    manifest = await manifestFromFiles({ algorithm: abs(algo), publicKey: abs(pub), attestedTls, datasets: datasets.map(abs), id: o.id, cocosV1Signatures: o.cocosV1Signatures });
   }
   const host = o.host ?? ctx.env.HOST ?? "localhost";
   const port = Number(o.port ?? ctx.env.PORT ?? 7001);
@@ -123,7 +132,7 @@ export async function serveCommand(ctx: CliContext, positional: string[], o: Ser
       msg: `computations_test_server service gRPC server listening at ${host}:${server.port} ${mode}`,
     }),
   );
-  ctx.out(`manifest: computation ${JSON.stringify(manifest.id)}, ${manifest.datasets.length} dataset(s), ${manifest.result_consumers.length} consumer(s), hash ${toHex(manifestHash(manifest))}`);
+  ctx.out(`manifest: computation ${JSON.stringify(manifest.id)}, ${manifest.datasets.length} dataset(s), ${manifest.result_consumers.length} consumer(s), signatures ${manifest.signatures ?? "v1 or v2"}, hash ${toHex(manifestHash(manifest))}`);
   server.onConnect((p) => ctx.out(`received who am on ip address ${p.peer}`));
   server.onMessage((m) => ctx.out(formatClientMessage(m)));
   if (o.policyOut) {

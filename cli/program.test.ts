@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import * as grpc from "@grpc/grpc-js";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createPublicKey } from "node:crypto";
@@ -125,7 +125,9 @@ describe("agent commands against a gRPC AgentService", () => {
   let port: number;
   const calls: Recorded[] = [];
   let reject: grpc.status | null = null;
+  // A zip (local file header magic) of 3 MiB + 5 bytes.
   const result = new Uint8Array(3 * 1024 * 1024 + 5).map((_, i) => i % 251);
+  result.set([0x50, 0x4b, 3, 4]);
   let keyDir: string;
 
   beforeAll(async () => {
@@ -165,18 +167,19 @@ describe("agent commands against a gRPC AgentService", () => {
   });
   afterAll(() => server.forceShutdown());
 
-  const env = () => ({ AGENT_GRPC_URL: `127.0.0.1:${port}`, AGENT_GRPC_TIMEOUT: "5s" });
+  const env = () => ({ AGENT_GRPC_URL: `127.0.0.1:${port}`, AGENT_GRPC_TIMEOUT: "5s", COCOS_COMPUTATION_ID: "42" });
   const pub = () => readFileSync(join(keyDir, "public.pem"), "utf8");
 
-  test("algo: requirements first, then the algorithm in 1 MiB chunks; metadata type/args/runtime; v1 role signature", async () => {
+  test("algo: requirements first, then the algorithm in 1 MiB chunks; metadata type/args/runtime; v1 role signature when asked for", async () => {
     calls.length = 0;
     const algo = join(dir, "algo.bin");
     const bytes = new Uint8Array(2.5 * 1024 * 1024).map((_, i) => (i * 7) % 256);
     writeFileSync(algo, bytes);
     writeFileSync(join(dir, "req.txt"), "numpy\n");
-    const r = await cli(["algo", algo, join(keyDir, "private.pem"), "-a", "wasm", "--args", "first arg", "--args", "{\"x\":1}", "-r", "req.txt"], env());
+    const r = await cli(["algo", algo, join(keyDir, "private.pem"), "-a", "wasm", "--args", "first arg", "--args", "{\"x\":1}", "-r", "req.txt", "--signature", "v1"], env());
     expect(r.code).toBe(0);
     expect(r.out).toContain("Successfully uploaded algorithm!");
+    expect(r.err).toContain("v1 signatures (Cocos compatibility) are replayable");
     const c = calls[0]!;
     expect(c.msgs[0]!.requirements).toEqual(Buffer.from("numpy\n"));
     const algoMsgs = c.msgs.filter((m) => (m.algorithm as Uint8Array)?.length);
@@ -217,20 +220,48 @@ describe("agent commands against a gRPC AgentService", () => {
     expect(calls[1]!.md.get("decompress")).toEqual(["true"]);
   });
 
-  test("--signature v2 binds role, method and computation id (verifiable, not replayable)", async () => {
+  test("v2 by default: binds role, method, computation id and (no TLS) the empty audience; verifiable, not replayable", async () => {
     calls.length = 0;
     const f = join(dir, "Iris.csv");
-    const noId = await cli(["data", "--signature", "v2", f, join(keyDir, "private.pem")], env());
+    const noId = await cli(["data", f, join(keyDir, "private.pem")], { ...env(), COCOS_COMPUTATION_ID: "" });
     expect(noId.code).toBe(1);
-    expect(noId.err).toContain("computation id");
-    const r = await cli(["data", f, join(keyDir, "private.pem"), "--signature", "v2", "--computation-id", "42"], env());
-    expect(r.code).toBe(0);
+    expect(noId.err).toContain("v2 signatures (the default) bind the computation id, and it is unknown: pass --manifest FILE");
+    const ok = await cli(["data", f, join(keyDir, "private.pem")], env());
+    expect(ok.code).toBe(0);
+    expect(ok.err).toBe("");
     const md = calls[0]!.md;
     const nonces = new NonceWindow();
     const opts = { role: "data-provider" as const, method: "/agent.AgentService/Data", computationId: "42", nonces };
     expect(verifyRequest(md, [loadPublicKey(pub())], opts)).toMatchObject({ ok: true, version: 2 });
     expect(verifyRequest(md, [loadPublicKey(pub())], opts)).toMatchObject({ ok: false }); // replay
     expect(verifyRequest(md, [loadPublicKey(pub())], { ...opts, computationId: "43", nonces: new NonceWindow() })).toMatchObject({ ok: false });
+    // An agent with a TLS key is another audience: the signature made for a plaintext agent fails there.
+    expect(verifyRequest(md, [loadPublicKey(pub())], { ...opts, audience: "ab".repeat(32), nonces: new NonceWindow() })).toMatchObject({ ok: false });
+  });
+
+  test("COCOS_SIGNATURE=v1 is honoured (with the warning), refused when the manifest is v2-only; ids must agree", async () => {
+    const f = join(dir, "Iris.csv");
+    const v1 = await cli(["data", f, join(keyDir, "private.pem")], { ...env(), COCOS_SIGNATURE: "v1" });
+    expect(v1.code).toBe(0);
+    expect(v1.err).toContain("replayable");
+    const key = publicKeyDer(loadPublicKey(pub()));
+    const m: Manifest = {
+      id: "m-only2",
+      name: "",
+      description: "",
+      datasets: [{ hash: new Uint8Array(32), user_key: key, filename: "Iris.csv" }],
+      algorithm: { hash: new Uint8Array(32), user_key: key },
+      result_consumers: [{ user_key: key }],
+      agent_config: {},
+      signatures: "v2-only",
+    };
+    writeFileSync(join(dir, "only2.json"), manifestToJSON(m));
+    const refused = await cli(["data", "--manifest", join(dir, "only2.json"), "--signature", "v1", f, join(keyDir, "private.pem")], env());
+    expect(refused.code).toBe(1);
+    expect(refused.err).toContain(`accepts only v2 signatures`);
+    const differ = await cli(["data", "--manifest", join(dir, "only2.json"), "--computation-id", "other", f, join(keyDir, "private.pem")], env());
+    expect(differ.code).toBe(1);
+    expect(differ.err).toContain(`differs from the manifest's "m-only2"`);
   });
 
   test("--manifest asking for v2 switches to v2 signatures bound to the manifest's id", async () => {
@@ -247,7 +278,7 @@ describe("agent commands against a gRPC AgentService", () => {
       signatures: "v2-only",
     };
     writeFileSync(join(dir, "v2.json"), manifestToJSON(m));
-    const r = await cli(["data", "--manifest", join(dir, "v2.json"), join(dir, "Iris.csv"), join(keyDir, "private.pem")], env());
+    const r = await cli(["data", "--manifest", join(dir, "v2.json"), join(dir, "Iris.csv"), join(keyDir, "private.pem")], { ...env(), COCOS_COMPUTATION_ID: "" });
     expect(r.code).toBe(0);
     const opts = { role: "data-provider" as const, method: "/agent.AgentService/Data", computationId: "m-77", nonces: new NonceWindow(), requireV2: true };
     expect(verifyRequest(calls[0]!.md, [loadPublicKey(pub())], opts)).toMatchObject({ ok: true, version: 2 });
@@ -274,13 +305,12 @@ describe("agent commands against a gRPC AgentService", () => {
     const b = await cli(["result", join(keyDir, "private.pem"), "out.zip"], env(), out);
     expect(b.code).toBe(1);
     expect(b.err).toContain("not ready for this step");
-    expect(() => readFileSync(join(out, "out.zip"))).toThrow();
-    expect(() => readFileSync(join(out, "out.zip.part"))).toThrow();
+    expect(readdirSync(out)).toEqual([]);
     reject = null;
   });
 
   test("no agent at the address: a connect error naming the address", async () => {
-    const r = await cli(["data", join(dir, "Iris.csv"), join(keyDir, "private.pem")], { AGENT_GRPC_URL: "127.0.0.1:1", AGENT_GRPC_TIMEOUT: "300ms" });
+    const r = await cli(["data", join(dir, "Iris.csv"), join(keyDir, "private.pem")], { AGENT_GRPC_URL: "127.0.0.1:1", AGENT_GRPC_TIMEOUT: "300ms", COCOS_COMPUTATION_ID: "42" });
     expect(r.code).toBe(1);
     expect(r.err).toContain("could not connect to the agent at 127.0.0.1:1");
   });

@@ -90,7 +90,8 @@ export function buildProgram(ctx: CliContext, outcome: RunOutcome): Command {
     .option("--host <host>", "listen host (default HOST or localhost)")
     .option("--port <port>", "listen port (default PORT or 7001)")
     .option("--policy-out <file>", "once the computation runs, ask the manager for its attestation policy and write it here")
-    .action(async (args: string[], o: { manifest?: string; id?: string; host?: string; port?: string; policyOut?: string }) => {
+    .option("--cocos-v1-signatures", "the built manifest also accepts Cocos's replayable v1 signatures (default: v2-only)", false)
+    .action(async (args: string[], o: { manifest?: string; id?: string; host?: string; port?: string; policyOut?: string; cocosV1Signatures: boolean }) => {
       outcome.server = await serveCommand(ctx, args, o);
     });
 

@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { generateKeyPairSync, type KeyObject } from "node:crypto";
 import { publicKeyDer } from "./keys.ts";
-import { NonceWindow, signRequest, signRole, verifyRequest, verifyRole, type Role } from "./signature.ts";
+import { NonceWindow, audienceOf, signRequest, signRole, v2Message, verifyRequest, verifyRole, type Role } from "./signature.ts";
 
 const pairs: [string, KeyObject][] = [
   ["rsa", generateKeyPairSync("rsa", { modulusLength: 2048 }).privateKey],
@@ -58,6 +58,48 @@ describe("v2 request signatures", () => {
     expect(reason(verifyRequest(md, keys, { ...binding, nonces: new NonceWindow(), maxSkewMs: 60_000 }))).toContain("outside ±60000 ms");
     const future = signRequest(priv, binding, Date.now() + 10 * 60_000);
     expect(reason(verifyRequest(future, keys, { ...binding, nonces: new NonceWindow(), maxSkewMs: 60_000 }))).toContain("outside");
+  });
+
+  test("skew is strict at the limit: exactly the limit is refused, one millisecond inside accepted", () => {
+    const now = 1_800_000_000_000;
+    const skew = 60_000;
+    const at = (ts: number) => reason(verifyRequest(signRequest(priv, binding, ts), keys, { ...binding, nonces: new NonceWindow(), now, maxSkewMs: skew }));
+    expect(at(now - skew)).toContain("outside ±60000 ms");
+    expect(at(now + skew)).toContain("outside ±60000 ms");
+    expect(at(now - skew + 1)).toBe("accepted");
+    expect(at(now + skew - 1)).toBe("accepted");
+  });
+
+  test("a nonce is remembered for as long as its timestamp is accepted (replay at the far edge refused)", () => {
+    const t0 = 1_800_000_000_000;
+    const skew = 60_000;
+    const nonces = new NonceWindow();
+    // Signed at the future edge, first seen at once, replayed at the last instant it is still in range.
+    const md = signRequest(priv, binding, t0 + skew - 1);
+    expect(verifyRequest(md, keys, { ...binding, nonces, now: t0, maxSkewMs: skew }).ok).toBe(true);
+    expect(reason(verifyRequest(md, keys, { ...binding, nonces, now: t0 + 2 * skew - 2, maxSkewMs: skew }))).toContain("replayed");
+    expect(reason(verifyRequest(md, keys, { ...binding, nonces, now: t0 + 2 * skew - 1, maxSkewMs: skew }))).toContain("outside");
+  });
+
+  test("bound to the agent (audience): a signature for one agent's TLS key fails at another", () => {
+    const agentA = audienceOf(publicKeyDer(generateKeyPairSync("ed25519").privateKey));
+    const agentB = audienceOf(publicKeyDer(generateKeyPairSync("ed25519").privateKey));
+    expect(agentA).toMatch(/^[0-9a-f]{64}$/);
+    expect(audienceOf(new Uint8Array(0))).toBe("");
+    const md = signRequest(priv, { ...binding, audience: agentA });
+    expect(md["signature-audience"]).toBe(agentA);
+    expect(verifyRequest(md, keys, { ...binding, audience: agentA, nonces: new NonceWindow() }).ok).toBe(true);
+    // With the hint: named as an audience mismatch, before any signature work.
+    expect(reason(verifyRequest(md, keys, { ...binding, audience: agentB, nonces: new NonceWindow() }))).toContain(`signature audience mismatch: signed for the agent whose TLS key has SHA3-256 ${agentA}, this agent's is ${agentB}`);
+    // Without the hint (stripped by the replaying party): the signature itself does not verify.
+    const { "signature-audience": _, ...stripped } = md;
+    expect(reason(verifyRequest(stripped, keys, { ...binding, audience: agentB, nonces: new NonceWindow() }))).toContain(`verification failed for role data-provider on /agent.AgentService/Data (audience ${agentB})`);
+    // A hint that lies (claims B while signed for A) gains nothing either.
+    expect(reason(verifyRequest({ ...md, "signature-audience": agentB }, keys, { ...binding, audience: agentB, nonces: new NonceWindow() }))).toContain("verification failed");
+    // An agent without TLS accepts only the empty audience.
+    expect(reason(verifyRequest(md, keys, { ...binding, nonces: new NonceWindow() }))).toContain("this agent's is <none: no TLS>");
+    expect(reason(verifyRequest(stripped, keys, { ...binding, nonces: new NonceWindow() }))).toContain("verification failed");
+    expect(() => v2Message({ ...binding, audience: "AB" }, 1, "00")).toThrow("audience must be 64 lowercase hex digits");
   });
 
   test("bound to method, computation and role", () => {

@@ -208,8 +208,8 @@ export function verifyRequest(md: MetadataLike, candidates: readonly (Uint8Array
     return { ok: false, reason: `signature timestamp ${new Date(ts).toISOString()} is outside ±${skew} ms of the agent clock ${new Date(now).toISOString()}` };
   }
   const audience = o.audience ?? "";
-  const hinted = mdValues(md, MD_SIG_AUDIENCE)[0] ?? "";
-  if (hinted !== audience) {
+  const hinted = mdValues(md, MD_SIG_AUDIENCE)[0];
+  if (hinted !== undefined && hinted !== audience) {
     return { ok: false, reason: `signature audience mismatch: signed for the agent whose TLS key has SHA3-256 ${describeAudience(hinted)}, this agent's is ${describeAudience(audience)} (a signature captured by another agent is not accepted here)` };
   }
   const msg = v2Message({ ...o, audience }, ts, nonce);

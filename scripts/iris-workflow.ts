@@ -233,6 +233,7 @@ export async function runIrisWorkflow(o: WorkflowOptions): Promise<WorkflowResul
         algorithm: { hash: await hashFile(algo), user_key: keyOf("algo-provider") },
         result_consumers: [{ user_key: keyOf("consumer") }],
         agent_config: { port: "7002", log_level: "info", attested_tls: attested },
+        signatures: "v2-only", // replayable v1 signatures refused
       };
       const f = join(o.workDir, `${id}.manifest.json`);
       writeFileSync(f, manifestToJSON(m));
@@ -285,7 +286,8 @@ export async function runIrisWorkflow(o: WorkflowOptions): Promise<WorkflowResul
       // The agent takes the manifest before its gRPC server listens; behind QEMU's hostfwd a connection
       // made in between is accepted and then dropped. The control plane sees the agent's own "agent ready".
       await Promise.race([srv.waitFor(new RegExp(`"msg":"agent ready".* computation=${id}\\b`), timeout), managerDied()]);
-      const env: Record<string, string> = { AGENT_GRPC_URL: `127.0.0.1:${port}` };
+      // The parties' v2 signatures bind the computation id (and the agent's attested key).
+      const env: Record<string, string> = { AGENT_GRPC_URL: `127.0.0.1:${port}`, COCOS_COMPUTATION_ID: id };
       if (attested) {
         // The control plane fetched the policy from the manager: measurement, host_data = manifest hash, root.
         await Promise.race([srv.waitFor(new RegExp(`attestation policy for computation ${id} written`), timeout), managerDied()]);
