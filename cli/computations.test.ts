@@ -79,6 +79,9 @@ describe("computations serve", () => {
     expect(req.datasets!.map((d) => [toHex(d.hash!), d.filename])).toEqual([[toHex(sha3_256("a,b\n")), "Iris.csv"]]);
     expect(Buffer.from(req.result_consumers![0]!.userKey!)).toEqual(key);
     expect(req.agent_config).toMatchObject({ port: "7002", log_level: "debug", attested_tls: true });
+    // A manifest we build refuses the replayable Cocos v1 signatures unless asked otherwise.
+    expect(req.signatures).toBe("v2-only");
+    expect(r.out[1]).toContain("signatures v2-only");
     const printed = async (text: string) => {
       for (let i = 0; i < 200 && !r.out.some((l) => l.includes(text)); i++) await Bun.sleep(25);
       return r.out.some((l) => l.includes(text));
@@ -105,6 +108,19 @@ describe("computations serve", () => {
     const { req, close } = await fetchRunReq(r.server!.port);
     close();
     expect(toHex(manifestHash(manifestFromRunReq(req)))).toBe(toHex(manifestHash(m)));
+  });
+
+  test("--cocos-v1-signatures: the built manifest also accepts v1 (no signatures field, as Cocos sends it)", async () => {
+    const r = await serve(["algo.wasm", "public.pem", "false", "--cocos-v1-signatures", "--id", "v1-ok"]);
+    expect(r.code).toBe(0);
+    expect(r.out[1]).toContain("signatures v1 or v2");
+    const { req, close } = await fetchRunReq(r.server!.port);
+    close();
+    expect(req.id).toBe("v1-ok");
+    expect(req.signatures || undefined).toBeUndefined();
+    const withFile = await serve(["--manifest", "m.json", "--cocos-v1-signatures"]);
+    expect(withFile.code).toBe(1);
+    expect(withFile.err.join("\n")).toContain(`with --manifest, set its "signatures" field`);
   });
 
   test("usage and input errors", async () => {

@@ -12,6 +12,8 @@ import { verifyRole, verifyRequest, NonceWindow } from "../protocol/signature.ts
 import { zipDirectory } from "../protocol/zip.ts";
 import type { CliContext } from "./context.ts";
 import { runCli } from "./program.ts";
+import { parseByteSize } from "./agent-commands.ts";
+import { isZip } from "./agent-client.ts";
 
 let dir: string;
 beforeAll(() => {
@@ -169,6 +171,21 @@ describe("agent commands against a gRPC AgentService", () => {
 
   const env = () => ({ AGENT_GRPC_URL: `127.0.0.1:${port}`, AGENT_GRPC_TIMEOUT: "5s", COCOS_COMPUTATION_ID: "42" });
   const pub = () => readFileSync(join(keyDir, "public.pem"), "utf8");
+  /** A manifest naming this party's key for every role, accepting only v2 signatures. */
+  const v2OnlyManifest = (id: string, path: string) => {
+    const key = publicKeyDer(loadPublicKey(pub()));
+    const m: Manifest = {
+      id,
+      name: "",
+      description: "",
+      datasets: [{ hash: new Uint8Array(32), user_key: key, filename: "Iris.csv" }],
+      algorithm: { hash: new Uint8Array(32), user_key: key },
+      result_consumers: [{ user_key: key }],
+      agent_config: {},
+      signatures: "v2-only",
+    };
+    writeFileSync(path, manifestToJSON(m));
+  };
 
   test("algo: requirements first, then the algorithm in 1 MiB chunks; metadata type/args/runtime; v1 role signature when asked for", async () => {
     calls.length = 0;
@@ -244,18 +261,7 @@ describe("agent commands against a gRPC AgentService", () => {
     const v1 = await cli(["data", f, join(keyDir, "private.pem")], { ...env(), COCOS_SIGNATURE: "v1" });
     expect(v1.code).toBe(0);
     expect(v1.err).toContain("replayable");
-    const key = publicKeyDer(loadPublicKey(pub()));
-    const m: Manifest = {
-      id: "m-only2",
-      name: "",
-      description: "",
-      datasets: [{ hash: new Uint8Array(32), user_key: key, filename: "Iris.csv" }],
-      algorithm: { hash: new Uint8Array(32), user_key: key },
-      result_consumers: [{ user_key: key }],
-      agent_config: {},
-      signatures: "v2-only",
-    };
-    writeFileSync(join(dir, "only2.json"), manifestToJSON(m));
+    v2OnlyManifest("m-only2", join(dir, "only2.json"));
     const refused = await cli(["data", "--manifest", join(dir, "only2.json"), "--signature", "v1", f, join(keyDir, "private.pem")], env());
     expect(refused.code).toBe(1);
     expect(refused.err).toContain(`accepts only v2 signatures`);
@@ -266,18 +272,7 @@ describe("agent commands against a gRPC AgentService", () => {
 
   test("--manifest asking for v2 switches to v2 signatures bound to the manifest's id", async () => {
     calls.length = 0;
-    const key = publicKeyDer(loadPublicKey(pub()));
-    const m: Manifest = {
-      id: "m-77",
-      name: "",
-      description: "",
-      datasets: [{ hash: new Uint8Array(32), user_key: key, filename: "Iris.csv" }],
-      algorithm: { hash: new Uint8Array(32), user_key: key },
-      result_consumers: [{ user_key: key }],
-      agent_config: {},
-      signatures: "v2-only",
-    };
-    writeFileSync(join(dir, "v2.json"), manifestToJSON(m));
+    v2OnlyManifest("m-77", join(dir, "v2.json"));
     const r = await cli(["data", "--manifest", join(dir, "v2.json"), join(dir, "Iris.csv"), join(keyDir, "private.pem")], { ...env(), COCOS_COMPUTATION_ID: "" });
     expect(r.code).toBe(0);
     const opts = { role: "data-provider" as const, method: "/agent.AgentService/Data", computationId: "m-77", nonces: new NonceWindow(), requireV2: true };
@@ -323,5 +318,19 @@ describe("agent commands against a gRPC AgentService", () => {
     const k = await cli(["data", join(dir, "Iris.csv"), join(dir, "notakey.pem")], env());
     expect(k.code).toBe(1);
     expect(k.err).toContain("is not a usable private key");
+    const size = await cli(["result", join(keyDir, "private.pem"), "--max-size", "12 potatoes"], env());
+    expect(size.code).toBe(1);
+    expect(size.err).toContain(`--max-size: expected a positive size such as 1048576, 500MB or 2GiB, got "12 potatoes"`);
+  });
+
+  test("parseByteSize and isZip", () => {
+    expect(parseByteSize("1GiB", "x")).toBe(1024 ** 3);
+    expect(parseByteSize("500MB", "x")).toBe(500e6);
+    expect(parseByteSize("1048576", "x")).toBe(1048576);
+    expect(() => parseByteSize("0", "x")).toThrow("positive size");
+    expect(isZip(new Uint8Array([0x50, 0x4b, 3, 4]))).toBe(true);
+    expect(isZip(new Uint8Array([0x50, 0x4b, 5, 6, 0]))).toBe(true);
+    expect(isZip(new Uint8Array([0x50, 0x4b, 7, 8]))).toBe(false);
+    expect(isZip(new Uint8Array([0x50, 0x4b]))).toBe(false);
   });
 });

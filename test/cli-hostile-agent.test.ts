@@ -165,13 +165,7 @@ describe("cocos-cli result against a hostile agent", () => {
 
   test("a result that is not a zip is refused, nothing saved", async () => {
     const page = Buffer.from("<html><script>alert(1)</script></html>");
-    const agent = await fakeAgent((call) => {
-      const md = new grpc.Metadata();
-      md.set("file-size", String(page.length));
-      call.sendMetadata(md);
-      call.write({ file: page });
-      call.end();
-    });
+    const agent = await fakeAgent((call) => stream(call, page.length, { fileSize: page.length, first: page }));
     try {
       const { out, r } = await run(agent.port);
       expect(r.code).toBe(1);
@@ -184,13 +178,7 @@ describe("cocos-cli result against a hostile agent", () => {
 
   test("an existing results.zip is kept unless --force; planted symlinks are never written through", async () => {
     const body = Buffer.concat([ZIP, Buffer.from("result bytes")]);
-    const agent = await fakeAgent((call) => {
-      const md = new grpc.Metadata();
-      md.set("file-size", String(body.length));
-      call.sendMetadata(md);
-      call.write({ file: body });
-      call.end();
-    });
+    const agent = await fakeAgent((call) => stream(call, body.length, { fileSize: body.length, first: body }));
     try {
       const out = mkdtempSync(join(dir, "out-"));
       writeFileSync(join(out, "results.zip"), "earlier result");
