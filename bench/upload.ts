@@ -165,7 +165,7 @@ async function stopAgent(a: Agent): Promise<void> {
 
 function cli(cmd: string[], args: string[], port: number, cwd: string): { ms: number; cpuS: number } {
   const t0 = performance.now();
-  const r = Bun.spawnSync([...cmd, ...args], { cwd, env: { ...process.env, AGENT_GRPC_URL: `127.0.0.1:${port}` }, stdout: "pipe", stderr: "pipe" });
+  const r = Bun.spawnSync([...cmd, ...args], { cwd, env: { ...process.env, AGENT_GRPC_URL: `127.0.0.1:${port}`, COCOS_COMPUTATION_ID: "bench-upload" }, stdout: "pipe", stderr: "pipe" });
   const ms = performance.now() - t0;
   if (r.exitCode !== 0) throw new Error(`cocos-cli ${args.join(" ")} exited with ${r.exitCode}, expected 0: ${r.stderr.toString()}${r.stdout.toString()}`);
   const ru = r.resourceUsage;

@@ -3,6 +3,7 @@ import { readFileSync, statSync } from "node:fs";
 import { basename, isAbsolute, resolve } from "node:path";
 import type { KeyObject } from "node:crypto";
 import { loadPrivateKey } from "../protocol/keys.ts";
+import { escapeControl } from "../protocol/text.ts";
 import { signRequest, signRole } from "../protocol/signature.ts";
 import { zipDirectory } from "../protocol/zip.ts";
 import { manifestFromFile } from "./computations.ts";
@@ -107,7 +108,7 @@ function requireFile(path: string, what: string): void {
 
 async function withAgent<T>(ctx: CliContext, cfg: AgentClientConfig, attested: AttestedCredentialsFactory | undefined, fn: (c: AgentConnection) => Promise<T>): Promise<T> {
   const conn = await connectAgent(cfg, attested);
-  if (conn.summary) ctx.out(conn.summary);
+  if (conn.summary) ctx.out(escapeControl(conn.summary)); // quotes the agent's evidence
   ctx.out(`🔗 Connected to agent using ${conn.mode}`);
   try {
     return await fn(conn);

@@ -124,11 +124,11 @@ export async function runCli(argv: string[], ctx: CliContext): Promise<RunOutcom
     const verbose = Boolean(program.opts().verbose);
     if (e instanceof CliError) {
       ctx.err(red(`error: ${terminalSafe(e.message)}`));
-      if (verbose && e.cause) ctx.err(String((e.cause as Error)?.stack ?? e.cause));
+      if (verbose && e.cause) ctx.err(terminalSafe(String((e.cause as Error)?.stack ?? e.cause)));
       outcome.code = e.exitCode;
     } else {
       ctx.err(red(`error: ${terminalSafe((e as Error)?.message ?? String(e))}`));
-      if (verbose) ctx.err(String((e as Error)?.stack ?? e));
+      if (verbose) ctx.err(terminalSafe(String((e as Error)?.stack ?? e)));
       outcome.code = 1;
     }
   }

@@ -158,6 +158,11 @@ describe("cocos-cli result against a hostile agent", () => {
       expect(r.stderr).not.toMatch(CONTROL);
       expect(r.stderr.trimEnd().split("\n")).toHaveLength(1);
       expect(r.stderr).toContain("\\x1b]0;owned\\x07\\x1b[2J\\x1b[H\\x1b[31mEnter your passphrase:\\x0d\\x0aPassphrase: \\x9b6n\\u{202e}");
+      // -v prints the raw gRPC error too: escaped as well.
+      const verbose = await cli(["-v", "result", join(dir, "party", "private.pem")], { AGENT_GRPC_URL: `127.0.0.1:${agent.port}`, COCOS_COMPUTATION_ID: "c-1" }, mkdtempSync(join(dir, "out-")));
+      expect(verbose.code).toBe(1);
+      expect(verbose.stderr.length).toBeGreaterThan(r.stderr.length);
+      expect(verbose.stderr).not.toMatch(CONTROL);
     } finally {
       agent.close();
     }
