@@ -237,79 +237,95 @@ function announcedSize(m: grpc.Metadata): number | undefined {
   return Number(text);
 }
 
+/** One result on its way to a temporary file: every byte checked against the limit and the announced size. */
+class ResultSink {
+  written = 0;
+  announced: number | undefined;
+  /** The first bytes, for the zip check. */
+  private head = new Uint8Array(0);
+
+  constructor(
+    private readonly fd: number,
+    private readonly path: string,
+    private readonly maxBytes: number,
+  ) {}
+
+  announce(m: grpc.Metadata): void {
+    this.announced = announcedSize(m);
+    if (this.announced !== undefined && this.announced > this.maxBytes) {
+      throw new CliError(`the agent announces a ${this.announced}-byte result, more than the ${this.maxBytes}-byte limit; nothing saved (raise it with --max-size)`);
+    }
+  }
+
+  /** Synchronous: the next message is not taken before this one is on disk, so memory stays flat. */
+  write(chunk: Uint8Array): void {
+    const total = this.written + chunk.byteLength;
+    if (total > this.maxBytes) throw new CliError(`the agent sent more than the ${this.maxBytes}-byte limit; stopped, nothing saved (raise it with --max-size)`);
+    if (this.announced !== undefined && total > this.announced) {
+      throw new CliError(`the agent sent more than the ${this.announced} bytes its file-size header announced; stopped, nothing saved`);
+    }
+    try {
+      for (let off = 0; off < chunk.byteLength; ) off += writeSync(this.fd, chunk, off);
+    } catch (e) {
+      throw new CliError(`could not write the result to ${this.path}: ${(e as Error).message}`);
+    }
+    if (this.head.byteLength < 4) this.head = Buffer.concat([this.head, chunk.subarray(0, 4 - this.head.byteLength)]);
+    this.written = total;
+  }
+
+  /** After the last message: all announced bytes arrived, and they are a zip. */
+  check(): void {
+    if (this.announced !== undefined && this.written !== this.announced) {
+      throw new CliError(`the agent announced ${this.announced} bytes (file-size) but sent ${this.written}; the result is incomplete, nothing saved`);
+    }
+    if (!isZip(this.head)) {
+      throw new CliError(`the agent's result is not a zip archive (${this.written} bytes starting ${toHexBytes(this.head)}, expected "PK\\x03\\x04" or "PK\\x05\\x06"); nothing saved`);
+    }
+  }
+}
+
 /**
- * Streams the result zip to a fresh temporary file next to `outPath`, within `maxBytes` and exactly
- * the announced `file-size`, checks it is a zip, then moves it into place. On any failure nothing is
- * left behind. Returns the size.
+ * Streams the result zip to a fresh temporary file next to `outPath` (ResultSink's checks), then
+ * moves it into place. On any failure nothing is left behind. Returns the size.
  */
 export async function downloadResult(conn: AgentConnection, sign: Signer, d: ResultDownload, bar: Progress, target: string): Promise<number> {
   const md = metadataOf(await sign("consumer", "Result", conn.audience));
   const tmp = temporaryPathFor(d.outPath);
   const fd = createExclusive(tmp, 0o600);
-  let open = true;
-  const closeFd = () => open && (closeSync(fd), (open = false));
+  const sink = new ResultSink(fd, tmp, d.maxBytes);
   const call = conn.client.Result({}, md) as grpc.ClientReadableStream<{ file: Uint8Array }>;
-  let written = 0;
-  let announced: number | undefined;
-  let head = new Uint8Array(0); // the first bytes, for the zip check
+  let open = true;
   try {
     await new Promise<void>((resolve, reject) => {
-      // A local refusal cancels the call; its CANCELLED error must not replace the reason.
       let stopped = false;
-      const refuse = (e: CliError) => {
-        stopped = true; // messages already buffered are dropped, never written
-        reject(e);
-        call.cancel();
+      // A local refusal cancels the call; messages already buffered are dropped, and the CANCELLED
+      // error that follows does not replace the reason.
+      const guarded = (step: () => void) => {
+        if (stopped) return;
+        try {
+          step();
+        } catch (e) {
+          stopped = true;
+          reject(e);
+          call.cancel();
+        }
       };
-      call.on("metadata", (m: grpc.Metadata) => {
-        if (stopped) return;
-        try {
-          announced = announcedSize(m);
-        } catch (e) {
-          return refuse(e as CliError);
-        }
-        if (announced !== undefined && announced > d.maxBytes) {
-          return refuse(new CliError(`the agent announces a ${announced}-byte result, more than the ${d.maxBytes}-byte limit; nothing saved (raise it with --max-size)`));
-        }
-        bar.start(announced ?? 0);
-      });
-      call.on("data", (msg: { file: Uint8Array }) => {
-        if (stopped) return;
-        const chunk = msg.file;
-        if (written + chunk.byteLength > d.maxBytes) {
-          return refuse(new CliError(`the agent sent more than the ${d.maxBytes}-byte limit; stopped, nothing saved (raise it with --max-size)`));
-        }
-        if (announced !== undefined && written + chunk.byteLength > announced) {
-          return refuse(new CliError(`the agent sent more than the ${announced} bytes its file-size header announced; stopped, nothing saved`));
-        }
-        // Synchronous: the next message is not taken before this one is on disk, so memory stays flat.
-        try {
-          for (let off = 0; off < chunk.byteLength; ) off += writeSync(fd, chunk, off);
-        } catch (e) {
-          return refuse(new CliError(`could not write the result to ${tmp}: ${(e as Error).message}`));
-        }
-        if (head.byteLength < 4) head = Buffer.concat([head, chunk.subarray(0, 4 - head.byteLength)]);
-        written += chunk.byteLength;
-        bar.add(chunk.byteLength);
-      });
+      call.on("metadata", (m: grpc.Metadata) => guarded(() => (sink.announce(m), bar.start(sink.announced ?? 0))));
+      call.on("data", (msg: { file: Uint8Array }) => guarded(() => (sink.write(msg.file), bar.add(msg.file.byteLength))));
       call.on("error", (e) => {
         stopped = true;
         reject(e);
       });
       call.on("end", resolve);
     });
-    if (announced !== undefined && written !== announced) {
-      throw new CliError(`the agent announced ${announced} bytes (file-size) but sent ${written}; the result is incomplete, nothing saved`);
-    }
-    closeFd();
-    if (!isZip(head)) {
-      throw new CliError(`the agent's result is not a zip archive (${written} bytes starting ${toHexBytes(head)}, expected "PK\\x03\\x04" or "PK\\x05\\x06"); nothing saved`);
-    }
+    sink.check();
+    closeSync(fd);
+    open = false;
     publish(tmp, d.outPath, d.force, "the result file");
-    return written;
+    return sink.written;
   } catch (e) {
     call.cancel();
-    closeFd();
+    if (open) closeSync(fd);
     rmSync(tmp, { force: true });
     if (e instanceof CliError) throw e;
     throw new CliError(friendlyGrpcError(e, "download the result", target), 1, e);
