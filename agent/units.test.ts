@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { algoArgs } from "./computation.ts";
 import { ConfigError, loadConfig } from "./config.ts";
-import { Logger, splitPieces } from "./log.ts";
+import { budgetedSink, Logger, splitPieces } from "./log.ts";
 import { StateError, StateMachine } from "./state.ts";
 
 describe("state machine (Cocos transitions)", () => {
@@ -62,6 +62,23 @@ describe("logs", () => {
     expect(JSON.parse(lines[0]!)).toMatchObject({ level: "INFO", msg: "x".repeat(1234) });
     expect(pieces.map((p) => p.length)).toEqual([500, 500, 234]);
     expect(splitPieces("é".repeat(501)).map((p) => Array.from(p).length)).toEqual([500, 1]);
+  });
+
+  test("the host sink is a token bucket: 524 288 records → burst pieces, then one summary, then the rate", () => {
+    let clock = 0;
+    const sent: string[] = [];
+    const sink = budgetedSink((_l, p) => sent.push(p), { burst: 50, perSecond: 10, now: () => clock });
+    for (let i = 0; i < 524_288; i++) sink("error", "");
+    expect(sent).toHaveLength(50);
+    clock += 1000; // 10 tokens back: the summary first, then new records again
+    sink("info", "after");
+    expect(sent.slice(50)).toEqual(["524238 log records dropped (the agent sends at most 50 pieces at once, then 10 per second)", "after"]);
+    // A record of many pieces takes as many tokens; one too large to fit is dropped, not cut.
+    clock += 1000;
+    sink("info", "y".repeat(500 * 9));
+    expect(sent).toHaveLength(52 + 9);
+    sink("info", "z".repeat(500 * 60));
+    expect(sent).toHaveLength(61);
   });
 });
 

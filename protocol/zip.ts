@@ -18,7 +18,7 @@ export class ZipError extends Error {
 const FIXED_MTIME = new Date(1980, 0, 1, 0, 0, 0);
 const FILE_ATTRS = (0o100644 << 16) >>> 0;
 
-export type SkippedKind = "symbolic link" | "special file" | "hard link";
+export type SkippedKind = "symbolic link" | "special file" | "hard link" | "reserved name";
 
 export interface ZipDirectoryOptions {
   /**
@@ -26,15 +26,21 @@ export interface ZipDirectoryOptions {
    * publish into its results). Off for the CLI, whose directory hash must stay as it was.
    */
   skipHardLinks?: boolean;
-  /** Told about every entry left out (symlinks, devices, fifos, sockets, hard links). */
+  /** Told about every entry left out (symlinks, devices, fifos, sockets, hard links, reserved names). */
   onSkipped?: (name: string, kind: SkippedKind) => void;
+  /**
+   * Files added under the top-level folder `dir`, asked for after the tree was read (so they can tell
+   * what was skipped). Entries of the tree under that name are left out.
+   */
+  appendix?: { dir: string; files: () => Record<string, Uint8Array> };
 }
 
 async function listFiles(root: string, dir: string, out: string[], o: ZipDirectoryOptions): Promise<void> {
   for (const ent of await readdir(dir, { withFileTypes: true })) {
     const full = join(dir, ent.name);
     const name = relative(root, full).split(sep).join("/");
-    if (ent.isDirectory()) await listFiles(root, full, out, o);
+    if (o.appendix && name.split("/")[0] === o.appendix.dir) o.onSkipped?.(name, "reserved name");
+    else if (ent.isDirectory()) await listFiles(root, full, out, o);
     else if (ent.isFile()) out.push(name);
     // Symlinks and special files are skipped: following them could pull in files outside the tree.
     else o.onSkipped?.(name, ent.isSymbolicLink() ? "symbolic link" : "special file");
@@ -64,11 +70,15 @@ async function readRegular(path: string, name: string, o: ZipDirectoryOptions): 
 export async function zipDirectory(dir: string, o: ZipDirectoryOptions = {}): Promise<Uint8Array> {
   const names: string[] = [];
   await listFiles(dir, dir, names, o);
-  names.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-  const entries: Zippable = {};
+  const files = new Map<string, Uint8Array>();
   for (const name of names) {
     const data = await readRegular(join(dir, name), name, o);
-    if (data) entries[name] = [data, { mtime: FIXED_MTIME, level: 6, os: 3, attrs: FILE_ATTRS }];
+    if (data) files.set(name, data);
+  }
+  for (const [name, data] of Object.entries(o.appendix?.files() ?? {})) files.set(`${o.appendix!.dir}/${name}`, data);
+  const entries: Zippable = {};
+  for (const name of [...files.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))) {
+    entries[name] = [files.get(name)!, { mtime: FIXED_MTIME, level: 6, os: 3, attrs: FILE_ATTRS }];
   }
   return zipSync(entries, { mtime: FIXED_MTIME });
 }
