@@ -140,6 +140,14 @@ describe("content checks", () => {
     await expectRejected(uploadAlgo(t, algoMd({ algo_type: "cobol" }), script), INVALID_ARGUMENT, /unknown algo_type "cobol": expected one of wasm, bin, python, docker/);
   });
 
+  test("a python_runtime the agent does not have → INVALID_ARGUMENT at Algo, before the algorithm is read or stored", async () => {
+    t = await fresh();
+    await expectRejected(uploadAlgo(t, algoMd({ algo_type: "python", python_runtime: "python3; rm -rf /" }), script), INVALID_ARGUMENT, /python_runtime refused: .*expected a name like python3 or python3.11/);
+    await expectRejected(uploadAlgo(t, algoMd({ algo_type: "python", python_runtime: "python3.99" }), script), INVALID_ARGUMENT, /python_runtime refused: python runtime python3.99 not found on PATH/);
+    expect(existsSync(join(t.dir, "algo"))).toBe(false);
+    expect(t.agent.computation.state).toBe("ReceivingAlgorithm");
+  });
+
   test("oversize upload → INVALID_ARGUMENT, nothing kept", async () => {
     t = await fresh({ config: { maxAlgorithmBytes: 16 } as never });
     await expectRejected(uploadAlgo(t, algoMd(), script), INVALID_ARGUMENT, /exceeds the size limit: expected at most 16 bytes/);
@@ -207,6 +215,36 @@ describe("content checks", () => {
       await expectRejected(uploadData(t, dataMd(dataKey, { decompress: "true" }), "bomb.zip", bomb), INVALID_ARGUMENT, /could not be decompressed: .*limit is 1048576/);
       expect(stored()).toEqual([]);
       expect(existsSync(join(t.dir, "escape.txt"))).toBe(false);
+      // The uploader heard the entry name; the agent's log (which the host reads) did not.
+      expect(t.logs.join("\n")).not.toContain("escape.txt");
+      expect(t.logs.join("\n")).toContain("dataset slip.zip could not be decompressed: archive refused");
+    });
+
+    test("an archive may not take a name that belongs to another dataset → INVALID_ARGUMENT, nothing written", async () => {
+      const good = zipSync({ "x.csv": strToU8("mine") });
+      const steal = zipSync({ "two.csv": strToU8("not yours") });
+      const copy = zipSync({ "x.csv": strToU8("again") });
+      t = await startTestAgent({
+        algorithm: script,
+        algoKey,
+        datasets: [
+          { bytes: good, filename: "good.zip", key: dataKey },
+          { bytes: steal, filename: "steal.zip", key: otherDataKey },
+          { bytes: d2, filename: "two.csv", key: otherDataKey },
+          { bytes: copy, filename: "copy.zip", key: otherDataKey },
+          { bytes: d1, filename: "", key: dataKey },
+        ],
+        consumers: [consumerKey],
+      });
+      expect((await uploadAlgo(t, algoMd(), script)).code).toBe(OK);
+      const zipMd = (key: typeof dataKey) => dataMd(key, { decompress: "true" });
+      expect((await uploadData(t, zipMd(dataKey), "good.zip", good)).code).toBe(OK);
+      await expectRejected(uploadData(t, zipMd(otherDataKey), "steal.zip", steal), INVALID_ARGUMENT, /zip entry two.csv refused: the name "two.csv" is declared in the manifest for another dataset/);
+      await expectRejected(uploadData(t, dataMd(dataKey), "two.csv", d1), INVALID_ARGUMENT, /dataset filename "two.csv" refused: it is declared in the manifest for another dataset/);
+      expect((await uploadData(t, dataMd(otherDataKey), "two.csv", d2)).code).toBe(OK);
+      await expectRejected(uploadData(t, zipMd(otherDataKey), "copy.zip", copy), INVALID_ARGUMENT, /zip entry x.csv refused: the name "x.csv" was already produced by another dataset/);
+      expect(stored().sort()).toEqual(["two.csv", "x.csv"]);
+      expect(readFileSync(join(t.dir, "datasets", "x.csv"), "utf8")).toBe("mine");
     });
 
     test("client disconnecting mid-upload leaves nothing; a retry works", async () => {
