@@ -1,7 +1,7 @@
 // agent.AgentService over grpc-js, plus grpc.health.v1 ("agent" → SERVING). Order of checks on every
 // upload: authentication, state, then content; nothing is stored before all checks passed.
 import * as grpc from "@grpc/grpc-js";
-import { bytesChunks } from "../protocol/chunks.ts";
+import { bytesChunks, fileChunks } from "../protocol/chunks.ts";
 import { AgentServiceDef, HealthServiceDef } from "../protocol/proto.ts";
 import type { Evidence, EvidenceProvider } from "../attestation/providers/types.ts";
 import { AgentError, failedPrecondition, internal, invalidArgument } from "./errors.ts";
@@ -138,8 +138,8 @@ export function agentHandlers(o: AgentServiceOptions): grpc.UntypedServiceImplem
         const md = new grpc.Metadata();
         md.set("file-size", String(size));
         call.sendMetadata(md);
-        const bytes = new Uint8Array(await Bun.file(path).arrayBuffer());
-        for (const chunk of bytesChunks(bytes)) {
+        // Read piece by piece: the archive is never held whole for the download.
+        for await (const chunk of fileChunks(path)) {
           if (call.cancelled) throw invalidArgument("download cancelled by the client");
           if (!call.write({ file: chunk })) await new Promise((r) => call.once("drain", r));
         }

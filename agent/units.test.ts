@@ -41,6 +41,7 @@ describe("config", () => {
     expect(c.httpPort).toBeUndefined();
     const d = loadConfig({ AGENT_GRPC_PORT: "7002", AGENT_GRPC_HOST: "0.0.0.0", AGENT_LOG_LEVEL: "debug", AGENT_VMPL: "0", AGENT_HTTP_PORT: "0" }, "/w");
     expect([d.grpcPort, d.grpcHost, d.logLevel, d.vmpl, d.httpPort]).toEqual([7002, "0.0.0.0", "debug", 0, 0]);
+    expect(loadConfig({ AGENT_MAX_UNZIP_ENTRY_BYTES: "1048576" }).maxUnzipEntryBytes).toBe(1048576);
   });
   test("bad values say what was expected", () => {
     expect(() => loadConfig({ AGENT_GRPC_PORT: "seven" })).toThrow(/AGENT_GRPC_PORT must be an integer/);

@@ -220,6 +220,20 @@ describe("content checks", () => {
       expect(t.logs.join("\n")).toContain("dataset slip.zip could not be decompressed: archive refused");
     });
 
+    test("an entry over AGENT_MAX_UNZIP_ENTRY_BYTES → INVALID_ARGUMENT, even under the total cap", async () => {
+      const big = zipSync({ "big.bin": new Uint8Array(2 << 20) }, { level: 9 });
+      t = await startTestAgent({
+        algorithm: script,
+        algoKey,
+        datasets: [{ bytes: big, filename: "big.zip", key: dataKey }],
+        consumers: [consumerKey],
+        config: { maxUnzipBytes: 64 << 20, maxUnzipEntryBytes: 1 << 20 } as never,
+      });
+      expect((await uploadAlgo(t, algoMd(), script)).code).toBe(OK);
+      await expectRejected(uploadData(t, dataMd(dataKey, { decompress: "true" }), "big.zip", big), INVALID_ARGUMENT, /big.bin declares 2097152 bytes, the limit per entry is 1048576/);
+      expect(stored()).toEqual([]);
+    });
+
     test("an archive may not take a name that belongs to another dataset → INVALID_ARGUMENT, nothing written", async () => {
       const good = zipSync({ "x.csv": strToU8("mine") });
       const steal = zipSync({ "two.csv": strToU8("not yours") });
