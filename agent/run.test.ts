@@ -4,7 +4,7 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import * as grpc from "@grpc/grpc-js";
 import { strToU8, unzipSync } from "fflate";
-import { readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Runner, RunOutcome, RunSpec } from "../runtime/types.ts";
 import { GUEST_OUTPUT_DIR } from "./guest-output.ts";
@@ -34,9 +34,14 @@ async function results(): Promise<Record<string, Uint8Array>> {
 
 const text = (b: Uint8Array | undefined) => new TextDecoder().decode(b);
 
-/** A stand-in runner: does `act` in the results dir, prints through onLog, returns `outcome`. */
-function fakeRunner(act: (spec: RunSpec) => RunOutcome): (t: string) => Runner {
-  return () => ({ type: "bin", unavailable: async () => null, run: async (spec) => act(spec) });
+const script = strToU8("#!/bin/sh\n"); // never run: the stand-in runner acts instead
+
+/** An agent whose runner is a stand-in doing `act` (files in results, onLog lines, an outcome); ran to its end state. */
+async function runFake(act: (spec: RunSpec) => RunOutcome, guestOutput?: "results", end = "ConsumingResults"): Promise<void> {
+  const runnerFor = (): Runner => ({ type: "bin", unavailable: async () => null, run: async (spec) => act(spec) });
+  t = await startTestAgent({ algorithm: script, algoKey, datasets: [], consumers: [consumerKey], guestOutput, runnerFor });
+  expect((await uploadAlgo(t, algoMd("bin"), script)).code).toBe(grpc.status.OK);
+  await t.waitForState(end);
 }
 
 async function runWasm(args: string[], guestOutput?: "keep" | "results" | "forward", withData = true): Promise<void> {
@@ -100,24 +105,13 @@ describe("log records to the host are bounded", () => {
 });
 
 describe("results archive and failures", () => {
-  const script = strToU8("#!/bin/sh\n"); // never run: the stand-in runner acts instead
-
   test("a symlink the guest leaves in results (evil -> /etc/passwd) is dropped, and the drop is noted", async () => {
-    t = await startTestAgent({
-      algorithm: script,
-      algoKey,
-      datasets: [],
-      consumers: [consumerKey],
-      guestOutput: "results",
-      runnerFor: fakeRunner((spec) => {
-        writeFileSync(join(spec.resultsDir, "ok.txt"), "fine");
-        symlinkSync("/etc/passwd", join(spec.resultsDir, "evil"));
-        writeFileSync(join(spec.resultsDir, "x"), "");
-        return { kind: "exit", code: 0, durationMs: 1 };
-      }),
-    });
-    expect((await uploadAlgo(t, algoMd("bin"), script)).code).toBe(grpc.status.OK);
-    await t.waitForState("ConsumingResults");
+    await runFake((spec) => {
+      writeFileSync(join(spec.resultsDir, "ok.txt"), "fine");
+      symlinkSync("/etc/passwd", join(spec.resultsDir, "evil"));
+      writeFileSync(join(spec.resultsDir, "x"), "");
+      return { kind: "exit", code: 0, durationMs: 1 };
+    }, "results");
     const files = await results();
     expect(Object.keys(files).filter((n) => !n.startsWith(GUEST_OUTPUT_DIR)).sort()).toEqual(["ok.txt", "x"]);
     expect(text(files[`${GUEST_OUTPUT_DIR}/agent-notes.txt`])).toContain(`results entry "evil" left out of the archive: symbolic link`);
@@ -125,36 +119,19 @@ describe("results archive and failures", () => {
   });
 
   test(`the algorithm's own ${GUEST_OUTPUT_DIR}/ cannot pose as the kept output`, async () => {
-    t = await startTestAgent({
-      algorithm: script,
-      algoKey,
-      datasets: [],
-      consumers: [consumerKey],
-      guestOutput: "results",
-      runnerFor: fakeRunner((spec) => {
-        spec.onLog?.("stdout", "real line");
-        Bun.spawnSync(["mkdir", "-p", join(spec.resultsDir, GUEST_OUTPUT_DIR)]);
-        writeFileSync(join(spec.resultsDir, GUEST_OUTPUT_DIR, "stdout.txt"), "forged");
-        return { kind: "exit", code: 0, durationMs: 1 };
-      }),
-    });
-    expect((await uploadAlgo(t, algoMd("bin"), script)).code).toBe(grpc.status.OK);
-    await t.waitForState("ConsumingResults");
+    await runFake((spec) => {
+      spec.onLog?.("stdout", "real line");
+      mkdirSync(join(spec.resultsDir, GUEST_OUTPUT_DIR));
+      writeFileSync(join(spec.resultsDir, GUEST_OUTPUT_DIR, "stdout.txt"), "forged");
+      return { kind: "exit", code: 0, durationMs: 1 };
+    }, "results");
     const files = await results();
     expect(text(files[`${GUEST_OUTPUT_DIR}/stdout.txt`])).toBe("real line\n");
     expect(text(files[`${GUEST_OUTPUT_DIR}/agent-notes.txt`])).toContain("reserved name");
   });
 
   test("a runtime message quoting guest text (trap) reaches the host and the consumer only as a fixed summary", async () => {
-    t = await startTestAgent({
-      algorithm: script,
-      algoKey,
-      datasets: [],
-      consumers: [consumerKey],
-      runnerFor: fakeRunner(() => ({ kind: "trap", message: `Error: ${MARKER}`, durationMs: 1 })),
-    });
-    expect((await uploadAlgo(t, algoMd("bin"), script)).code).toBe(grpc.status.OK);
-    await t.waitForState("Failed");
+    await runFake(() => ({ kind: "trap", message: `Error: ${MARKER}`, durationMs: 1 }), undefined, "Failed");
     const r = await download(t, "Result", metadata(v1(consumerKey, "consumer")));
     expect(r.code).toBe(grpc.status.FAILED_PRECONDITION);
     expect(r.details).toContain("algorithm execution error: the algorithm trapped");

@@ -154,8 +154,8 @@ describe("content checks", () => {
   });
 
   describe("datasets", () => {
-    const ready = async () => {
-      t = await fresh();
+    const ready = async (extra: Partial<Parameters<typeof startTestAgent>[0]> = {}) => {
+      t = await fresh(extra);
       expect((await uploadAlgo(t, algoMd(), script)).code).toBe(OK);
     };
 
@@ -200,17 +200,13 @@ describe("content checks", () => {
     test("zip slip and zip bomb with decompress → INVALID_ARGUMENT, nothing extracted", async () => {
       const slip = zipSync({ "../escape.txt": strToU8("x") });
       const bomb = zipSync({ "big.bin": new Uint8Array(3 << 20) }, { level: 9 });
-      t = await startTestAgent({
-        algorithm: script,
-        algoKey,
+      await ready({
         datasets: [
           { bytes: slip, filename: "slip.zip", key: dataKey },
           { bytes: bomb, filename: "bomb.zip", key: dataKey },
         ],
-        consumers: [consumerKey],
         config: { maxUnzipBytes: 1 << 20 } as never,
       });
-      expect((await uploadAlgo(t, algoMd(), script)).code).toBe(OK);
       await expectRejected(uploadData(t, dataMd(dataKey, { decompress: "true" }), "slip.zip", slip), INVALID_ARGUMENT, /could not be decompressed: .*'\.\.' path segment/);
       await expectRejected(uploadData(t, dataMd(dataKey, { decompress: "true" }), "bomb.zip", bomb), INVALID_ARGUMENT, /could not be decompressed: .*limit is 1048576/);
       expect(stored()).toEqual([]);
@@ -222,14 +218,7 @@ describe("content checks", () => {
 
     test("an entry over AGENT_MAX_UNZIP_ENTRY_BYTES → INVALID_ARGUMENT, even under the total cap", async () => {
       const big = zipSync({ "big.bin": new Uint8Array(2 << 20) }, { level: 9 });
-      t = await startTestAgent({
-        algorithm: script,
-        algoKey,
-        datasets: [{ bytes: big, filename: "big.zip", key: dataKey }],
-        consumers: [consumerKey],
-        config: { maxUnzipBytes: 64 << 20, maxUnzipEntryBytes: 1 << 20 } as never,
-      });
-      expect((await uploadAlgo(t, algoMd(), script)).code).toBe(OK);
+      await ready({ datasets: [{ bytes: big, filename: "big.zip", key: dataKey }], config: { maxUnzipBytes: 64 << 20, maxUnzipEntryBytes: 1 << 20 } as never });
       await expectRejected(uploadData(t, dataMd(dataKey, { decompress: "true" }), "big.zip", big), INVALID_ARGUMENT, /big.bin declares 2097152 bytes, the limit per entry is 1048576/);
       expect(stored()).toEqual([]);
     });
@@ -238,9 +227,7 @@ describe("content checks", () => {
       const good = zipSync({ "x.csv": strToU8("mine") });
       const steal = zipSync({ "two.csv": strToU8("not yours") });
       const copy = zipSync({ "x.csv": strToU8("again") });
-      t = await startTestAgent({
-        algorithm: script,
-        algoKey,
+      await ready({
         datasets: [
           { bytes: good, filename: "good.zip", key: dataKey },
           { bytes: steal, filename: "steal.zip", key: otherDataKey },
@@ -248,9 +235,7 @@ describe("content checks", () => {
           { bytes: copy, filename: "copy.zip", key: otherDataKey },
           { bytes: d1, filename: "", key: dataKey },
         ],
-        consumers: [consumerKey],
       });
-      expect((await uploadAlgo(t, algoMd(), script)).code).toBe(OK);
       const zipMd = (key: typeof dataKey) => dataMd(key, { decompress: "true" });
       expect((await uploadData(t, zipMd(dataKey), "good.zip", good)).code).toBe(OK);
       await expectRejected(uploadData(t, zipMd(otherDataKey), "steal.zip", steal), INVALID_ARGUMENT, /zip entry two.csv refused: the name "two.csv" is declared in the manifest for another dataset/);

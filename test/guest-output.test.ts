@@ -8,10 +8,10 @@
 import { expect, test } from "bun:test";
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { unzipSync } from "fflate";
+import { ephemeralPort } from "../manager/ports.ts";
 import { printerWasm } from "../agent/testdata/printer.ts";
 import { GUEST_OUTPUT_DIR } from "../agent/guest-output.ts";
 import { startComputationsServer, type ClientStreamMessage, type ComputationsServer } from "../cli/computations-server.ts";
@@ -22,17 +22,6 @@ import { programs } from "../scripts/iris-workflow.ts";
 
 const MARKER = "row-42-SSN-078-05-1120-a9f3e1c7";
 const STEP_MS = 60_000;
-
-function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.once("error", rej);
-    s.listen(0, "127.0.0.1", () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => res(p));
-    });
-  });
-}
 
 async function until<T>(what: string, fn: () => T | undefined, context: () => string): Promise<T> {
   const deadline = Date.now() + STEP_MS;
@@ -85,8 +74,8 @@ test(
       const rows = `name,ssn\nalice,${MARKER}\n`;
       writeFileSync(join(parties.data, "rows.csv"), rows);
 
-      const serverPort = await freePort();
-      const httpPort = await freePort();
+      const serverPort = await ephemeralPort();
+      const httpPort = await ephemeralPort();
       const context = () =>
         `--- manager ---\n${managerOut.join("").split("\n").slice(-20).join("\n")}\n--- received ---\n${received
           .slice(-15)
@@ -113,15 +102,10 @@ test(
             cwd: work,
             env: {
               ...process.env,
-              MANAGER_GRPC_URL: `127.0.0.1:${serverPort}`,
-              MANAGER_BACKEND: "process",
-              MANAGER_AGENT_BIN: progs.agent.join(" "),
-              MANAGER_STATE_DIR: stateDir,
-              MANAGER_HTTP_HOST: "127.0.0.1",
-              MANAGER_HTTP_PORT: String(httpPort),
-              MANAGER_GRPC_RECONNECT_INITIAL: "200ms",
-              MANAGER_GRPC_RECONNECT_MAX: "1s",
-              MANAGER_STOP_GRACE: "5s",
+              MANAGER_GRPC_URL: `127.0.0.1:${serverPort}`, MANAGER_BACKEND: "process", MANAGER_AGENT_BIN: progs.agent.join(" "), MANAGER_STATE_DIR: stateDir,
+              MANAGER_HTTP_HOST: "127.0.0.1", MANAGER_HTTP_PORT: String(httpPort), MANAGER_STOP_GRACE: "5s",
+              // Reconnects within a second when the next computation's server comes up.
+              MANAGER_GRPC_RECONNECT_INITIAL: "200ms", MANAGER_GRPC_RECONNECT_MAX: "1s",
             },
             stdio: ["ignore", "pipe", "pipe"],
           });
