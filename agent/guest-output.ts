@@ -2,7 +2,7 @@
 // work dir (bounded), never to the agent's own logs, the host channel or events — unless the manifest
 // opts in (`guest_output`). The agent's notes about the run (a dropped results entry, a runtime error
 // message, which may quote guest text) are kept beside them for the same reason.
-import { closeSync, mkdirSync, openSync, readFileSync, writeSync } from "node:fs";
+import { closeSync, fstatSync, mkdirSync, openSync, readSync, rmSync, writeSync } from "node:fs";
 import { join } from "node:path";
 
 /**
@@ -21,8 +21,9 @@ class CappedFile {
   private pending: string[] = [];
   private pendingBytes = 0;
 
+  /** Created exclusively and read back through the same descriptor: a link put in its place is never followed. */
   constructor(readonly path: string) {
-    this.fd = openSync(path, "w", 0o600);
+    this.fd = openSync(path, "wx+", 0o600);
   }
 
   append(text: string, bytes: number): void {
@@ -37,6 +38,17 @@ class CappedFile {
     for (let off = 0; off < buf.length; ) off += writeSync(this.fd, buf, off);
     this.pending = [];
     this.pendingBytes = 0;
+  }
+
+  read(): Uint8Array {
+    this.flush();
+    const buf = new Uint8Array(fstatSync(this.fd).size);
+    for (let off = 0; off < buf.length; ) {
+      const n = readSync(this.fd, buf, off, buf.length - off, off);
+      if (n === 0) break;
+      off += n;
+    }
+    return buf;
   }
 
   close(): void {
@@ -54,6 +66,7 @@ export class GuestOutput {
 
   /** `maxBytes` bounds stdout + stderr together (notes are the agent's own and small). */
   constructor(readonly dir: string, private readonly maxBytes: number) {
+    rmSync(dir, { recursive: true, force: true });
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     this.files = {
       stdout: new CappedFile(join(dir, FILES.stdout)),
@@ -79,18 +92,22 @@ export class GuestOutput {
     this.files.notes.append(line, Buffer.byteLength(line));
   }
 
-  close(): void {
-    if (this.closed) return;
+  private finish(): void {
     if (this.dropped > 0) this.note(`guest output over ${this.maxBytes} bytes: ${this.dropped} more bytes were not kept`);
+    this.dropped = 0;
     this.closed = true;
+  }
+
+  close(): void {
+    if (!this.closed) this.finish();
     for (const f of Object.values(this.files)) f.close();
   }
 
-  /** The kept files by archive name (for "results" mode); closes first. */
+  /** The kept files by archive name (for "results" mode); nothing is added afterwards. */
   contents(): Record<string, Uint8Array> {
-    this.close();
+    if (!this.closed) this.finish();
     const out: Record<string, Uint8Array> = {};
-    for (const name of Object.values(FILES)) out[name] = new Uint8Array(readFileSync(join(this.dir, name)));
+    for (const [key, name] of Object.entries(FILES)) out[name] = this.files[key as keyof typeof FILES].read();
     return out;
   }
 }

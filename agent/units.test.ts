@@ -1,6 +1,10 @@
 import { describe, expect, test } from "bun:test";
 import { algoArgs } from "./computation.ts";
 import { ConfigError, loadConfig } from "./config.ts";
+import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { GuestOutput } from "./guest-output.ts";
 import { budgetedSink, Logger, splitPieces } from "./log.ts";
 import { StateError, StateMachine } from "./state.ts";
 
@@ -81,6 +85,26 @@ describe("logs", () => {
     sink("info", "z".repeat(500 * 60));
     expect(sent).toHaveLength(61);
   });
+});
+
+test("kept guest output: bounded, the excess noted; a link swapped in for a file is never followed", () => {
+  const root = mkdtempSync(join(tmpdir(), "kept-"));
+  try {
+    const kept = new GuestOutput(join(root, "out"), 10);
+    kept.line("stdout", "12345");
+    kept.line("stderr", "abcdef"); // 6 + 7 bytes > 10: not kept
+    writeFileSync(join(root, "secret"), "root:x:0:0");
+    rmSync(join(root, "out", "stdout.txt"));
+    symlinkSync(join(root, "secret"), join(root, "out", "stdout.txt"));
+    const files = kept.contents();
+    kept.close();
+    const text = (n: string) => new TextDecoder().decode(files[n]);
+    expect(text("stdout.txt")).toBe("12345\n");
+    expect(text("stderr.txt")).toBe("");
+    expect(text("agent-notes.txt")).toContain("guest output over 10 bytes: 7 more bytes were not kept");
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
 });
 
 test("algo_args: binary values kept apart; text values split as merged by HTTP/2", () => {
