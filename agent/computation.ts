@@ -234,6 +234,9 @@ export class Computation {
     const t = (mdList(md, "algo_type")[0] ?? "").trim() || "bin";
     if (!ALGO_TYPES.includes(t as AlgoType)) throw invalidArgument(`unknown algo_type ${JSON.stringify(t)}: expected one of ${ALGO_TYPES.join(", ")}`);
     const plan: AlgoPlan = { caller, algoType: t as AlgoType, args: algoArgs(md), pythonRuntime: (mdList(md, "python_runtime")[0] ?? "").trim() || "python3" };
+    // Whether it can run here at all is known before the upload: refuse before reading a byte.
+    const why = await this.o.runnerFor(plan.algoType).unavailable();
+    if (why) throw failedPrecondition(`algorithm type ${plan.algoType} cannot run on this agent: ${why}`);
     if (plan.algoType === "python") await checkPythonRuntime(plan.pythonRuntime);
     return plan;
   }
@@ -249,9 +252,6 @@ export class Computation {
     if (!equalBytes(hash, m.algorithm.hash)) {
       throw invalidArgument(`malformed data, hash does not match manifest: expected SHA3-256 ${toHex(m.algorithm.hash)}, received ${toHex(hash)} (${algo.size} bytes)`);
     }
-    const runner = this.o.runnerFor(plan.algoType);
-    const why = await runner.unavailable();
-    if (why) throw failedPrecondition(`algorithm type ${plan.algoType} cannot run on this agent: ${why}`);
     this.algoClaimed = true;
     try {
       if (plan.algoType === "wasm" && this.o.prepareWasm) {
