@@ -116,6 +116,7 @@ describe("unzipInto refuses hostile archives and leaves nothing behind", () => {
   });
   test("would overwrite an existing file", () => refuse(zipSync({ existing: bytes }), /overwrite an existing file/));
   test("not a zip", () => refuse(strToU8("definitely not a zip archive"), /not a zip/));
+  test("a file and an entry beneath it", () => refuse(zipSync({ a: bytes, "a/b": bytes }), /zip entry a\/b could not be written \((ENOTDIR|EEXIST)\)/));
 });
 
 /** A zip of one deflated entry of `size` zeros (a multiple of 1 MiB), built without holding it: full-flushed

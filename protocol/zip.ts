@@ -334,8 +334,14 @@ async function extract(src: ZipSource, destDir: string, limits: UnzipLimits): Pr
         await mkdir(target, { recursive: true });
         continue;
       }
-      await mkdir(dirname(target), { recursive: true });
-      written += await extractEntry(src, e, target, caps.maxBytes - written, caps.maxEntryBytes);
+      try {
+        await mkdir(dirname(target), { recursive: true });
+        written += await extractEntry(src, e, target, caps.maxBytes - written, caps.maxEntryBytes);
+      } catch (err) {
+        if (err instanceof ZipError) throw err;
+        // E.g. a file "a" and an entry "a/b": the archive cannot be laid out as a tree.
+        throw new ZipError(`zip entry ${e.name} could not be written (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+      }
       files.push(e.name);
     }
     const tops = new Set(entries.map((e) => e.name.split("/")[0]!));
