@@ -19,7 +19,7 @@ import type { AgentConfig } from "./config.ts";
 import { bindServer, createAgentGrpcServer } from "./grpc.ts";
 import { hashImplementation } from "./hash-writer.ts";
 import { httpApp, serveHttp } from "./http.ts";
-import { Logger, splitPieces } from "./log.ts";
+import { budgetedSink, Logger } from "./log.ts";
 import { Metrics } from "./metrics.ts";
 
 export interface AgentOptions {
@@ -90,12 +90,12 @@ export class Agent {
     this.link = this.openLink();
     if (this.link) {
       const link = this.link;
-      // Logs travel as AgentLog pieces of ≤ 500 characters, like Cocos's protohandler.
-      this.log.addSink((level, message) => {
-        for (const piece of splitPieces(message)) {
+      // Logs travel as AgentLog pieces of ≤ 500 characters, like Cocos's protohandler, rate-limited.
+      this.log.addSink(
+        budgetedSink((level, piece) => {
           link.sendLog({ message: piece, computation_id: this.computationId, level: level.toUpperCase(), timestamp: timestampFromDate() }).catch(() => {});
-        }
-      });
+        }),
+      );
     }
     if (cfg.httpPort !== undefined) this.startHttp(cfg.httpPort);
     await this.computation.start();

@@ -7,9 +7,11 @@ import { equalBytes, toHex } from "../protocol/hash.ts";
 import { loadPublicKey } from "../protocol/keys.ts";
 import { checkFilename, manifestHash, type Manifest } from "../protocol/manifest.ts";
 import { claimedUserKey, NonceWindow, verifyRequest, type MetadataLike, type Role } from "../protocol/signature.ts";
-import { unzipInto, zipDirectory, ZipError } from "../protocol/zip.ts";
-import { ALGO_TYPES, AlgorithmError, type AlgoType, type RunLimits, type Runner, type RunOutcome } from "../runtime/types.ts";
+import { unzipFile, zipDirectory, ZipError } from "../protocol/zip.ts";
+import { resolveInterpreter } from "../runtime/runners/python.ts";
+import { ALGO_TYPES, AlgorithmError, DEFAULT_LIMITS, type AlgoType, type RunLimits, type Runner, type RunOutcome } from "../runtime/types.ts";
 import { AgentError, failedPrecondition, invalidArgument, permissionDenied, unauthenticated } from "./errors.ts";
+import { GUEST_OUTPUT_DIR, GuestOutput } from "./guest-output.ts";
 import type { Logger } from "./log.ts";
 import type { Metrics } from "./metrics.ts";
 import { StateMachine, type AgentState } from "./state.ts";
@@ -24,6 +26,8 @@ export interface UploadLimits {
   maxRequirementsBytes: number;
   maxDatasetBytes: number;
   maxUnzipBytes: number;
+  /** Per entry of a decompressed dataset; default maxUnzipBytes. */
+  maxUnzipEntryBytes?: number;
   maxUnzipEntries: number;
 }
 
@@ -39,7 +43,10 @@ export interface ComputationOptions {
   /** Validates/prepares a wasm upload (transpile into the cache); throws AlgorithmError if unusable. */
   prepareWasm?: (bytes: Uint8Array) => Promise<unknown>;
   metrics?: Metrics;
-  /** Max AlgorithmRun/Warning events per run (each stderr line is one in Cocos). */
+  /**
+   * Max AlgorithmRun/Warning events per run. Cocos sends one per stderr line; here the default is one
+   * per run ("the algorithm wrote to stderr"), as their count is something the algorithm controls.
+   */
   maxWarningEvents?: number;
 }
 
@@ -62,7 +69,7 @@ interface DatasetSlot {
   storedAs?: string[];
 }
 
-const MAX_WARNINGS = 100;
+const MAX_WARNINGS = 1;
 
 function mdList(md: MetadataLike, key: string): string[] {
   const raw: unknown = typeof (md as { get?: unknown }).get === "function" ? (md as { get(k: string): unknown[] }).get(key) : (md as Record<string, unknown>)[key];
@@ -80,6 +87,31 @@ export function algoArgs(md: MetadataLike): string[] {
   const bin = mdList(md, "algo_args-bin");
   if (bin.length > 0) return bin;
   return mdList(md, "algo_args").flatMap((v) => v.split(", "));
+}
+
+/** The `python_runtime` an Algo request names must be an interpreter this agent has, checked before upload. */
+async function checkPythonRuntime(name: string): Promise<void> {
+  try {
+    await resolveInterpreter(name);
+  } catch (err) {
+    throw invalidArgument(`python_runtime refused: ${(err as Error).message}`);
+  }
+}
+
+/** What the host and the consumer hear about a failed run: fixed text, no guest or runtime message. */
+export function runFailureSummary(outcome: RunOutcome): string {
+  switch (outcome.kind) {
+    case "exit":
+      return `algorithm execution error: exit status ${outcome.code}`;
+    case "limit":
+      return `algorithm execution error: ${outcome.limit} limit reached`;
+    case "trap":
+      return "algorithm execution error: the algorithm trapped";
+    case "aborted":
+      return "algorithm execution error: the run was aborted";
+    case "error":
+      return "algorithm execution error: the runtime could not run the algorithm";
+  }
 }
 
 export class Computation {
@@ -198,12 +230,17 @@ export class Computation {
   }
 
   /** Checks run before any byte of an algorithm is read. */
-  planAlgo(caller: Caller, md: MetadataLike): AlgoPlan {
+  async planAlgo(caller: Caller, md: MetadataLike): Promise<AlgoPlan> {
     if (this.algo || this.algoClaimed) throw invalidArgument("algorithm already received: the manifest declares exactly one algorithm");
     if (this.state !== "ReceivingAlgorithm") throw failedPrecondition(`agent not expecting an algorithm in the current state: expected ReceivingAlgorithm, state is ${this.state}`);
     const t = (mdList(md, "algo_type")[0] ?? "").trim() || "bin";
     if (!ALGO_TYPES.includes(t as AlgoType)) throw invalidArgument(`unknown algo_type ${JSON.stringify(t)}: expected one of ${ALGO_TYPES.join(", ")}`);
-    return { caller, algoType: t as AlgoType, args: algoArgs(md), pythonRuntime: (mdList(md, "python_runtime")[0] ?? "").trim() || "python3" };
+    const plan: AlgoPlan = { caller, algoType: t as AlgoType, args: algoArgs(md), pythonRuntime: (mdList(md, "python_runtime")[0] ?? "").trim() || "python3" };
+    // Whether it can run here at all is known before the upload: refuse before reading a byte.
+    const why = await this.o.runnerFor(plan.algoType).unavailable();
+    if (why) throw failedPrecondition(`algorithm type ${plan.algoType} cannot run on this agent: ${why}`);
+    if (plan.algoType === "python") await checkPythonRuntime(plan.pythonRuntime);
+    return plan;
   }
 
   /** Final checks, then the algorithm moves into place and the state advances. */
@@ -217,16 +254,15 @@ export class Computation {
     if (!equalBytes(hash, m.algorithm.hash)) {
       throw invalidArgument(`malformed data, hash does not match manifest: expected SHA3-256 ${toHex(m.algorithm.hash)}, received ${toHex(hash)} (${algo.size} bytes)`);
     }
-    const runner = this.o.runnerFor(plan.algoType);
-    const why = await runner.unavailable();
-    if (why) throw failedPrecondition(`algorithm type ${plan.algoType} cannot run on this agent: ${why}`);
     this.algoClaimed = true;
     try {
       if (plan.algoType === "wasm" && this.o.prepareWasm) {
         try {
           await this.o.prepareWasm(new Uint8Array(await readFile(algo.path)));
         } catch (err) {
-          if (err instanceof AlgorithmError) throw invalidArgument(`the algorithm is not a usable WebAssembly program: ${err.message}`);
+          if (err instanceof AlgorithmError) {
+            throw invalidArgument(`the algorithm is not a usable WebAssembly program: ${err.message}`, "the algorithm is not a usable WebAssembly program");
+          }
           throw err;
         }
       }
@@ -261,6 +297,21 @@ export class Computation {
     if (bad) throw invalidArgument(`dataset filename refused: ${bad}`);
   }
 
+  /**
+   * Names no other dataset may take, each with why: the filenames the manifest declares for other
+   * datasets and the names other uploads already produced (an archive's entries included).
+   */
+  private namesOfOthers(mine: DatasetSlot): Map<string, string> {
+    const taken = new Map<string, string>();
+    for (const s of this.slots) {
+      if (s === mine) continue;
+      const declared = this.manifest!.datasets[s.index]!.filename;
+      if (declared) taken.set(declared, "is declared in the manifest for another dataset");
+      for (const n of s.storedAs ?? []) taken.set(n.split("/")[0]!, "was already produced by another dataset");
+    }
+    return taken;
+  }
+
   async acceptDataset(caller: Caller, filename: string, upload: TempUpload, decompress: boolean): Promise<void> {
     const m = this.manifest!;
     const hash = await upload.finish();
@@ -286,16 +337,20 @@ export class Computation {
     mine.received = true; // claimed before any await: a concurrent duplicate upload cannot take it too
     try {
       const name = m.datasets[mine.index]!.filename || filename;
+      const reserved = this.namesOfOthers(mine);
       if (decompress) {
-        const zip = new Uint8Array(await readFile(upload.path));
+        const l = this.o.limits;
         try {
-          mine.storedAs = await unzipInto(zip, this.datasetsDir, { maxBytes: this.o.limits.maxUnzipBytes, maxEntries: this.o.limits.maxUnzipEntries });
+          mine.storedAs = await unzipFile(upload.path, this.datasetsDir, { maxBytes: l.maxUnzipBytes, maxEntryBytes: l.maxUnzipEntryBytes, maxEntries: l.maxUnzipEntries, reserved });
         } catch (err) {
-          if (err instanceof ZipError) throw invalidArgument(`dataset ${name} could not be decompressed: ${err.message}`);
+          // Entry names are dataset content: the uploader hears them, the host log does not.
+          if (err instanceof ZipError) throw invalidArgument(`dataset ${name} could not be decompressed: ${err.message}`, `dataset ${name} could not be decompressed: archive refused`);
           throw err;
         }
         await rm(upload.path, { force: true });
       } else {
+        const owner = reserved.get(name);
+        if (owner !== undefined) throw invalidArgument(`dataset filename ${JSON.stringify(name)} refused: it ${owner}`);
         const target = join(this.datasetsDir, name);
         if (await stat(target).then(() => true, () => false)) throw invalidArgument(`a dataset named ${JSON.stringify(name)} is already stored`);
         await rename(upload.path, target);
@@ -314,7 +369,8 @@ export class Computation {
     const algo = this.algo!;
     const started = performance.now();
     this.o.publish("Running", "Starting");
-    let outcome: RunOutcome | null = null;
+    const mode = m.guest_output ?? "keep";
+    const kept = new GuestOutput(join(this.o.workDir, "guest-output"), this.o.runLimits.maxStdioBytes ?? DEFAULT_LIMITS.maxStdioBytes);
     let error: string | null = null;
     let warnings = 0;
     const maxWarnings = this.o.maxWarningEvents ?? MAX_WARNINGS;
@@ -323,7 +379,7 @@ export class Computation {
       await mkdir(this.resultsDir, { recursive: true });
       await mkdir(this.datasetsDir, { recursive: true });
       this.o.publish("Running", "InProgress");
-      outcome = await this.o.runnerFor(algo.plan.algoType).run({
+      const outcome = await this.o.runnerFor(algo.plan.algoType).run({
         algoType: algo.plan.algoType,
         algorithmPath: algo.path,
         args: algo.plan.args,
@@ -336,22 +392,30 @@ export class Computation {
         pythonRuntime: algo.plan.pythonRuntime,
         signal: this.runAbort.signal,
         onLog: (stream, line) => {
-          if (stream === "stdout") this.o.log.debug(line, { stream: "stdout" });
-          else {
-            this.o.log.error(line, { stream: "stderr" });
-            if (warnings++ < maxWarnings) this.o.publish("AlgorithmRun", "Warning");
-          }
+          kept.line(stream, line);
+          // Opt-in only: this sends whatever the algorithm prints to the host.
+          if (mode === "forward") this.o.log.log(stream === "stdout" ? "info" : "error", line, { stream, guest: true });
+          if (stream === "stderr" && warnings++ < maxWarnings) this.o.publish("AlgorithmRun", "Warning");
         },
       });
-      if (outcome.kind === "exit" && outcome.code !== 0) error = `algorithm execution error: exit status ${outcome.code}`;
-      else if (outcome.kind !== "exit") error = `algorithm execution error: ${outcome.kind === "limit" ? `${outcome.limit} limit: ` : ""}${outcome.message}`;
-      const zip = await zipDirectory(this.resultsDir);
+      if (outcome.kind !== "exit" || outcome.code !== 0) {
+        error = runFailureSummary(outcome);
+        if (outcome.kind !== "exit") kept.note(`run ended (${outcome.kind}): ${outcome.message}`);
+      }
+      const zip = await zipDirectory(this.resultsDir, {
+        skipHardLinks: true,
+        onSkipped: (name, kind) => kept.note(`results entry ${JSON.stringify(name)} left out of the archive: ${kind}`),
+        appendix: mode === "results" ? { dir: GUEST_OUTPUT_DIR, files: () => kept.contents() } : undefined,
+      });
       const zipPath = join(this.o.workDir, "results.zip");
       await writeFile(zipPath, zip, { mode: 0o600 });
       this.resultsZip = zipPath;
     } catch (err) {
-      error = `algorithm execution error: ${(err as Error).message}`;
+      // May quote a results file name the algorithm chose: the detail stays with the kept output.
+      kept.note(`run failed in the agent: ${(err as Error).message}`);
+      error = "algorithm execution error: the agent could not finish the run";
     } finally {
+      kept.close();
       await rm(this.resultsDir, { recursive: true, force: true }).catch(() => {});
       await rm(this.datasetsDir, { recursive: true, force: true }).catch(() => {});
     }

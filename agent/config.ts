@@ -27,6 +27,7 @@ export interface AgentConfig {
   maxRequirementsBytes: number;
   maxDatasetBytes: number;
   maxUnzipBytes: number;
+  maxUnzipEntryBytes: number;
   maxUnzipEntries: number;
   runLimits: RunLimits;
   maxSkewMs: number;
@@ -85,6 +86,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): AgentCo
     maxRequirementsBytes: int(env, "AGENT_MAX_REQUIREMENTS_BYTES", 1 << 20, 0),
     maxDatasetBytes: int(env, "AGENT_MAX_DATASET_BYTES", 8 * GiB, 1),
     maxUnzipBytes: int(env, "AGENT_MAX_UNZIP_BYTES", 8 * GiB, 1),
+    maxUnzipEntryBytes: int(env, "AGENT_MAX_UNZIP_ENTRY_BYTES", 4 * GiB - 1, 1),
     maxUnzipEntries: int(env, "AGENT_MAX_UNZIP_ENTRIES", 100_000, 1),
     runLimits: {
       timeoutMs: int(env, "AGENT_RUN_TIMEOUT_MS", DEFAULT_LIMITS.timeoutMs, 1),

@@ -1,7 +1,7 @@
 // agent.AgentService over grpc-js, plus grpc.health.v1 ("agent" → SERVING). Order of checks on every
 // upload: authentication, state, then content; nothing is stored before all checks passed.
 import * as grpc from "@grpc/grpc-js";
-import { bytesChunks } from "../protocol/chunks.ts";
+import { bytesChunks, fileChunks } from "../protocol/chunks.ts";
 import { AgentServiceDef, HealthServiceDef } from "../protocol/proto.ts";
 import type { Evidence, EvidenceProvider } from "../attestation/providers/types.ts";
 import { AgentError, failedPrecondition, internal, invalidArgument } from "./errors.ts";
@@ -34,6 +34,16 @@ function tolerantService(def: grpc.ServiceDefinition): grpc.ServiceDefinition {
 function toStatus(err: unknown): grpc.ServiceError {
   const e = err instanceof AgentError ? err : internal(`internal error: ${(err as Error)?.message ?? String(err)}`);
   return Object.assign(new Error(e.message), { code: e.code, details: e.message, metadata: new grpc.Metadata() }) as grpc.ServiceError;
+}
+
+/**
+ * What the agent's log (read by the host) says about a refused call: an AgentError's host message, and
+ * for anything else only its kind, since e.g. a file-system error can quote a path made of upload content.
+ */
+export function hostReason(err: unknown): string {
+  if (err instanceof AgentError) return err.hostMessage;
+  const code = (err as NodeJS.ErrnoException)?.code;
+  return `internal error (${(err as Error)?.name ?? typeof err}${typeof code === "string" ? ` ${code}` : ""})`;
 }
 
 export interface AttestationSource {
@@ -70,7 +80,7 @@ export function agentHandlers(o: AgentServiceOptions): grpc.UntypedServiceImplem
       let reqs: TempUpload | null = null;
       (async () => {
         const caller = c.authenticate("algorithm-provider", METHOD_ALGO, call.metadata);
-        const plan = c.planAlgo(caller, call.metadata);
+        const plan = await c.planAlgo(caller, call.metadata);
         algo = new TempUpload(c.incomingDir, c.limits.maxAlgorithmBytes, "algorithm");
         reqs = new TempUpload(c.incomingDir, c.limits.maxRequirementsBytes, "requirements");
         await consume(call, async (m) => {
@@ -84,7 +94,7 @@ export function agentHandlers(o: AgentServiceOptions): grpc.UntypedServiceImplem
         async (err) => {
           await Promise.all([(algo as TempUpload | null)?.discard(), (reqs as TempUpload | null)?.discard()]);
           o.metrics.upload("Algo", "rejected");
-          o.log.warn("algorithm upload rejected", { error: err as Error });
+          o.log.warn("algorithm upload rejected", { error: hostReason(err) });
           cb(toStatus(err));
         },
       );
@@ -114,7 +124,7 @@ export function agentHandlers(o: AgentServiceOptions): grpc.UntypedServiceImplem
         async (err) => {
           await (up as TempUpload | null)?.discard();
           o.metrics.upload("Data", "rejected");
-          o.log.warn("dataset upload rejected", { error: err as Error });
+          o.log.warn("dataset upload rejected", { error: hostReason(err) });
           cb(toStatus(err));
         },
       );
@@ -128,8 +138,8 @@ export function agentHandlers(o: AgentServiceOptions): grpc.UntypedServiceImplem
         const md = new grpc.Metadata();
         md.set("file-size", String(size));
         call.sendMetadata(md);
-        const bytes = new Uint8Array(await Bun.file(path).arrayBuffer());
-        for (const chunk of bytesChunks(bytes)) {
+        // Read piece by piece: the archive is never held whole for the download.
+        for await (const chunk of fileChunks(path)) {
           if (call.cancelled) throw invalidArgument("download cancelled by the client");
           if (!call.write({ file: chunk })) await new Promise((r) => call.once("drain", r));
         }
@@ -142,7 +152,7 @@ export function agentHandlers(o: AgentServiceOptions): grpc.UntypedServiceImplem
           o.log.info("results delivered", { bytes: size });
         },
         (err) => {
-          o.log.warn("result request rejected", { error: err as Error });
+          o.log.warn("result request rejected", { error: hostReason(err) });
           call.emit("error", toStatus(err));
         },
       );

@@ -47,3 +47,60 @@ export function splitPieces(text: string, size = 500): string[] {
   for (let i = 0; i < cps.length; i += size) out.push(cps.slice(i, i + size).join(""));
   return out;
 }
+
+export interface SinkBudget {
+  /** Pieces that may leave at once. Default 200. */
+  burst?: number;
+  /** Pieces per second on average after that. Default 20. */
+  perSecond?: number;
+  now?: () => number;
+}
+
+/**
+ * A sink that ships each record as ≤ 500-character pieces through `send`, under a token bucket (one
+ * token a piece): a flood of records becomes a bounded number, then one summary record
+ * "N log records dropped" once tokens are back — never a flood on the host channel.
+ */
+export function budgetedSink(send: (level: LogLevel, piece: string) => void, budget: SinkBudget = {}): LogSink {
+  const burst = budget.burst ?? 200;
+  const rate = budget.perSecond ?? 20;
+  const now = budget.now ?? (() => performance.now());
+  let tokens = burst;
+  let last = now();
+  let dropped = 0;
+  let timer: ReturnType<typeof setTimeout> | null = null;
+  const refill = () => {
+    const t = now();
+    tokens = Math.min(burst, tokens + ((t - last) * rate) / 1000);
+    last = t;
+  };
+  const summarize = () => {
+    if (dropped === 0 || tokens < 1) return;
+    tokens -= 1;
+    send("warn", `${dropped} log records dropped (the agent sends at most ${burst} pieces at once, then ${rate} per second)`);
+    dropped = 0;
+  };
+  const later = () => {
+    if (timer) return;
+    timer = setTimeout(() => {
+      timer = null;
+      refill();
+      summarize();
+      if (dropped > 0) later();
+    }, Math.ceil(1000 / rate) + 1);
+    timer.unref?.();
+  };
+  return (level, message) => {
+    refill();
+    summarize();
+    const pieces = splitPieces(message);
+    // While records are being dropped, later ones are too: the summary always comes before them.
+    if (dropped > 0 || pieces.length > tokens) {
+      dropped++;
+      later();
+      return;
+    }
+    tokens -= pieces.length;
+    for (const p of pieces) send(level, p);
+  };
+}

@@ -11,6 +11,7 @@ import { manifestToJSON, parseManifest, type Manifest } from "../protocol/manife
 import { agentProto } from "../protocol/proto.ts";
 import { signRequest, signRole, type Role } from "../protocol/signature.ts";
 import type { EvidenceProvider } from "../attestation/providers/types.ts";
+import type { AlgoType, Runner } from "../runtime/types.ts";
 import { Agent } from "./agent.ts";
 import { loadConfig, type AgentConfig } from "./config.ts";
 
@@ -27,6 +28,9 @@ export interface TestAgentSpec {
   consumers: KeyObject[];
   config?: Partial<AgentConfig>;
   signatures?: Manifest["signatures"];
+  guestOutput?: Manifest["guest_output"];
+  /** Tests: stand-in runners (default: the real ones). */
+  runnerFor?: (t: AlgoType) => Runner;
   /** Manifest agent_config fields (e.g. attested_tls). */
   agentConfig?: Record<string, unknown>;
   provider?: EvidenceProvider | null;
@@ -40,7 +44,10 @@ export interface TestAgent {
   manifest: Manifest;
   dir: string;
   events: { type: string; status: string }[];
+  /** The agent's own log lines (its stdout). */
   logs: string[];
+  /** AgentLog records the host channel carried. */
+  hostLogs: { level: string; message: string }[];
   waitForState(state: string, timeoutMs?: number): Promise<void>;
   close(): Promise<void>;
 }
@@ -55,6 +62,7 @@ export async function startTestAgent(spec: TestAgentSpec): Promise<TestAgent> {
     result_consumers: spec.consumers.map((k) => ({ user_key: Buffer.from(publicKeyDer(k)).toString("base64") })),
     agent_config: { port: "0", host: "127.0.0.1", ...spec.agentConfig },
     ...(spec.signatures ? { signatures: spec.signatures } : {}),
+    ...(spec.guestOutput ? { guest_output: spec.guestOutput } : {}),
   });
   const config: AgentConfig = {
     ...loadConfig({}, dir),
@@ -67,12 +75,14 @@ export async function startTestAgent(spec: TestAgentSpec): Promise<TestAgent> {
     ...spec.config,
   };
   const logs: string[] = [];
-  const agent = new Agent({ config, provider: config.attestation === "host" ? undefined : (spec.provider ?? null), logWrite: (l) => logs.push(l) });
+  const agent = new Agent({ config, provider: config.attestation === "host" ? undefined : (spec.provider ?? null), logWrite: (l) => logs.push(l), runnerFor: spec.runnerFor });
   const host = new HostLink(connectHostChannels(config.manifestSocket!, config.eventsSocket!));
   if (spec.hostReport) host.onReportRequest((rd) => spec.hostReport!(rd, manifest));
   const events: { type: string; status: string }[] = [];
+  const hostLogs: TestAgent["hostLogs"] = [];
   host.onEventsLogs((m: EventsLogsMsg) => {
     if (m.message === "agent_event") events.push({ type: m.agent_event.event_type, status: m.agent_event.status });
+    if (m.message === "agent_log") hostLogs.push({ level: m.agent_log.level, message: m.agent_log.message });
   });
   const started = agent.start();
   await host.setManifest(manifestToJSON(manifest));
@@ -92,6 +102,7 @@ export async function startTestAgent(spec: TestAgentSpec): Promise<TestAgent> {
     dir,
     events,
     logs,
+    hostLogs,
     async waitForState(state, timeoutMs = 30_000) {
       const until = Date.now() + timeoutMs;
       while (agent.computation.state !== state) {

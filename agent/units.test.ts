@@ -1,7 +1,11 @@
 import { describe, expect, test } from "bun:test";
 import { algoArgs } from "./computation.ts";
 import { ConfigError, loadConfig } from "./config.ts";
-import { Logger, splitPieces } from "./log.ts";
+import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { GuestOutput } from "./guest-output.ts";
+import { budgetedSink, Logger, splitPieces } from "./log.ts";
 import { StateError, StateMachine } from "./state.ts";
 
 describe("state machine (Cocos transitions)", () => {
@@ -41,6 +45,7 @@ describe("config", () => {
     expect(c.httpPort).toBeUndefined();
     const d = loadConfig({ AGENT_GRPC_PORT: "7002", AGENT_GRPC_HOST: "0.0.0.0", AGENT_LOG_LEVEL: "debug", AGENT_VMPL: "0", AGENT_HTTP_PORT: "0" }, "/w");
     expect([d.grpcPort, d.grpcHost, d.logLevel, d.vmpl, d.httpPort]).toEqual([7002, "0.0.0.0", "debug", 0, 0]);
+    expect(loadConfig({ AGENT_MAX_UNZIP_ENTRY_BYTES: "1048576" }).maxUnzipEntryBytes).toBe(1048576);
   });
   test("bad values say what was expected", () => {
     expect(() => loadConfig({ AGENT_GRPC_PORT: "seven" })).toThrow(/AGENT_GRPC_PORT must be an integer/);
@@ -63,6 +68,43 @@ describe("logs", () => {
     expect(pieces.map((p) => p.length)).toEqual([500, 500, 234]);
     expect(splitPieces("é".repeat(501)).map((p) => Array.from(p).length)).toEqual([500, 1]);
   });
+
+  test("the host sink is a token bucket: 524 288 records → burst pieces, then one summary, then the rate", () => {
+    let clock = 0;
+    const sent: string[] = [];
+    const sink = budgetedSink((_l, p) => sent.push(p), { burst: 50, perSecond: 10, now: () => clock });
+    for (let i = 0; i < 524_288; i++) sink("error", "");
+    expect(sent).toHaveLength(50);
+    clock += 1000; // 10 tokens back: the summary first, then new records again
+    sink("info", "after");
+    expect(sent.slice(50)).toEqual(["524238 log records dropped (the agent sends at most 50 pieces at once, then 10 per second)", "after"]);
+    // A record of many pieces takes as many tokens; one too large to fit is dropped, not cut.
+    clock += 1000;
+    sink("info", "y".repeat(500 * 9));
+    expect(sent).toHaveLength(52 + 9);
+    sink("info", "z".repeat(500 * 60));
+    expect(sent).toHaveLength(61);
+  });
+});
+
+test("kept guest output: bounded, the excess noted; a link swapped in for a file is never followed", () => {
+  const root = mkdtempSync(join(tmpdir(), "kept-"));
+  try {
+    const kept = new GuestOutput(join(root, "out"), 10);
+    kept.line("stdout", "12345");
+    kept.line("stderr", "abcdef"); // 6 + 7 bytes > 10: not kept
+    writeFileSync(join(root, "secret"), "root:x:0:0");
+    rmSync(join(root, "out", "stdout.txt"));
+    symlinkSync(join(root, "secret"), join(root, "out", "stdout.txt"));
+    const files = kept.contents();
+    kept.close();
+    const text = (n: string) => new TextDecoder().decode(files[n]);
+    expect(text("stdout.txt")).toBe("12345\n");
+    expect(text("stderr.txt")).toBe("");
+    expect(text("agent-notes.txt")).toContain("guest output over 10 bytes: 7 more bytes were not kept");
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
 });
 
 test("algo_args: binary values kept apart; text values split as merged by HTTP/2", () => {

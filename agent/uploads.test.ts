@@ -140,14 +140,23 @@ describe("content checks", () => {
     await expectRejected(uploadAlgo(t, algoMd({ algo_type: "cobol" }), script), INVALID_ARGUMENT, /unknown algo_type "cobol": expected one of wasm, bin, python, docker/);
   });
 
+  test("a python_runtime the agent does not have → INVALID_ARGUMENT at Algo, before the algorithm is read or stored", async () => {
+    // A python runner that says it can run here, whatever this machine has: the runtime name decides.
+    t = await fresh({ runnerFor: (type) => ({ type, unavailable: async () => null, run: async () => ({ kind: "exit", code: 0, durationMs: 0 }) }) });
+    await expectRejected(uploadAlgo(t, algoMd({ algo_type: "python", python_runtime: "python3; rm -rf /" }), script), INVALID_ARGUMENT, /python_runtime refused: .*expected a name like python3 or python3.11/);
+    await expectRejected(uploadAlgo(t, algoMd({ algo_type: "python", python_runtime: "python3.99" }), script), INVALID_ARGUMENT, /python_runtime refused: python runtime python3.99 not found on PATH/);
+    expect(existsSync(join(t.dir, "algo"))).toBe(false);
+    expect(t.agent.computation.state).toBe("ReceivingAlgorithm");
+  });
+
   test("oversize upload → INVALID_ARGUMENT, nothing kept", async () => {
     t = await fresh({ config: { maxAlgorithmBytes: 16 } as never });
     await expectRejected(uploadAlgo(t, algoMd(), script), INVALID_ARGUMENT, /exceeds the size limit: expected at most 16 bytes/);
   });
 
   describe("datasets", () => {
-    const ready = async () => {
-      t = await fresh();
+    const ready = async (extra: Partial<Parameters<typeof startTestAgent>[0]> = {}) => {
+      t = await fresh(extra);
       expect((await uploadAlgo(t, algoMd(), script)).code).toBe(OK);
     };
 
@@ -192,21 +201,50 @@ describe("content checks", () => {
     test("zip slip and zip bomb with decompress → INVALID_ARGUMENT, nothing extracted", async () => {
       const slip = zipSync({ "../escape.txt": strToU8("x") });
       const bomb = zipSync({ "big.bin": new Uint8Array(3 << 20) }, { level: 9 });
-      t = await startTestAgent({
-        algorithm: script,
-        algoKey,
+      await ready({
         datasets: [
           { bytes: slip, filename: "slip.zip", key: dataKey },
           { bytes: bomb, filename: "bomb.zip", key: dataKey },
         ],
-        consumers: [consumerKey],
         config: { maxUnzipBytes: 1 << 20 } as never,
       });
-      expect((await uploadAlgo(t, algoMd(), script)).code).toBe(OK);
       await expectRejected(uploadData(t, dataMd(dataKey, { decompress: "true" }), "slip.zip", slip), INVALID_ARGUMENT, /could not be decompressed: .*'\.\.' path segment/);
       await expectRejected(uploadData(t, dataMd(dataKey, { decompress: "true" }), "bomb.zip", bomb), INVALID_ARGUMENT, /could not be decompressed: .*limit is 1048576/);
       expect(stored()).toEqual([]);
       expect(existsSync(join(t.dir, "escape.txt"))).toBe(false);
+      // The uploader heard the entry name; the agent's log (which the host reads) did not.
+      expect(t.logs.join("\n")).not.toContain("escape.txt");
+      expect(t.logs.join("\n")).toContain("dataset slip.zip could not be decompressed: archive refused");
+    });
+
+    test("an entry over AGENT_MAX_UNZIP_ENTRY_BYTES → INVALID_ARGUMENT, even under the total cap", async () => {
+      const big = zipSync({ "big.bin": new Uint8Array(2 << 20) }, { level: 9 });
+      await ready({ datasets: [{ bytes: big, filename: "big.zip", key: dataKey }], config: { maxUnzipBytes: 64 << 20, maxUnzipEntryBytes: 1 << 20 } as never });
+      await expectRejected(uploadData(t, dataMd(dataKey, { decompress: "true" }), "big.zip", big), INVALID_ARGUMENT, /big.bin declares 2097152 bytes, the limit per entry is 1048576/);
+      expect(stored()).toEqual([]);
+    });
+
+    test("an archive may not take a name that belongs to another dataset → INVALID_ARGUMENT, nothing written", async () => {
+      const good = zipSync({ "x.csv": strToU8("mine") });
+      const steal = zipSync({ "two.csv": strToU8("not yours") });
+      const copy = zipSync({ "x.csv": strToU8("again") });
+      await ready({
+        datasets: [
+          { bytes: good, filename: "good.zip", key: dataKey },
+          { bytes: steal, filename: "steal.zip", key: otherDataKey },
+          { bytes: d2, filename: "two.csv", key: otherDataKey },
+          { bytes: copy, filename: "copy.zip", key: otherDataKey },
+          { bytes: d1, filename: "", key: dataKey },
+        ],
+      });
+      const zipMd = (key: typeof dataKey) => dataMd(key, { decompress: "true" });
+      expect((await uploadData(t, zipMd(dataKey), "good.zip", good)).code).toBe(OK);
+      await expectRejected(uploadData(t, zipMd(otherDataKey), "steal.zip", steal), INVALID_ARGUMENT, /zip entry two.csv refused: the name "two.csv" is declared in the manifest for another dataset/);
+      await expectRejected(uploadData(t, dataMd(dataKey), "two.csv", d1), INVALID_ARGUMENT, /dataset filename "two.csv" refused: it is declared in the manifest for another dataset/);
+      expect((await uploadData(t, dataMd(otherDataKey), "two.csv", d2)).code).toBe(OK);
+      await expectRejected(uploadData(t, zipMd(otherDataKey), "copy.zip", copy), INVALID_ARGUMENT, /zip entry x.csv refused: the name "x.csv" was already produced by another dataset/);
+      expect(stored().sort()).toEqual(["two.csv", "x.csv"]);
+      expect(readFileSync(join(t.dir, "datasets", "x.csv"), "utf8")).toBe("mine");
     });
 
     test("client disconnecting mid-upload leaves nothing; a retry works", async () => {

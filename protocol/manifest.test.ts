@@ -60,6 +60,16 @@ describe("manifest canonical JSON (Go encoding/json)", () => {
     expect(manifestToJSON(parseManifest({ ...base, signatures: "v2-only" }))).toEndWith(`,"signatures":"v2-only"}`);
   });
 
+  test("guest_output is emitted only when set, so a manifest without it hashes as Cocos's", () => {
+    const base = { algorithm: { hash: H1, user_key: K1 } };
+    expect(manifestToJSON(parseManifest(base))).not.toContain("guest_output");
+    expect(manifestToJSON(parseManifest({ ...base, guest_output: "" }))).toBe(manifestToJSON(parseManifest(base)));
+    const m = parseManifest({ ...base, signatures: "v2-only", guest_output: "results" });
+    expect(manifestToJSON(m)).toEndWith(`,"signatures":"v2-only","guest_output":"results"}`);
+    const bytes = encodeMessage(ComputationRunReqType, runReqFromManifest(m) as Record<string, unknown>);
+    expect(manifestFromRunReq(decodeMessage(ComputationRunReqType, bytes)).guest_output).toBe("results");
+  });
+
   test("Go string escaping of control characters and lone surrogates", () => {
     expect(goJSONString("\u0001\b\f\t\"\\\u2029")).toBe('"\\u0001\\b\\f\\t\\"\\\\\\u2029"');
     expect(goJSONString("x\ud800y")).toBe('"x\\ufffdy"');
@@ -90,6 +100,7 @@ describe("manifest validation", () => {
   test("unsafe dataset filename", () => bad({ ...ok, datasets: [{ hash: H1, user_key: K1, filename: "../etc/passwd" }] }, "datasets[0].filename"));
   test("dot-dot filename", () => bad({ ...ok, datasets: [{ hash: H1, user_key: K1, filename: ".." }] }, "datasets[0].filename"));
   test("unknown signature policy", () => bad({ ...ok, signatures: "v3" }, "signatures"));
+  test("unknown guest_output policy", () => bad({ ...ok, guest_output: "host" }, "guest_output"));
   test("not JSON", () => bad("{" as unknown as object, "(document)"));
 });
 

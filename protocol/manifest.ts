@@ -27,6 +27,15 @@ export interface ManifestDataset {
  */
 export type SignaturePolicy = "v1" | "v2" | "v2-only";
 
+/**
+ * Where the algorithm's stdout/stderr go. "keep" (or unset): they stay in the agent. "results": they
+ * are added to the results archive (under GUEST_OUTPUT_DIR). "forward": every line is also sent to
+ * the host as a log record, which reveals whatever the algorithm prints. Written to the JSON only when
+ * set, like `signatures`.
+ */
+export type GuestOutputPolicy = "keep" | "results" | "forward";
+export const GUEST_OUTPUT_POLICIES: readonly GuestOutputPolicy[] = ["keep", "results", "forward"];
+
 export interface Manifest {
   id: string;
   name: string;
@@ -36,6 +45,7 @@ export interface Manifest {
   result_consumers: { user_key: Uint8Array }[];
   agent_config: AgentConfig;
   signatures?: SignaturePolicy;
+  guest_output?: GuestOutputPolicy;
 }
 
 export class ManifestError extends Error {
@@ -142,6 +152,10 @@ export function parseManifest(json: string | object): Manifest {
   if (sig !== undefined && sig !== "" && sig !== "v1" && sig !== "v2" && sig !== "v2-only") {
     throw new ManifestError("signatures", `expected "v1", "v2" or "v2-only", got ${JSON.stringify(sig)}`);
   }
+  const guestOutput = str(m.guest_output, "guest_output");
+  if (guestOutput !== "" && !GUEST_OUTPUT_POLICIES.includes(guestOutput as GuestOutputPolicy)) {
+    throw new ManifestError("guest_output", `expected ${GUEST_OUTPUT_POLICIES.map((p) => JSON.stringify(p)).join(", ")} or nothing, got ${JSON.stringify(guestOutput)}`);
+  }
   const manifest: Manifest = {
     id: str(m.id, "id"),
     name: str(m.name, "name"),
@@ -163,6 +177,7 @@ export function parseManifest(json: string | object): Manifest {
     },
   };
   if (sig) manifest.signatures = sig as SignaturePolicy;
+  if (guestOutput) manifest.guest_output = guestOutput as GuestOutputPolicy;
   return manifest;
 }
 
@@ -234,6 +249,7 @@ export function manifestToJSON(m: Manifest): string {
   if (c.attested_tls) cf.push(`"attested_tls":true`);
   put("agent_config", `{${cf.join(",")}}`);
   if (m.signatures) put("signatures", goJSONString(m.signatures));
+  if (m.guest_output) put("guest_output", goJSONString(m.guest_output));
   return `{${fields.join(",")}}`;
 }
 
@@ -261,6 +277,7 @@ export interface RunReqObject {
     attested_tls?: boolean;
   } | null;
   signatures?: string;
+  guest_output?: string;
 }
 
 /** Validates like parseManifest (wrong hash length or bad key → ManifestError). */
@@ -275,6 +292,7 @@ export function manifestFromRunReq(req: RunReqObject): Manifest {
     result_consumers: (req.result_consumers ?? []).map((c) => ({ user_key: u8(c.userKey) })),
     agent_config: { ...cfg, server_key: cfg.key_file ?? "" },
     signatures: req.signatures || undefined,
+    guest_output: req.guest_output || undefined,
   });
 }
 
@@ -303,5 +321,6 @@ export function runReqFromManifest(m: Manifest): RunReqObject {
     },
   };
   if (m.signatures) req.signatures = m.signatures;
+  if (m.guest_output) req.guest_output = m.guest_output;
   return req;
 }
