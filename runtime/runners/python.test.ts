@@ -4,7 +4,7 @@ import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { zipSync } from "fflate";
 import { pythonRunner } from "./python.ts";
-import { makeWorkDir, processAlive, show, type WorkDir } from "./testing.ts";
+import { makeWorkDir, marker, processesWith, show, type WorkDir } from "./testing.ts";
 
 const unavailable = await pythonRunner.unavailable();
 if (unavailable) console.warn(`python runner tests skipped: ${unavailable}`);
@@ -94,12 +94,14 @@ describe.skipIf(unavailable !== null)("python runner", () => {
   });
 
   test("a timeout kills the script and its children", async () => {
+    const mark = marker();
     const w = await work(
-      "import subprocess\np = subprocess.Popen(['sleep', '300'])\nopen('child.pid', 'w').write(str(p.pid))\nwhile True: pass\n",
+      "import subprocess, sys\np = subprocess.Popen(['sleep', sys.argv[1]])\nopen('results/child', 'w').write('started')\nwhile True: pass\n",
     );
-    const outcome = await pythonRunner.run(w.spec("python", { limits: { timeoutMs: 1500 } }));
+    const outcome = await pythonRunner.run(w.spec("python", { args: [mark], limits: { timeoutMs: 1500 } }));
     expect(outcome, show(outcome)).toMatchObject({ kind: "limit", limit: "timeout" });
-    expect(processAlive(Number(await readFile(join(w.dir, "child.pid"), "utf8")))).toBe(false);
+    expect(await readFile(join(w.resultsDir, "child"), "utf8")).toBe("started");
+    expect(processesWith(mark)).toEqual([]);
   });
 
   test("python_runtime must be an interpreter name, not a command", async () => {
