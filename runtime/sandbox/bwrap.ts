@@ -57,6 +57,8 @@ export function systemBinds(dirs: string[] = SYSTEM_DIRS, etc: string[] = SYSTEM
     }
     args.push(...(isLink ? ["--symlink", readlinkSync(dir), dir] : ["--ro-bind", dir, dir]));
   }
+  // /etc itself is made here: bwrap would copy a mode that uid 65534 may not be able to search.
+  args.push("--perms", "0755", "--dir", "/etc");
   for (const file of etc) args.push("--ro-bind-try", file, file);
   return args;
 }
