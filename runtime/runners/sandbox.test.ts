@@ -26,7 +26,7 @@ let scratch: string;
 let probe: Uint8Array;
 let other: WorkDir;
 let simKey: string;
-let server: ReturnType<typeof Bun.listen> | undefined;
+let server: Bun.TCPSocketListener | undefined;
 let accepted = 0;
 const dirs: WorkDir[] = [];
 
