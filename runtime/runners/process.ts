@@ -194,6 +194,9 @@ export async function runProcess(run: ProcessRun): Promise<RunOutcome> {
       durationMs,
     };
   }
+  if (signalCode === "SIGXCPU") {
+    return { kind: "limit", limit: "timeout", message: "CPU-time limit (RLIMIT_CPU, the wall-clock limit in CPU seconds) passed (SIGXCPU)", durationMs };
+  }
   if (signalCode) return { kind: "trap", message: `terminated by signal ${signalCode}`, durationMs };
   return { kind: "exit", code: proc.exitCode ?? -1, durationMs };
 }

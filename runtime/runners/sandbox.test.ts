@@ -92,7 +92,7 @@ describe.skipIf(skip)("native sandbox: the algorithm cannot reach the agent or t
 
   test("runs as uid 65534 without capabilities, no-new-privs, seccomp on; root holds only its own things; only lo", async () => {
     const w = await makeWorkDir(
-      "#!/bin/sh\ngrep -E '^(Uid|Gid|Groups|CapEff|CapPrm|CapBnd|NoNewPrivs|Seccomp):' /proc/self/status\necho root: $(ls /)\necho net: $(tail -n +3 /proc/net/dev | cut -d: -f1)\necho etc: $(ls /etc)\n",
+      "#!/bin/sh\ngrep -E '^(Uid|Gid|Groups|CapEff|CapPrm|CapBnd|NoNewPrivs|Seccomp):' /proc/self/status\necho root: $(ls /)\necho net: $(tail -n +3 /proc/net/dev | cut -d: -f1)\necho etc: $(ls /etc)\ntouch /dev/shm/s && echo shm: writable\n",
     );
     dirs.push(w);
     const outcome = await binRunner.run(w.spec("bin"));
@@ -111,9 +111,23 @@ describe.skipIf(skip)("native sandbox: the algorithm cannot reach the agent or t
       ["algo", "datasets", "dev", "etc", "proc", "results", "tmp"],
     );
     expect(lines).toContain("net: lo");
+    expect(lines).toContain("shm: writable");
     const etc = lines.find((l) => l.startsWith("etc:"))!.split(" ").slice(1);
     expect(etc).toContain("ld.so.cache"); // /etc is searchable, and holds only what was bound
     expect(etc.filter((e) => e !== "alternatives" && e !== "ld.so.cache")).toEqual([]);
+  });
+
+  test("rlimits apply inside: processes, open files, CPU seconds, file size = results cap, address space = memory cap", async () => {
+    const w = await makeWorkDir("#!/bin/sh\ncat /proc/self/limits\n");
+    dirs.push(w);
+    const limits = { timeoutMs: 5_000, memoryBytes: 512 * 1024 ** 2, maxResultsBytes: 8 * 1024 ** 2 };
+    expect(await binRunner.run(w.spec("bin", { limits }))).toMatchObject({ kind: "exit", code: 0 });
+    const row = (name: string) => w.logs.map((l) => l.line).find((l) => l.startsWith(name))?.slice(26).trim().split(/\s+/).slice(0, 2);
+    expect(row("Max processes")).toEqual(["512", "512"]);
+    expect(row("Max open files")).toEqual(["1024", "1024"]);
+    expect(row("Max cpu time")).toEqual(["5", "6"]);
+    expect(row("Max file size")).toEqual([String(8 * 1024 ** 2), String(8 * 1024 ** 2)]);
+    expect(row("Max address space")).toEqual([String(512 * 1024 ** 2), String(512 * 1024 ** 2)]);
   });
 
   test("cannot read the agent's memory or environment through /proc", async () => {

@@ -39,7 +39,7 @@ export interface SandboxLayout {
   resultsDir: string;
   /** Further read-only binds (a python venv, an interpreter outside /usr). */
   readOnly?: Mount[];
-  /** Size cap of the private /tmp (tmpfs). */
+  /** Size cap of each private tmpfs (/tmp, /dev/shm); their pages are memory outside RLIMIT_AS. */
   tmpBytes: number;
   /** Program and arguments, as paths inside the sandbox. */
   cmd: string[];
@@ -98,6 +98,8 @@ export function bwrapArgv(layout: SandboxLayout, system: string[] = systemBinds(
     "--proc", "/proc",
     "--dev", "/dev",
     "--perms", "1777", "--size", String(layout.tmpBytes), "--tmpfs", INSIDE.tmp,
+    // POSIX shared memory and semaphores (python multiprocessing) need a writable /dev/shm.
+    "--perms", "1777", "--size", String(layout.tmpBytes), "--tmpfs", "/dev/shm",
     "--ro-bind", layout.algorithm, INSIDE.algorithm,
     "--ro-bind", layout.datasetsDir, INSIDE.datasets,
     "--bind", layout.resultsDir, INSIDE.results,
