@@ -1,6 +1,5 @@
 import { describe, expect, test } from "bun:test";
 import { INFO_FD, SECCOMP_FD, bwrapArgv, systemBinds, type SandboxLayout } from "./bwrap.ts";
-import { nativeIsolation, signalOfStatus } from "./index.ts";
 
 const layout: SandboxLayout = {
   bwrap: "/usr/bin/bwrap",
@@ -57,25 +56,5 @@ describe("bwrap argv", () => {
     expect(system).not.toContain("/root");
     expect(system.filter((a) => a === "/etc")).toEqual(["/etc"]); // only as the --dir that holds the binds
     expect(system[system.indexOf("/etc") - 1]).toBe("--dir");
-  });
-});
-
-describe("isolation policy", () => {
-  test("sandbox when the tools are on PATH", () => {
-    expect(nativeIsolation({ PATH: process.env.PATH }).kind).toBe(Bun.which("bwrap") ? "sandbox" : "refused");
-  });
-
-  test("refused without the tools; unsandboxed only with AGENT_UNSANDBOXED_NATIVE=true exactly", () => {
-    expect(nativeIsolation({ PATH: "/nonexistent" })).toMatchObject({ kind: "refused" });
-    expect(nativeIsolation({ PATH: "/nonexistent", AGENT_UNSANDBOXED_NATIVE: "1" })).toMatchObject({ kind: "refused" });
-    expect(nativeIsolation({ PATH: "/nonexistent", AGENT_UNSANDBOXED_NATIVE: "true" })).toMatchObject({ kind: "unsandboxed" });
-  });
-
-  test("bwrap's 128 + n exit status maps back to signal n", () => {
-    expect(signalOfStatus(128 + 11)).toBe("SIGSEGV");
-    expect(signalOfStatus(128 + 31)).toBe("SIGSYS");
-    expect(signalOfStatus(1)).toBeNull();
-    expect(signalOfStatus(128)).toBeNull();
-    expect(signalOfStatus(null)).toBeNull();
   });
 });

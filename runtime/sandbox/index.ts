@@ -36,20 +36,27 @@ export function findSandboxTools(path = process.env.PATH ?? ""): SandboxTools | 
  * How native algorithms run here: sandboxed when the tools are present; otherwise refused, unless
  * the operator explicitly opted out with AGENT_UNSANDBOXED_NATIVE=true.
  */
-export function nativeIsolation(env: Record<string, string | undefined> = process.env): Isolation {
-  const tools = findSandboxTools(env.PATH ?? "");
-  if (!Array.isArray(tools)) return { kind: "sandbox", tools };
-  const missing = `${tools.join(", ")} not found on PATH`;
+export function nativeIsolation(env: Record<string, string | undefined> = process.env, uid = process.getuid?.() ?? -1): Isolation {
+  const why = sandboxMissing(findSandboxTools(env.PATH ?? ""), uid);
+  if (typeof why !== "string") return { kind: "sandbox", tools: why };
   if (env[UNSANDBOXED_ENV] === "true") {
     return {
       kind: "unsandboxed",
-      warning: `WARNING: ${UNSANDBOXED_ENV}=true and ${missing}: this native algorithm runs WITHOUT a sandbox, as the agent's user, with access to the agent's memory, keys and network (insecure)`,
+      warning: `WARNING: ${UNSANDBOXED_ENV}=true and ${why}: this native algorithm runs WITHOUT a sandbox, as the agent's user, with access to the agent's memory, keys and network (insecure)`,
     };
   }
   return {
     kind: "refused",
-    reason: `native algorithms run only sandboxed and the sandbox is unavailable: ${missing} (install bubblewrap and util-linux, or set ${UNSANDBOXED_ENV}=true to run them unsandboxed, which is insecure)`,
+    reason: `native algorithms run only sandboxed and the sandbox is unavailable: ${why} (install bubblewrap and util-linux and run the agent as root, or set ${UNSANDBOXED_ENV}=true to run them unsandboxed, which is insecure)`,
   };
+}
+
+/** The tools when the sandbox can be built here, else why not. */
+function sandboxMissing(tools: SandboxTools | string[], uid: number): SandboxTools | string {
+  if (Array.isArray(tools)) return `${tools.join(", ")} not found on PATH`;
+  // bwrap binds the agent's 0700 directories and setpriv switches to uid 65534: both need root.
+  if (uid !== 0) return `the agent runs as uid ${uid}, not root (the sandbox switches the algorithm to uid ${SANDBOX_UID})`;
+  return tools;
 }
 
 /** An unlinked temp file holding data, open with flags: an fd to hand to bwrap and nothing on disk. */
