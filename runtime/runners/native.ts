@@ -47,8 +47,15 @@ export async function runNative(spec: RunSpec, limits: RunLimits, command: Nativ
   } catch (err) {
     return { kind: "error", message: `cannot prepare the sandbox: ${(err as Error).message}`, durationMs: 0 };
   }
-  const seccomp = openSeccompFd();
-  const info = openInfoFd();
+  let seccomp = -1;
+  let info = -1;
+  try {
+    seccomp = openSeccompFd();
+    info = openInfoFd();
+  } catch (err) {
+    closeFd(seccomp);
+    return { kind: "error", message: `cannot prepare the sandbox: ${(err as Error).message}`, durationMs: 0 };
+  }
   try {
     const { tools } = isolation;
     const argv = bwrapArgv({
@@ -75,6 +82,7 @@ export async function runNative(spec: RunSpec, limits: RunLimits, command: Nativ
     if (init !== null) await awaitGone(init);
     closeFd(seccomp);
     closeFd(info);
-    await reclaimResults(spec.resultsDir);
+    // Best effort: the agent (root) reads 65534's files anyway; a failure here must not hide the outcome.
+    await reclaimResults(spec.resultsDir).catch(() => {});
   }
 }

@@ -1,6 +1,8 @@
 // `python` algorithms, as Cocos runs them: `<runtime> -m venv venv` in the work directory,
 // `venv/bin/python -m pip install -r <requirements>` when requirements were uploaded, then
-// `venv/bin/python ./algo <args...>`; the venv is removed afterwards.
+// `venv/bin/python ./algo <args...>`; the venv is removed afterwards. The script runs inside the
+// native sandbox (native.ts) with the venv bound read-only; the venv and pip steps run before it,
+// outside, as the agent's tools.
 import { realpathSync } from "node:fs";
 import { readFile, rm } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
