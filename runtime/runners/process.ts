@@ -104,7 +104,7 @@ async function reapGroup(pgid: number): Promise<void> {
 
 /** Waits (bounded) until a process that is not ours to kill is gone. */
 export async function awaitGone(pid: number, maxMs = 2000): Promise<void> {
-  for (let waited = 0; waited < maxMs && processAlive(pid); waited += 10) await Bun.sleep(10);
+  for (let waited = 0; waited < maxMs && processAlive(pid); waited += 2) await Bun.sleep(2);
 }
 
 type Stop = { kind: "limit"; limit: LimitKind; message: string } | { kind: "aborted"; message: string };
