@@ -7,6 +7,7 @@ import { parseArgs } from "node:util";
 import { type CpioEntry, writeCpio } from "./cpio.ts";
 import { extractDeb, fetchDeb, kernelPackage } from "./debian.ts";
 import { extractVmlinux, resolveModules } from "./kernel.ts";
+import { sandboxFiles, SANDBOX_TOOLS } from "./native-sandbox.ts";
 
 const here = import.meta.dir;
 const root = resolve(here, "..");
@@ -83,12 +84,15 @@ function findIn(dir: string, candidates: string[]): Uint8Array {
   throw new Error(`expected one of ${candidates.join(", ")} under ${dir}, found none`);
 }
 
+/** Busybox applets the image replaces with the real tool (busybox's setpriv lacks --bounding-set). */
+const REPLACED_APPLETS = new Set(SANDBOX_TOOLS.map((t) => basename(t.path)));
+
 /** Busybox binary plus one symlink per applet (from the binary's own --list-full). */
-function busyboxEntries(bbRoot: string): CpioEntry[] {
+function busyboxEntries(bbRoot: string, replaced: ReadonlySet<string> = new Set()): CpioEntry[] {
   const bin = join(bbRoot, "bin/busybox");
   const r = Bun.spawnSync([bin, "--list-full"], { stdout: "pipe", stderr: "pipe" });
   if (r.exitCode !== 0) throw new Error(`${bin} --list-full failed: ${r.stderr.toString()}`);
-  const applets = r.stdout.toString().split("\n").filter((l) => l && l !== "bin/busybox" && l !== "linuxrc");
+  const applets = r.stdout.toString().split("\n").filter((l) => l && l !== "bin/busybox" && l !== "linuxrc" && !replaced.has(basename(l)));
   return [
     { path: "bin/busybox", type: "file", data: new Uint8Array(readFileSync(bin)), mode: 0o755 },
     ...applets.map((a): CpioEntry => ({ path: a, type: "symlink", target: "/bin/busybox" })),
@@ -147,7 +151,10 @@ export async function buildImage(opts: BuildOptions = {}): Promise<ImageManifest
     data: findIn(libcRoot, [`lib/x86_64-linux-gnu/${l}`, `usr/lib/x86_64-linux-gnu/${l}`]),
     mode: 0o755,
   }));
-  const busybox = busyboxEntries(extractDeb(cache, bbDeb));
+  const bbRoot = extractDeb(cache, bbDeb);
+  const busybox = busyboxEntries(bbRoot, REPLACED_APPLETS);
+  // The native-algorithm sandbox (bwrap, setpriv, prlimit and their libraries; runtime/sandbox).
+  const sandbox = sandboxFiles(cache, offline, GLIBC);
   const init = new Uint8Array(readFileSync(join(here, "init.sh")));
   const enc = new TextEncoder();
 
@@ -155,6 +162,7 @@ export async function buildImage(opts: BuildOptions = {}): Promise<ImageManifest
     ...baseEntries(init),
     ...busybox,
     ...libs,
+    ...sandbox.entries,
     { path: "lib64/ld-linux-x86-64.so.2", type: "symlink", target: "/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2" },
     ...modules.map((m): CpioEntry => ({ path: `lib/modules/${version}/${m.rel}`, type: "file", data: m.data })),
     { path: "etc/cocos/modules", type: "file", data: enc.encode(modules.map((m) => `${version}/${m.rel}\n`).join("")) },
@@ -166,7 +174,7 @@ export async function buildImage(opts: BuildOptions = {}): Promise<ImageManifest
   const marker = enc.encode(
     "#!/bin/sh\nmount -t proc proc /proc\necho \"COCOS-BASELINE-READY uptime $(cut -d' ' -f1 /proc/uptime)\" > /dev/console\npoweroff -f\n",
   );
-  const baseline = concat(writeCpio([...baseEntries(marker), ...busybox], mtime));
+  const baseline = concat(writeCpio([...baseEntries(marker), ...busyboxEntries(bbRoot)], mtime));
 
   const write = (name: string, data: Uint8Array) => {
     const tmp = join(out, `.${name}.tmp`);
@@ -180,7 +188,7 @@ export async function buildImage(opts: BuildOptions = {}): Promise<ImageManifest
     initramfs: { cpio: write("initramfs.cpio", cpio), entries: entries.length },
     baseline: { cpio: write("initramfs-busybox.cpio", baseline) },
     agent: digest(basename(agentPath), agent),
-    packages: { kernel: basename(kdeb), libc6: basename(libcDeb), "busybox-static": basename(bbDeb) },
+    packages: { kernel: basename(kdeb), libc6: basename(libcDeb), "busybox-static": basename(bbDeb), ...sandbox.packages },
     modules: modules.map((m) => m.name),
     modules_missing: missing,
     cmdline: DEFAULT_CMDLINE,

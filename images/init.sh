@@ -6,6 +6,15 @@
 export PATH=/bin:/sbin:/usr/bin:/usr/sbin HOME=/root TMPDIR=/tmp
 log() { echo "cocos-init: $*" > /dev/console; }
 
+# The native-algorithm sandbox (bwrap) pivots into a new root, which the kernel refuses while / is
+# the initramfs (rootfs) itself: re-enter the same files through a bind mount moved over /, once.
+if [ "$$" = 1 ] && [ -z "$COCOS_INIT_REROOTED" ]; then
+  mkdir -p /mnt/root && mount --bind / /mnt/root && cd /mnt/root && mount --move . / &&
+    COCOS_INIT_REROOTED=1 exec chroot . /init
+  log "cannot re-enter / as a bind mount; native algorithms will fail to start"
+fi
+unset COCOS_INIT_REROOTED
+
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev 2>/dev/null

@@ -2,7 +2,7 @@ import { afterEach, describe, expect, test } from "bun:test";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { binRunner } from "./bin.ts";
-import { makeWorkDir, processAlive, show, type WorkDir } from "./testing.ts";
+import { makeWorkDir, marker, processesWith, show, type WorkDir } from "./testing.ts";
 
 const dirs: WorkDir[] = [];
 async function work(script: string, datasets?: Record<string, string>) {
@@ -42,25 +42,27 @@ describe("bin runner", () => {
       const lines = w.logs.map((l) => l.line);
       expect(lines).toContain("GUEST_VAR=guest");
       expect(lines.join("\n")).not.toContain("host-secret-value");
-      expect(lines).toContain(`HOME=${w.dir}`);
+      expect(lines).toContain("HOME=/tmp");
     } finally {
       delete process.env.COCOS_HOST_SECRET;
     }
   });
 
   test("a timeout kills the program and its children", async () => {
-    const w = await work("#!/bin/sh\nsleep 300 &\necho $! > child.pid\nwhile :; do :; done\n");
-    const outcome = await binRunner.run(w.spec("bin", { limits: { timeoutMs: 500 } }));
+    const mark = marker();
+    const w = await work('#!/bin/sh\nsleep "$1" &\necho started > results/child\nwhile :; do :; done\n');
+    const outcome = await binRunner.run(w.spec("bin", { args: [mark], limits: { timeoutMs: 500 } }));
     expect(outcome).toMatchObject({ kind: "limit", limit: "timeout" });
-    const child = Number(await readFile(join(w.dir, "child.pid"), "utf8"));
-    expect(child).toBeGreaterThan(0);
-    expect(processAlive(child)).toBe(false);
+    expect(await readFile(join(w.resultsDir, "child"), "utf8")).toBe("started\n");
+    expect(processesWith(mark)).toEqual([]);
   });
 
   test("children the program leaves behind are killed when it exits", async () => {
-    const w = await work("#!/bin/sh\nsleep 300 >/dev/null 2>&1 &\necho $! > child.pid\nexit 0\n");
-    expect(await binRunner.run(w.spec("bin"))).toMatchObject({ kind: "exit", code: 0 });
-    expect(processAlive(Number(await readFile(join(w.dir, "child.pid"), "utf8")))).toBe(false);
+    const mark = marker();
+    const w = await work('#!/bin/sh\nsleep "$1" >/dev/null 2>&1 &\necho started > results/child\nexit 0\n');
+    expect(await binRunner.run(w.spec("bin", { args: [mark] }))).toMatchObject({ kind: "exit", code: 0 });
+    expect(await readFile(join(w.resultsDir, "child"), "utf8")).toBe("started\n");
+    expect(processesWith(mark)).toEqual([]);
   });
 
   test("a stdio flood hits the cap", async () => {

@@ -2,6 +2,7 @@
 // minimal environment, stdio split into log lines under a byte cap, the results-size cap, a
 // wall-clock timeout and abort. Shared by the bin and python runners.
 import { readFileSync, readdirSync } from "node:fs";
+import { signalOfStatus } from "../sandbox/index.ts";
 import type { LimitKind, RunLimits, RunOutcome, RunSpec } from "../types.ts";
 import { LineSplitter } from "./lines.ts";
 import { resultsMessage, watchResultsSize } from "./results-watch.ts";
@@ -22,11 +23,17 @@ export interface ProcessRun {
   resultsDir?: string;
   onLog?: RunSpec["onLog"];
   signal?: AbortSignal;
+  /** Further rlimits as prlimit options (e.g. --nproc=256); prlimit is then required. */
+  rlimits?: string[];
+  /** Open fds handed to the child as fd 3, 4, … (e.g. bwrap's seccomp program). */
+  fds?: number[];
+  /** The program is a wrapper (bwrap) that reports its child's death by signal n as exit status 128 + n. */
+  statusEncodesSignal?: boolean;
 }
 
-/** The algorithm's environment: spec.env over a minimal PATH and HOME = workDir; nothing from the host. */
-export function algorithmEnv(spec: Pick<RunSpec, "env" | "workDir">, path = MINIMAL_PATH): Record<string, string> {
-  return { PATH: path, HOME: spec.workDir, ...spec.env };
+/** The algorithm's environment: spec.env over a minimal PATH and HOME; nothing from the host. */
+export function algorithmEnv(spec: Pick<RunSpec, "env">, home: string, path = MINIMAL_PATH): Record<string, string> {
+  return { PATH: path, HOME: home, ...spec.env };
 }
 
 const prlimitPath = Bun.which("prlimit");
@@ -37,12 +44,13 @@ const prlimitPath = Bun.which("prlimit");
  * space, not resident memory: best effort, and it ends allocation with ENOMEM/MemoryError rather than
  * with a distinguishable signal.
  */
-export function limitWrapper(limits: RunLimits, fileSizeCap: boolean): string[] {
+export function limitWrapper(limits: RunLimits, fileSizeCap: boolean, rlimits: string[] = []): string[] {
   if (prlimitPath) {
-    const args = [prlimitPath, `--as=${limits.memoryBytes}`];
+    const args = [prlimitPath, `--as=${limits.memoryBytes}`, ...rlimits];
     if (fileSizeCap) args.push(`--fsize=${limits.maxResultsBytes}`);
     return [...args, "--"];
   }
+  if (rlimits.length) throw new Error(`prlimit (util-linux) not found, needed for ${rlimits.join(" ")}`);
   const kib = Math.max(1, Math.floor(limits.memoryBytes / 1024));
   return ["/bin/sh", "-c", `ulimit -v ${kib} && exec "$@"`, "sh"];
 }
@@ -75,6 +83,16 @@ function groupAlive(pgid: number): boolean {
   return false;
 }
 
+/** True while the process exists and is not a zombie. */
+export function processAlive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2)[0] !== "Z";
+  } catch {
+    return false;
+  }
+}
+
 /** Kills the group and waits (bounded) until its processes are gone, so none outlives the run. */
 async function reapGroup(pgid: number): Promise<void> {
   killGroup(pgid);
@@ -82,6 +100,11 @@ async function reapGroup(pgid: number): Promise<void> {
     await Bun.sleep(10);
     killGroup(pgid);
   }
+}
+
+/** Waits (bounded) until a process that is not ours to kill is gone. */
+export async function awaitGone(pid: number, maxMs = 2000): Promise<void> {
+  for (let waited = 0; waited < maxMs && processAlive(pid); waited += 2) await Bun.sleep(2);
 }
 
 type Stop = { kind: "limit"; limit: LimitKind; message: string } | { kind: "aborted"; message: string };
@@ -94,7 +117,7 @@ export async function runProcess(run: ProcessRun): Promise<RunOutcome> {
 
   let proc: ReturnType<typeof spawnPiped>;
   try {
-    proc = spawnPiped([...limitWrapper(limits, run.resultsDir !== undefined), ...run.cmd], run.cwd, run.env);
+    proc = spawnPiped([...limitWrapper(limits, run.resultsDir !== undefined, run.rlimits), ...run.cmd], run.cwd, run.env, run.fds);
   } catch (err) {
     return { kind: "error", message: `cannot start ${run.cmd[0]}: ${(err as Error).message}`, durationMs: elapsed() };
   }
@@ -162,7 +185,8 @@ export async function runProcess(run: ProcessRun): Promise<RunOutcome> {
   const durationMs = elapsed();
   const reason = stop as Stop | null;
   if (reason) return { ...reason, durationMs };
-  if (proc.signalCode === "SIGXFSZ") {
+  const signalCode = proc.signalCode ?? (run.statusEncodesSignal ? signalOfStatus(proc.exitCode) : null);
+  if (signalCode === "SIGXFSZ") {
     return {
       kind: "limit",
       limit: "results-size",
@@ -170,10 +194,13 @@ export async function runProcess(run: ProcessRun): Promise<RunOutcome> {
       durationMs,
     };
   }
-  if (proc.signalCode) return { kind: "trap", message: `terminated by signal ${proc.signalCode}`, durationMs };
+  if (signalCode === "SIGXCPU") {
+    return { kind: "limit", limit: "timeout", message: "CPU-time limit (RLIMIT_CPU, the wall-clock limit in CPU seconds) passed (SIGXCPU)", durationMs };
+  }
+  if (signalCode) return { kind: "trap", message: `terminated by signal ${signalCode}`, durationMs };
   return { kind: "exit", code: proc.exitCode ?? -1, durationMs };
 }
 
-function spawnPiped(cmd: string[], cwd: string, env: Record<string, string>) {
-  return Bun.spawn({ cmd, cwd, env, stdin: "ignore", stdout: "pipe", stderr: "pipe", detached: true });
+function spawnPiped(cmd: string[], cwd: string, env: Record<string, string>, fds: number[] = []) {
+  return Bun.spawn({ cmd, cwd, env, stdio: ["ignore", "pipe", "pipe", ...fds], detached: true });
 }

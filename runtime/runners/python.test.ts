@@ -4,7 +4,7 @@ import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { zipSync } from "fflate";
 import { pythonRunner } from "./python.ts";
-import { makeWorkDir, processAlive, show, type WorkDir } from "./testing.ts";
+import { makeWorkDir, marker, processesWith, show, type WorkDir } from "./testing.ts";
 
 const unavailable = await pythonRunner.unavailable();
 if (unavailable) console.warn(`python runner tests skipped: ${unavailable}`);
@@ -94,12 +94,43 @@ describe.skipIf(unavailable !== null)("python runner", () => {
   });
 
   test("a timeout kills the script and its children", async () => {
+    const mark = marker();
     const w = await work(
-      "import subprocess\np = subprocess.Popen(['sleep', '300'])\nopen('child.pid', 'w').write(str(p.pid))\nwhile True: pass\n",
+      "import subprocess, sys\np = subprocess.Popen(['sleep', sys.argv[1]])\nopen('results/child', 'w').write('started')\nwhile True: pass\n",
     );
-    const outcome = await pythonRunner.run(w.spec("python", { limits: { timeoutMs: 1500 } }));
+    const outcome = await pythonRunner.run(w.spec("python", { args: [mark], limits: { timeoutMs: 1500 } }));
     expect(outcome, show(outcome)).toMatchObject({ kind: "limit", limit: "timeout" });
-    expect(processAlive(Number(await readFile(join(w.dir, "child.pid"), "utf8")))).toBe(false);
+    expect(await readFile(join(w.resultsDir, "child"), "utf8")).toBe("started");
+    expect(processesWith(mark)).toEqual([]);
+  });
+
+  test("the script runs sandboxed (venv set up outside): uid 65534, no /etc/shadow, no connection to 127.0.0.1", async () => {
+    let accepted = 0;
+    const server = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { open: () => void accepted++, data() {} } });
+    try {
+      const w = await work(
+        [
+          "import os, socket, sys",
+          "print('uid', os.getuid(), os.getgid())",
+          "try:\n    open('/etc/shadow').read(); print('shadow: read')\nexcept OSError as e:\n    print('shadow:', type(e).__name__)",
+          "try:\n    socket.create_connection(('127.0.0.1', int(sys.argv[1])), timeout=2); print('connect: ok')\nexcept OSError as e:\n    print('connect:', type(e).__name__)",
+          "print('data', open('datasets/in.txt').read())",
+        ].join("\n"),
+        { "in.txt": "iris" },
+      );
+      const requirementsPath = join(w.dir, "requirements.txt");
+      await writeFile(requirementsPath, "");
+      const outcome = await pythonRunner.run(w.spec("python", { args: [String(server.port)], requirementsPath }));
+      expect(outcome, show(outcome)).toMatchObject({ kind: "exit", code: 0 });
+      const lines = w.logs.map((l) => l.line);
+      expect(lines).toContain("uid 65534 65534");
+      expect(lines).toContain("shadow: FileNotFoundError");
+      expect(lines).toContain("connect: ConnectionRefusedError");
+      expect(lines).toContain("data iris");
+      expect(accepted).toBe(0);
+    } finally {
+      server.stop(true);
+    }
   });
 
   test("python_runtime must be an interpreter name, not a command", async () => {

@@ -1,12 +1,20 @@
 // `python` algorithms, as Cocos runs them: `<runtime> -m venv venv` in the work directory,
 // `venv/bin/python -m pip install -r <requirements>` when requirements were uploaded, then
-// `venv/bin/python ./algo <args...>`; the venv is removed afterwards.
+// `venv/bin/python ./algo <args...>`; the venv is removed afterwards. The script runs inside the
+// native sandbox (native.ts) with the venv bound read-only; the venv and pip steps run before it,
+// outside, as the agent's tools.
+import { realpathSync } from "node:fs";
 import { readFile, rm } from "node:fs/promises";
-import { join, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
+import { INSIDE, type Mount } from "../sandbox/index.ts";
 import type { RunLimits, RunOutcome, Runner, RunSpec } from "../types.ts";
 import { DEFAULT_LIMITS } from "../types.ts";
 import { resolveLimits } from "./limits.ts";
+import { nativeUnavailable, runNative } from "./native.ts";
 import { MINIMAL_PATH, algorithmEnv, runProcess } from "./process.ts";
+
+/** Where the run's venv appears inside the sandbox (read-only; CPython finds pyvenv.cfg next to bin/). */
+const VENV_INSIDE = "/venv";
 
 /** `python_runtime` comes from the uploader: only interpreter names are accepted, never a path or a command. */
 const RUNTIME_NAME = /^python3(\.\d{1,2})?$/;
@@ -67,10 +75,10 @@ export const pythonRunner: Runner = {
   async unavailable() {
     try {
       await resolveInterpreter("python3");
-      return null;
     } catch (err) {
       return (err as Error).message;
     }
+    return nativeUnavailable();
   },
   async run(spec: RunSpec): Promise<RunOutcome> {
     const limits = resolveLimits(spec);
@@ -98,20 +106,29 @@ export const pythonRunner: Runner = {
         ]);
         if (installed) return installed;
       }
-      return await runProcess({
-        cmd: [python, resolve(spec.algorithmPath), ...spec.args],
-        cwd: spec.workDir,
-        env: { VIRTUAL_ENV: venv, ...algorithmEnv(spec, `${join(venv, "bin")}:${MINIMAL_PATH}`) },
-        limits,
-        resultsDir: spec.resultsDir,
-        onLog: spec.onLog,
-        signal: spec.signal,
+      return await runNative(spec, limits, {
+        sandboxed: {
+          cmd: [join(VENV_INSIDE, "bin", "python"), INSIDE.algorithm, ...spec.args],
+          env: { VIRTUAL_ENV: VENV_INSIDE, ...algorithmEnv(spec, INSIDE.tmp, `${join(VENV_INSIDE, "bin")}:${MINIMAL_PATH}`) },
+          readOnly: [{ source: venv, dest: VENV_INSIDE }, ...interpreterBinds(interpreter)],
+        },
+        unsandboxed: {
+          cmd: [python, resolve(spec.algorithmPath), ...spec.args],
+          env: { VIRTUAL_ENV: venv, ...algorithmEnv(spec, spec.workDir, `${join(venv, "bin")}:${MINIMAL_PATH}`) },
+        },
+        executable: false,
       });
     } finally {
       await rm(venv, { recursive: true, force: true });
     }
   },
 };
+
+/** The interpreter's installation when it lies outside /usr (e.g. pyenv), bound read-only at its own path. */
+function interpreterBinds(interpreter: string): Mount[] {
+  const prefix = dirname(dirname(realpathSync(interpreter)));
+  return prefix === "/usr" || prefix.startsWith("/usr/") ? [] : [{ source: prefix, dest: prefix }];
+}
 
 /** Runs a set-up step; null when it succeeded, else the outcome that ends the run. */
 async function setupStep(what: string, cmd: string[], spec: RunSpec, limits: RunLimits): Promise<RunOutcome | null> {

@@ -1,5 +1,5 @@
 // Test support for the native and docker runners: a fresh work directory in the Cocos layout.
-import { readFileSync } from "node:fs";
+import { readFileSync, readdirSync } from "node:fs";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -51,12 +51,23 @@ export function show(outcome: RunOutcome): string {
   return JSON.stringify(outcome);
 }
 
-/** True while the process exists and is not a zombie. */
-export function processAlive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    return stat.slice(stat.lastIndexOf(")") + 2)[0] !== "Z";
-  } catch {
-    return false;
+/** A unique argument to tag a process the algorithm starts (a sandbox's pids mean nothing outside it). */
+export function marker(): string {
+  return `300.${Math.floor(Math.random() * 1e9)}`;
+}
+
+/** Pids of live (non-zombie) processes whose command line contains the argument marker. */
+export function processesWith(mark: string): number[] {
+  const found: number[] = [];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const argv = readFileSync(`/proc/${entry}/cmdline`, "utf8").split("\0");
+      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+      if (argv.includes(mark) && stat.slice(stat.lastIndexOf(")") + 2)[0] !== "Z") found.push(Number(entry));
+    } catch {
+      // exited while scanning
+    }
   }
+  return found;
 }
