@@ -19,9 +19,13 @@ export interface ManagerConfig {
   backend: BackendName;
   /** MANAGER_STATE_DIR: one JSON file per VM; default ./.cocos/manager. */
   stateDir: string;
-  /** MANAGER_HTTP_HOST / MANAGER_HTTP_PORT (HEAD's names; default localhost:7003; 0 = any free port, "off" = no HTTP API). */
+  /** MANAGER_HTTP_HOST / MANAGER_HTTP_PORT (HEAD's names; default 127.0.0.1:7003 — loopback only; 0 = any free port, "off" = no HTTP API). */
   httpHost: string;
   httpPort: number | null;
+  /** MANAGER_HTTP_TOKEN: bearer token of the HTTP API (empty = generated once into <stateDir>/http-token). */
+  httpToken: string;
+  /** MANAGER_HTTP_ALLOWED_HOSTS: extra host names (comma-separated) accepted in the Host header. */
+  httpAllowedHosts: string[];
   /** Reconnect backoff to the computations server: initial and maximum delay. */
   reconnectInitialMs: number;
   reconnectMaxMs: number;
@@ -74,8 +78,10 @@ export function loadManagerConfig(env: Record<string, string | undefined> = proc
     instanceId: str(env, "MANAGER_INSTANCE_ID", crypto.randomUUID()),
     backend,
     stateDir: str(env, "MANAGER_STATE_DIR", join(cwd, ".cocos", "manager")),
-    httpHost: str(env, "MANAGER_HTTP_HOST", "localhost"),
+    httpHost: str(env, "MANAGER_HTTP_HOST", "127.0.0.1"),
     httpPort: env.MANAGER_HTTP_PORT === "off" ? null : int(env, "MANAGER_HTTP_PORT", 7003),
+    httpToken: str(env, "MANAGER_HTTP_TOKEN", ""),
+    httpAllowedHosts: str(env, "MANAGER_HTTP_ALLOWED_HOSTS", "").split(",").map((h) => h.trim()).filter(Boolean),
     reconnectInitialMs: parseDurationMs(str(env, "MANAGER_GRPC_RECONNECT_INITIAL", "500ms"), "MANAGER_GRPC_RECONNECT_INITIAL"),
     reconnectMaxMs: parseDurationMs(str(env, "MANAGER_GRPC_RECONNECT_MAX", "10s"), "MANAGER_GRPC_RECONNECT_MAX"),
     runReqTimeoutMs: parseDurationMs(str(env, "MANAGER_RUN_REQ_TIMEOUT", "30s"), "MANAGER_RUN_REQ_TIMEOUT"),
