@@ -89,6 +89,32 @@ describe("manager service", () => {
     expect(readdirSync(dir).filter((f) => f.endsWith(".json"))).toEqual([`${vm.id}.json`]);
   });
 
+  test("a guest cannot speak for another computation or as the manager; its text is escaped and bounded", async () => {
+    const { m, out } = setup(undefined, ["FAKE_AGENT_IMPERSONATE=victim"]);
+    sendChunks(m, runReqFromManifest(manifest("attacker")));
+    await until(() => runRes(out).length);
+    const forged = await until(() => (out.filter((x) => x.agent_event?.originator === "agent").length >= 3 ? out : undefined));
+    const fromGuest = forged.filter((x) => x.agent_event?.originator === "agent").map((x) => x.agent_event);
+    // Everything relayed is about the attacker's own computation; only the manager's own events say "manager".
+    expect(out.filter((x) => x.agent_event || x.agent_log).every((x) => (x.agent_event ?? x.agent_log).computation_id === "attacker")).toBe(true);
+    const completed = out.filter((x) => x.agent_event?.event_type === "VmProvision" && x.agent_event.status === "Completed");
+    expect([...new Set(completed.map((x) => x.agent_event.originator))].sort()).toEqual(["agent", "manager"]);
+    expect(completed.filter((x) => x.agent_event.originator === "manager")).toHaveLength(1);
+    const claimed = completed.find((x) => x.agent_event.originator === "agent")!.agent_event;
+    expect(Buffer.from(claimed.details).toString()).toBe("\\x1b[2J\\x1b]0;owned\\x07fake\\x0aline");
+    const odd = fromGuest.find((e) => e.event_type.startsWith("invalid("))!;
+    expect(odd.event_type).toBe("invalid(Run\\x1b[31mning)");
+    expect(odd.status.length).toBeLessThan(200);
+    const log = await until(() => out.find((x) => x.agent_log?.message.includes("forged"))?.agent_log);
+    expect(log.computation_id).toBe("attacker");
+    expect(log.message).toStartWith("\\x1b[1A\\x1b[2Kforged\\x0d\\x0a2026 INFO ok");
+    expect(log.message.length).toBeLessThan(4200);
+    expect(log.level).toBe("invalid(INFO\\x1b)");
+    // No control character reaches the control plane in any relayed text.
+    const texts = out.flatMap((x) => (x.agent_log ? [x.agent_log.message, x.agent_log.level] : x.agent_event ? [x.agent_event.event_type, x.agent_event.status, Buffer.from(x.agent_event.details).toString()] : []));
+    expect(texts.filter((t) => /[\x00-\x1f\x7f-\x9f]/.test(t))).toEqual([]);
+  });
+
   test("the same request again (server reconnect) answers with the same port and boots nothing", async () => {
     const { m, out, backend } = setup();
     const req = runReqFromManifest(manifest("c2"));

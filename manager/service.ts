@@ -11,6 +11,7 @@ import { openVmChannels, type EventsLogsMsg, type VmChannels } from "./channels.
 import type { ManagerConfig } from "./config.ts";
 import type { Logger } from "./log.ts";
 import { Metrics } from "./metrics.ts";
+import { attributeEvent, attributeLog, guestText } from "./guest-records.ts";
 import { RunReqAssembler } from "./run-req.ts";
 import { SimSecureProcessor, launchMeasurement } from "./sim-attestation.ts";
 import { formatPolicy, parsePolicy, setHostData, setMeasurement, trustSimRoot, type AttestationPolicy } from "../attestation/policy.ts";
@@ -75,11 +76,14 @@ export class Manager {
     // when its vsock connection breaks: AgentEvent{<VM state>, Disconnected}.
     this.watch = setInterval(() => this.watchLinks(), cfg.linkWatchMs);
     (this.watch as { unref?: () => void }).unref?.();
+    // VM output (QEMU, the guest console, the agent's stderr) is guest text too: one log per line.
     backend.onOutput((o) => {
       const level = o.stream === "stdout" ? "DEBUG" : /warning/i.test(o.text) ? "WARN" : "ERROR";
-      for (let i = 0; i < o.text.length; i += 1024) {
-        const piece = o.text.slice(i, i + 1024);
-        if (piece.length >= 3) this.agentLog(o.info.computationId, level, piece);
+      for (const line of o.text.split(/\r?\n/)) {
+        for (let i = 0; i < line.length; i += 1024) {
+          const piece = line.slice(i, i + 1024);
+          if (piece.trim().length >= 3) this.agentLog(o.info.computationId, level, guestText(piece));
+        }
       }
     });
   }
@@ -301,13 +305,14 @@ export class Manager {
     return openVmChannels(info.channelPaths, (m) => this.relay(info, m), this.log.child({ vm: info.id }), (rd) => this.simReport(info, rd));
   }
 
+  /** A guest's event or log, attributed to the VM's own computation whatever the guest wrote. */
   private relay(info: VmInfo, m: EventsLogsMsg): void {
     if (m.message === "agent_event") {
-      const e = { ...m.agent_event, computation_id: m.agent_event.computation_id || info.computationId };
+      const e = attributeEvent(info.computationId, m.agent_event);
       this.log.info("agent event", { "agent-event": { event_type: e.event_type, status: e.status, computation_id: e.computation_id } });
       this.out.send({ agent_event: e });
     } else if (m.message === "agent_log") {
-      const l = { ...m.agent_log, computation_id: m.agent_log.computation_id || info.computationId };
+      const l = attributeLog(info.computationId, m.agent_log);
       this.log.debug("agent log", { "agent-log": { level: l.level, message: l.message } });
       this.out.send({ agent_log: l });
     }

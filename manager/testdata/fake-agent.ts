@@ -24,6 +24,14 @@ manifest.onMessage((payload) => {
     }),
   );
   void events.send(encodeMessage(EventsLogsType, { agent_log: { message: "fake agent got the manifest", computation_id: "", level: "INFO", timestamp: timestampFromDate() } }));
+  // FAKE_AGENT_IMPERSONATE: a hostile guest speaking for another computation, as the manager, with terminal escapes.
+  if (env.FAKE_AGENT_IMPERSONATE) {
+    const other = env.FAKE_AGENT_IMPERSONATE;
+    const details = new TextEncoder().encode("\x1b[2J\x1b]0;owned\x07fake\nline");
+    void events.send(encodeMessage(EventsLogsType, { agent_event: { event_type: "VmProvision", timestamp: timestampFromDate(), computation_id: other, details, originator: "manager", status: "Completed" } }));
+    void events.send(encodeMessage(EventsLogsType, { agent_event: { event_type: "Run\x1b[31mning", timestamp: timestampFromDate(), computation_id: other, details: new Uint8Array(0), originator: "agent", status: "x".repeat(500) } }));
+    void events.send(encodeMessage(EventsLogsType, { agent_log: { message: "\x1b[1A\x1b[2Kforged\r\n2026 INFO ok" + "A".repeat(10_000), computation_id: other, level: "INFO\x1b", timestamp: timestampFromDate() } }));
+  }
 });
 
 const quit = () => {
