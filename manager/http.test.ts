@@ -10,6 +10,8 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
+const body = async (r: Response) => (await r.json()) as Record<string, any>;
+
 async function manager(extra: Record<string, string> = {}) {
   const stateDir = mkdtempSync(join(tmpdir(), "cocos-http-"));
   cleanups.push(() => rmSync(stateDir, { recursive: true, force: true }));
@@ -47,19 +49,19 @@ describe("manager HTTP API access", () => {
       const none = await fetch(`${url}${path}`);
       expect(none.status).toBe(401);
       expect(none.headers.get("www-authenticate")).toStartWith("Bearer");
-      expect((await none.json()).error).toContain("expected an Authorization: Bearer");
+      expect((await body(none)).error).toContain("expected an Authorization: Bearer");
       const wrong = await fetch(`${url}${path}`, { headers: { authorization: `Bearer ${mgr.httpToken.slice(0, -1)}x` } });
       expect(wrong.status).toBe(401);
-      expect((await wrong.json()).error).toContain("wrong");
+      expect((await body(wrong)).error).toContain("wrong");
     }
     expect((await fetch(`${url}/vms/x`, { method: "DELETE" })).status).toBe(401);
     expect((await fetch(`${url}/vms`, { headers: { authorization: `Basic ${mgr.httpToken}` } })).status).toBe(401);
     const ok = await fetch(`${url}/vms`, { headers: { authorization: `Bearer ${mgr.httpToken}` } });
     expect(ok.status).toBe(200);
-    expect(await ok.json()).toEqual([]);
+    expect(await body(ok)).toEqual([]);
     const health = await fetch(`${url}/health`);
     expect(health.status).toBe(200);
-    expect((await health.json()).status).toBe("pass");
+    expect((await body(health)).status).toBe("pass");
   });
 
   test("MANAGER_HTTP_TOKEN overrides the file; a short one is refused", async () => {
@@ -70,11 +72,11 @@ describe("manager HTTP API access", () => {
 
   test("a DNS-rebinding Host (evil.example:PORT) is refused with 421, even with the token and on /health", async () => {
     const { mgr, url } = await manager();
-    const port = mgr.http!.port;
+    const port = mgr.http!.port!;
     for (const path of ["/health", "/vms"]) {
       const r = await fetch(`${url}${path}`, { headers: { host: `evil.example:${port}`, authorization: `Bearer ${mgr.httpToken}` } });
       expect(r.status).toBe(421);
-      expect((await r.json()).error).toContain('Host "evil.example:');
+      expect((await body(r)).error).toContain('Host "evil.example:');
     }
     // localhost with the right port is fine; the wrong port is not.
     expect((await fetch(`${url}/health`, { headers: { host: `localhost:${port}` } })).status).toBe(200);

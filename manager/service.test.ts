@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { generateKeyPair, loadPublicKey, publicKeyDer } from "../protocol/keys.ts";
@@ -113,6 +113,67 @@ describe("manager service", () => {
     // No control character reaches the control plane in any relayed text.
     const texts = out.flatMap((x) => (x.agent_log ? [x.agent_log.message, x.agent_log.level] : x.agent_event ? [x.agent_event.event_type, x.agent_event.status, Buffer.from(x.agent_event.details).toString()] : []));
     expect(texts.filter((t) => /[\x00-\x1f\x7f-\x9f]/.test(t))).toEqual([]);
+  });
+
+  test("a guest flooding the sim secure processor gets at most burst + rate × elapsed reports, and one warning", async () => {
+    const { m, out } = setup(undefined, ["FAKE_AGENT_REPORT_FLOOD=300"]);
+    const t0 = performance.now();
+    sendChunks(m, runReqFromManifest(manifest("flood")));
+    await until(() => runRes(out).length);
+    const file = join(m.find("flood")!.workDir, "agent", "report-flood.json");
+    const counts = await until(() => existsSync(file) && JSON.parse(readFileSync(file, "utf8")), 20_000);
+    const elapsed = (performance.now() - t0) / 1000;
+    expect(counts.reports + counts.refused).toBe(300);
+    expect(counts.reports).toBeGreaterThanOrEqual(1);
+    expect(counts.reports).toBeLessThanOrEqual(Math.ceil(20 + 10 * elapsed));
+    expect(counts.errors[0]).toContain("too many report requests");
+    const warnings = out.filter((x) => x.agent_event?.status === "Warning" && x.agent_event.originator === "manager");
+    expect(warnings).toHaveLength(1);
+    expect(Buffer.from(warnings[0].agent_event.details).toString()).toContain("at most 10/s, bursts of 20");
+  });
+
+  test("a manifest too large for one host-channel frame is refused before any VM starts", async () => {
+    const { m, out, backend } = setup();
+    const datasets = Array.from({ length: 7000 }, (_, i) => ({ hash: new Uint8Array(32).fill(i & 0xff), user_key: key, filename: `d${i}.csv` }));
+    const started: string[] = [];
+    const start = backend.start.bind(backend);
+    backend.start = (spec) => (started.push(spec.computationId), start(spec));
+    sendChunks(m, runReqFromManifest(manifest("huge", { datasets })), 1 << 20);
+    const [res] = await until(() => (runRes(out).length ? runRes(out) : undefined));
+    expect(res).toMatchObject({ computation_id: "huge", agent_port: "" });
+    expect(res.error).toMatch(/manifest refused, nothing started: it is \d+ bytes on the host channel, more than the 1048576-byte frame/);
+    expect(started).toEqual([]);
+    expect(events(out)).not.toContain("VmProvision/InProgress");
+  });
+
+  test("a refused run stream starts nothing, its tail included; the control plane is told once", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "cocos-mgr-"));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const cfg = loadManagerConfig({ MANAGER_STATE_DIR: dir, MANAGER_RUN_REQ_MAX_BYTES: "64" });
+    const backend = new ProcessBackend({ vmsDir: join(dir, "vms"), agentArgv: FAKE });
+    const out: Msg[] = [];
+    const m = new Manager(cfg, backend, new StateStore(dir), { send: (x) => out.push(x) }, silentLogger);
+    cleanups.push(() => m.detach());
+    // Past the cap the tail of the stream would decode as a request of its own; it must not.
+    const req = runReqFromManifest(manifest("big"));
+    sendChunks(m, req, 40);
+    await Bun.sleep(100);
+    expect(runRes(out)).toHaveLength(1);
+    expect(runRes(out)[0]).toMatchObject({ computation_id: "big", agent_port: "" });
+    expect(runRes(out)[0].error).toContain("expected at most 64 bytes");
+    expect(backend.list()).toEqual([]);
+    expect(m.assembler.pendingIds()).toEqual([]);
+    expect(m.assembler.heldBytes()).toBe(0);
+  });
+
+  test("a request whose chunks name another computation than its body is refused", async () => {
+    const { m, out, backend } = setup();
+    const bytes = encodeMessage(ComputationRunReqType, runReqFromManifest(manifest("body-id")) as Record<string, unknown>);
+    m.handle({ runReqChunks: { data: bytes, id: "chunk-id", is_last: true } });
+    const [res] = await until(() => (runRes(out).length ? runRes(out) : undefined));
+    expect(res).toMatchObject({ computation_id: "chunk-id", agent_port: "" });
+    expect(res.error).toContain('sent as computation chunk-id but it is for "body-id"');
+    expect(backend.list()).toEqual([]);
   });
 
   test("the same request again (server reconnect) answers with the same port and boots nothing", async () => {

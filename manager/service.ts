@@ -12,7 +12,11 @@ import type { ManagerConfig } from "./config.ts";
 import type { Logger } from "./log.ts";
 import { Metrics } from "./metrics.ts";
 import { attributeEvent, attributeLog, guestText } from "./guest-records.ts";
-import { RunReqAssembler } from "./run-req.ts";
+import { checkComputationId } from "./computation-id.ts";
+import { RunReqAssembler, RunReqRefused } from "./run-req.ts";
+import { TokenBucket } from "./rate-limit.ts";
+import { MAX_FRAME } from "../protocol/host-channel/frame.ts";
+import { manifestMessage } from "../protocol/host-channel/links.ts";
 import { SimSecureProcessor, launchMeasurement } from "./sim-attestation.ts";
 import { formatPolicy, parsePolicy, setHostData, setMeasurement, trustSimRoot, type AttestationPolicy } from "../attestation/policy.ts";
 import type { ClientStreamMessage, ServerStreamMessage } from "./server-link.ts";
@@ -32,13 +36,9 @@ interface Vm {
   die: (e: Error) => void;
   /** Events channel seen connected at the last watch tick. */
   linked: boolean;
-}
-
-function newVm(info: VmInfo, channels: VmChannels, state: Vm["state"]): Vm {
-  let die!: (e: Error) => void;
-  const died = new Promise<never>((_, reject) => (die = reject));
-  died.catch(() => {});
-  return { info, channels, state, died, die, linked: false };
+  /** Sim report requests this guest may still make; `throttled` once it was told it made too many. */
+  reports: TokenBucket;
+  throttled: boolean;
 }
 
 export class Manager {
@@ -58,6 +58,9 @@ export class Manager {
   ) {
     this.assembler = new RunReqAssembler({
       idleMs: cfg.runReqTimeoutMs,
+      maxBytes: cfg.runReqMaxBytes,
+      maxTotalBytes: cfg.runReqMaxTotalBytes,
+      maxPending: cfg.runReqMaxPending,
       onExpire: (id, n) => this.log.warn("discarded an incomplete run request after the idle timeout", { computation_id: id, received_bytes: n, timeout_ms: cfg.runReqTimeoutMs }),
     });
     backend.onExit((e) => {
@@ -108,7 +111,7 @@ export class Manager {
         this.log.info("VM from the state dir is gone; dropped its record", { vm: info.id, computation_id: info.computationId });
         continue;
       }
-      this.vms.set(info.computationId, newVm(info, this.channelsFor(info), "VmRunning"));
+      this.vms.set(info.computationId, this.newVm(info, "VmRunning"));
       adopted++;
       this.log.info("re-adopted VM", { vm: info.id, computation_id: info.computationId, pid: info.pid, agent_port: info.agentPort });
     }
@@ -123,6 +126,12 @@ export class Manager {
         done = this.assembler.add(msg.runReqChunks as { data: Uint8Array; id: string; is_last: boolean });
       } catch (e) {
         this.log.warn("run request refused", { error: e as Error });
+        // The control plane hears why (once per stream) when the id is one it can be told about.
+        const id = e instanceof RunReqRefused ? e.id : "";
+        if (id) {
+          this.event(id, "VmProvision", "Failed", (e as Error).message);
+          this.runResponse(id, "", (e as Error).message);
+        }
         return;
       }
       if (done) void this.runFromBytes(done.id, done.bytes);
@@ -166,12 +175,24 @@ export class Manager {
       this.runResponse(chunkId, "", `received manifest may be corrupted: ${(e as Error).message}`);
       return;
     }
+    if ((req.id ?? "") !== chunkId) {
+      const why = `run request refused: its chunks were sent as computation ${chunkId} but it is for ${JSON.stringify(req.id ?? "")}`;
+      this.log.warn(why);
+      this.event(chunkId, "VmProvision", "Failed", why);
+      this.runResponse(chunkId, "", why);
+      return;
+    }
     await this.run(req);
   }
 
   /** Validates the manifest, boots the VM, delivers the manifest and answers RunResponse. */
   async run(req: RunReqObject): Promise<{ ok: true; info: VmInfo } | { ok: false; error: string }> {
     const id = req.id ?? "";
+    const idError = checkComputationId(id);
+    if (idError) {
+      this.log.warn(`Method Run failed: ${idError}`);
+      return { ok: false, error: idError };
+    }
     const t0 = performance.now();
     this.metrics.count("Run");
     const fail = (error: string) => {
@@ -187,6 +208,9 @@ export class Manager {
     } catch (e) {
       return fail(`manifest refused, nothing started: ${(e as Error).message}`);
     }
+    // The guest takes the manifest in one host-channel frame: one that cannot travel is refused before any boot.
+    const frame = manifestMessage(new TextDecoder().decode(manifestJson)).length;
+    if (frame > MAX_FRAME) return fail(`manifest refused, nothing started: it is ${frame} bytes on the host channel, more than the ${MAX_FRAME}-byte frame the guest takes`);
     const hash = sha3_256(manifestJson);
     const existing = this.vms.get(id);
     if (existing) {
@@ -215,7 +239,7 @@ export class Manager {
     }
     writeFileSync(join(info.workDir, "manifest.json"), manifestJson);
     this.store.save(info);
-    const vm = newVm(info, this.channelsFor(info), "VmProvision");
+    const vm = this.newVm(info, "VmProvision");
     this.vms.set(id, vm);
     this.starting.delete(id);
     try {
@@ -301,6 +325,14 @@ export class Manager {
     this.backend.detachAll();
   }
 
+  private newVm(info: VmInfo, state: Vm["state"]): Vm {
+    let die!: (e: Error) => void;
+    const died = new Promise<never>((_, reject) => (die = reject));
+    died.catch(() => {});
+    const reports = new TokenBucket(this.cfg.simReportRate, this.cfg.simReportBurst);
+    return { info, channels: this.channelsFor(info), state, died, die, linked: false, reports, throttled: false };
+  }
+
   private channelsFor(info: VmInfo): VmChannels {
     return openVmChannels(info.channelPaths, (m) => this.relay(info, m), this.log.child({ vm: info.id }), (rd) => this.simReport(info, rd));
   }
@@ -320,6 +352,18 @@ export class Manager {
 
   /** The manager plays the `sim` secure processor: measurement and host_data from what it launched. */
   private async simReport(info: VmInfo, reportData: Uint8Array): Promise<Uint8Array> {
+    const vm = this.vms.get(info.computationId);
+    if (!vm || vm.info.id !== info.id) throw new Error(`sim attestation: VM ${info.id} is not running`);
+    if (!vm.reports.take()) {
+      const why = `sim attestation: too many report requests from VM ${info.id}: at most ${this.cfg.simReportRate}/s, bursts of ${this.cfg.simReportBurst} (MANAGER_SIM_REPORT_RATE, MANAGER_SIM_REPORT_BURST)`;
+      // Said once per VM; every refused request still gets its error answer.
+      if (!vm.throttled) {
+        vm.throttled = true;
+        this.log.warn("guest exceeds the sim report rate; refusing the excess", { vm: info.id, computation_id: info.computationId });
+        this.event(info.computationId, vm.state, "Warning", why);
+      }
+      throw new Error(why);
+    }
     this.sim ??= SimSecureProcessor.fromStateDir(join(this.cfg.stateDir, "sim"));
     const res = await this.sim.answer(info, { request_id: 0, report_data: reportData });
     if (res.error) {

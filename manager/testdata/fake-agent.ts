@@ -24,6 +24,19 @@ manifest.onMessage((payload) => {
     }),
   );
   void events.send(encodeMessage(EventsLogsType, { agent_log: { message: "fake agent got the manifest", computation_id: "", level: "INFO", timestamp: timestampFromDate() } }));
+  // FAKE_AGENT_REPORT_FLOOD=N: N sim report requests at once; the answers are counted into report-flood.json.
+  if (env.FAKE_AGENT_REPORT_FLOOD) {
+    const n = Number(env.FAKE_AGENT_REPORT_FLOOD);
+    const counts = { reports: 0, refused: 0, errors: [] as string[] };
+    events.onMessage((p) => {
+      const r = decodeMessage<{ report_response?: { report: Uint8Array; error: string } }>(HostMessageType, p).report_response;
+      if (!r) return;
+      if (r.error) counts.refused++, counts.errors.length < 3 && counts.errors.push(r.error);
+      else counts.reports++;
+      if (counts.reports + counts.refused === n) writeFileSync("report-flood.json", JSON.stringify(counts));
+    });
+    for (let i = 1; i <= n; i++) void events.send(encodeMessage(EventsLogsType, { report_request: { request_id: i, report_data: new Uint8Array(64).fill(i & 0xff) } }));
+  }
   // FAKE_AGENT_IMPERSONATE: a hostile guest speaking for another computation, as the manager, with terminal escapes.
   if (env.FAKE_AGENT_IMPERSONATE) {
     const other = env.FAKE_AGENT_IMPERSONATE;
