@@ -34,10 +34,10 @@ function manifest(id: string, over: Partial<Manifest> = {}): Manifest {
 }
 
 type Msg = Record<string, any>;
-function setup(stateDir?: string, agentEnv: string[] = []) {
+function setup(stateDir?: string, agentEnv: string[] = [], env: Record<string, string> = {}) {
   const dir = stateDir ?? mkdtempSync(join(tmpdir(), "cocos-mgr-"));
   if (!stateDir) cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-  const cfg = loadManagerConfig({ MANAGER_STATE_DIR: dir, MANAGER_STOP_GRACE: "5s", MANAGER_LINK_WATCH: "100ms" });
+  const cfg = loadManagerConfig({ MANAGER_STATE_DIR: dir, MANAGER_STOP_GRACE: "5s", MANAGER_LINK_WATCH: "100ms", ...env });
   const argv = agentEnv.length ? ["env", ...agentEnv, ...FAKE] : FAKE;
   const backend = new ProcessBackend({ vmsDir: join(dir, "vms"), agentArgv: argv, pollMs: 50 });
   const out: Msg[] = [];
@@ -299,5 +299,47 @@ describe("manager service", () => {
     process.kill(-info.pid, "SIGKILL");
     await until(() => events(second.out).includes("VmRunning/Stopped"));
     expect(existsSync(join(first.dir, `${info.id}.json`))).toBe(false);
+  });
+
+  test("nothing of a computation outlives it: stop, TTL, a guest that dies, a dead VM at re-adoption", async () => {
+    const empty = { vms: 0, starting: 0, pendingRunRequests: 0, pendingRunRequestBytes: 0, backendVms: 0 };
+    const vmsDir = (dir: string) => (existsSync(join(dir, "vms")) ? readdirSync(join(dir, "vms")) : []);
+    // Stopped, with a slow shutdown that closes its channels first: no spurious Disconnected.
+    const a = setup(undefined, ["FAKE_AGENT_TERM_DELAY_MS=400"]);
+    for (const id of ["s1", "s2", "s3"]) {
+      sendChunks(a.m, runReqFromManifest(manifest(id)));
+      await until(() => runRes(a.out).some((r) => r.computation_id === id));
+      const dir = a.m.find(id)!.workDir;
+      await until(() => existsSync(join(dir, "agent", "received-manifest.json")));
+      expect(await a.m.stop(id)).toBe("");
+      expect(existsSync(dir)).toBe(false);
+    }
+    expect(a.m.footprint()).toEqual(empty);
+    expect(vmsDir(a.dir)).toEqual([]);
+    expect(events(a.out).filter((e) => e.endsWith("/Disconnected"))).toEqual([]);
+    // TTL and a guest that exits by itself.
+    const b = setup(undefined, [], { MANAGER_VM_TTL: "300ms" });
+    sendChunks(b.m, runReqFromManifest(manifest("ttl")));
+    await until(() => runRes(b.out).length);
+    await until(() => b.m.footprint().vms === 0);
+    const c = setup(undefined, ["FAKE_AGENT_EXIT_AFTER_MS=300"]);
+    sendChunks(c.m, runReqFromManifest(manifest("dies-later")));
+    await until(() => events(c.out).includes("VmRunning/Stopped"));
+    for (const x of [b, c]) {
+      await until(() => vmsDir(x.dir).length === 0);
+      expect(x.m.footprint()).toEqual(empty);
+    }
+    // A VM that died while no manager ran: the next one drops its record and its directory.
+    const d = setup();
+    sendChunks(d.m, runReqFromManifest(manifest("orphan")));
+    await until(() => runRes(d.out).length);
+    const info = d.m.find("orphan")!;
+    await d.m.detach();
+    process.kill(-info.pid, "SIGKILL");
+    await until(() => !pidAlive(info.pid));
+    const e = setup(d.dir);
+    expect(await e.m.restore()).toEqual({ adopted: 0, dropped: 1 });
+    expect(vmsDir(d.dir)).toEqual([]);
+    expect(readdirSync(d.dir).filter((f) => f.endsWith(".json"))).toEqual([]);
   });
 });

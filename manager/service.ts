@@ -1,7 +1,7 @@
 // The manager: turns computations-server requests into VMs through a backend, relays the agent's
 // events and logs, adds its own (VmProvision, StopComputationRun, Stopped), and keeps every VM's
 // state on disk so a restarted manager re-adopts what is still running.
-import { readFileSync, writeFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { ComputationRunReqType, decodeMessage, timestampFromDate } from "../protocol/proto.ts";
 import { manifestFromRunReq, manifestToJSON, type RunReqObject } from "../protocol/manifest.ts";
@@ -93,6 +93,17 @@ export class Manager {
 
   list(): VmInfo[] {
     return [...this.vms.values()].map((v) => v.info);
+  }
+
+  /** What the manager holds for computations (all 0 when none runs or is being received): tests, soak bench. */
+  footprint(): { vms: number; starting: number; pendingRunRequests: number; pendingRunRequestBytes: number; backendVms: number } {
+    return {
+      vms: this.vms.size,
+      starting: this.starting.size,
+      pendingRunRequests: this.assembler.pendingIds().length,
+      pendingRunRequestBytes: this.assembler.heldBytes(),
+      backendVms: this.backend.list().length,
+    };
   }
 
   find(idOrComputation: string): VmInfo | undefined {
@@ -237,7 +248,6 @@ export class Manager {
       this.starting.delete(id);
       return fail(`could not start the VM: ${(e as Error).message}`);
     }
-    writeFileSync(join(info.workDir, "manifest.json"), manifestJson);
     this.store.save(info);
     const vm = this.newVm(info, "VmProvision");
     this.vms.set(id, vm);
@@ -307,6 +317,8 @@ export class Manager {
 
   private watchLinks(): void {
     for (const vm of this.vms.values()) {
+      // A VM being stopped closes its channels on purpose: that is no disconnection.
+      if (vm.state === "StopComputationRun") continue;
       const up = vm.channels.link.channels.events.connected;
       if (vm.linked && !up) {
         this.log.warn("lost the events channel of a running VM", { vm: vm.info.id, computation_id: vm.info.computationId });

@@ -47,9 +47,12 @@ manifest.onMessage((payload) => {
   }
 });
 
+// FAKE_AGENT_TERM_DELAY_MS: on SIGTERM the channels close at once, the process lingers this long (a slow shutdown).
 const quit = () => {
   tcp.close();
-  void Promise.all([manifest.close(), events.close()]).then(() => process.exit(env.FAKE_AGENT_EXIT_CODE ? Number(env.FAKE_AGENT_EXIT_CODE) : 0));
+  void Promise.all([manifest.close(), events.close()])
+    .then(() => Bun.sleep(Number(env.FAKE_AGENT_TERM_DELAY_MS ?? 0)))
+    .then(() => process.exit(env.FAKE_AGENT_EXIT_CODE ? Number(env.FAKE_AGENT_EXIT_CODE) : 0));
 };
 process.on("SIGTERM", quit);
 if (env.FAKE_AGENT_EXIT_AFTER_MS) setTimeout(() => {
