@@ -6,10 +6,10 @@
 // `bun run bench -- soak` (N: `--n=N` or SOAK_N, default 100; binaries from dist/, `bun run build`).
 import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, relative, resolve } from "node:path";
 import { unzipSync } from "fflate";
+import { ephemeralPort } from "../manager/ports.ts";
 import { runReqChunkMessages, startComputationsServer, type ClientStreamMessage } from "../cli/computations-server.ts";
 import { hashFile } from "../protocol/hash.ts";
 import { loadPublicKey, publicKeyDer } from "../protocol/keys.ts";
@@ -26,17 +26,6 @@ function count(): number {
   const n = Number(arg);
   if (!Number.isInteger(n) || n < 6) throw new Error(`soak: expected --n=N (or SOAK_N) with N ≥ 6 (RSS is compared from the 5th on), got ${JSON.stringify(arg)}`);
   return n;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.once("error", rej);
-    s.listen(0, "127.0.0.1", () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => res(p));
-    });
-  });
 }
 
 /** Runs a program to its end; throws with its output on a non-zero exit or after `timeoutMs`. */
@@ -146,7 +135,7 @@ export async function run(): Promise<object> {
   const server = await startComputationsServer({ host: "127.0.0.1", port: 0, runReq: runReqFromManifest(manifest(ids[0]!)) as Record<string, unknown> });
   server.onMessage((m) => inbox.push(m));
   const token = crypto.randomUUID();
-  const httpPort = await freePort();
+  const httpPort = await ephemeralPort("127.0.0.1");
   const manager = spawn(dist("cocos-manager"), [], {
     cwd: work,
     env: {
@@ -212,7 +201,7 @@ export async function run(): Promise<object> {
     await new Promise((r) => (manager.exitCode !== null ? r(null) : manager.once("exit", r)));
     await server.close();
   }
-  const known = new Set(ids);
+  const known = new Set<string>(ids);
   for (const m of inbox.all) {
     const rec = m.agent_event ?? m.agent_log;
     if (rec && !known.has(rec.computation_id)) spurious.push(`record for unknown computation ${JSON.stringify(rec.computation_id)}`);

@@ -48,6 +48,7 @@ export class Manager {
   readonly assembler: RunReqAssembler;
   readonly metrics = new Metrics();
   private watch: ReturnType<typeof setInterval>;
+  private collect?: ReturnType<typeof setTimeout>;
 
   constructor(
     private readonly cfg: ManagerConfig,
@@ -67,6 +68,7 @@ export class Manager {
       const vm = this.vms.get(e.info.computationId);
       if (!vm || vm.info.id !== e.info.id) return;
       this.vms.delete(e.info.computationId);
+      this.collectSoon();
       this.store.remove(e.info.id);
       vm.die(new Error(`the VM exited (code ${e.code ?? "-"}, signal ${e.signal ?? "-"})`));
       void vm.channels.close();
@@ -331,10 +333,18 @@ export class Manager {
   /** Closes channels and forgets VMs without stopping them (they outlive the manager). */
   async detach(): Promise<void> {
     clearInterval(this.watch);
+    clearTimeout(this.collect);
     this.assembler.clear();
     for (const vm of this.vms.values()) await vm.channels.close();
     this.vms.clear();
     this.backend.detachAll();
+  }
+
+  /** A computation's buffers (manifest, channel frames, gRPC messages) are garbage once it ends: hand them back then, not whenever the heap next fills. */
+  private collectSoon(): void {
+    clearTimeout(this.collect);
+    this.collect = setTimeout(() => Bun.gc(true), 200);
+    (this.collect as { unref?: () => void }).unref?.();
   }
 
   private newVm(info: VmInfo, state: Vm["state"]): Vm {
