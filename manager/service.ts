@@ -9,7 +9,7 @@ import { sha3_256, toHex } from "../protocol/hash.ts";
 import type { VmBackend, VmInfo } from "./backend.ts";
 import { openVmChannels, type EventsLogsMsg, type VmChannels } from "./channels.ts";
 import type { ManagerConfig } from "./config.ts";
-import type { Logger } from "./log.ts";
+import { parseLogLevel, type Logger } from "./log.ts";
 import { Metrics } from "./metrics.ts";
 import { attributeEvent, attributeLog, guestText } from "./guest-records.ts";
 import { checkComputationId } from "./computation-id.ts";
@@ -224,6 +224,13 @@ export class Manager {
     // The guest takes the manifest in one host-channel frame: one that cannot travel is refused before any boot.
     const frame = manifestMessage(new TextDecoder().decode(manifestJson)).length;
     if (frame > MAX_FRAME) return fail(`manifest refused, nothing started: it is ${frame} bytes on the host channel, more than the ${MAX_FRAME}-byte frame the guest takes`);
+    // It travels to the agent's environment (qemu: its kernel command line): one of the four names only.
+    let logLevel: string;
+    try {
+      logLevel = parseLogLevel(req.agent_config?.log_level || "info");
+    } catch (e) {
+      return fail(`manifest refused, nothing started: agent_config.${(e as Error).message}`);
+    }
     const hash = sha3_256(manifestJson);
     const existing = this.vms.get(id);
     if (existing) {
@@ -243,7 +250,7 @@ export class Manager {
         computationId: id,
         manifestJson,
         manifestHash: hash,
-        agentEnv: { AGENT_LOG_LEVEL: req.agent_config?.log_level || "info", AGENT_ATTESTATION: this.cfg.agentAttestation },
+        agentEnv: { AGENT_LOG_LEVEL: logLevel, AGENT_ATTESTATION: this.cfg.agentAttestation },
         ttlMs: this.cfg.vmTtlMs || undefined,
       });
     } catch (e) {
