@@ -12,6 +12,7 @@ export const SUITES: Record<string, () => Promise<Suite>> = {
   attestation: () => import("./attestation.ts"),
   boot: () => import("./boot.ts"),
   upload: () => import("./upload.ts"),
+  soak: () => import("./soak.ts"),
 };
 
 export const RESULTS_DIR = join(import.meta.dir, "results");

@@ -2,7 +2,8 @@
 // manager/main.ts runs it as a program; tests start it in-process.
 import { createBackend } from "./backends/index.ts";
 import { loadManagerConfig } from "./config.ts";
-import { managerApp } from "./http.ts";
+import { allowedHosts, managerApp } from "./http.ts";
+import { loadOrCreateHttpToken } from "./http-token.ts";
 import { createLogger } from "./log.ts";
 import { ServerLink } from "./server-link.ts";
 import { Manager } from "./service.ts";
@@ -30,11 +31,17 @@ export async function startManager(env: Record<string, string | undefined> = pro
   link.onMessage((m) => manager.handle(m));
   link.start();
   let http: ReturnType<typeof Bun.serve> | null = null;
+  let httpToken = "";
   if (cfg.httpPort !== null) {
-    const app = managerApp(manager, { version: VERSION, instanceId: cfg.instanceId, connected: () => link.connected });
+    const { token, source } = loadOrCreateHttpToken(cfg.stateDir, cfg.httpToken);
+    httpToken = token;
+    // The Host check needs the port actually bound (MANAGER_HTTP_PORT=0 picks one).
+    let hostAllowed = (_h: string) => false;
+    const app = managerApp(manager, { version: VERSION, instanceId: cfg.instanceId, connected: () => link.connected }, { token, hostAllowed: (h) => hostAllowed(h) });
     try {
       http = Bun.serve({ hostname: cfg.httpHost, port: cfg.httpPort, fetch: app.fetch });
-      log.info("manager HTTP API listening", { url: `http://${cfg.httpHost}:${http.port}` });
+      hostAllowed = allowedHosts(cfg.httpHost, http.port!, cfg.httpAllowedHosts);
+      log.info("manager HTTP API listening", { url: `http://${cfg.httpHost}:${http.port}`, token: source });
     } catch (e) {
       log.warn("manager HTTP API not started", { host: cfg.httpHost, port: cfg.httpPort, error: e as Error });
     }
@@ -43,6 +50,8 @@ export async function startManager(env: Record<string, string | undefined> = pro
     manager,
     link,
     http,
+    /** Bearer token of the HTTP API ("" when it is off). */
+    httpToken,
     async shutdown() {
       link.close();
       http?.stop(true);

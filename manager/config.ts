@@ -2,6 +2,7 @@
 // where they exist, cocos-manager.md §2.1; the rest are ours and documented here).
 import { parseDurationMs } from "../protocol/env-values.ts";
 import { join } from "node:path";
+import { RUN_REQ_DEFAULTS } from "./run-req.ts";
 
 export type BackendName = "process" | "qemu" | "auto";
 
@@ -19,14 +20,25 @@ export interface ManagerConfig {
   backend: BackendName;
   /** MANAGER_STATE_DIR: one JSON file per VM; default ./.cocos/manager. */
   stateDir: string;
-  /** MANAGER_HTTP_HOST / MANAGER_HTTP_PORT (HEAD's names; default localhost:7003; 0 = any free port, "off" = no HTTP API). */
+  /** MANAGER_HTTP_HOST / MANAGER_HTTP_PORT (HEAD's names; default 127.0.0.1:7003 — loopback only; 0 = any free port, "off" = no HTTP API). */
   httpHost: string;
   httpPort: number | null;
+  /** MANAGER_HTTP_TOKEN: bearer token of the HTTP API (empty = generated once into <stateDir>/http-token). */
+  httpToken: string;
+  /** MANAGER_HTTP_ALLOWED_HOSTS: extra host names (comma-separated) accepted in the Host header. */
+  httpAllowedHosts: string[];
   /** Reconnect backoff to the computations server: initial and maximum delay. */
   reconnectInitialMs: number;
   reconnectMaxMs: number;
   /** Idle expiry of a partially received RunReqChunks buffer (30 s in the original). */
   runReqTimeoutMs: number;
+  /** MANAGER_RUN_REQ_MAX_BYTES / _MAX_TOTAL_BYTES / _MAX_PENDING: one request, all incomplete ones, how many at once. */
+  runReqMaxBytes: number;
+  runReqMaxTotalBytes: number;
+  runReqMaxPending: number;
+  /** MANAGER_SIM_REPORT_RATE / _BURST: sim report requests a VM may make per second, and in one burst. */
+  simReportRate: number;
+  simReportBurst: number;
   /** SIGTERM → SIGKILL grace on stop (30 s in the original). */
   stopGraceMs: number;
   /** Reported in SVMInfo (MANAGER_QEMU_* names of the original). */
@@ -74,11 +86,18 @@ export function loadManagerConfig(env: Record<string, string | undefined> = proc
     instanceId: str(env, "MANAGER_INSTANCE_ID", crypto.randomUUID()),
     backend,
     stateDir: str(env, "MANAGER_STATE_DIR", join(cwd, ".cocos", "manager")),
-    httpHost: str(env, "MANAGER_HTTP_HOST", "localhost"),
+    httpHost: str(env, "MANAGER_HTTP_HOST", "127.0.0.1"),
     httpPort: env.MANAGER_HTTP_PORT === "off" ? null : int(env, "MANAGER_HTTP_PORT", 7003),
+    httpToken: str(env, "MANAGER_HTTP_TOKEN", ""),
+    httpAllowedHosts: str(env, "MANAGER_HTTP_ALLOWED_HOSTS", "").split(",").map((h) => h.trim()).filter(Boolean),
     reconnectInitialMs: parseDurationMs(str(env, "MANAGER_GRPC_RECONNECT_INITIAL", "500ms"), "MANAGER_GRPC_RECONNECT_INITIAL"),
     reconnectMaxMs: parseDurationMs(str(env, "MANAGER_GRPC_RECONNECT_MAX", "10s"), "MANAGER_GRPC_RECONNECT_MAX"),
     runReqTimeoutMs: parseDurationMs(str(env, "MANAGER_RUN_REQ_TIMEOUT", "30s"), "MANAGER_RUN_REQ_TIMEOUT"),
+    runReqMaxBytes: int(env, "MANAGER_RUN_REQ_MAX_BYTES", RUN_REQ_DEFAULTS.maxBytes),
+    runReqMaxTotalBytes: int(env, "MANAGER_RUN_REQ_MAX_TOTAL_BYTES", RUN_REQ_DEFAULTS.maxTotalBytes),
+    runReqMaxPending: int(env, "MANAGER_RUN_REQ_MAX_PENDING", RUN_REQ_DEFAULTS.maxPending),
+    simReportRate: int(env, "MANAGER_SIM_REPORT_RATE", 10),
+    simReportBurst: int(env, "MANAGER_SIM_REPORT_BURST", 20),
     stopGraceMs: parseDurationMs(str(env, "MANAGER_STOP_GRACE", "30s"), "MANAGER_STOP_GRACE"),
     qemuOvmfVersion: str(env, "MANAGER_QEMU_OVMF_VERSION", ""),
     qemuSmpCount: int(env, "MANAGER_QEMU_SMP_COUNT", 4),

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { RunReqAssembler } from "./run-req.ts";
+import { RunReqAssembler, RunReqRefused } from "./run-req.ts";
 
 const b = (...xs: number[]) => new Uint8Array(xs);
 
@@ -45,10 +45,51 @@ describe("RunReqChunks reassembly", () => {
     expect(a.add({ id: "y", is_last: true })!.bytes).toEqual(b(0, 1, 2, 3));
   });
 
-  test("an oversized request is refused and forgotten", () => {
+  test("an oversized request is refused and forgotten; the rest of its stream, is_last included, starts nothing", () => {
     const a = new RunReqAssembler({ idleMs: 1000, maxBytes: 4 });
     a.add({ id: "z", data: b(1, 2, 3), is_last: false });
     expect(() => a.add({ id: "z", data: b(4, 5), is_last: false })).toThrow(/at most 4 bytes/);
+    expect(a.pendingIds()).toEqual([]);
+    expect(a.heldBytes()).toBe(0);
+    // Refused once: the tail is dropped silently, the last chunk completes nothing.
+    expect(a.add({ id: "z", data: b(6), is_last: false })).toBeNull();
+    expect(a.add({ id: "z", data: b(7), is_last: true })).toBeNull();
+    expect(a.pendingIds()).toEqual([]);
+    // The next stream of that id is a new request again.
+    expect(a.add({ id: "z", data: b(8), is_last: true })!.bytes).toEqual(b(8));
+    a.clear();
+  });
+
+  test("bytes held over all incomplete requests and their number are capped", () => {
+    const a = new RunReqAssembler({ idleMs: 1000, maxBytes: 1000, maxTotalBytes: 250, maxPending: 2 });
+    const chunk = new Uint8Array(90);
+    const refused: string[] = [];
+    // 6 ids × 2 × 90 bytes: what is held never passes 250 bytes or 2 ids.
+    for (let round = 0; round < 2; round++) {
+      for (const id of ["a", "b", "c", "d", "e", "f"]) {
+        try {
+          a.add({ id, data: chunk, is_last: false });
+        } catch (e) {
+          expect(e).toBeInstanceOf(RunReqRefused);
+          refused.push(`${id}: ${(e as Error).message}`);
+        }
+        expect(a.heldBytes()).toBeLessThanOrEqual(250);
+        expect(a.pendingIds().length).toBeLessThanOrEqual(2);
+      }
+    }
+    expect(refused.some((r) => r.startsWith("a:") && r.includes("250-byte total"))).toBe(true);
+    expect(refused.some((r) => r.startsWith("d:") && r.includes("at most 2"))).toBe(true);
+    // Each refused stream is reported once, not per chunk.
+    expect(refused.filter((r) => r.startsWith("d:"))).toHaveLength(1);
+    a.clear();
+    expect(a.heldBytes()).toBe(0);
+  });
+
+  test("ids that are not computation ids are refused before anything is stored", () => {
+    const a = new RunReqAssembler({ idleMs: 1000 });
+    expect(() => a.add({ id: "x".repeat(1900), data: b(1), is_last: false })).toThrow(/at most 128 characters, got 1900/);
+    expect(() => a.add({ id: "a b\x1b", data: b(1), is_last: false })).toThrow(/letters, digits/);
+    expect(() => a.add({ id: "", data: b(1), is_last: true })).toThrow(/computation id/);
     expect(a.pendingIds()).toEqual([]);
   });
 });

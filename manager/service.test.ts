@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { generateKeyPair, loadPublicKey, publicKeyDer } from "../protocol/keys.ts";
@@ -34,10 +34,10 @@ function manifest(id: string, over: Partial<Manifest> = {}): Manifest {
 }
 
 type Msg = Record<string, any>;
-function setup(stateDir?: string, agentEnv: string[] = []) {
+function setup(stateDir?: string, agentEnv: string[] = [], env: Record<string, string> = {}) {
   const dir = stateDir ?? mkdtempSync(join(tmpdir(), "cocos-mgr-"));
   if (!stateDir) cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-  const cfg = loadManagerConfig({ MANAGER_STATE_DIR: dir, MANAGER_STOP_GRACE: "5s", MANAGER_LINK_WATCH: "100ms" });
+  const cfg = loadManagerConfig({ MANAGER_STATE_DIR: dir, MANAGER_STOP_GRACE: "5s", MANAGER_LINK_WATCH: "100ms", ...env });
   const argv = agentEnv.length ? ["env", ...agentEnv, ...FAKE] : FAKE;
   const backend = new ProcessBackend({ vmsDir: join(dir, "vms"), agentArgv: argv, pollMs: 50 });
   const out: Msg[] = [];
@@ -89,6 +89,93 @@ describe("manager service", () => {
     expect(readdirSync(dir).filter((f) => f.endsWith(".json"))).toEqual([`${vm.id}.json`]);
   });
 
+  test("a guest cannot speak for another computation or as the manager; its text is escaped and bounded", async () => {
+    const { m, out } = setup(undefined, ["FAKE_AGENT_IMPERSONATE=victim"]);
+    sendChunks(m, runReqFromManifest(manifest("attacker")));
+    await until(() => runRes(out).length);
+    const forged = await until(() => (out.filter((x) => x.agent_event?.originator === "agent").length >= 3 ? out : undefined));
+    const fromGuest = forged.filter((x) => x.agent_event?.originator === "agent").map((x) => x.agent_event);
+    // Everything relayed is about the attacker's own computation; only the manager's own events say "manager".
+    expect(out.filter((x) => x.agent_event || x.agent_log).every((x) => (x.agent_event ?? x.agent_log).computation_id === "attacker")).toBe(true);
+    const completed = out.filter((x) => x.agent_event?.event_type === "VmProvision" && x.agent_event.status === "Completed");
+    expect([...new Set(completed.map((x) => x.agent_event.originator))].sort()).toEqual(["agent", "manager"]);
+    expect(completed.filter((x) => x.agent_event.originator === "manager")).toHaveLength(1);
+    const claimed = completed.find((x) => x.agent_event.originator === "agent")!.agent_event;
+    expect(Buffer.from(claimed.details).toString()).toBe("\\x1b[2J\\x1b]0;owned\\x07fake\\x0aline");
+    const odd = fromGuest.find((e) => e.event_type.startsWith("invalid("))!;
+    expect(odd.event_type).toBe("invalid(Run\\x1b[31mning)");
+    expect(odd.status.length).toBeLessThan(200);
+    const log = await until(() => out.find((x) => x.agent_log?.message.includes("forged"))?.agent_log);
+    expect(log.computation_id).toBe("attacker");
+    expect(log.message).toStartWith("\\x1b[1A\\x1b[2Kforged\\x0d\\x0a2026 INFO ok");
+    expect(log.message.length).toBeLessThan(4200);
+    expect(log.level).toBe("invalid(INFO\\x1b)");
+    // No control character reaches the control plane in any relayed text.
+    const texts = out.flatMap((x) => (x.agent_log ? [x.agent_log.message, x.agent_log.level] : x.agent_event ? [x.agent_event.event_type, x.agent_event.status, Buffer.from(x.agent_event.details).toString()] : []));
+    expect(texts.filter((t) => /[\x00-\x1f\x7f-\x9f]/.test(t))).toEqual([]);
+  });
+
+  test("a guest flooding the sim secure processor gets at most burst + rate × elapsed reports, and one warning", async () => {
+    const { m, out } = setup(undefined, ["FAKE_AGENT_REPORT_FLOOD=300"]);
+    const t0 = performance.now();
+    sendChunks(m, runReqFromManifest(manifest("flood")));
+    await until(() => runRes(out).length);
+    const file = join(m.find("flood")!.workDir, "agent", "report-flood.json");
+    const counts = await until(() => existsSync(file) && JSON.parse(readFileSync(file, "utf8")), 20_000);
+    const elapsed = (performance.now() - t0) / 1000;
+    expect(counts.reports + counts.refused).toBe(300);
+    expect(counts.reports).toBeGreaterThanOrEqual(1);
+    expect(counts.reports).toBeLessThanOrEqual(Math.ceil(20 + 10 * elapsed));
+    expect(counts.errors[0]).toContain("too many report requests");
+    const warnings = out.filter((x) => x.agent_event?.status === "Warning" && x.agent_event.originator === "manager");
+    expect(warnings).toHaveLength(1);
+    expect(Buffer.from(warnings[0].agent_event.details).toString()).toContain("at most 10/s, bursts of 20");
+  });
+
+  test("a manifest too large for one host-channel frame is refused before any VM starts", async () => {
+    const { m, out, backend } = setup();
+    const datasets = Array.from({ length: 7000 }, (_, i) => ({ hash: new Uint8Array(32).fill(i & 0xff), user_key: key, filename: `d${i}.csv` }));
+    const started: string[] = [];
+    const start = backend.start.bind(backend);
+    backend.start = (spec) => (started.push(spec.computationId), start(spec));
+    sendChunks(m, runReqFromManifest(manifest("huge", { datasets })), 1 << 20);
+    const [res] = await until(() => (runRes(out).length ? runRes(out) : undefined));
+    expect(res).toMatchObject({ computation_id: "huge", agent_port: "" });
+    expect(res.error).toMatch(/manifest refused, nothing started: it is \d+ bytes on the host channel, more than the 1048576-byte frame/);
+    expect(started).toEqual([]);
+    expect(events(out)).not.toContain("VmProvision/InProgress");
+  });
+
+  test("a refused run stream starts nothing, its tail included; the control plane is told once", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "cocos-mgr-"));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const cfg = loadManagerConfig({ MANAGER_STATE_DIR: dir, MANAGER_RUN_REQ_MAX_BYTES: "64" });
+    const backend = new ProcessBackend({ vmsDir: join(dir, "vms"), agentArgv: FAKE });
+    const out: Msg[] = [];
+    const m = new Manager(cfg, backend, new StateStore(dir), { send: (x) => out.push(x) }, silentLogger);
+    cleanups.push(() => m.detach());
+    // Past the cap the tail of the stream would decode as a request of its own; it must not.
+    const req = runReqFromManifest(manifest("big"));
+    sendChunks(m, req, 40);
+    await Bun.sleep(100);
+    expect(runRes(out)).toHaveLength(1);
+    expect(runRes(out)[0]).toMatchObject({ computation_id: "big", agent_port: "" });
+    expect(runRes(out)[0].error).toContain("expected at most 64 bytes");
+    expect(backend.list()).toEqual([]);
+    expect(m.assembler.pendingIds()).toEqual([]);
+    expect(m.assembler.heldBytes()).toBe(0);
+  });
+
+  test("a request whose chunks name another computation than its body is refused", async () => {
+    const { m, out, backend } = setup();
+    const bytes = encodeMessage(ComputationRunReqType, runReqFromManifest(manifest("body-id")) as Record<string, unknown>);
+    m.handle({ runReqChunks: { data: bytes, id: "chunk-id", is_last: true } });
+    const [res] = await until(() => (runRes(out).length ? runRes(out) : undefined));
+    expect(res).toMatchObject({ computation_id: "chunk-id", agent_port: "" });
+    expect(res.error).toContain('sent as computation chunk-id but it is for "body-id"');
+    expect(backend.list()).toEqual([]);
+  });
+
   test("the same request again (server reconnect) answers with the same port and boots nothing", async () => {
     const { m, out, backend } = setup();
     const req = runReqFromManifest(manifest("c2"));
@@ -108,6 +195,7 @@ describe("manager service", () => {
   for (const [name, bad, why] of [
     ["a public key that is not a key", { algorithm: { hash: new Uint8Array(32), user_key: new Uint8Array([1, 2, 3]) } }, /algorithm.user_key/],
     ["a hash of the wrong length", { datasets: [{ hash: new Uint8Array(31), user_key: key, filename: "x" }] }, /datasets\[0\].hash: expected 32 bytes/],
+    ["a log level that is not one", { agent_config: { port: "7002", log_level: "info cocos.attestation=none" } }, /agent_config.log level: expected debug, info, warn or error/],
   ] as const) {
     test(`${name} → RunResponse without a port, VmProvision/Failed with the reason, nothing started`, async () => {
       const { m, out, backend } = setup();
@@ -212,5 +300,45 @@ describe("manager service", () => {
     process.kill(-info.pid, "SIGKILL");
     await until(() => events(second.out).includes("VmRunning/Stopped"));
     expect(existsSync(join(first.dir, `${info.id}.json`))).toBe(false);
+  });
+
+  test("nothing of a computation outlives it: stop, TTL, a guest that dies, a dead VM at re-adoption", async () => {
+    const empty = { vms: 0, starting: 0, pendingRunRequests: 0, pendingRunRequestBytes: 0, backendVms: 0 };
+    const vmsDir = (dir: string) => (existsSync(join(dir, "vms")) ? readdirSync(join(dir, "vms")) : []);
+    // Stopped, with a slow shutdown that closes its channels first: no spurious Disconnected.
+    const a = setup(undefined, ["FAKE_AGENT_TERM_DELAY_MS=400"]);
+    for (const id of ["s1", "s2", "s3"]) {
+      sendChunks(a.m, runReqFromManifest(manifest(id)));
+      await until(() => runRes(a.out).some((r) => r.computation_id === id), 30_000);
+      const dir = a.m.find(id)!.workDir;
+      await until(() => existsSync(join(dir, "agent", "received-manifest.json")));
+      expect(await a.m.stop(id)).toBe("");
+      expect(existsSync(dir)).toBe(false);
+    }
+    expect(a.m.footprint()).toEqual(empty);
+    expect(vmsDir(a.dir)).toEqual([]);
+    expect(events(a.out).filter((e) => e.endsWith("/Disconnected"))).toEqual([]);
+    // TTL and a guest that exits by itself.
+    // (Generous deadlines: on a loaded machine a TTL or an exit may even come before the manifest.)
+    const b = setup(undefined, [], { MANAGER_VM_TTL: "1s" });
+    sendChunks(b.m, runReqFromManifest(manifest("ttl")));
+    const c = setup(undefined, ["FAKE_AGENT_EXIT_AFTER_MS=1000"]);
+    sendChunks(c.m, runReqFromManifest(manifest("dies-later")));
+    for (const x of [b, c]) {
+      await until(() => runRes(x.out).length && x.m.footprint().vms === 0 && vmsDir(x.dir).length === 0, 30_000);
+      expect(x.m.footprint()).toEqual(empty);
+    }
+    // A VM that died while no manager ran: the next one drops its record and its directory.
+    const d = setup();
+    sendChunks(d.m, runReqFromManifest(manifest("orphan")));
+    await until(() => runRes(d.out).length, 30_000);
+    const info = d.m.find("orphan")!;
+    await d.m.detach();
+    process.kill(-info.pid, "SIGKILL");
+    await until(() => !pidAlive(info.pid));
+    const e = setup(d.dir);
+    expect(await e.m.restore()).toEqual({ adopted: 0, dropped: 1 });
+    expect(vmsDir(d.dir)).toEqual([]);
+    expect(readdirSync(d.dir).filter((f) => f.endsWith(".json"))).toEqual([]);
   });
 });

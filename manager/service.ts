@@ -1,7 +1,7 @@
 // The manager: turns computations-server requests into VMs through a backend, relays the agent's
 // events and logs, adds its own (VmProvision, StopComputationRun, Stopped), and keeps every VM's
 // state on disk so a restarted manager re-adopts what is still running.
-import { readFileSync, writeFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { ComputationRunReqType, decodeMessage, timestampFromDate } from "../protocol/proto.ts";
 import { manifestFromRunReq, manifestToJSON, type RunReqObject } from "../protocol/manifest.ts";
@@ -9,9 +9,14 @@ import { sha3_256, toHex } from "../protocol/hash.ts";
 import type { VmBackend, VmInfo } from "./backend.ts";
 import { openVmChannels, type EventsLogsMsg, type VmChannels } from "./channels.ts";
 import type { ManagerConfig } from "./config.ts";
-import type { Logger } from "./log.ts";
+import { parseLogLevel, type Logger } from "./log.ts";
 import { Metrics } from "./metrics.ts";
-import { RunReqAssembler } from "./run-req.ts";
+import { attributeEvent, attributeLog, guestText } from "./guest-records.ts";
+import { checkComputationId } from "./computation-id.ts";
+import { RunReqAssembler, RunReqRefused } from "./run-req.ts";
+import { TokenBucket } from "./rate-limit.ts";
+import { MAX_FRAME } from "../protocol/host-channel/frame.ts";
+import { manifestMessage } from "../protocol/host-channel/links.ts";
 import { SimSecureProcessor, launchMeasurement } from "./sim-attestation.ts";
 import { formatPolicy, parsePolicy, setHostData, setMeasurement, trustSimRoot, type AttestationPolicy } from "../attestation/policy.ts";
 import type { ClientStreamMessage, ServerStreamMessage } from "./server-link.ts";
@@ -31,13 +36,9 @@ interface Vm {
   die: (e: Error) => void;
   /** Events channel seen connected at the last watch tick. */
   linked: boolean;
-}
-
-function newVm(info: VmInfo, channels: VmChannels, state: Vm["state"]): Vm {
-  let die!: (e: Error) => void;
-  const died = new Promise<never>((_, reject) => (die = reject));
-  died.catch(() => {});
-  return { info, channels, state, died, die, linked: false };
+  /** Sim report requests this guest may still make; `throttled` once it was told it made too many. */
+  reports: TokenBucket;
+  throttled: boolean;
 }
 
 export class Manager {
@@ -47,6 +48,7 @@ export class Manager {
   readonly assembler: RunReqAssembler;
   readonly metrics = new Metrics();
   private watch: ReturnType<typeof setInterval>;
+  private collect?: ReturnType<typeof setTimeout>;
 
   constructor(
     private readonly cfg: ManagerConfig,
@@ -57,12 +59,16 @@ export class Manager {
   ) {
     this.assembler = new RunReqAssembler({
       idleMs: cfg.runReqTimeoutMs,
+      maxBytes: cfg.runReqMaxBytes,
+      maxTotalBytes: cfg.runReqMaxTotalBytes,
+      maxPending: cfg.runReqMaxPending,
       onExpire: (id, n) => this.log.warn("discarded an incomplete run request after the idle timeout", { computation_id: id, received_bytes: n, timeout_ms: cfg.runReqTimeoutMs }),
     });
     backend.onExit((e) => {
       const vm = this.vms.get(e.info.computationId);
       if (!vm || vm.info.id !== e.info.id) return;
       this.vms.delete(e.info.computationId);
+      this.collectSoon();
       this.store.remove(e.info.id);
       vm.die(new Error(`the VM exited (code ${e.code ?? "-"}, signal ${e.signal ?? "-"})`));
       void vm.channels.close();
@@ -75,17 +81,31 @@ export class Manager {
     // when its vsock connection breaks: AgentEvent{<VM state>, Disconnected}.
     this.watch = setInterval(() => this.watchLinks(), cfg.linkWatchMs);
     (this.watch as { unref?: () => void }).unref?.();
+    // VM output (QEMU, the guest console, the agent's stderr) is guest text too: one log per line.
     backend.onOutput((o) => {
       const level = o.stream === "stdout" ? "DEBUG" : /warning/i.test(o.text) ? "WARN" : "ERROR";
-      for (let i = 0; i < o.text.length; i += 1024) {
-        const piece = o.text.slice(i, i + 1024);
-        if (piece.length >= 3) this.agentLog(o.info.computationId, level, piece);
+      for (const line of o.text.split(/\r?\n/)) {
+        for (let i = 0; i < line.length; i += 1024) {
+          const piece = line.slice(i, i + 1024);
+          if (piece.trim().length >= 3) this.agentLog(o.info.computationId, level, guestText(piece));
+        }
       }
     });
   }
 
   list(): VmInfo[] {
     return [...this.vms.values()].map((v) => v.info);
+  }
+
+  /** What the manager holds for computations (all 0 when none runs or is being received): tests, soak bench. */
+  footprint(): { vms: number; starting: number; pendingRunRequests: number; pendingRunRequestBytes: number; backendVms: number } {
+    return {
+      vms: this.vms.size,
+      starting: this.starting.size,
+      pendingRunRequests: this.assembler.pendingIds().length,
+      pendingRunRequestBytes: this.assembler.heldBytes(),
+      backendVms: this.backend.list().length,
+    };
   }
 
   find(idOrComputation: string): VmInfo | undefined {
@@ -104,7 +124,7 @@ export class Manager {
         this.log.info("VM from the state dir is gone; dropped its record", { vm: info.id, computation_id: info.computationId });
         continue;
       }
-      this.vms.set(info.computationId, newVm(info, this.channelsFor(info), "VmRunning"));
+      this.vms.set(info.computationId, this.newVm(info, "VmRunning"));
       adopted++;
       this.log.info("re-adopted VM", { vm: info.id, computation_id: info.computationId, pid: info.pid, agent_port: info.agentPort });
     }
@@ -119,6 +139,12 @@ export class Manager {
         done = this.assembler.add(msg.runReqChunks as { data: Uint8Array; id: string; is_last: boolean });
       } catch (e) {
         this.log.warn("run request refused", { error: e as Error });
+        // The control plane hears why (once per stream) when the id is one it can be told about.
+        const id = e instanceof RunReqRefused ? e.id : "";
+        if (id) {
+          this.event(id, "VmProvision", "Failed", (e as Error).message);
+          this.runResponse(id, "", (e as Error).message);
+        }
         return;
       }
       if (done) void this.runFromBytes(done.id, done.bytes);
@@ -162,12 +188,24 @@ export class Manager {
       this.runResponse(chunkId, "", `received manifest may be corrupted: ${(e as Error).message}`);
       return;
     }
+    if ((req.id ?? "") !== chunkId) {
+      const why = `run request refused: its chunks were sent as computation ${chunkId} but it is for ${JSON.stringify(req.id ?? "")}`;
+      this.log.warn(why);
+      this.event(chunkId, "VmProvision", "Failed", why);
+      this.runResponse(chunkId, "", why);
+      return;
+    }
     await this.run(req);
   }
 
   /** Validates the manifest, boots the VM, delivers the manifest and answers RunResponse. */
   async run(req: RunReqObject): Promise<{ ok: true; info: VmInfo } | { ok: false; error: string }> {
     const id = req.id ?? "";
+    const idError = checkComputationId(id);
+    if (idError) {
+      this.log.warn(`Method Run failed: ${idError}`);
+      return { ok: false, error: idError };
+    }
     const t0 = performance.now();
     this.metrics.count("Run");
     const fail = (error: string) => {
@@ -182,6 +220,16 @@ export class Manager {
       manifestJson = new TextEncoder().encode(manifestToJSON(manifestFromRunReq(req)));
     } catch (e) {
       return fail(`manifest refused, nothing started: ${(e as Error).message}`);
+    }
+    // The guest takes the manifest in one host-channel frame: one that cannot travel is refused before any boot.
+    const frame = manifestMessage(new TextDecoder().decode(manifestJson)).length;
+    if (frame > MAX_FRAME) return fail(`manifest refused, nothing started: it is ${frame} bytes on the host channel, more than the ${MAX_FRAME}-byte frame the guest takes`);
+    // It travels to the agent's environment (qemu: its kernel command line): one of the four names only.
+    let logLevel: string;
+    try {
+      logLevel = parseLogLevel(req.agent_config?.log_level || "info");
+    } catch (e) {
+      return fail(`manifest refused, nothing started: agent_config.${(e as Error).message}`);
     }
     const hash = sha3_256(manifestJson);
     const existing = this.vms.get(id);
@@ -202,16 +250,15 @@ export class Manager {
         computationId: id,
         manifestJson,
         manifestHash: hash,
-        agentEnv: { AGENT_LOG_LEVEL: req.agent_config?.log_level || "info", AGENT_ATTESTATION: this.cfg.agentAttestation },
+        agentEnv: { AGENT_LOG_LEVEL: logLevel, AGENT_ATTESTATION: this.cfg.agentAttestation },
         ttlMs: this.cfg.vmTtlMs || undefined,
       });
     } catch (e) {
       this.starting.delete(id);
       return fail(`could not start the VM: ${(e as Error).message}`);
     }
-    writeFileSync(join(info.workDir, "manifest.json"), manifestJson);
     this.store.save(info);
-    const vm = newVm(info, this.channelsFor(info), "VmProvision");
+    const vm = this.newVm(info, "VmProvision");
     this.vms.set(id, vm);
     this.starting.delete(id);
     try {
@@ -279,6 +326,8 @@ export class Manager {
 
   private watchLinks(): void {
     for (const vm of this.vms.values()) {
+      // A VM being stopped closes its channels on purpose: that is no disconnection.
+      if (vm.state === "StopComputationRun") continue;
       const up = vm.channels.link.channels.events.connected;
       if (vm.linked && !up) {
         this.log.warn("lost the events channel of a running VM", { vm: vm.info.id, computation_id: vm.info.computationId });
@@ -291,23 +340,40 @@ export class Manager {
   /** Closes channels and forgets VMs without stopping them (they outlive the manager). */
   async detach(): Promise<void> {
     clearInterval(this.watch);
+    clearTimeout(this.collect);
     this.assembler.clear();
     for (const vm of this.vms.values()) await vm.channels.close();
     this.vms.clear();
     this.backend.detachAll();
   }
 
+  /** A computation's buffers (manifest, channel frames, gRPC messages) are garbage once it ends: hand them back then, not whenever the heap next fills. */
+  private collectSoon(): void {
+    clearTimeout(this.collect);
+    this.collect = setTimeout(() => Bun.gc(true), 200);
+    (this.collect as { unref?: () => void }).unref?.();
+  }
+
+  private newVm(info: VmInfo, state: Vm["state"]): Vm {
+    let die!: (e: Error) => void;
+    const died = new Promise<never>((_, reject) => (die = reject));
+    died.catch(() => {});
+    const reports = new TokenBucket(this.cfg.simReportRate, this.cfg.simReportBurst);
+    return { info, channels: this.channelsFor(info), state, died, die, linked: false, reports, throttled: false };
+  }
+
   private channelsFor(info: VmInfo): VmChannels {
     return openVmChannels(info.channelPaths, (m) => this.relay(info, m), this.log.child({ vm: info.id }), (rd) => this.simReport(info, rd));
   }
 
+  /** A guest's event or log, attributed to the VM's own computation whatever the guest wrote. */
   private relay(info: VmInfo, m: EventsLogsMsg): void {
     if (m.message === "agent_event") {
-      const e = { ...m.agent_event, computation_id: m.agent_event.computation_id || info.computationId };
+      const e = attributeEvent(info.computationId, m.agent_event);
       this.log.info("agent event", { "agent-event": { event_type: e.event_type, status: e.status, computation_id: e.computation_id } });
       this.out.send({ agent_event: e });
     } else if (m.message === "agent_log") {
-      const l = { ...m.agent_log, computation_id: m.agent_log.computation_id || info.computationId };
+      const l = attributeLog(info.computationId, m.agent_log);
       this.log.debug("agent log", { "agent-log": { level: l.level, message: l.message } });
       this.out.send({ agent_log: l });
     }
@@ -315,6 +381,18 @@ export class Manager {
 
   /** The manager plays the `sim` secure processor: measurement and host_data from what it launched. */
   private async simReport(info: VmInfo, reportData: Uint8Array): Promise<Uint8Array> {
+    const vm = this.vms.get(info.computationId);
+    if (!vm || vm.info.id !== info.id) throw new Error(`sim attestation: VM ${info.id} is not running`);
+    if (!vm.reports.take()) {
+      const why = `sim attestation: too many report requests from VM ${info.id}: at most ${this.cfg.simReportRate}/s, bursts of ${this.cfg.simReportBurst} (MANAGER_SIM_REPORT_RATE, MANAGER_SIM_REPORT_BURST)`;
+      // Said once per VM; every refused request still gets its error answer.
+      if (!vm.throttled) {
+        vm.throttled = true;
+        this.log.warn("guest exceeds the sim report rate; refusing the excess", { vm: info.id, computation_id: info.computationId });
+        this.event(info.computationId, vm.state, "Warning", why);
+      }
+      throw new Error(why);
+    }
     this.sim ??= SimSecureProcessor.fromStateDir(join(this.cfg.stateDir, "sim"));
     const res = await this.sim.answer(info, { request_id: 0, report_data: reportData });
     if (res.error) {

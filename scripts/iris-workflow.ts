@@ -215,6 +215,9 @@ export async function runIrisWorkflow(o: WorkflowOptions): Promise<WorkflowResul
   const stateDir = join(o.workDir, "manager-state");
   const serverPort = await freePort();
   const httpPort = await freePort();
+  // The manager's HTTP API wants a bearer token; give it one we know.
+  const httpToken = crypto.randomUUID();
+  const auth = { authorization: `Bearer ${httpToken}` };
   let manager: Program | null = null;
   let server: Program | null = null;
   try {
@@ -256,6 +259,7 @@ export async function runIrisWorkflow(o: WorkflowOptions): Promise<WorkflowResul
       MANAGER_STATE_DIR: stateDir,
       MANAGER_HTTP_HOST: "127.0.0.1",
       MANAGER_HTTP_PORT: String(httpPort),
+      MANAGER_HTTP_TOKEN: httpToken,
       MANAGER_GRPC_RECONNECT_INITIAL: "200ms",
       MANAGER_GRPC_RECONNECT_MAX: "1s",
       MANAGER_STOP_GRACE: "5s",
@@ -311,7 +315,7 @@ export async function runIrisWorkflow(o: WorkflowOptions): Promise<WorkflowResul
       say(`   consumer downloads the result (cocos-cli result)`);
       await cli("consumer", ["result", "private.pem", `${id}.zip`], env);
       // Done with this VM: free its vCPUs before the next computation boots (2-core CI machines).
-      const stopped = await fetch(`http://127.0.0.1:${httpPort}/vms/${id}`, { method: "DELETE", signal: AbortSignal.timeout(timeout) });
+      const stopped = await fetch(`http://127.0.0.1:${httpPort}/vms/${id}`, { method: "DELETE", headers: auth, signal: AbortSignal.timeout(timeout) });
       if (!stopped.ok) throw new Error(`manager could not stop the VM of ${id}: HTTP ${stopped.status} ${await stopped.text()}`);
       return unzipSync(readFileSync(join(o.workDir, "consumer", `${id}.zip`)));
     };
@@ -354,8 +358,8 @@ export async function runIrisWorkflow(o: WorkflowOptions): Promise<WorkflowResul
   } finally {
     // Stop every VM through the manager's API, then the programs; kill leftovers from the state dir.
     try {
-      const vms = (await (await fetch(`http://127.0.0.1:${httpPort}/vms`)).json()) as { id: string }[];
-      for (const v of vms) await fetch(`http://127.0.0.1:${httpPort}/vms/${v.id}`, { method: "DELETE" });
+      const vms = (await (await fetch(`http://127.0.0.1:${httpPort}/vms`, { headers: auth })).json()) as { id: string }[];
+      for (const v of vms) await fetch(`http://127.0.0.1:${httpPort}/vms/${v.id}`, { method: "DELETE", headers: auth });
     } catch {
       // manager not up
     }

@@ -76,13 +76,14 @@ test("manager reconnects to a computations server that went away and keeps its V
   expect(await until(() => got.find((m) => m.agent_event?.originator === "agent"))).toBeDefined();
 
   const http = `http://127.0.0.1:${mgr.http!.port}`;
+  const auth = { authorization: `Bearer ${mgr.httpToken}` };
   const health = await (await fetch(`${http}/health`)).json();
   expect(health).toMatchObject({ status: "pass", backend: "process", computations_server_connected: true, vms: 1 });
-  const vms = (await (await fetch(`${http}/vms`)).json()) as { id: string }[];
+  const vms = (await (await fetch(`${http}/vms`, { headers: auth })).json()) as { id: string }[];
   expect(vms.map((v) => v.id)).toEqual([vm.id]);
-  expect((await fetch(`${http}/vms/${vm.id}`)).status).toBe(200);
-  expect((await fetch(`${http}/vms/nope`)).status).toBe(404);
-  expect(await (await fetch(`${http}/metrics`)).text()).toContain('manager_api_request_count{method="Run"} 1');
+  expect((await fetch(`${http}/vms/${vm.id}`, { headers: auth })).status).toBe(200);
+  expect((await fetch(`${http}/vms/nope`, { headers: auth })).status).toBe(404);
+  expect(await (await fetch(`${http}/metrics`, { headers: auth })).text()).toContain('manager_api_request_count{method="Run"} 1');
 
   // The server goes away: the manager notices, keeps the VM, and queues what the agent says.
   await server.close();
@@ -96,7 +97,7 @@ test("manager reconnects to a computations server that went away and keeps its V
   expect(mgr.manager.list()).toHaveLength(1);
   expect(mgr.link.connects).toBeGreaterThanOrEqual(2);
 
-  const del = await fetch(`${http}/vms/${vm.id}`, { method: "DELETE" });
+  const del = await fetch(`${http}/vms/${vm.id}`, { method: "DELETE", headers: auth });
   expect(del.status).toBe(200);
   expect(pidAlive(vm.pid)).toBe(false);
   expect(await until(() => got.find((m) => m.agent_event?.event_type === "StopComputationRun"))).toBeDefined();

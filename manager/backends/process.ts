@@ -3,7 +3,7 @@
 // logs) and a free TCP port. The agent is started detached with stdio in files, so it outlives a
 // manager restart and can be re-adopted by pid.
 import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync, mkdirSync, openSync, closeSync, readFileSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, openSync, closeSync, readFileSync, rmSync, statSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import {
   Listeners,
@@ -132,7 +132,11 @@ export class ProcessBackend implements VmBackend {
   }
 
   async adopt(saved: VmInfo): Promise<boolean> {
-    if (saved.backend !== this.name || !pidAlive(saved.pid)) return false;
+    if (saved.backend !== this.name) return false;
+    if (!pidAlive(saved.pid)) {
+      this.removeWorkDir(saved);
+      return false;
+    }
     if (this.vms.has(saved.id)) return true;
     this.vms.watchPid(this.vms.track(saved, undefined, (b) => b), this.opts.pollMs ?? 1000);
     return true;
@@ -149,12 +153,21 @@ export class ProcessBackend implements VmBackend {
     this.vms.detachAll();
   }
 
+  /** Removes a VM's directory, but only one of ours (a state file names it; it must lie under vmsDir). */
+  private removeWorkDir(info: VmInfo): void {
+    const dir = resolve(info.workDir);
+    if (dirname(dir) !== resolve(this.opts.vmsDir) || basename(dir) !== info.id) return;
+    rmSync(dir, { recursive: true, force: true });
+  }
+
   private finish(t: TrackedVm, code: number | null, signal: string | null): void {
     if (!this.vms.release(t)) return;
     if (!t.stopping && code !== 0) {
       const tail = readTail(join(t.info.workDir, "agent.stderr.log"), 2048);
       if (tail) this.outputs.emit({ info: t.info, stream: "stderr", text: tail });
     }
+    // Nothing of a computation outlives it on the host: its uploads, results and logs go with the VM.
+    this.removeWorkDir(t.info);
     this.exits.emit({ info: t.info, code, signal, requested: t.stopping });
   }
 }

@@ -1,5 +1,6 @@
 import { describe, expect, test } from "bun:test";
-import { DEFAULT_CMDLINE, agentEnvToCmdline, buildQemuArgs, kvmUsable, loadQemuConfig, type VmLaunch } from "./qemu-config.ts";
+import { DEFAULT_CMDLINE, KERNEL_CMDLINE_MAX, agentEnvToCmdline, buildQemuArgs, checkArgv, checkKernelCmdline, kvmUsable, loadQemuConfig, type VmLaunch } from "./qemu-config.ts";
+import { QemuBackend } from "./qemu.ts";
 import { DEFAULT_CMDLINE as IMAGE_CMDLINE } from "../../images/build.ts";
 
 const noProbe = { kvm: () => false, vhostVsock: () => false };
@@ -145,5 +146,24 @@ describe("QEMU command line", () => {
     expect(() => agentEnvToCmdline({ AGENT_X: "a b" })).toThrow(/without spaces/);
     expect(() => agentEnvToCmdline({ AGENT_X: "init=/bin/sh\"" })).toThrow(/quotes/);
     expect(() => agentEnvToCmdline({ PATH: "/bin" })).toThrow(/AGENT_\[A-Z0-9_\]\+/);
+  });
+});
+
+describe("what reaches the guest kernel command line and QEMU's argv is length-checked", () => {
+  test("a launch whose command line would pass 2047 bytes is refused before QEMU starts, saying why", async () => {
+    const config = loadQemuConfig({}, "/repo", noProbe);
+    const backend = new QemuBackend({ vmsDir: "/tmp/none", config });
+    const spec = { computationId: "c".repeat(1900), manifestJson: new Uint8Array(), manifestHash: new Uint8Array(32), agentEnv: { AGENT_LOG_LEVEL: "info" } };
+    await expect(backend.plan(spec, "qemu-0123456789abcdef", "/tmp/w")).rejects.toThrow(/kernel command line is \d+ bytes, expected at most 2047/);
+    // A UUID-sized id fits, and the whole line is what the kernel keeps.
+    const ok = await backend.plan({ ...spec, computationId: crypto.randomUUID() }, "qemu-0123456789abcdef", "/tmp/w");
+    expect(Buffer.byteLength(ok.launch.cmdline)).toBeLessThanOrEqual(KERNEL_CMDLINE_MAX);
+    expect(ok.launch.cmdline).toContain("cocos.computation_id=");
+  });
+
+  test("limits: 2047 bytes of command line, 128 KiB per argument", () => {
+    expect(() => checkKernelCmdline("x".repeat(2047))).not.toThrow();
+    expect(() => checkKernelCmdline("x".repeat(2048))).toThrow(/2048 bytes, expected at most 2047/);
+    expect(() => checkArgv(["-append", "y".repeat(200_000)])).toThrow(/argument of 200000 bytes/);
   });
 });

@@ -290,3 +290,23 @@ export function agentEnvToCmdline(env: Record<string, string>): string {
   }
   return parts.join(" ");
 }
+
+/** x86's COMMAND_LINE_SIZE is 2048 with the terminating NUL: a longer line is cut, the tail (our settings) lost. */
+export const KERNEL_CMDLINE_MAX = 2047;
+/** Linux MAX_ARG_STRLEN (32 pages): execve refuses a longer single argument. */
+export const ARG_MAX_LEN = 131_072 - 1;
+
+/** Throws when the guest kernel would not see the whole command line. */
+export function checkKernelCmdline(cmdline: string): void {
+  const n = Buffer.byteLength(cmdline);
+  if (n > KERNEL_CMDLINE_MAX)
+    throw new Error(`guest kernel command line is ${n} bytes, expected at most ${KERNEL_CMDLINE_MAX} (x86 cuts the rest, and with it the agent's settings); shorten MANAGER_QEMU_KERNEL_CMDLINE or the agent settings`);
+}
+
+/** Throws when an argument is longer than execve takes. */
+export function checkArgv(argv: string[]): void {
+  for (const a of argv) {
+    const n = Buffer.byteLength(a);
+    if (n > ARG_MAX_LEN) throw new Error(`QEMU argument of ${n} bytes, expected at most ${ARG_MAX_LEN}: ${JSON.stringify(a.slice(0, 60))}…`);
+  }
+}

@@ -20,7 +20,7 @@ import {
 import { measureLaunch } from "../measurement.ts";
 import { freePortInRange } from "../ports.ts";
 import { qmpCommand } from "./qmp.ts";
-import { agentEnvToCmdline, buildQemuArgs, loadQemuConfig, VSOCK_PORTS, type QemuConfig, type VmLaunch } from "./qemu-config.ts";
+import { agentEnvToCmdline, buildQemuArgs, checkArgv, checkKernelCmdline, loadQemuConfig, VSOCK_PORTS, type QemuConfig, type VmLaunch } from "./qemu-config.ts";
 import { FileTail } from "./tail.ts";
 import { readTail, VmProcessTable, type TrackedVm } from "./tracked.ts";
 
@@ -165,7 +165,10 @@ export class QemuBackend implements VmBackend {
       c.channel === "vsock"
         ? { manifest: `vsock:${guestCid}:${VSOCK_PORTS.manifest}`, events: `vsock:2:${VSOCK_PORTS.events}` }
         : sockets;
-    return { launch, args: buildQemuArgs(c, launch), channelPaths, extraEnv };
+    checkKernelCmdline(launch.cmdline);
+    const args = buildQemuArgs(c, launch);
+    checkArgv(args);
+    return { launch, args, channelPaths, extraEnv };
   }
 
   async start(spec: VmStartSpec): Promise<VmInfo> {

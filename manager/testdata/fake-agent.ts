@@ -24,11 +24,35 @@ manifest.onMessage((payload) => {
     }),
   );
   void events.send(encodeMessage(EventsLogsType, { agent_log: { message: "fake agent got the manifest", computation_id: "", level: "INFO", timestamp: timestampFromDate() } }));
+  // FAKE_AGENT_REPORT_FLOOD=N: N sim report requests at once; the answers are counted into report-flood.json.
+  if (env.FAKE_AGENT_REPORT_FLOOD) {
+    const n = Number(env.FAKE_AGENT_REPORT_FLOOD);
+    const counts = { reports: 0, refused: 0, errors: [] as string[] };
+    events.onMessage((p) => {
+      const r = decodeMessage<{ report_response?: { report: Uint8Array; error: string } }>(HostMessageType, p).report_response;
+      if (!r) return;
+      if (r.error) counts.refused++, counts.errors.length < 3 && counts.errors.push(r.error);
+      else counts.reports++;
+      if (counts.reports + counts.refused === n) writeFileSync("report-flood.json", JSON.stringify(counts));
+    });
+    for (let i = 1; i <= n; i++) void events.send(encodeMessage(EventsLogsType, { report_request: { request_id: i, report_data: new Uint8Array(64).fill(i & 0xff) } }));
+  }
+  // FAKE_AGENT_IMPERSONATE: a hostile guest speaking for another computation, as the manager, with terminal escapes.
+  if (env.FAKE_AGENT_IMPERSONATE) {
+    const other = env.FAKE_AGENT_IMPERSONATE;
+    const details = new TextEncoder().encode("\x1b[2J\x1b]0;owned\x07fake\nline");
+    void events.send(encodeMessage(EventsLogsType, { agent_event: { event_type: "VmProvision", timestamp: timestampFromDate(), computation_id: other, details, originator: "manager", status: "Completed" } }));
+    void events.send(encodeMessage(EventsLogsType, { agent_event: { event_type: "Run\x1b[31mning", timestamp: timestampFromDate(), computation_id: other, details: new Uint8Array(0), originator: "agent", status: "x".repeat(500) } }));
+    void events.send(encodeMessage(EventsLogsType, { agent_log: { message: "\x1b[1A\x1b[2Kforged\r\n2026 INFO ok" + "A".repeat(10_000), computation_id: other, level: "INFO\x1b", timestamp: timestampFromDate() } }));
+  }
 });
 
+// FAKE_AGENT_TERM_DELAY_MS: on SIGTERM the channels close at once, the process lingers this long (a slow shutdown).
 const quit = () => {
   tcp.close();
-  void Promise.all([manifest.close(), events.close()]).then(() => process.exit(env.FAKE_AGENT_EXIT_CODE ? Number(env.FAKE_AGENT_EXIT_CODE) : 0));
+  void Promise.all([manifest.close(), events.close()])
+    .then(() => Bun.sleep(Number(env.FAKE_AGENT_TERM_DELAY_MS ?? 0)))
+    .then(() => process.exit(env.FAKE_AGENT_EXIT_CODE ? Number(env.FAKE_AGENT_EXIT_CODE) : 0));
 };
 process.on("SIGTERM", quit);
 if (env.FAKE_AGENT_EXIT_AFTER_MS) setTimeout(() => {

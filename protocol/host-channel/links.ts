@@ -170,6 +170,11 @@ export class GuestLink {
   }
 }
 
+/** The HostMessage that carries a manifest down the manifest channel (one frame: at most MAX_FRAME bytes). */
+export function manifestMessage(json: string): Uint8Array {
+  return encodeMessage(HostMessageType, { manifest: Buffer.from(json, "utf8") });
+}
+
 export class HostLink {
   private manifestBytes: Uint8Array | null = null;
   private listeners: ((m: EventsLogsMsg) => void)[] = [];
@@ -182,7 +187,7 @@ export class HostLink {
 
   /** Delivers the manifest now and again on every reconnect of the manifest channel. */
   setManifest(json: string): Promise<void> {
-    this.manifestBytes = encodeMessage(HostMessageType, { manifest: Buffer.from(json, "utf8") });
+    this.manifestBytes = manifestMessage(json);
     return this.channels.manifest.send(this.manifestBytes);
   }
 
