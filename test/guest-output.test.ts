@@ -9,6 +9,7 @@ import { expect, test } from "bun:test";
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
+import { randomBytes } from "node:crypto";
 import { join, relative } from "node:path";
 import { unzipSync } from "fflate";
 import { ephemeralPort } from "../manager/ports.ts";
@@ -76,6 +77,7 @@ test(
 
       const serverPort = await ephemeralPort();
       const httpPort = await ephemeralPort();
+      const httpToken = randomBytes(24).toString("hex");
       const context = () =>
         `--- manager ---\n${managerOut.join("").split("\n").slice(-20).join("\n")}\n--- received ---\n${received
           .slice(-15)
@@ -103,7 +105,7 @@ test(
             env: {
               ...process.env,
               MANAGER_GRPC_URL: `127.0.0.1:${serverPort}`, MANAGER_BACKEND: "process", MANAGER_AGENT_BIN: progs.agent.join(" "), MANAGER_STATE_DIR: stateDir,
-              MANAGER_HTTP_HOST: "127.0.0.1", MANAGER_HTTP_PORT: String(httpPort), MANAGER_STOP_GRACE: "5s",
+              MANAGER_HTTP_HOST: "127.0.0.1", MANAGER_HTTP_PORT: String(httpPort), MANAGER_HTTP_TOKEN: httpToken, MANAGER_STOP_GRACE: "5s",
               // Reconnects within a second when the next computation's server comes up.
               MANAGER_GRPC_RECONNECT_INITIAL: "200ms", MANAGER_GRPC_RECONNECT_MAX: "1s",
             },
@@ -115,7 +117,7 @@ test(
         })();
         const port = await until("the run response", () => received.find((r) => r.run_res?.computation_id === id)?.run_res?.agent_port, context);
         await until("agent ready", () => (received.some((r) => r.agent_log?.computation_id === id && r.agent_log.message.includes('"msg":"agent ready"')) ? true : undefined), context);
-        const env = { AGENT_GRPC_URL: `127.0.0.1:${port}` };
+        const env = { AGENT_GRPC_URL: `127.0.0.1:${port}`, COCOS_COMPUTATION_ID: id };
         const algo = await run([...progs.cli, "algo", "printer.wasm", "private.pem", "-a", "wasm"], parties.algo, env);
         expect(algo.code, algo.out).toBe(0);
         const data = await run([...progs.cli, "data", "rows.csv", "private.pem"], parties.data, env);
@@ -128,11 +130,15 @@ test(
         expect(status, context()).toBe("ConsumingResults");
         const res = await run([...progs.cli, "result", "private.pem", `${id}.zip`], parties.consumer, env);
         expect(res.code, res.out).toBe(0);
-        const stopped = await fetch(`http://127.0.0.1:${httpPort}/vms/${id}`, { method: "DELETE", signal: AbortSignal.timeout(STEP_MS) });
+        // What the host holds while the computation is alive (the manager removes it at the stop).
+        const hostFiles = filesUnder(stateDir).filter((f) => !/^vms\/[^/]+\/agent\//.test(relative(stateDir, f)));
+        for (const f of hostFiles) snapshot.push({ name: relative(stateDir, f), bytes: readFileSync(f) });
+        const stopped = await fetch(`http://127.0.0.1:${httpPort}/vms/${id}`, { method: "DELETE", headers: { authorization: `Bearer ${httpToken}` }, signal: AbortSignal.timeout(STEP_MS) });
         expect(stopped.ok).toBe(true);
         return unzipSync(readFileSync(join(parties.consumer, `${id}.zip`)));
       };
 
+      const snapshot: { name: string; bytes: Buffer }[] = [];
       const withOutput = await compute("results");
       const kept = await compute(undefined);
       manager!.kill("SIGTERM");
@@ -151,12 +157,14 @@ test(
       for (const l of wire) expect(l).not.toContain(MARKER);
       // …the manager's own output…
       expect(managerOut.join("")).not.toContain(MARKER);
-      // …and every file of its state dir except the agent's work dir (the enclave's disk).
-      const files = filesUnder(stateDir).filter((f) => !/^vms\/[^/]+\/agent\//.test(relative(stateDir, f)));
-      const agentLogs = files.filter((f) => f.endsWith("agent.stdout.log"));
+      // …every file of its state dir while each computation ran, except the agent's work dir (the
+      // enclave's disk)…
+      const agentLogs = snapshot.filter((f) => f.name.endsWith("agent.stdout.log"));
       expect(agentLogs.length).toBe(2);
-      for (const f of agentLogs) expect(statSync(f).size).toBeGreaterThan(0);
-      for (const f of files) expect(readFileSync(f).includes(MARKER), relative(stateDir, f)).toBe(false);
+      for (const f of agentLogs) expect(f.bytes.length).toBeGreaterThan(0);
+      for (const f of snapshot) expect(f.bytes.includes(MARKER), f.name).toBe(false);
+      // …and nothing of either computation is left once they ended.
+      expect(filesUnder(stateDir).filter((f) => relative(stateDir, f).startsWith("vms/"))).toEqual([]);
     } finally {
       (manager as ChildProcess | null)?.kill("SIGKILL");
       await (server as ComputationsServer | null)?.close();
