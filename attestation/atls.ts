@@ -8,7 +8,6 @@
 // Protocol details: attestation/README.md.
 import { generateKeyPairSync, randomBytes, createPublicKey, sign as cryptoSign } from "node:crypto";
 import * as tls from "node:tls";
-import * as net from "node:net";
 import forge from "node-forge";
 import { parseCertificate, publicKey, verifyCertSignature } from "./x509.ts";
 import { derToPem, equal, fromHex, sha3_512, toHex } from "./bytes.ts";
@@ -19,6 +18,7 @@ import type { Evidence, EvidenceProvider } from "./providers/types.ts";
 import type { Product } from "./snp/report.ts";
 import { verifySnp, type SnpVerifyOptions } from "./snp/verify.ts";
 import { verifyTdx, type TdxVerifyOptions } from "./tdx/verify.ts";
+import { startGuardedFront, type GuardedFront, type GuardedFrontOptions } from "../protocol/conn-guard.ts";
 
 /**
  * Unregistered private arc 2.99999, as Cocos v0.7–0.8 uses (2.99999.1.x = its vTPM-protobuf evidence);
@@ -164,56 +164,37 @@ function mergeVerdicts(outer: Verdict, inner: Verdict): Verdict {
 
 // ---------------------------------------------------------------- agent: TLS front
 
-export interface AtlsFront {
-  port: number;
-  close(): Promise<void>;
-}
+export type AtlsFront = GuardedFront;
 
 /**
  * TLS terminator in front of a plaintext (h2c) grpc-js server on `backend` (Unix socket path or
- * {host, port}). Each handshake's SNI nonce selects the certificate; SNI that is not a nonce gets
- * the certificate for the all-zero nonce (plain TLS clients still connect, but learn nothing fresh).
+ * {host, port}), with the connection guard's timeouts and per-client cap. Each handshake's SNI
+ * nonce selects the certificate; SNI that is not a nonce gets the certificate for the all-zero
+ * nonce (plain TLS clients still connect, but learn nothing fresh).
  */
-export async function startAtlsFront(identity: AttestedIdentity, backend: string | { host: string; port: number }, listen: { port?: number; host?: string } = {}): Promise<AtlsFront> {
+export async function startAtlsFront(
+  identity: AttestedIdentity,
+  backend: string | { host: string; port: number },
+  listen: { port?: number; host?: string } = {},
+  guard: Pick<GuardedFrontOptions, "limits" | "onClose"> = {},
+): Promise<AtlsFront> {
   const fallback = await identity.certificateFor(new Uint8Array(64));
-  const server = tls.createServer({
-    key: fallback.keyPem,
-    cert: fallback.certPem,
-    ALPNProtocols: ["h2"],
-    SNICallback: (servername, cb) => {
-      const nonce = sniToNonce(servername) ?? new Uint8Array(64);
-      identity.certificateFor(nonce).then(
-        (c) => cb(null, tls.createSecureContext({ key: c.keyPem, cert: c.certPem })),
-        (e) => cb(e instanceof Error ? e : new Error(String(e))),
-      );
+  return startGuardedFront({
+    backend,
+    listen,
+    ...guard,
+    tls: {
+      key: fallback.keyPem,
+      cert: fallback.certPem,
+      SNICallback: (servername, cb) => {
+        const nonce = sniToNonce(servername) ?? new Uint8Array(64);
+        identity.certificateFor(nonce).then(
+          (c) => cb(null, tls.createSecureContext({ key: c.keyPem, cert: c.certPem })),
+          (e) => cb(e instanceof Error ? e : new Error(String(e))),
+        );
+      },
     },
   });
-  const sockets = new Set<net.Socket>();
-  server.on("secureConnection", (client: tls.TLSSocket) => {
-    const up = typeof backend === "string" ? net.connect(backend) : net.connect(backend.port, backend.host);
-    sockets.add(client).add(up);
-    const done = () => {
-      client.destroy();
-      up.destroy();
-      sockets.delete(client);
-      sockets.delete(up);
-    };
-    client.on("error", done).on("close", done);
-    up.on("error", done).on("close", done);
-    client.pipe(up);
-    up.pipe(client);
-  });
-  server.on("tlsClientError", () => {});
-  await new Promise<void>((res, rej) => server.once("error", rej).listen(listen.port ?? 0, listen.host ?? "127.0.0.1", () => res()));
-  const port = (server.address() as net.AddressInfo).port;
-  return {
-    port,
-    close: () =>
-      new Promise<void>((res) => {
-        for (const s of sockets) s.destroy();
-        server.close(() => res());
-      }),
-  };
 }
 
 // ---------------------------------------------------------------- client: verified connection

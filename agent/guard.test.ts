@@ -1,0 +1,78 @@
+// Every port the agent listens on is guarded: the gRPC port (plaintext here; TLS and aTLS go through
+// the same front) and the HTTP port. Adversary: a network peer that opens sockets and holds them.
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { strToU8 } from "fflate";
+import * as net from "node:net";
+import { loadConfig } from "./config.ts";
+import { httpApp, serveHttp } from "./http.ts";
+import { Metrics } from "./metrics.ts";
+import { ed, startTestAgent, uploadAlgo, metadata, v1, type TestAgent } from "./testkit.ts";
+
+const algoKey = ed();
+const script = strToU8("#!/bin/sh\n");
+let t: TestAgent;
+beforeAll(async () => {
+  t = await startTestAgent({
+    algorithm: script,
+    algoKey,
+    datasets: [{ bytes: strToU8("d"), filename: "d", key: algoKey }],
+    consumers: [algoKey],
+    config: { guard: { handshakeTimeoutMs: 300, idleTimeoutMs: 60_000, maxConnsPerClient: 8 } },
+  });
+});
+afterAll(() => t?.close());
+
+const silent = (port: number) =>
+  new Promise<net.Socket>((res, rej) => {
+    const s = net.connect(port, "127.0.0.1", () => res(s));
+    s.on("error", rej).on("data", () => {});
+  });
+const closed = (s: net.Socket) => new Promise<void>((res) => (s.destroyed ? res() : s.once("close", () => res())));
+
+test("AGENT_HANDSHAKE_TIMEOUT / AGENT_IDLE_TIMEOUT / AGENT_MAX_CONNS_PER_CLIENT: Go durations, checked", () => {
+  const c = loadConfig({ AGENT_HANDSHAKE_TIMEOUT: "5s", AGENT_IDLE_TIMEOUT: "2m", AGENT_MAX_CONNS_PER_CLIENT: "4" });
+  expect(c.guard).toEqual({ handshakeTimeoutMs: 5000, idleTimeoutMs: 120_000, maxConnsPerClient: 4 });
+  expect(loadConfig({}).guard.handshakeTimeoutMs).toBeGreaterThan(0);
+  expect(() => loadConfig({ AGENT_IDLE_TIMEOUT: "soon" })).toThrow(/AGENT_IDLE_TIMEOUT: expected a duration/);
+  expect(() => loadConfig({ AGENT_HANDSHAKE_TIMEOUT: "0s" })).toThrow(/must be a positive duration/);
+  expect(() => loadConfig({ AGENT_MAX_CONNS_PER_CLIENT: "0" })).toThrow(/AGENT_MAX_CONNS_PER_CLIENT must be an integer ≥ 1/);
+});
+
+test("gRPC port: a silent socket is closed after the handshake timeout, and the agent logs it", async () => {
+  const s = await silent(t.agent.grpcPort);
+  await closed(s);
+  expect(t.logs.some((l) => l.includes("connection closed by the guard") && l.includes("handshake_timeout"))).toBe(true);
+});
+
+test("gRPC port: connections beyond the per-client cap are refused; the agent still serves", async () => {
+  const socks = await Promise.all(Array.from({ length: 20 }, () => silent(t.agent.grpcPort)));
+  try {
+    for (let end = Date.now() + 10_000; socks.filter((s) => s.destroyed).length < 12 && Date.now() < end; ) await Bun.sleep(20);
+    expect(socks.filter((s) => s.destroyed).length).toBe(12);
+  } finally {
+    for (const s of socks) s.destroy();
+  }
+  for (let end = Date.now() + 10_000; t.logs.filter((l) => l.includes("too_many_connections")).length < 12 && Date.now() < end; ) await Bun.sleep(20);
+  // Once the refused and the released sockets are gone, a legitimate client gets in (bounded retries
+  // while the agent sees the closes).
+  let r = await uploadAlgo(t, metadata({ ...v1(algoKey, "algorithm-provider"), algo_type: "bin" }), script);
+  for (let i = 0; i < 20 && r.code === 14; i++) {
+    await Bun.sleep(100);
+    r = await uploadAlgo(t, metadata({ ...v1(algoKey, "algorithm-provider"), algo_type: "bin" }), script);
+  }
+  expect(r.code).toBe(0);
+});
+
+test("HTTP port: a kept-alive connection with no traffic is closed after the idle timeout", async () => {
+  // Bun.serve applies idleTimeout in steps of about 4 s (and drops sockets that never send a request after ~12 s).
+  const srv = serveHttp(httpApp(new Metrics(() => "x"), { state: () => "x", computationId: () => "c" }), "127.0.0.1", 0, 1000);
+  try {
+    const s = await silent(srv.port!);
+    const answered = new Promise((res) => s.once("data", res));
+    s.write("GET /health HTTP/1.1\r\nHost: agent\r\n\r\n");
+    await answered;
+    await closed(s);
+  } finally {
+    srv.stop(true);
+  }
+});
