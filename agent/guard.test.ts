@@ -1,8 +1,13 @@
 // Every port the agent listens on is guarded: the gRPC port (plaintext here; TLS and aTLS go through
 // the same front) and the HTTP port. Adversary: a network peer that opens sockets and holds them.
 import { afterAll, beforeAll, expect, test } from "bun:test";
+import * as grpc from "@grpc/grpc-js";
 import { strToU8 } from "fflate";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import * as net from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { agentProto } from "../protocol/proto.ts";
 import { loadConfig } from "./config.ts";
 import { httpApp, serveHttp } from "./http.ts";
 import { Metrics } from "./metrics.ts";
@@ -74,5 +79,37 @@ test("HTTP port: a kept-alive connection with no traffic is closed after the idl
     await closed(s);
   } finally {
     srv.stop(true);
+  }
+});
+
+test("TLS and mTLS from the manifest are terminated by the guarded front: a client without a certificate is refused", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "agent-mtls-"));
+  const ssl = (...args: string[]) => {
+    const r = Bun.spawnSync(["openssl", ...args], { cwd: dir, stderr: "pipe" });
+    if (r.exitCode !== 0) throw new Error(`openssl ${args.join(" ")}: ${r.stderr.toString()}`);
+  };
+  ssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "1", "-subj", "/CN=test-ca");
+  for (const who of ["server", "client"]) {
+    ssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", `${who}.key`, "-out", `${who}.csr`, "-subj", `/CN=${who === "server" ? "localhost" : "client"}`);
+    ssl("x509", "-req", "-in", `${who}.csr`, "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", `${who}.pem`, "-days", "1");
+  }
+  const f = (n: string) => readFileSync(join(dir, n), "utf8");
+  const m = await startTestAgent({ algorithm: script, algoKey, datasets: [{ bytes: strToU8("d"), filename: "d", key: algoKey }], consumers: [algoKey], agentConfig: { cert_file: f("server.pem"), key_file: f("server.key"), client_ca_file: f("ca.pem") } });
+  try {
+    const opts = { "grpc.ssl_target_name_override": "localhost", "grpc.initial_reconnect_backoff_ms": 50 };
+    const upload = (creds: grpc.ChannelCredentials) =>
+      new Promise<number>((res) => {
+        const c = new agentProto.AgentService(`127.0.0.1:${m.agent.grpcPort}`, creds, opts) as unknown as grpc.Client & Record<string, Function>;
+        const call = c.Algo(metadata({ ...v1(algoKey, "algorithm-provider"), algo_type: "bin" }), { deadline: Date.now() + 3000 }, (e: { code: number } | null) => (c.close(), res(e?.code ?? 0)));
+        call.write({ algorithm: script });
+        call.end();
+      });
+    expect(await upload(grpc.credentials.createSsl(Buffer.from(f("ca.pem"))))).not.toBe(0);
+    expect(m.agent.computation.state).toBe("ReceivingAlgorithm");
+    expect(await upload(grpc.credentials.createSsl(Buffer.from(f("ca.pem")), Buffer.from(f("client.key")), Buffer.from(f("client.pem"))))).toBe(0);
+    expect(m.agent.computation.state).toBe("ReceivingData");
+  } finally {
+    await m.close();
+    rmSync(dir, { recursive: true, force: true });
   }
 });
