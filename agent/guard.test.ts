@@ -70,7 +70,7 @@ test("gRPC port: connections beyond the per-client cap are refused; the agent st
 
 test("HTTP port: a kept-alive connection with no traffic is closed after the idle timeout", async () => {
   // Bun.serve applies idleTimeout in steps of about 4 s (and drops sockets that never send a request after ~12 s).
-  const srv = serveHttp(httpApp(new Metrics(() => "x"), { state: () => "x", computationId: () => "c" }), "127.0.0.1", 0, 1000);
+  const srv = serveHttp(httpApp(new Metrics(() => "Idle"), { state: () => "x", computationId: () => "c" }), "127.0.0.1", 0, 1000);
   try {
     const s = await silent(srv.port!);
     const answered = new Promise((res) => s.once("data", res));
