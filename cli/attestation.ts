@@ -94,14 +94,8 @@ export async function attestationGet(ctx: CliContext, arg: string | undefined, o
 /** Enough of the evidence for its report data: an SNP report is 1184 bytes, a TDX quote a few KiB. */
 const HEAD_BYTES = 1 << 20;
 
-function existsOrLink(path: string): boolean {
-  try {
-    lstatSync(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
+/** Any entry at `path`, a dangling symlink included. */
+const existsOrLink = (path: string) => lstatSync(path, { throwIfNoEntry: false }) !== undefined;
 
 async function policyEdit(ctx: CliContext, file: string, edit: (p: Awaited<ReturnType<typeof readPolicy>>) => Awaited<ReturnType<typeof readPolicy>>): Promise<void> {
   const path = isAbsolute(file) ? file : resolve(ctx.cwd, file);
