@@ -160,7 +160,7 @@ export class Agent {
     if (Buffer.byteLength(sock) > 100) sock = join(tmpdir(), `cocos-agent-${process.pid}-${m.id.replace(/[^\w.-]/g, "_").slice(0, 32)}.sock`); // sun_path is 108 bytes
     rmSync(sock, { force: true });
     await bindServer(this.server, `unix:${sock}`, grpc.ServerCredentials.createInsecure());
-    const guard = { limits: cfg.guard, onClose: (event: GuardEvent, client: string) => this.log.warn("connection closed by the guard", { event, client }) };
+    const guard = { limits: cfg.guard, onClose: this.guardLog() };
     if (m.agent_config.attested_tls) {
       if (!this.provider) throw new Error("attested TLS requested by the manifest, but this agent has no evidence provider");
       // Loaded only here: attested TLS pulls in node-forge and the SNP/TDX verifiers, which would
@@ -181,6 +181,18 @@ export class Agent {
     });
     // Starts the upload hashing worker now, off the first upload's path, and says which SHA3 it uses.
     void hashImplementation().then((impl) => this.log.info("upload hashing", { sha3: impl }));
+  }
+
+  /** One warning per guard event and 10 s window, with how many were folded in (a flood is not a log flood). */
+  private guardLog(): (event: GuardEvent, client: string) => void {
+    const windows = new Map<GuardEvent, { until: number; folded: number }>();
+    return (event, client) => {
+      const now = Date.now();
+      const w = windows.get(event);
+      if (w && now < w.until) return void w.folded++;
+      this.log.warn("connection closed by the guard", { event, client, ...(w?.folded ? { similar_since_last: w.folded } : {}) });
+      windows.set(event, { until: now + 10_000, folded: 0 });
+    };
   }
 
   async stop(): Promise<void> {
