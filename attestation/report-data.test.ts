@@ -44,3 +44,17 @@ test("misbinding explained: RPC answer, unlabelled, or unknown", () => {
   expect(explainAtlsMisbinding(unlabelledAtlsBinding(spki, nonce), spki, nonce)?.producedFor).toBe("unlabelled");
   expect(explainAtlsMisbinding(new Uint8Array(64), spki, nonce)).toBeUndefined();
 });
+
+test("no agent or attestation code asks a provider for evidence except through signedEvidence", async () => {
+  const root = new URL("..", import.meta.url).pathname;
+  const offenders: string[] = [];
+  for (const dir of ["agent", "attestation"]) {
+    for await (const f of new Bun.Glob("**/*.ts").scan({ cwd: root + dir })) {
+      if (f.endsWith(".test.ts") || f === "report-data.ts" || f === "testkit.ts") continue;
+      const text = await Bun.file(`${root}${dir}/${f}`).text();
+      // A call `x.getEvidence(` (provider implementations declare `getEvidence(` without a receiver).
+      if (/\.getEvidence\(/.test(text)) offenders.push(`${dir}/${f}`);
+    }
+  }
+  expect(offenders).toEqual([]);
+});
