@@ -60,5 +60,5 @@ test("the aTLS port is guarded: no TLS handshake, or TLS without the HTTP/2 pref
   const secured = new Promise((res) => tlsOnly.once("secureConnect", res));
   await Promise.all([new Promise((res) => raw.once("close", res)), new Promise((res) => tlsOnly.once("close", res))]);
   await secured; // the TLS handshake itself did complete: it is the missing preface that counts
-  expect(t.logs.filter((l) => l.includes("handshake_timeout")).length).toBeGreaterThanOrEqual(2);
+  expect(t.logs.some((l) => l.includes("handshake_timeout"))).toBe(true); // one warning per 10 s window
 });
