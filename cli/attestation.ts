@@ -75,7 +75,8 @@ export async function attestationGet(ctx: CliContext, arg: string | undefined, o
   // --json keeps only the rendering: the raw bytes go to a private temporary name first.
   const dest = o.json ? `${json}.evidence-${process.pid}` : bin;
   try {
-    await downloadEvidence(conn, req, { dest, maxBytes, force: o.force ?? false, bar: progress("📥 Downloading attestation", ctx.tty), target: cfg.url });
+    // The private name may be replaced (rename never follows a symlink); attestation.bin only with --force.
+    await downloadEvidence(conn, req, { dest, maxBytes, force: o.json || (o.force ?? false), bar: progress("📥 Downloading attestation", ctx.tty), target: cfg.url });
   } finally {
     conn.close();
   }
