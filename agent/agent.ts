@@ -33,6 +33,8 @@ export interface AgentOptions {
   logWrite?: (line: string) => void;
 }
 
+const HTTP_IDLE_MAX_MS = 10_000;
+
 export class Agent {
   readonly log: Logger;
   readonly metrics: Metrics;
@@ -133,7 +135,8 @@ export class Agent {
       httpApp(this.metrics, { state: () => this.computation.state, computationId: () => this.computationId }),
       cfg.httpHost,
       port,
-      cfg.guard.idleTimeoutMs,
+      // /health and /metrics answer at once: no reason to hold a quiet connection for long.
+      Math.min(cfg.guard.idleTimeoutMs, HTTP_IDLE_MAX_MS),
     );
     this.httpPort = this.http.port ?? 0;
     this.log.info("http listening", { host: cfg.httpHost, port: this.httpPort });
