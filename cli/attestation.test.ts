@@ -221,8 +221,9 @@ describe("attestation get: streamed to disk, capped, written exclusively, nonce 
     expect(big.code, big.output).toBe(0);
     expect(statSync(join(getDir, "attestation.bin")).size).toBe(300 << 20);
     expect(small.peak).toBeGreaterThan(0);
-    // Measured here: +61 MiB (grpc-js buffers, garbage not yet collected); buffering the evidence adds 300 MiB or more.
-    expect(big.peak - small.peak).toBeLessThan(100 << 20);
+    // Measured here: +61..63 MiB (grpc-js buffers, garbage not yet collected); buffering the evidence adds 300 MiB or
+    // more, so the bound keeps a margin for GC timing on a loaded machine.
+    expect(big.peak - small.peak).toBeLessThan(150 << 20);
     console.log(`attestation get: peak RSS ${(small.peak / 2 ** 20).toFixed(0)} MiB for ${ev.length} bytes, ${(big.peak / 2 ** 20).toFixed(0)} MiB for 300 MiB`);
     rmSync(join(getDir, "attestation.bin"));
   });
