@@ -74,10 +74,10 @@ class FrameReader {
 class StreamTracker {
   readonly open = new Set<number>();
   private preface = Buffer.alloc(0);
-  private readonly client = new FrameReader((type, flags, id) => {
+  // The client opens an RPC with HEADERS; its END_STREAM only half-closes (the answer is still due).
+  private readonly client = new FrameReader((type, _flags, id) => {
     if (type === FRAME_HEADERS && id > 0) this.open.add(id);
     else if (type === FRAME_RST_STREAM) this.open.delete(id);
-    void flags;
   });
   private readonly server = new FrameReader((type, flags, id) => {
     if (type === FRAME_RST_STREAM || ((type === FRAME_HEADERS || type === FRAME_DATA) && flags & FLAG_END_STREAM)) this.open.delete(id);
