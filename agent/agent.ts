@@ -1,10 +1,13 @@
 // Wires the agent together: host channel, logs/events, manifest, computation, gRPC and HTTP servers.
 import * as grpc from "@grpc/grpc-js";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, rmSync } from "node:fs";
+import type { TlsOptions } from "node:tls";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { AtlsFront } from "../attestation/atls.ts";
+import type { AttestedIdentity } from "../attestation/atls.ts";
 import { SimProvider } from "../attestation/providers/sim.ts";
 import type { EvidenceProvider } from "../attestation/providers/types.ts";
+import { startGuardedFront, type GuardedFront, type GuardEvent } from "../protocol/conn-guard.ts";
 import { toHex } from "../protocol/hash.ts";
 import { certificateSpki } from "../protocol/keys.ts";
 import { audienceOf } from "../protocol/signature.ts";
@@ -32,6 +35,8 @@ export interface AgentOptions {
   logWrite?: (line: string) => void;
 }
 
+const HTTP_IDLE_MAX_MS = 10_000;
+
 export class Agent {
   readonly log: Logger;
   readonly metrics: Metrics;
@@ -41,7 +46,9 @@ export class Agent {
   grpcPort = 0;
   httpPort = 0;
   private server: grpc.Server | null = null;
-  private atls: AtlsFront | null = null;
+  private front: GuardedFront | null = null;
+  /** The attested-TLS key (aTLS only): its `spki` is what v2 signatures may bind as the audience. */
+  identity: AttestedIdentity | null = null;
   private http: ReturnType<typeof serveHttp> | null = null;
   private computationId = "";
 
@@ -130,20 +137,23 @@ export class Agent {
       httpApp(this.metrics, { state: () => this.computation.state, computationId: () => this.computationId }),
       cfg.httpHost,
       port,
+      // /health and /metrics answer at once: no reason to hold a quiet connection for long.
+      Math.min(cfg.guard.idleTimeoutMs, HTTP_IDLE_MAX_MS),
     );
     this.httpPort = this.http.port ?? 0;
     this.log.info("http listening", { host: cfg.httpHost, port: this.httpPort });
   }
 
-  private serverCredentials(m: Manifest): grpc.ServerCredentials {
+  /** TLS (or mTLS, with a client CA) terminated by the guarded front; undefined = plaintext h2c. */
+  private tlsOptions(m: Manifest): TlsOptions | undefined {
     const a = m.agent_config;
-    if (!a.cert_file || !a.key_file) return grpc.ServerCredentials.createInsecure();
+    if (!a.cert_file || !a.key_file) return undefined;
     const pem = (v: string) => Buffer.from(v.includes("\n") || v.length >= 1000 || !existsSync(v) ? v : readFileSync(v, "utf8"));
-    const ca = a.client_ca_file ? pem(a.client_ca_file) : null;
-    const chain = pem(a.cert_file);
+    const ca = a.client_ca_file ? pem(a.client_ca_file) : undefined;
+    const cert = pem(a.cert_file);
     // v2 signatures name the key this agent's TLS certificate carries (the first of the chain).
-    this.computation.audience = audienceOf(certificateSpki(chain.toString()));
-    return grpc.ServerCredentials.createSsl(ca, [{ cert_chain: chain, private_key: pem(a.key_file) }], ca !== null);
+    this.computation.audience = audienceOf(certificateSpki(cert.toString()));
+    return { cert, key: pem(a.key_file), ...(ca ? { ca, requestCert: true, rejectUnauthorized: true } : {}) };
   }
 
   private async serve(m: Manifest): Promise<void> {
@@ -152,21 +162,25 @@ export class Agent {
     const port = cfg.grpcPort ?? (m.agent_config.port ? Number(m.agent_config.port) : 7002);
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`agent port must be 0..65535, got ${JSON.stringify(m.agent_config.port)}`);
     this.server = createAgentGrpcServer({ computation: this.computation, attestation: { provider: () => this.provider }, log: this.log, metrics: this.metrics });
+    // gRPC listens on a private Unix socket; the only network entry is a guarded front (handshake
+    // and idle timeouts, per-client cap) that terminates TLS or attested TLS, or pipes h2c.
+    let sock = join(cfg.workDir, ".agent-grpc.sock");
+    if (Buffer.byteLength(sock) > 100) sock = join(tmpdir(), `cocos-agent-${process.pid}-${m.id.replace(/[^\w.-]/g, "_").slice(0, 32)}.sock`); // sun_path is 108 bytes
+    rmSync(sock, { force: true });
+    await bindServer(this.server, `unix:${sock}`, grpc.ServerCredentials.createInsecure());
+    const guard = { limits: cfg.guard, onClose: this.guardLog() };
     if (m.agent_config.attested_tls) {
       if (!this.provider) throw new Error("attested TLS requested by the manifest, but this agent has no evidence provider");
-      // gRPC listens on a private Unix socket; the only network entry is the attested-TLS front.
-      const sock = join(cfg.workDir, ".agent-grpc.sock");
       // Loaded only here: attested TLS pulls in node-forge and the SNP/TDX verifiers, which would
       // otherwise add to every agent's start-up.
       const { AttestedIdentity, startAtlsFront } = await import("../attestation/atls.ts");
-      const identity = new AttestedIdentity(this.provider);
-      this.computation.audience = audienceOf(identity.spki); // v2 signatures name this attested key
-      await bindServer(this.server, `unix:${sock}`, grpc.ServerCredentials.createInsecure());
-      this.atls = await startAtlsFront(identity, sock, { host, port });
-      this.grpcPort = this.atls.port;
+      this.identity = new AttestedIdentity(this.provider);
+      this.computation.audience = audienceOf(this.identity.spki); // v2 signatures name this attested key
+      this.front = await startAtlsFront(this.identity, sock, { host, port }, guard);
     } else {
-      this.grpcPort = await bindServer(this.server, `${host.includes(":") ? `[${host}]` : host}:${port}`, this.serverCredentials(m));
+      this.front = await startGuardedFront({ backend: sock, listen: { host, port }, tls: this.tlsOptions(m), ...guard });
     }
+    this.grpcPort = this.front.port;
     this.log.info("agent ready", {
       grpc_host: host,
       grpc_port: this.grpcPort,
@@ -178,9 +192,21 @@ export class Agent {
     void hashImplementation().then((impl) => this.log.info("upload hashing", { sha3: impl }));
   }
 
+  /** One warning per guard event and 10 s window, with how many were folded in (a flood is not a log flood). */
+  private guardLog(): (event: GuardEvent, client: string) => void {
+    const windows = new Map<GuardEvent, { until: number; folded: number }>();
+    return (event, client) => {
+      const now = Date.now();
+      const w = windows.get(event);
+      if (w && now < w.until) return void w.folded++;
+      this.log.warn("connection closed by the guard", { event, client, ...(w?.folded ? { similar_since_last: w.folded } : {}) });
+      windows.set(event, { until: now + 10_000, folded: 0 });
+    };
+  }
+
   async stop(): Promise<void> {
     this.computation.stop();
-    await this.atls?.close();
+    await this.front?.close();
     if (this.server) {
       const s = this.server;
       await new Promise<void>((r) => s.tryShutdown(() => r()));

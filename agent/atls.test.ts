@@ -2,6 +2,8 @@
 // verified the evidence uploads over it, a plaintext client gets nowhere.
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import * as grpc from "@grpc/grpc-js";
+import * as net from "node:net";
+import * as tls from "node:tls";
 import { strToU8 } from "fflate";
 import { connectAttested } from "../attestation/atls.ts";
 import { trustSimRoot } from "../attestation/policy.ts";
@@ -14,7 +16,7 @@ const script = strToU8("#!/bin/sh\n");
 const sim = new SimProvider({ hostData: new Uint8Array(32) });
 let t: TestAgent;
 beforeAll(async () => {
-  t = await startTestAgent({ algorithm: script, algoKey, datasets: [{ bytes: strToU8("d"), filename: "d", key: algoKey }], consumers: [algoKey], provider: sim, agentConfig: { attested_tls: true } });
+  t = await startTestAgent({ algorithm: script, algoKey, datasets: [{ bytes: strToU8("d"), filename: "d", key: algoKey }], consumers: [algoKey], provider: sim, agentConfig: { attested_tls: true }, config: { guard: { handshakeTimeoutMs: 400, idleTimeoutMs: 60_000, maxConnsPerClient: 16 } } });
 });
 afterAll(() => t?.close());
 
@@ -50,4 +52,13 @@ test("a policy naming another sim root refuses the agent", async () => {
   const other = new SimProvider({});
   const conn = await connectAttested("127.0.0.1", t.agent.grpcPort, trustSimRoot({}, other.root.arkSha256));
   expect(conn.verdict.ok).toBe(false);
+});
+
+test("the aTLS port is guarded: no TLS handshake, or TLS without the HTTP/2 preface, is closed after the handshake timeout", async () => {
+  const raw = net.connect(t.agent.grpcPort, "127.0.0.1").on("data", () => {}).on("error", () => {});
+  const tlsOnly = tls.connect({ host: "127.0.0.1", port: t.agent.grpcPort, rejectUnauthorized: false, ALPNProtocols: ["h2"] }).on("data", () => {}).on("error", () => {});
+  const secured = new Promise((res) => tlsOnly.once("secureConnect", res));
+  await Promise.all([new Promise((res) => raw.once("close", res)), new Promise((res) => tlsOnly.once("close", res))]);
+  await secured; // the TLS handshake itself did complete: it is the missing preface that counts
+  expect(t.logs.some((l) => l.includes("handshake_timeout"))).toBe(true); // one warning per 10 s window
 });

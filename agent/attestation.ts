@@ -2,7 +2,8 @@
 // evidence binds this manifest (Cocos v0.4: SNP HOST_DATA = SHA3-256 of the manifest JSON).
 import { createProvider, detectProvider, SimProvider } from "../attestation/providers/index.ts";
 import type { Evidence, EvidenceProvider, ProviderKind } from "../attestation/providers/types.ts";
-import { equalBytes, fromHex, sha3_512, toHex } from "../protocol/hash.ts";
+import { signedEvidence } from "../attestation/report-data.ts";
+import { equalBytes, fromHex, toHex } from "../protocol/hash.ts";
 import type { GuestLink } from "../protocol/host-channel/links.ts";
 import type { AttestationMode } from "./config.ts";
 
@@ -49,7 +50,7 @@ const HOST_DATA_OFFSET = 0xc0;
  */
 export async function checkManifestBinding(p: EvidenceProvider, manifestHash: Uint8Array, computationId: string): Promise<"bound" | "unbound" | "skipped"> {
   if (p instanceof SimProvider || p.kind === "tdx") return "skipped"; // in-process sim sets it itself; TDX binds via MRCONFIGID
-  const ev = await p.getEvidence(sha3_512(computationId));
+  const ev = await signedEvidence(p, "manifest-binding", new TextEncoder().encode(computationId));
   const hostData = ev.data.subarray(HOST_DATA_OFFSET, HOST_DATA_OFFSET + 32);
   if (hostData.length !== 32) throw new Error(`evidence too short (${ev.data.length} bytes) to carry HOST_DATA`);
   if (hostData.every((b) => b === 0)) return "unbound";

@@ -3,6 +3,7 @@ import { afterEach, expect, test } from "bun:test";
 import * as grpc from "@grpc/grpc-js";
 import { strToU8 } from "fflate";
 import { manifestHash, type Manifest } from "../protocol/manifest.ts";
+import { reportData, rpcReportData } from "../attestation/report-data.ts";
 import { download, ed, startTestAgent, type TestAgent } from "./testkit.ts";
 
 const algoKey = ed();
@@ -14,9 +15,11 @@ afterEach(async () => {
 });
 
 /** An SNP-shaped report as a host (the QEMU backend) returns it: report data and HOST_DATA set. */
-const reportWith = (hostData: (m: Manifest) => Uint8Array) => async (reportData: Uint8Array, m: Manifest) => {
+const asked: Uint8Array[] = [];
+const reportWith = (hostData: (m: Manifest) => Uint8Array) => async (rd: Uint8Array, m: Manifest) => {
+  asked.push(rd);
   const r = new Uint8Array(0x4a0);
-  r.set(reportData, 0x50);
+  r.set(rd, 0x50);
   r.set(hostData(m), 0xc0);
   return r;
 };
@@ -31,10 +34,15 @@ test("launch evidence binding another manifest: the agent refuses to serve", asy
 test("launch evidence binding this manifest: served, and the Attestation RPC uses the host's reports", async () => {
   t = await startTestAgent(spec(reportWith((m) => manifestHash(m))));
   expect(t.logs.some((l) => l.includes('"msg":"manifest binding"') && l.includes('"result":"bound"'))).toBe(true);
+  // The boot self-check asked the host for a report under its own label, not a bare hash.
+  expect(asked.some((rd) => Buffer.from(rd).equals(reportData("manifest-binding", new TextEncoder().encode(t!.manifest.id))))).toBe(true);
   const nonce = new Uint8Array(64).fill(5);
   const r = await download(t, "Attestation", new grpc.Metadata(), { teeNonce: nonce });
   expect(r.code).toBe(grpc.status.OK);
-  expect([...r.bytes.subarray(0x50, 0x90)]).toEqual([...nonce]);
+  // The report carries the RPC's label over the nonce, never the caller's bytes themselves (a relay
+  // could otherwise ask for SHA3-512(its key ‖ a client's nonce) and pose as the agent).
+  expect([...r.bytes.subarray(0x50, 0x90)]).toEqual([...rpcReportData(nonce)]);
+  expect([...r.bytes.subarray(0x50, 0x90)]).not.toEqual([...nonce]);
   expect([...r.bytes.subarray(0xc0, 0xe0)]).toEqual([...manifestHash(t.manifest)]);
 });
 

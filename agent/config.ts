@@ -1,5 +1,7 @@
 // Agent configuration from AGENT_* environment variables (Cocos names where they exist:
 // AGENT_GRPC_PORT, AGENT_GRPC_HOST, AGENT_LOG_LEVEL, AGENT_VMPL).
+import { DEFAULT_GUARD_LIMITS, type GuardLimits } from "../protocol/conn-guard.ts";
+import { parseDurationMs } from "../protocol/env-values.ts";
 import { DEFAULT_LIMITS, type RunLimits } from "../runtime/types.ts";
 import type { LogLevel } from "./log.ts";
 
@@ -35,6 +37,8 @@ export interface AgentConfig {
   simStateDir?: string;
   /** Hex, 48 bytes: the measurement a sim report carries (e.g. SHA-384 of the image). */
   simMeasurement?: string;
+  /** Every listening port: AGENT_HANDSHAKE_TIMEOUT, AGENT_IDLE_TIMEOUT, AGENT_MAX_CONNS_PER_CLIENT. */
+  guard: GuardLimits;
 }
 
 export class ConfigError extends Error {
@@ -56,6 +60,19 @@ function oneOf<T extends string>(env: Env, name: string, allowed: readonly T[], 
   if (v === "") return def;
   if (!allowed.includes(v as T)) throw new ConfigError(`${name} must be one of ${allowed.join(", ")}, got ${JSON.stringify(env[name])}`);
   return v as T;
+}
+
+function duration(env: Env, name: string, defMs: number): number {
+  const v = env[name];
+  if (v === undefined || v === "") return defMs;
+  let ms: number;
+  try {
+    ms = parseDurationMs(v, name);
+  } catch (e) {
+    throw new ConfigError((e as Error).message);
+  }
+  if (!(ms > 0)) throw new ConfigError(`${name} must be a positive duration like 10s, got ${JSON.stringify(v)}`);
+  return ms;
 }
 
 const GiB = 1024 ** 3;
@@ -98,5 +115,10 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): AgentCo
     attestation: oneOf(env, "AGENT_ATTESTATION", ["auto", "snp", "tdx", "sim", "host", "none"] as const, "auto"),
     simStateDir: env.AGENT_SIM_STATE_DIR || undefined,
     simMeasurement: env.AGENT_SIM_MEASUREMENT || undefined,
+    guard: {
+      handshakeTimeoutMs: duration(env, "AGENT_HANDSHAKE_TIMEOUT", DEFAULT_GUARD_LIMITS.handshakeTimeoutMs),
+      idleTimeoutMs: duration(env, "AGENT_IDLE_TIMEOUT", DEFAULT_GUARD_LIMITS.idleTimeoutMs),
+      maxConnsPerClient: int(env, "AGENT_MAX_CONNS_PER_CLIENT", DEFAULT_GUARD_LIMITS.maxConnsPerClient, 1),
+    },
   };
 }

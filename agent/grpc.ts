@@ -3,7 +3,8 @@
 import * as grpc from "@grpc/grpc-js";
 import { bytesChunks, fileChunks } from "../protocol/chunks.ts";
 import { AgentServiceDef, HealthServiceDef } from "../protocol/proto.ts";
-import type { Evidence, EvidenceProvider } from "../attestation/providers/types.ts";
+import { padReportData, type Evidence, type EvidenceProvider } from "../attestation/providers/types.ts";
+import { signedEvidence } from "../attestation/report-data.ts";
 import { AgentError, failedPrecondition, internal, invalidArgument } from "./errors.ts";
 import { Computation, METHOD_ALGO, METHOD_DATA, METHOD_RESULT } from "./computation.ts";
 import type { Logger } from "./log.ts";
@@ -174,11 +175,11 @@ export function agentHandlers(o: AgentServiceOptions): grpc.UntypedServiceImplem
         if (!wants.includes(p.kind)) {
           throw failedPrecondition(`attestation type does not exist or is not supported: requested ${ATTESTATION_TYPES[type]}, this agent provides ${p.kind}`);
         }
-        const reportData = new Uint8Array(64);
-        reportData.set(tee);
+        // Never the caller's bytes as they are: the report carries the RPC's label hashed with the
+        // nonce, so a relay cannot obtain evidence that passes as an attested-TLS binding.
         let ev: Evidence;
         try {
-          ev = await p.getEvidence(reportData);
+          ev = await signedEvidence(p, "attestation-rpc", padReportData(tee));
         } catch (err) {
           throw internal(`could not obtain ${p.kind} evidence: ${(err as Error).message}`);
         }

@@ -14,6 +14,8 @@ export function httpApp(metrics: Metrics, info: HttpInfo): Hono {
   return app;
 }
 
-export function serveHttp(app: Hono, host: string, port: number): ReturnType<typeof Bun.serve> {
-  return Bun.serve({ hostname: host, port, fetch: app.fetch });
+/** idleTimeoutMs: a connection with no traffic that long is closed (Bun.serve: whole seconds, 1..255). */
+export function serveHttp(app: Hono, host: string, port: number, idleTimeoutMs: number): ReturnType<typeof Bun.serve> {
+  const idleTimeout = Math.min(255, Math.max(1, Math.ceil(idleTimeoutMs / 1000)));
+  return Bun.serve({ hostname: host, port, fetch: app.fetch, idleTimeout });
 }

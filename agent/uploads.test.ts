@@ -1,6 +1,7 @@
 // Every bad input of issue 3 on the agent side: the right status code, a clear message, no state
 // change, nothing stored; and accepted uploads survive later rejections.
 import { afterEach, describe, expect, test } from "bun:test";
+import { rpcReportData } from "../attestation/report-data.ts";
 import * as grpc from "@grpc/grpc-js";
 import { strToU8, zipSync } from "fflate";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -267,15 +268,14 @@ describe("content checks", () => {
 });
 
 describe("Attestation RPC", () => {
-  test("returns the provider's evidence with the nonce as report data; bad requests refused", async () => {
+  test("returns the provider's evidence with the RPC-labelled nonce as report data; bad requests refused", async () => {
     t = await fresh({ provider: new SimProvider({ hostData: new Uint8Array(32) }) });
     const nonce = sha3_256("client nonce");
     const r = await download(t, "Attestation", new grpc.Metadata(), { teeNonce: nonce, type: 0 });
     expect(r.code).toBe(OK);
     expect(r.fileSize).toBe(r.bytes.length);
     expect(r.bytes.length).toBeGreaterThanOrEqual(0x4a0);
-    expect([...r.bytes.subarray(0x50, 0x70)]).toEqual([...nonce]);
-    expect([...r.bytes.subarray(0x70, 0x90)]).toEqual(new Array(32).fill(0));
+    expect([...r.bytes.subarray(0x50, 0x90)]).toEqual([...rpcReportData(nonce)]);
     const long = await download(t, "Attestation", new grpc.Metadata(), { teeNonce: new Uint8Array(65) });
     expect(long.code).toBe(INVALID_ARGUMENT);
     expect(long.details).toContain("expect less or equal to 64 bytes");
@@ -285,7 +285,7 @@ describe("Attestation RPC", () => {
     expect(bad.code).toBe(INVALID_ARGUMENT);
   });
 
-  test("serves real SEV-SNP evidence from a configfs-tsm tree: the caller's nonce goes to inblob", async () => {
+  test("serves real SEV-SNP evidence from a configfs-tsm tree: the RPC-labelled nonce goes to inblob", async () => {
     // A directory laid out like /sys/kernel/config/tsm/report/<entry> once the kernel has filled it,
     // holding a real Milan report and its certificate table.
     const root = mkdtempSync(join(tmpdir(), "agent-tsm-"));
@@ -305,7 +305,7 @@ describe("Attestation RPC", () => {
       expect(r.code).toBe(OK);
       const inblob = new Uint8Array(readFileSync(join(entry, "inblob")));
       expect(inblob.length).toBe(64);
-      expect([...inblob.subarray(0, 32)]).toEqual([...nonce]);
+      expect([...inblob]).toEqual([...rpcReportData(nonce)]);
       expect(Buffer.compare(r.bytes, Buffer.concat([report, aux]))).toBe(0);
       const v = verifySnp(new Uint8Array(r.bytes), { policy: { root_of_trust: { product: "Milan" } } });
       expect(v.ok).toBe(true);

@@ -1,6 +1,7 @@
 // Wire compatibility: drives the agent process (agent/main.ts) with a client built ONLY from
 // proto/agent.proto (proto-loader + grpc-js + node:crypto), no project code on the client side.
 import { afterAll, beforeAll, expect, test } from "bun:test";
+import { rpcReportData } from "../attestation/report-data.ts";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
 import { createHash, generateKeyPairSync, sign } from "node:crypto";
@@ -90,7 +91,7 @@ test("Algo (Cocos v1 signature, bin) → automatic run → Result zip with file-
   expect(new TextDecoder().decode(unzipSync(new Uint8Array(result!.bytes))["out.txt"])).toBe("wire ok 42");
 });
 
-test("Attestation with teeNonce (field 1) returns an SNP-shaped report carrying it", async () => {
+test("Attestation with teeNonce (field 1) returns an SNP-shaped report carrying it under the RPC label", async () => {
   const nonce = Buffer.alloc(64, 0xab);
   const bytes = await new Promise<Buffer>((resolve, reject) => {
     const call = client.Attestation({ teeNonce: nonce, type: 0 });
@@ -100,7 +101,7 @@ test("Attestation with teeNonce (field 1) returns an SNP-shaped report carrying 
     call.on("end", () => resolve(Buffer.concat(parts)));
   });
   expect(bytes.length).toBeGreaterThanOrEqual(0x4a0);
-  expect(bytes.subarray(0x50, 0x90).equals(nonce)).toBe(true);
+  expect(bytes.subarray(0x50, 0x90).equals(rpcReportData(nonce))).toBe(true);
   // HOST_DATA binds the manifest: SHA3-256 of its canonical JSON.
   expect([...bytes.subarray(0xc0, 0xe0)]).toEqual(sha3(Buffer.from(manifestJson)));
 });

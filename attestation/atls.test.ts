@@ -1,14 +1,15 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import * as grpc from "@grpc/grpc-js";
-import { generateKeyPairSync } from "node:crypto";
+import { createPublicKey, generateKeyPairSync } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { tmpdir } from "node:os";
-import { AttestedIdentity, bindingReportData, connectAttested, EVIDENCE_OID, makeAttestedCertificate, nonceToSni, sniToNonce, startAtlsFront, verifyAttestedCertificate } from "./atls.ts";
+import { AttestedIdentity, connectAttested, EVIDENCE_OID, makeAttestedCertificate, nonceToSni, sniToNonce, startAtlsFront, verifyAttestedCertificate } from "./atls.ts";
 import { SimProvider } from "./providers/sim.ts";
 import { trustSimRoot } from "./policy.ts";
 import { parseCertificate } from "./x509.ts";
 import { toBase64 } from "./bytes.ts";
+import { atlsReportData, rpcReportData, unlabelledAtlsBinding } from "./report-data.ts";
 
 const tmp = mkdtempSync(join(tmpdir(), "atls-test-"));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -37,12 +38,34 @@ describe("attested certificate", () => {
   });
 
   test("evidence bound to another key is refused (mismatched SPKI)", async () => {
-    const evidence = await sim.getEvidence(bindingReportData(id.spki, nonce));
+    const evidence = await sim.getEvidence(atlsReportData(id.spki, nonce));
     const otherKey = generateKeyPairSync("rsa", { modulusLength: 2048 }).privateKey.export({ format: "pem", type: "pkcs1" }) as string;
     const forged = makeAttestedCertificate(otherKey, evidence);
     const v = verifyAttestedCertificate(forged.certDer, nonce, policy);
     expect(v.ok).toBe(false);
     expect(v.code).toBe("atls.spki_binding");
+  });
+
+  // The relay attack: a MITM with its own key obtains evidence for SHA3-512(its SPKI ‖ nonce) from
+  // an oracle that signs caller-chosen data. Both shapes of that evidence are named and refused.
+  const relayKey = generateKeyPairSync("rsa", { modulusLength: 2048 }).privateKey.export({ format: "pem", type: "pkcs1" }) as string;
+  const relaySpki = new Uint8Array(createPublicKey(relayKey).export({ format: "der", type: "spki" }));
+
+  test("evidence from the Attestation RPC (labelled for the RPC) is refused as produced for the RPC", async () => {
+    for (const tee of [unlabelledAtlsBinding(relaySpki, nonce), atlsReportData(relaySpki, nonce)]) {
+      const forged = makeAttestedCertificate(relayKey, await sim.getEvidence(rpcReportData(tee)));
+      const v = verifyAttestedCertificate(forged.certDer, nonce, policy);
+      expect(v.ok).toBe(false);
+      expect(v.code).toBe("atls.wrong_context");
+      expect(v.reason).toContain("evidence was produced for the Attestation RPC, not for attested TLS");
+    }
+  });
+
+  test("evidence over the old unlabelled binding (an oracle signing raw data) is refused and named", async () => {
+    const forged = makeAttestedCertificate(relayKey, await sim.getEvidence(unlabelledAtlsBinding(relaySpki, nonce)));
+    const v = verifyAttestedCertificate(forged.certDer, nonce, policy);
+    expect(v.code).toBe("atls.wrong_context");
+    expect(v.reason).toContain("unlabelled");
   });
 
   test("a certificate without evidence, and garbage", () => {

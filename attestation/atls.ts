@@ -1,22 +1,24 @@
 // Attested TLS (the v0.7–0.8 Cocos design, made standard-TLS friendly):
 //  - the client draws a 64-byte nonce and sends it as SNI: hex in 32-char labels + ".nonce";
 //  - the agent (TLS front in front of grpc-js) answers with a certificate for its long-lived RSA key
-//    whose non-critical extension carries evidence with report_data = SHA3-512(SPKI DER ‖ nonce);
+//    whose non-critical extension carries evidence with report_data = the aTLS-labelled digest of
+//    SPKI DER and nonce (attestation/report-data.ts: no other interface can produce it);
 //  - the client verifies evidence + policy + binding to the presented certificate's SPKI, then pins
 //    that certificate/SPKI for the gRPC channel (same SNI → the agent serves the same certificate).
 // Protocol details: attestation/README.md.
 import { generateKeyPairSync, randomBytes, createPublicKey, sign as cryptoSign } from "node:crypto";
 import * as tls from "node:tls";
-import * as net from "node:net";
 import forge from "node-forge";
 import { parseCertificate, publicKey, verifyCertSignature } from "./x509.ts";
 import { derToPem, equal, fromHex, sha3_512, toHex } from "./bytes.ts";
+import { atlsReportData, explainAtlsMisbinding, signedEvidence } from "./report-data.ts";
 import { CheckList, type EvidenceKind, type Verdict } from "./verdict.ts";
 import type { AttestationPolicy } from "./policy.ts";
 import type { Evidence, EvidenceProvider } from "./providers/types.ts";
 import type { Product } from "./snp/report.ts";
 import { verifySnp, type SnpVerifyOptions } from "./snp/verify.ts";
 import { verifyTdx, type TdxVerifyOptions } from "./tdx/verify.ts";
+import { startGuardedFront, type GuardedFront, type GuardedFrontOptions } from "../protocol/conn-guard.ts";
 
 /**
  * Unregistered private arc 2.99999, as Cocos v0.7–0.8 uses (2.99999.1.x = its vTPM-protobuf evidence);
@@ -39,8 +41,6 @@ export function sniToNonce(servername: string | undefined): Uint8Array | undefin
   if (!/^[0-9a-f]+$/i.test(hex) || hex.length % 2 || hex.length < 32 || hex.length > 128) return undefined;
   return fromHex(hex);
 }
-
-export const bindingReportData = (spkiDer: Uint8Array, nonce: Uint8Array) => sha3_512(spkiDer, nonce);
 
 export interface AttestedCert {
   certPem: string;
@@ -78,7 +78,7 @@ export class AttestedIdentity {
   }
 
   private async make(nonce: Uint8Array): Promise<AttestedCert> {
-    const ev = await this.provider.getEvidence(bindingReportData(this.spki, nonce));
+    const ev = await signedEvidence(this.provider, "atls", this.spki, nonce);
     return makeAttestedCertificate(this.keyPem, ev, this.commonName);
   }
 }
@@ -134,16 +134,19 @@ export function verifyAttestedCertificate(certDer: Uint8Array, nonce: Uint8Array
     const ext = cert.extensions.get(oid)!;
     c.add("atls.extension_non_critical", !ext.critical, { detail: "evidence extension must be non-critical" });
     c.add("atls.cert_self_signed", verifyCertSignature(cert, publicKey(cert.spki)), { detail: "certificate signed by its own (attested) key" });
-    const expected = bindingReportData(cert.spki, nonce);
+    const expected = atlsReportData(cert.spki, nonce);
     const inner =
       kind === "tdx"
         ? verifyTdx(ext.value, { ...opts.tdx, at: opts.at, policy, expectedReportData: expected })
         : verifySnp(ext.value, { cacheDir: opts.cacheDir, ...opts.snp, vcek: opts.vcek, at: opts.at, policy, expectedReportData: expected });
     const rd = inner.claims.report_data as string | undefined;
-    c.add("atls.spki_binding", rd === toHex(expected), {
-      expected: `SHA3-512(SPKI ‖ nonce) = ${toHex(expected).slice(0, 32)}…`,
+    const bound = rd === toHex(expected);
+    // Evidence another interface produced (the Attestation RPC for a relay's key) has its own code.
+    const mis = !bound && rd && /^[0-9a-f]{128}$/.test(rd) ? explainAtlsMisbinding(fromHex(rd), cert.spki, nonce) : undefined;
+    c.add(mis ? "atls.wrong_context" : "atls.spki_binding", bound, {
+      expected: `SHA3-512("cocos-atls-v1", SPKI, nonce) = ${toHex(expected).slice(0, 32)}…`,
       actual: rd ? rd.slice(0, 32) + "…" : "no report data",
-      detail: "evidence is not bound to this certificate's key and our nonce",
+      detail: mis?.detail ?? "evidence is not bound to this certificate's key and our nonce",
     });
     const out = c.verdict(inner.simulated, { ...inner.claims, evidence_kind: kind, tls_spki_sha3_512: toHex(sha3_512(cert.spki)) });
     return mergeVerdicts(out, inner);
@@ -161,56 +164,37 @@ function mergeVerdicts(outer: Verdict, inner: Verdict): Verdict {
 
 // ---------------------------------------------------------------- agent: TLS front
 
-export interface AtlsFront {
-  port: number;
-  close(): Promise<void>;
-}
+export type AtlsFront = GuardedFront;
 
 /**
  * TLS terminator in front of a plaintext (h2c) grpc-js server on `backend` (Unix socket path or
- * {host, port}). Each handshake's SNI nonce selects the certificate; SNI that is not a nonce gets
- * the certificate for the all-zero nonce (plain TLS clients still connect, but learn nothing fresh).
+ * {host, port}), with the connection guard's timeouts and per-client cap. Each handshake's SNI
+ * nonce selects the certificate; SNI that is not a nonce gets the certificate for the all-zero
+ * nonce (plain TLS clients still connect, but learn nothing fresh).
  */
-export async function startAtlsFront(identity: AttestedIdentity, backend: string | { host: string; port: number }, listen: { port?: number; host?: string } = {}): Promise<AtlsFront> {
+export async function startAtlsFront(
+  identity: AttestedIdentity,
+  backend: string | { host: string; port: number },
+  listen: { port?: number; host?: string } = {},
+  guard: Pick<GuardedFrontOptions, "limits" | "onClose"> = {},
+): Promise<AtlsFront> {
   const fallback = await identity.certificateFor(new Uint8Array(64));
-  const server = tls.createServer({
-    key: fallback.keyPem,
-    cert: fallback.certPem,
-    ALPNProtocols: ["h2"],
-    SNICallback: (servername, cb) => {
-      const nonce = sniToNonce(servername) ?? new Uint8Array(64);
-      identity.certificateFor(nonce).then(
-        (c) => cb(null, tls.createSecureContext({ key: c.keyPem, cert: c.certPem })),
-        (e) => cb(e instanceof Error ? e : new Error(String(e))),
-      );
+  return startGuardedFront({
+    backend,
+    listen,
+    ...guard,
+    tls: {
+      key: fallback.keyPem,
+      cert: fallback.certPem,
+      SNICallback: (servername, cb) => {
+        const nonce = sniToNonce(servername) ?? new Uint8Array(64);
+        identity.certificateFor(nonce).then(
+          (c) => cb(null, tls.createSecureContext({ key: c.keyPem, cert: c.certPem })),
+          (e) => cb(e instanceof Error ? e : new Error(String(e))),
+        );
+      },
     },
   });
-  const sockets = new Set<net.Socket>();
-  server.on("secureConnection", (client: tls.TLSSocket) => {
-    const up = typeof backend === "string" ? net.connect(backend) : net.connect(backend.port, backend.host);
-    sockets.add(client).add(up);
-    const done = () => {
-      client.destroy();
-      up.destroy();
-      sockets.delete(client);
-      sockets.delete(up);
-    };
-    client.on("error", done).on("close", done);
-    up.on("error", done).on("close", done);
-    client.pipe(up);
-    up.pipe(client);
-  });
-  server.on("tlsClientError", () => {});
-  await new Promise<void>((res, rej) => server.once("error", rej).listen(listen.port ?? 0, listen.host ?? "127.0.0.1", () => res()));
-  const port = (server.address() as net.AddressInfo).port;
-  return {
-    port,
-    close: () =>
-      new Promise<void>((res) => {
-        for (const s of sockets) s.destroy();
-        server.close(() => res());
-      }),
-  };
 }
 
 // ---------------------------------------------------------------- client: verified connection

@@ -1,7 +1,8 @@
 // What `cocos-cli attestation get|validate` and `policy …` call. The CLI owns argument parsing and
 // the gRPC call; these functions own evidence handling, verification and output.
 import { readFileSync } from "node:fs";
-import { fromHex } from "./bytes.ts";
+import { equal, fromHex, toHex } from "./bytes.ts";
+import { rpcReportData } from "./report-data.ts";
 import { formatVerdict, verdictJson } from "./format.ts";
 import { parsePolicy, type AttestationPolicy } from "./policy.ts";
 import { padReportData, type ProviderKind } from "./providers/types.ts";
@@ -36,6 +37,24 @@ export function describeEvidence(b: Uint8Array, kind?: ProviderKind): Record<str
   return r.ok ? { type: kind ?? "snp", bytes: b.length, ...snpClaims(r.report) } : { type: "snp", error: r.detail };
 }
 
+/** The report data inside SNP/sim or TDX evidence, if it parses. */
+export function evidenceReportData(b: Uint8Array): Uint8Array | undefined {
+  const rd = describeEvidence(b).report_data;
+  return typeof rd === "string" && /^[0-9a-f]{128}$/.test(rd) ? fromHex(rd) : undefined;
+}
+
+/**
+ * How evidence fetched over the Attestation RPC binds the caller's nonce: "rpc" = our agent's
+ * labelled digest (cocos-attestation-rpc-v1), "raw" = the nonce itself (an agent without domain
+ * separation, e.g. Cocos's Go agent), "none" = neither.
+ */
+export function rpcBinding(evidence: Uint8Array, teeNonce: Uint8Array): "rpc" | "raw" | "none" {
+  const rd = evidenceReportData(evidence);
+  if (!rd) return "none";
+  if (equal(rd, rpcReportData(teeNonce))) return "rpc";
+  return equal(rd, padReportData(teeNonce)) ? "raw" : "none";
+}
+
 export interface ValidateOptions {
   policy?: AttestationPolicy | string; // object or path
   vcek?: Uint8Array | string; // DER or path
@@ -43,7 +62,9 @@ export interface ValidateOptions {
   json?: boolean;
   cacheDir?: string;
   allowNetwork?: boolean;
-  reportData?: string; // hex, overrides the policy's report data
+  reportData?: string; // hex, exact expected report data (any context), overrides the policy's
+  /** hex: the nonce given to `attestation get`; expected report data = the RPC's labelled digest of it. */
+  nonce?: string;
   tdx?: Omit<TdxVerifyOptions, "policy" | "at">;
   snp?: Omit<SnpVerifyOptions, "policy" | "at" | "vcek">;
 }
@@ -52,9 +73,21 @@ export async function verifyEvidence(evidence: Uint8Array, o: ValidateOptions = 
   const policy = typeof o.policy === "string" ? parsePolicy(readFileSync(o.policy, "utf8")) : o.policy;
   const vcek = typeof o.vcek === "string" ? new Uint8Array(readFileSync(o.vcek)) : o.vcek;
   const at = typeof o.at === "string" ? parseTime(o.at) : o.at;
-  const expectedReportData = o.reportData ? padReportData(fromHex(o.reportData)) : undefined;
-  if (detectEvidenceKind(evidence) === "tdx") return verifyTdx(evidence, { ...o.tdx, policy, at, expectedReportData });
-  return verifySnpFetching(evidence, { ...o.snp, policy, vcek, at, cacheDir: o.cacheDir, allowNetwork: o.allowNetwork, expectedReportData });
+  if (o.reportData && o.nonce) throw new Error("give either --nonce (what you asked the agent for) or --report_data (the exact report data), not both");
+  const nonce = o.nonce !== undefined ? teeNonce(o.nonce) : undefined;
+  const expectedReportData = nonce ? rpcReportData(nonce) : o.reportData ? padReportData(fromHex(o.reportData)) : undefined;
+  const v =
+    detectEvidenceKind(evidence) === "tdx"
+      ? verifyTdx(evidence, { ...o.tdx, policy, at, expectedReportData })
+      : await verifySnpFetching(evidence, { ...o.snp, policy, vcek, at, cacheDir: o.cacheDir, allowNetwork: o.allowNetwork, expectedReportData });
+  return nonce && /report_data_mismatch$/.test(v.code ?? "") ? explainRawNonce(v, evidence, nonce) : v;
+}
+
+/** The nonce arrived verbatim instead of RPC-labelled: say so, so the user knows which agent answered. */
+function explainRawNonce(v: Verdict, evidence: Uint8Array, nonce: Uint8Array): Verdict {
+  if (rpcBinding(evidence, nonce) !== "raw") return v;
+  const note = `the report data is your nonce itself (${toHex(nonce).slice(0, 16)}…), not its cocos-attestation-rpc-v1 digest: the evidence comes from an agent without domain separation (e.g. Cocos's Go agent); check it with --report_data instead`;
+  return { ...v, reason: `${v.reason}; ${note}` };
 }
 
 export function parseTime(s: string): Date {

@@ -13,8 +13,12 @@ export {
 export { createProvider, detectProvider, ConfigfsTsmProvider, SevGuestProvider, SimProvider, padReportData, type Evidence, type EvidenceProvider, type ProviderKind } from "./providers/index.ts";
 export { loadOrCreateSimRoot, generateSimRoot, simReport, type SimRoot, type SimOptions } from "./providers/sim.ts";
 export {
-  AttestedIdentity, makeAttestedCertificate, verifyAttestedCertificate, startAtlsFront, connectAttested, extractEvidence, nonceToSni, sniToNonce, bindingReportData,
+  AttestedIdentity, makeAttestedCertificate, verifyAttestedCertificate, startAtlsFront, connectAttested, extractEvidence, nonceToSni, sniToNonce,
   EVIDENCE_OID, type AttestedConnection, type AtlsFront,
 } from "./atls.ts";
+export {
+  REPORT_LABELS, reportData, atlsReportData, rpcReportData, signedEvidence, unlabelledAtlsBinding, explainAtlsMisbinding,
+  type ReportContext, type Misbinding,
+} from "./report-data.ts";
 export { formatVerdict, verdictJson } from "./format.ts";
 export { teeNonce, detectEvidenceKind, describeEvidence, verifyEvidence, validateFile, parseTime, type ValidateOptions } from "./cli.ts";

@@ -5,6 +5,7 @@ import * as grpc from "@grpc/grpc-js";
 import { connectAttested } from "../attestation/atls.ts";
 import { formatVerdict } from "../attestation/format.ts";
 import { readPolicy } from "../attestation/policy.ts";
+import { escapeControl } from "../protocol/text.ts";
 import type { AttestedCredentialsFactory } from "./agent-client.ts";
 import { CliError } from "./errors.ts";
 
@@ -31,7 +32,7 @@ export const attestedCredentials: AttestedCredentialsFactory = async (cfg) => {
     conn = await connectAttested(host, port, policy, { timeoutMs: Math.max(1000, deadline - Date.now()) });
   }
   if (!conn.verdict.ok || !conn.rootCertPem) {
-    throw new CliError(`attested TLS: the agent at ${cfg.url} did not prove it runs what the policy expects; nothing was sent.\n${formatVerdict(conn.verdict)}`);
+    throw new CliError(`attested TLS: the agent at ${cfg.url} did not prove it runs what the policy expects; nothing was sent.\n${escapeControl(formatVerdict(conn.verdict))}`);
   }
   return {
     credentials: grpc.credentials.createSsl(Buffer.from(conn.rootCertPem), null, null, { checkServerIdentity: conn.checkServerIdentity }),

@@ -7,11 +7,10 @@ import { readPolicy, setHostData, setMeasurement, setProduct, type AttestationPo
 import type { CliContext } from "./context.ts";
 import { CliError } from "./errors.ts";
 
-export { describeEvidence } from "../attestation/cli.ts";
-
 export interface ValidateFlags {
   policy?: string;
   report_data?: string;
+  nonce?: string;
   host_data?: string;
   measurement?: string;
   product?: string;
@@ -41,6 +40,7 @@ export async function validateCommand(ctx: CliContext, file: string, o: Validate
     r = await validateFile(path, {
       policy,
       reportData: o.report_data,
+      nonce: o.nonce,
       vcek: o.vcek ? abs(o.vcek) : undefined,
       at: o.at,
       json: o.json,

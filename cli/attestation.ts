@@ -1,11 +1,12 @@
 // `attestation get|validate` and `policy measurement|hostdata`.
 import type { Command } from "commander";
-import { writeFileSync } from "node:fs";
+import { lstatSync, rmSync } from "node:fs";
 import { isAbsolute, resolve } from "node:path";
 import { fromHex } from "../protocol/hash.ts";
 import { readPolicy, setHostData, setMeasurement, writePolicy } from "../attestation/policy.ts";
-import { teeNonce } from "../attestation/cli.ts";
-import { connectAgent, fetchAttestation, type AttestedCredentialsFactory } from "./agent-client.ts";
+import { describeEvidence, rpcBinding, teeNonce } from "../attestation/cli.ts";
+import { connectAgent, type AttestedCredentialsFactory } from "./agent-client.ts";
+import { DEFAULT_MAX_EVIDENCE_BYTES, downloadEvidence, parseSize, readHead, writeExclusive } from "./attestation-download.ts";
 import { loadAgentClientConfig } from "./config.ts";
 import type { CliContext } from "./context.ts";
 import { CliError } from "./errors.ts";
@@ -33,11 +34,16 @@ export interface GetOptions {
   tee?: string;
   vtpm?: string;
   json?: boolean;
+  /** Evidence size cap (default 16 MiB), e.g. "64MiB". */
+  maxSize?: string;
+  /** Overwrite an existing attestation.bin / attestation.json. */
+  force?: boolean;
 }
 
 /**
  * v0.4.0 form `attestation get <report_data hex>` and v0.5.0 form `attestation get snp --tee <hex>`.
- * Writes attestation.bin (raw evidence as the agent streamed it).
+ * Streams the evidence into attestation.bin (raw, as the agent sent it) or, with --json, writes
+ * attestation.json; then says whether the evidence binds the nonce under the RPC's label.
  */
 export async function attestationGet(ctx: CliContext, arg: string | undefined, o: GetOptions, attested?: AttestedCredentialsFactory): Promise<void> {
   let type = 0;
@@ -52,6 +58,7 @@ export async function attestationGet(ctx: CliContext, arg: string | undefined, o
   } catch (e) {
     throw new CliError(`report data: ${(e as Error).message}`);
   }
+  const maxBytes = o.maxSize === undefined ? DEFAULT_MAX_EVIDENCE_BYTES : parseSize(o.maxSize, "--max-size");
   const req = { teeNonce: teeBytes, vtpmNonce: nonce(o.vtpm, 32, "vTPM nonce"), type };
   let cfg;
   try {
@@ -59,22 +66,37 @@ export async function attestationGet(ctx: CliContext, arg: string | undefined, o
   } catch (e) {
     throw new CliError((e as Error).message);
   }
+  const bin = resolve(ctx.cwd, "attestation.bin");
+  const json = resolve(ctx.cwd, "attestation.json");
+  // Refuse before contacting the agent (no --force, the name exists) rather than after the download.
+  if (!o.force && existsOrLink(o.json ? json : bin)) throw new CliError(`${o.json ? json : bin} already exists; pass --force to overwrite it`);
   ctx.out(type === 0 ? "Fetching SEV-SNP attestation report" : type === 1 ? "Fetching vTPM report" : "Fetching SEV-SNP and vTPM report");
   const conn = await connectAgent(cfg, attested);
-  let evidence: Uint8Array;
+  // --json keeps only the rendering: the raw bytes go to a private temporary name first.
+  const dest = o.json ? `${json}.evidence-${process.pid}` : bin;
   try {
-    evidence = await fetchAttestation(conn, req, progress("📥 Downloading attestation", ctx.tty), cfg.url);
+    // The private name may be replaced (rename never follows a symlink); attestation.bin only with --force.
+    await downloadEvidence(conn, req, { dest, maxBytes, force: o.json || (o.force ?? false), bar: progress("📥 Downloading attestation", ctx.tty), target: cfg.url });
   } finally {
     conn.close();
   }
+  const head = readHead(dest, HEAD_BYTES);
+  const binding = type === 0 ? rpcBinding(head, teeBytes) : undefined;
   if (o.json) {
-    const { describeEvidence } = await import("./attestation-verify.ts");
-    writeFileSync(resolve(ctx.cwd, "attestation.json"), JSON.stringify(describeEvidence(evidence), null, "\t") + "\n");
-  } else {
-    writeFileSync(resolve(ctx.cwd, "attestation.bin"), evidence);
+    rmSync(dest, { force: true });
+    writeExclusive(json, new TextEncoder().encode(JSON.stringify({ ...describeEvidence(head), ...(binding ? { nonce_binding: binding } : {}) }, null, "\t") + "\n"), o.force ?? false);
   }
+  if (binding === "rpc") ctx.out("The report data binds your nonce (Attestation RPC label cocos-attestation-rpc-v1).");
+  else if (binding === "raw") ctx.err("warning: the report data is your nonce itself, not its cocos-attestation-rpc-v1 digest: this agent signs caller-chosen data (e.g. Cocos's Go agent)");
+  else if (binding === "none") ctx.err("warning: the report data does not carry your nonce: this evidence is not an answer to your request");
   ctx.out("Attestation result retrieved and saved successfully!");
 }
+
+/** Enough of the evidence for its report data: an SNP report is 1184 bytes, a TDX quote a few KiB. */
+const HEAD_BYTES = 1 << 20;
+
+/** Any entry at `path`, a dangling symlink included. */
+const existsOrLink = (path: string) => lstatSync(path, { throwIfNoEntry: false }) !== undefined;
 
 async function policyEdit(ctx: CliContext, file: string, edit: (p: Awaited<ReturnType<typeof readPolicy>>) => Awaited<ReturnType<typeof readPolicy>>): Promise<void> {
   const path = isAbsolute(file) ? file : resolve(ctx.cwd, file);
@@ -101,6 +123,8 @@ export function registerAttestationCommands(program: Command, ctx: CliContext, a
     .option("-e, --tee <hex>", "report data / TEE nonce (≤ 64 bytes, hex)")
     .option("-t, --vtpm <hex>", "vTPM nonce (≤ 32 bytes, hex)")
     .option("-j, --json", "write a JSON rendering (attestation.json) instead of the raw bytes", false)
+    .option("--max-size <size>", "largest evidence accepted from the agent (e.g. 64MiB)", "16MiB")
+    .option("-f, --force", "overwrite an existing output file", false)
     .action(async (arg: string | undefined, o: GetOptions) => attestationGet(ctx, arg, o, await attested()));
 
   att
@@ -108,7 +132,8 @@ export function registerAttestationCommands(program: Command, ctx: CliContext, a
     .description("verify evidence (signature chain and policy) offline")
     .argument("<file>", "attestation.bin")
     .option("--policy <file>", "attestation policy JSON (default AGENT_GRPC_ATTESTATION_POLICY)")
-    .option("--report_data <hex>", "expected report data (64 bytes, hex)")
+    .option("--nonce <hex>", "the --tee nonce you gave `attestation get`: expects its Attestation RPC digest as report data")
+    .option("--report_data <hex>", "exact expected report data (64 bytes, hex), e.g. a Cocos Go agent's raw nonce")
     .option("--host_data <hex>", "expected host data (32 bytes, hex): the manifest hash")
     .option("--measurement <hex>", "expected launch measurement (48 bytes, hex)")
     .option("--product <name>", "Milan | Genoa | Turin | SIM")

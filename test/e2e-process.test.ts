@@ -39,10 +39,11 @@ test(
           writeFileSync(other, JSON.stringify(policy));
           const mismatch = await run("algo-provider", ["algo", algo, "private.pem", "-a", "wasm"], { ...env, AGENT_GRPC_ATTESTATION_POLICY: other });
           probes.mismatch = `${mismatch.code}\n${mismatch.lines.join("\n")}`;
-          // attestation get (fresh report data) → attestation.bin, then offline validate against the policy.
+          // attestation get (fresh nonce) → attestation.bin (--force: once per computation), then offline
+          // validate against the policy; the report data is the nonce's Attestation RPC digest.
           const rd = "ab".repeat(64);
-          const get = await run("consumer", ["attestation", "get", rd], env);
-          const validate = await run("consumer", ["attestation", "validate", "attestation.bin", "--policy", env.AGENT_GRPC_ATTESTATION_POLICY!, "--report_data", rd], env);
+          const get = await run("consumer", ["attestation", "get", rd, "--force"], env);
+          const validate = await run("consumer", ["attestation", "validate", "attestation.bin", "--policy", env.AGENT_GRPC_ATTESTATION_POLICY!, "--nonce", rd], env);
           probes.attestation = `${get.code} ${validate.code}\n${get.lines.join("\n")}\n${validate.lines.join("\n")}`;
         },
       }).catch((e) => {
