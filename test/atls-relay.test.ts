@@ -116,7 +116,7 @@ async function startRelay(oracle: Oracle, agentPort = t.agent.grpcPort): Promise
 async function cliAlgo(port: number): Promise<{ code: number; out: string }> {
   const p = Bun.spawn([CLI, "algo", "algo.sh", "private.pem", "-a", "bin"], {
     cwd: dir,
-    env: { ...process.env, AGENT_GRPC_URL: `127.0.0.1:${port}`, AGENT_GRPC_ATTESTED_TLS: "true", AGENT_GRPC_ATTESTATION_POLICY: join(dir, "policy.json"), AGENT_GRPC_TIMEOUT: "20s" },
+    env: { ...process.env, AGENT_GRPC_URL: `127.0.0.1:${port}`, COCOS_COMPUTATION_ID: t.manifest.id, AGENT_GRPC_ATTESTED_TLS: "true", AGENT_GRPC_ATTESTATION_POLICY: join(dir, "policy.json"), AGENT_GRPC_TIMEOUT: "20s" },
     stdout: "pipe",
     stderr: "pipe",
   });
@@ -150,14 +150,15 @@ describe("a relay with its own key and evidence from the agent's Attestation RPC
     });
   }
 
-  test("control: the relay itself works; given aTLS-labelled evidence for its key (no agent interface signs that), the upload flows through it", async () => {
+  test("control: the relay itself works; given aTLS-labelled evidence for its key (no agent interface signs that), the upload flows through it, and the agent still refuses it: the v2 signature names the relay's key", async () => {
     const other = await startTestAgent({ algorithm, algoKey, datasets: [{ bytes: strToU8("d"), filename: "d", key: algoKey }], consumers: [algoKey], provider: sim, agentConfig: { attested_tls: true } });
     const relay = await startRelay((spki, nonce) => sim.getEvidence(atlsReportData(spki, nonce)), other.agent.grpcPort);
     try {
       const r = await cliAlgo(relay.port);
-      expect(r.code, r.out).toBe(0);
+      expect(r.code, r.out).not.toBe(0);
+      expect(r.out).toMatch(/signature audience mismatch/);
       expect(relay.plaintext).toBeGreaterThan(algorithm.length);
-      expect(other.agent.computation.state).toBe("ReceivingData");
+      expect(other.agent.computation.state).toBe("ReceivingAlgorithm");
     } finally {
       await relay.close();
       await other.close();
