@@ -36,8 +36,25 @@ interface CliRun {
 
 async function cli(args: string[], env: Record<string, string>, cwd: string): Promise<CliRun> {
   const p = Bun.spawn([CLI, ...args], { cwd, env: { PATH: process.env.PATH ?? "/usr/bin:/bin", AGENT_GRPC_TIMEOUT: "10s", ...env }, stdout: "pipe", stderr: "pipe" });
+  // The CLI's own peak RSS, read from /proc while it runs (rusage of a child can report the peak of
+  // any child this test process has waited for, e.g. an agent of an earlier test file).
+  let maxRss = 0;
+  const sample = () => {
+    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSafe(`/proc/${p.pid}/status`));
+    if (m) maxRss = Math.max(maxRss, Number(m[1]) * 1024);
+  };
+  const timer = setInterval(sample, 20);
   const [stdout, stderr, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
-  return { code, stdout, stderr, maxRss: p.resourceUsage()?.maxRSS ?? 0 };
+  clearInterval(timer);
+  return { code, stdout, stderr, maxRss };
+}
+
+function readFileSafe(path: string): string {
+  try {
+    return readFileSync(path, "utf8");
+  } catch {
+    return "";
+  }
 }
 
 type ResultCall = grpc.ServerWritableStream<object, { file: Uint8Array }>;
