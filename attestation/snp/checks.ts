@@ -1,9 +1,9 @@
 // The SEV-SNP checks, written once for every crypto backend: report → pinned ARK → ASK/ASVK →
 // VCEK/VLEK → report signature → policy. Browser-safe (no node:*): verify.ts runs it with
 // node:crypto, browser/ with WebCrypto. Check names, codes and expected/actual come only from here.
-import { CheckList, type Verdict } from "../verdict.ts";
+import { CheckList, guardAsync, type Verdict } from "../verdict.ts";
 import { parseCertificate, certSignatureOp, validAt, type Certificate } from "../certificate.ts";
-import { check, type CryptoBackend, type Steps } from "../crypto/backend.ts";
+import { check, runAsync, type CryptoBackend, type Steps } from "../crypto/backend.ts";
 import { equal, pemToDer, toHex } from "../encoding.ts";
 import { AMD_ROOTS, type AmdRoots } from "../roots/index.ts";
 import { PolicyError, type AttestationPolicy } from "../policy-json.ts";
@@ -217,3 +217,8 @@ export function* snpChecks(c: CheckList, evidence: Uint8Array, opts: SnpVerifyOp
   return c.verdict(simulated, claims);
 }
 
+
+/** The checks with an asynchronous backend (WebCrypto); never throws. */
+export function verifySnpWith(evidence: Uint8Array, opts: SnpVerifyOptions, env: SnpEnvironment): Promise<Verdict> {
+  return guardAsync("snp", (c) => runAsync(snpChecks(c, evidence, opts, env), env.crypto));
+}

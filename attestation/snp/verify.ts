@@ -3,12 +3,12 @@
 // (verifySnpFetching adds AMD KDS). Never throws: every outcome is a Verdict.
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { guard, guardAsync, type Verdict } from "../verdict.ts";
-import { runAsync, runSync, type CryptoBackend } from "../crypto/backend.ts";
+import { guard, type Verdict } from "../verdict.ts";
+import { runSync, type CryptoBackend } from "../crypto/backend.ts";
 import { nodeBackend } from "../crypto/node.ts";
 import { REPORT_SIZE, type Product, type SnpReport } from "./report.ts";
 import { vcekCacheName } from "./vcek.ts";
-import { snpChecks, type SnpEnvironment, type SnpVerifyOptions as CoreOptions } from "./checks.ts";
+import { snpChecks, verifySnpWith, type SnpEnvironment, type SnpVerifyOptions as CoreOptions } from "./checks.ts";
 
 export { splitSnpEvidence, snpClaims, type SplitEvidence } from "./checks.ts";
 
@@ -35,7 +35,7 @@ export function verifySnp(evidence: Uint8Array, opts: SnpVerifyOptions = {}): Ve
 
 /** The same checks with another (e.g. WebCrypto) backend; equal verdicts to verifySnp for equal inputs. */
 export function verifySnpAsync(evidence: Uint8Array, opts: SnpVerifyOptions = {}, backend: CryptoBackend = nodeBackend): Promise<Verdict> {
-  return guardAsync("snp", (c) => runAsync(snpChecks(c, evidence, opts, { crypto: backend, cachedVcek: cacheDirStore(opts.cacheDir) }), backend));
+  return verifySnpWith(evidence, opts, { crypto: backend, cachedVcek: cacheDirStore(opts.cacheDir) });
 }
 
 /** Like verifySnp, but fetches a missing VCEK from AMD KDS (short timeout) into the cache dir. */

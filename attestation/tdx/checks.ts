@@ -1,9 +1,9 @@
 // The TDX checks, written once for every crypto backend: PCK chain → pinned Intel SGX root (+ CRLs),
 // QE report signed by the PCK key, QE report data binds the attestation key, quote signed by the
 // attestation key, policy, and TCB-info / QE-identity collateral when supplied. Browser-safe.
-import { CheckList, type Verdict } from "../verdict.ts";
+import { CheckList, guardAsync, type Verdict } from "../verdict.ts";
 import { parseCertificate, parseCrl, certSignatureOp, signatureOp, validAt, type Certificate, type Crl } from "../certificate.ts";
-import { check, type CryptoBackend, type Steps, type VerifyOp } from "../crypto/backend.ts";
+import { check, runAsync, type CryptoBackend, type Steps, type VerifyOp } from "../crypto/backend.ts";
 import { concatBytes, equal, fromHex, isZero, pemToDer, toHex } from "../encoding.ts";
 import { INTEL_SGX_ROOT_PEM } from "../roots/index.ts";
 import { PolicyError, policyBytes, type AttestationPolicy } from "../policy-json.ts";
@@ -204,4 +204,9 @@ function* checkCollateral(c: CheckList, q: TdxQuote, pck: Certificate, col: TdxC
       c.add("tdx.qe_tcb_status", accepted.includes(status), { expected: accepted.join("|"), actual: `${status} (isvsvn ${qe.isvSvn})` });
     }
   }
+}
+
+/** The checks with an asynchronous backend (WebCrypto); never throws. */
+export function verifyTdxWith(quote: Uint8Array, opts: TdxVerifyOptions, crypto: CryptoBackend): Promise<Verdict> {
+  return guardAsync("tdx", (c) => runAsync(tdxChecks(c, quote, opts, crypto), crypto));
 }

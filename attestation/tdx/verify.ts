@@ -1,8 +1,8 @@
 // TDX quote verification on the server: the checks of checks.ts run with node:crypto. Never throws.
-import { guard, guardAsync, type Verdict } from "../verdict.ts";
-import { runAsync, runSync, type CryptoBackend } from "../crypto/backend.ts";
+import { guard, type Verdict } from "../verdict.ts";
+import { runSync, type CryptoBackend } from "../crypto/backend.ts";
 import { nodeBackend } from "../crypto/node.ts";
-import { tdxChecks, type TdxVerifyOptions } from "./checks.ts";
+import { tdxChecks, verifyTdxWith, type TdxVerifyOptions } from "./checks.ts";
 
 export { tdxClaims, DEFAULT_ACCEPTED_TCB, type TdxVerifyOptions } from "./checks.ts";
 
@@ -12,5 +12,5 @@ export function verifyTdx(quote: Uint8Array, opts: TdxVerifyOptions = {}): Verdi
 
 /** The same checks with another (e.g. WebCrypto) backend; equal verdicts to verifyTdx for equal inputs. */
 export function verifyTdxAsync(quote: Uint8Array, opts: TdxVerifyOptions = {}, backend: CryptoBackend = nodeBackend): Promise<Verdict> {
-  return guardAsync("tdx", (c) => runAsync(tdxChecks(c, quote, opts, backend), backend));
+  return verifyTdxWith(quote, opts, backend);
 }
