@@ -2,6 +2,7 @@
 // (snp/checks.ts, tdx/checks.ts), with WebCrypto and @noble/hashes as the crypto backend. The page
 // passes evidence it fetched through an untrusted console and the run's policy; nothing here
 // trusts the console. Bundle with buildVerifierBundle() (build.ts); no node:* reaches the bundle.
+import { clearSignatureMemo } from "../crypto/backend.ts";
 import { webCryptoBackend } from "../crypto/webcrypto.ts";
 import { fromHex } from "../encoding.ts";
 import { parsePolicy, type AttestationPolicy } from "../policy-json.ts";
@@ -29,6 +30,12 @@ export interface BrowserVerifyOptions {
 }
 
 let backend: ReturnType<typeof webCryptoBackend> | undefined;
+
+/** Forgets imported keys and memoized chain signatures (to measure a cold verification). */
+export function resetVerifierCaches() {
+  backend = undefined;
+  clearSignatureMemo();
+}
 
 /** Verifies evidence (SNP/sim report ‖ certificate table, or a TDX quote) against a policy; never throws. */
 export async function verifyEvidenceInBrowser(evidence: Uint8Array, policy: string | AttestationPolicy, opts: BrowserVerifyOptions = {}): Promise<Verdict> {
