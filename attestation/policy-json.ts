@@ -3,7 +3,8 @@
 // protojson writes them); hex is accepted on input. Keys may be snake_case or lowerCamelCase.
 // Browser-safe (the in-browser verifier parses policies with it); file I/O and the manifest binding
 // are in policy.ts.
-import { decodeFixed, toBase64 } from "./encoding.ts";
+import { decodeFixed, equal, toBase64, toHex } from "./encoding.ts";
+import type { CheckList } from "./verdict.ts";
 
 export interface SnpPolicyJson {
   policy?: number | string; // most permissive acceptable guest policy (u64)
@@ -155,3 +156,10 @@ export function policyHashList(v: unknown, what: string): Uint8Array[] | undefin
   return v.map((x, i) => policyBytes(x, 48, `${what}[${i}]`)!);
 }
 
+/** A check for byte fields that must equal the policy's value when the policy sets one (`section.field` in errors). */
+export function exactFieldCheck(c: CheckList, section: string) {
+  return (code: string, actual: Uint8Array, v: unknown, len: number, field: string) => {
+    const want = policyBytes(v, len, `${section}.${field}`);
+    if (want) c.add(code, equal(actual, want), { expected: toHex(want), actual: toHex(actual), detail: `${field} differs from the policy` });
+  };
+}

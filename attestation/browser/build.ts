@@ -36,3 +36,16 @@ export async function buildVerifierBundle(opts: { minify?: boolean } = {}): Prom
   if (!min.success) throw new Error(`verifier bundle: ${min.logs.map(String).join("; ")}`);
   return min.outputs[0]!.text();
 }
+
+/**
+ * The bundle as a string constant at bundle time, for servers compiled with `bun build --compile`
+ * (no sources on disk there): `import { verifierBundleMacro } from ".../build.ts" with { type: "macro" };
+ * const JS = verifierBundleMacro();`. Bun.build cannot run inside a macro, so it runs this file in a child.
+ */
+export function verifierBundleMacro(): string {
+  const r = Bun.spawnSync([process.execPath, import.meta.path], { stderr: "pipe" });
+  if (r.exitCode !== 0) throw new Error(`verifier bundle: ${r.stderr.toString()}`);
+  return r.stdout.toString();
+}
+
+if (import.meta.main) process.stdout.write(await buildVerifierBundle());

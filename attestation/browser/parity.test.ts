@@ -2,7 +2,7 @@
 // crypto.subtle) must return exactly the server verifier's verdict (node:crypto) for every case.
 import { describe, expect, test } from "bun:test";
 import { verifyEvidenceInBrowser } from "./index.ts";
-import { buildVerifierBundle } from "./build.ts";
+import { buildVerifierBundle, verifierBundleMacro } from "./build.ts";
 import { webCryptoBackend } from "../crypto/webcrypto.ts";
 import { nodeBackend } from "../crypto/node.ts";
 import { clearSignatureMemo, runAsync, runSync, check, type VerifyOp } from "../crypto/backend.ts";
@@ -90,5 +90,6 @@ describe("browser bundle", () => {
     const js = await buildVerifierBundle();
     expect(js).toContain("verifyEvidenceInBrowser");
     expect(js).toContain("BEGIN CERTIFICATE"); // pinned AMD/Intel roots travel as text
+    expect(verifierBundleMacro()).toBe(js); // what a compiled server inlines with { type: "macro" }
   });
 });

@@ -6,7 +6,7 @@ import { parseCertificate, parseCrl, certSignatureOp, signatureOp, validAt, type
 import { check, runAsync, type CryptoBackend, type Steps, type VerifyOp } from "../crypto/backend.ts";
 import { concatBytes, equal, fromHex, isZero, pemToDer, toHex } from "../encoding.ts";
 import { INTEL_SGX_ROOT_PEM } from "../roots/index.ts";
-import { PolicyError, policyBytes, type AttestationPolicy } from "../policy-json.ts";
+import { PolicyError, exactFieldCheck, policyBytes, type AttestationPolicy } from "../policy-json.ts";
 import { parseQuote, tdDebug, type TdxQuote } from "./quote.ts";
 import { pckInfo } from "./pck.ts";
 import { verifySignedJson, type TdxCollateral } from "./collateral.ts";
@@ -126,10 +126,7 @@ export function* tdxChecks(c: CheckList, bytes: Uint8Array, opts: TdxVerifyOptio
 function checkTdxPolicy(c: CheckList, q: TdxQuote, opts: TdxVerifyOptions) {
   const t = opts.policy?.tdx ?? {};
   const b = q.body;
-  const exact = (code: string, actual: Uint8Array, v: unknown, len: number, field: string) => {
-    const want = policyBytes(v, len, `tdx.${field}`);
-    if (want) c.add(code, equal(actual, want), { expected: toHex(want), actual: toHex(actual), detail: `${field} differs from the policy` });
-  };
+  const exact = exactFieldCheck(c, "tdx");
   const rd = opts.expectedReportData ?? policyBytes(t.report_data, 64, "tdx.report_data");
   if (rd) c.add("tdx.report_data_mismatch", equal(b.reportData, rd), { expected: toHex(rd), actual: toHex(b.reportData), detail: "report_data does not carry the expected nonce/binding" });
   exact("tdx.mr_td_mismatch", b.mrTd, t.mr_td, 48, "mr_td");
