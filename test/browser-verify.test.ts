@@ -88,7 +88,7 @@ describe("attestation verifier in headless Chromium", () => {
   });
 
   browserTest("timing: SNP verification (cold and with the chain memoized) in Chromium vs Bun", async () => {
-    const N = 15;
+    const N = Number(process.env.BROWSER_BENCH_N ?? 15);
     const name = "snp trustee with its certificate table";
     const pageMs = await withBrowser(async (page) => {
       await page.goto(site.url + "/");

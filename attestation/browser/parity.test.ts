@@ -30,6 +30,23 @@ describe("browser verifier = server verifier", () => {
     }
   });
 
+  test("mutated evidence (report, certificate table, certificates): identical verdicts, never an exception", async () => {
+    let seed = 0x9e3779b9;
+    const rand = (n: number) => ((seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) % n);
+    for (const name of ["sim fresh evidence", "snp trustee with its certificate table"]) {
+      const c = cases.find((x) => x.name === name)!;
+      for (let i = 0; i < 40; i++) {
+        const ev = c.evidence.slice();
+        const at = i < 10 ? rand(0x330) : 0x4a0 + rand(ev.length - 0x4a0); // a quarter in the signed report + signature, the rest in the table
+        ev[at] ^= 1 << rand(8);
+        const m = { ...c, evidence: ev };
+        const server = serverVerdict(m);
+        expect({ at, v: await inBrowser(m) }).toEqual({ at, v: server });
+        expect({ at, ok: server.ok }).toEqual({ at, ok: false });
+      }
+    }
+  });
+
   test("the memo never answers across backends: a cold WebCrypto run after a node run still verifies", async () => {
     const c = cases.find((x) => x.name === "snp trustee with its certificate table")!;
     clearSignatureMemo();
