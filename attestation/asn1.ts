@@ -1,6 +1,6 @@
 // Minimal strict DER reader/writer: enough for X.509 certificates, CRLs and the
 // extensions we read (AMD VCEK, Intel PCK) or write (sim chain, aTLS evidence).
-import { concatBytes } from "./bytes.ts";
+import { concatBytes } from "./encoding.ts";
 
 export class Asn1Error extends Error {}
 

@@ -8,23 +8,15 @@ import { parsePolicy, type AttestationPolicy } from "./policy.ts";
 import { padReportData, type ProviderKind } from "./providers/types.ts";
 import { parseReport, REPORT_SIZE } from "./snp/report.ts";
 import { snpClaims, verifySnpFetching, type SnpVerifyOptions } from "./snp/verify.ts";
-import { parseQuote } from "./tdx/quote.ts";
+import { detectEvidenceKind, parseQuote } from "./tdx/quote.ts";
 import { tdxClaims, verifyTdx, type TdxVerifyOptions } from "./tdx/verify.ts";
 import type { Verdict } from "./verdict.ts";
+
+export { detectEvidenceKind };
 
 /** `--tee HEX` → 64-byte report data (zero-padded; more than 64 bytes is an error). */
 export function teeNonce(hex: string | undefined): Uint8Array {
   return padReportData(hex ? fromHex(hex) : new Uint8Array(0));
-}
-
-/** SNP-shaped vs TDX quote, from the first bytes (quote: version 4/5, key type 2, TEE 0x81). */
-export function detectEvidenceKind(b: Uint8Array): "snp" | "tdx" {
-  if (b.length >= 8) {
-    const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
-    const v = dv.getUint16(0, true);
-    if ((v === 4 || v === 5) && dv.getUint16(2, true) === 2 && dv.getUint32(4, true) === 0x81) return "tdx";
-  }
-  return "snp";
 }
 
 /** Parsed fields of evidence for `attestation get --json` (no verification). */

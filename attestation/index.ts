@@ -4,6 +4,9 @@ export { verifySnp, verifySnpFetching, splitSnpEvidence, type SnpVerifyOptions }
 export { parseReport, REPORT_SIZE, type SnpReport, type Product } from "./snp/report.ts";
 export { buildCertTable, parseCertTable, type CertSet } from "./snp/certtable.ts";
 export { verifyTdx, type TdxVerifyOptions, DEFAULT_ACCEPTED_TCB } from "./tdx/verify.ts";
+export { verifySnpAsync } from "./snp/verify.ts";
+export { verifyTdxAsync } from "./tdx/verify.ts";
+export type { CryptoBackend, VerifyOp } from "./crypto/backend.ts";
 export { parseQuote, type TdxQuote } from "./tdx/quote.ts";
 export type { TdxCollateral } from "./tdx/collateral.ts";
 export {

@@ -63,13 +63,27 @@ export class CheckList {
   }
 }
 
+function internalError(c: CheckList, e: unknown): Verdict {
+  c.fail(`${c.kind === "tdx" ? "tdx" : "snp"}.internal_error`, `verifier error: ${(e as Error)?.message ?? String(e)}`);
+  return c.verdict(c.kind === "sim", {});
+}
+
 /** Runs a verifier body; any unexpected exception still yields a verdict. */
 export function guard(kind: EvidenceKind, body: (c: CheckList) => Verdict): Verdict {
   const c = new CheckList(kind);
   try {
     return body(c);
   } catch (e) {
-    c.fail(`${kind === "tdx" ? "tdx" : "snp"}.internal_error`, `verifier error: ${(e as Error)?.message ?? String(e)}`);
-    return c.verdict(kind === "sim", {});
+    return internalError(c, e);
+  }
+}
+
+/** guard for asynchronous bodies (a WebCrypto backend). */
+export async function guardAsync(kind: EvidenceKind, body: (c: CheckList) => Promise<Verdict>): Promise<Verdict> {
+  const c = new CheckList(kind);
+  try {
+    return await body(c);
+  } catch (e) {
+    return internalError(c, e);
   }
 }

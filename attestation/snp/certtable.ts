@@ -1,6 +1,7 @@
 // The SNP extended-report certificate table (GHCB spec / configfs-tsm auxblob): entries of
 // GUID(16) | offset u32 | length u32, ended by an all-zero entry; offsets count from the table start.
 // Evidence on the wire = report (1184 bytes) ‖ optional table, like Cocos's attestation.bin.
+import { fromHex, toHex } from "../encoding.ts";
 
 export const GUIDS = {
   ark: "c0b406a4-a803-4952-9743-3fb6014cd0ae",
@@ -14,8 +15,7 @@ export type CertName = "ark" | "ask" | "vcek" | "vlek";
 export type CertSet = Partial<Record<CertName, Uint8Array>>;
 
 function guidBytes(g: string): Uint8Array {
-  const h = g.replace(/-/g, "");
-  const b = new Uint8Array(Buffer.from(h, "hex"));
+  const b = fromHex(g.replace(/-/g, ""));
   // EFI GUID: the first three fields are little-endian.
   b.subarray(0, 4).reverse();
   b.subarray(4, 6).reverse();
@@ -28,7 +28,7 @@ function guidString(b: Uint8Array): string {
   c.subarray(0, 4).reverse();
   c.subarray(4, 6).reverse();
   c.subarray(6, 8).reverse();
-  const h = Buffer.from(c).toString("hex");
+  const h = toHex(c);
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
 }
 

@@ -2,8 +2,8 @@
 // validate package: exact matches when a field is set, minima for versions/TCB, and the policy's
 // guest-policy value is the most permissive one accepted. Each check has its own code.
 import type { CheckList } from "../verdict.ts";
-import { policyBytes, policyU64, policyHashList, type AttestationPolicy } from "../policy.ts";
-import { equal, isZero, sha, toHex } from "../bytes.ts";
+import { exactFieldCheck, policyBytes, policyU64, policyHashList, type AttestationPolicy } from "../policy-json.ts";
+import { equal, isZero, toHex } from "../encoding.ts";
 import { decodeTcb, formatTcb, policyAbi, policyBit, POLICY_BITS, type Product, type SnpReport, type Tcb } from "./report.ts";
 
 const tcbAtLeast = (a: Tcb, min: Tcb) =>
@@ -17,11 +17,7 @@ export interface SnpPolicyOptions {
 export function checkSnpPolicy(c: CheckList, r: SnpReport, product: Product | undefined, pol: AttestationPolicy | undefined, opts: SnpPolicyOptions = {}) {
   const p = pol?.policy ?? {};
 
-  const exact = (code: string, actual: Uint8Array, v: unknown, len: number, field: string) => {
-    const want = policyBytes(v, len, `policy.${field}`);
-    if (!want) return;
-    c.add(code, equal(actual, want), { expected: toHex(want), actual: toHex(actual), detail: `${field} differs from the policy` });
-  };
+  const exact = exactFieldCheck(c, "policy");
 
   const reportData = opts.expectedReportData ?? policyBytes(p.report_data, 64, "policy.report_data");
   if (reportData)
@@ -99,6 +95,3 @@ export function checkSnpPolicy(c: CheckList, r: SnpReport, product: Product | un
   if (authorKeys?.length)
     c.add("snp.author_key_untrusted", authorKeys.some((k) => equal(k, r.authorKeyDigest)), { expected: `one of ${authorKeys.length} trusted author key digests`, actual: toHex(r.authorKeyDigest) });
 }
-
-/** SHA-384 digest of a public key blob, as ID/author key digests are compared (helper for policies). */
-export const keyDigest = (k: Uint8Array) => sha("sha384", k);

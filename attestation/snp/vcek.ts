@@ -1,9 +1,9 @@
 // AMD VCEK/VLEK X.509 extensions (AMD "Versioned Chip Endorsement Key" spec): product name, the
 // TCB SPLs the key was derived for, and the chip's hwID (64 bytes; 8 on Turin). Also the KDS URL.
 import * as A from "../asn1.ts";
-import type { Certificate } from "../x509.ts";
+import type { Certificate } from "../certificate.ts";
 import type { Product, Tcb } from "./report.ts";
-import { toHex } from "../bytes.ts";
+import { toHex } from "../encoding.ts";
 
 const ARC = "1.3.6.1.4.1.3704.1";
 export const VCEK_OID = {

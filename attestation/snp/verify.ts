@@ -1,237 +1,41 @@
-// SEV-SNP verification: report → pinned ARK → ASK/ASVK → VCEK/VLEK → report signature → policy.
+// SEV-SNP verification on the server: the checks of checks.ts run with node:crypto, synchronously.
 // Offline first; the VCEK comes from the caller, the evidence's certificate table, or a cache dir
 // (verifySnpFetching adds AMD KDS). Never throws: every outcome is a Verdict.
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { createHash, verify as cryptoVerify } from "node:crypto";
-import { CheckList, guard, type Verdict } from "../verdict.ts";
-import { parseCertificate, publicKey, validAt, verifyCertSignature, type Certificate } from "../x509.ts";
-import { equal, pemToDer, toHex } from "../bytes.ts";
-import { AMD_ROOTS, type AmdRoots } from "../roots/index.ts";
-import { PolicyError, type AttestationPolicy } from "../policy.ts";
-import { decodeTcb, formatTcb, p1363Signature, parseReport, productFromCpuid, REPORT_SIZE, SIGNED_END, signingKey, type Product, type SnpReport } from "./report.ts";
-import { parseCertTable, type CertSet } from "./certtable.ts";
-import { productFromName, vcekCacheName, vcekInfo } from "./vcek.ts";
-import { checkSnpPolicy } from "./policy-check.ts";
+import { guard, type Verdict } from "../verdict.ts";
+import { runSync, type CryptoBackend } from "../crypto/backend.ts";
+import { nodeBackend } from "../crypto/node.ts";
+import { REPORT_SIZE, type Product, type SnpReport } from "./report.ts";
+import { vcekCacheName } from "./vcek.ts";
+import { snpChecks, verifySnpWith, type SnpEnvironment, type SnpVerifyOptions as CoreOptions } from "./checks.ts";
 
-export interface SnpVerifyOptions {
-  policy?: AttestationPolicy;
-  /** VCEK or VLEK DER given by the caller (wins over the evidence's table). */
-  vcek?: Uint8Array;
-  /** Extra certificates (e.g. an ASK/ARK bundle from `ca-bundle`). */
-  certs?: CertSet;
-  /** Verification time; default now. Pin it to check old evidence against expired certificates. */
-  at?: Date;
+export { splitSnpEvidence, snpClaims, type SplitEvidence } from "./checks.ts";
+
+export interface SnpVerifyOptions extends CoreOptions {
   /** Directory with cached VCEKs (file names from vcekCacheName). */
   cacheDir?: string;
-  /** Override the pinned AMD roots (tests, or a Genoa/Turin ASVK). */
-  roots?: Partial<Record<Exclude<Product, "SIM">, AmdRoots>>;
-  /** Expected report_data, overriding policy.report_data (aTLS binding, replay protection). */
-  expectedReportData?: Uint8Array;
 }
 
-export interface SplitEvidence {
-  report: Uint8Array;
-  certs: CertSet;
-}
-
-/** Splits `report ‖ certificate table`; a tail that is not a table makes the report "oversized". */
-export function splitSnpEvidence(ev: Uint8Array): { ok: true; value: SplitEvidence } | { ok: false; code: string; detail: string } {
-  if (ev.length < REPORT_SIZE) return { ok: false, code: "snp.report_truncated", detail: `expected ${REPORT_SIZE} bytes, got ${ev.length}` };
-  if (ev.length === REPORT_SIZE) return { ok: true, value: { report: ev, certs: {} } };
-  const t = parseCertTable(ev.subarray(REPORT_SIZE));
-  if (!t.ok) return { ok: false, code: "snp.report_oversized", detail: `expected ${REPORT_SIZE} bytes or a report followed by a certificate table, got ${ev.length} bytes (${t.detail})` };
-  return { ok: true, value: { report: ev.subarray(0, REPORT_SIZE), certs: t.certs } };
-}
-
-function policyProduct(p?: AttestationPolicy): string | undefined {
-  const r = p?.root_of_trust;
-  if (r?.product) return String(r.product);
-  if (r?.product_line) return String(r.product_line);
-  const n = p?.policy?.product?.name;
-  if (n === 1 || n === "SEV_PRODUCT_MILAN") return "Milan";
-  if (n === 2 || n === "SEV_PRODUCT_GENOA") return "Genoa";
-  if (n === 3 || n === "SEV_PRODUCT_TURIN") return "Turin";
-  return undefined;
-}
-
-const sha256Hex = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
-
-function tryCert(c: CheckList, code: string, der: Uint8Array | undefined, what: string): Certificate | undefined {
-  if (!der) return undefined;
-  try {
-    return parseCertificate(der);
-  } catch (e) {
-    c.fail(code, `${what} is not a valid DER certificate: ${(e as Error).message}`);
-    return undefined;
-  }
-}
-
-function readCachedVcek(dir: string | undefined, product: Product | undefined, r: SnpReport): Uint8Array | undefined {
-  if (!dir || !product || product === "SIM") return undefined;
-  try {
-    return new Uint8Array(readFileSync(join(dir, vcekCacheName(product, r.chipId, r.reportedTcb))));
-  } catch {
-    return undefined;
-  }
-}
-
-export function snpClaims(r: SnpReport, product?: string) {
-  return {
-    version: r.version,
-    product,
-    signing_key: signingKey(r),
-    guest_svn: r.guestSvn,
-    policy: "0x" + r.policy.toString(16),
-    vmpl: r.vmpl,
-    measurement: toHex(r.measurement),
-    host_data: toHex(r.hostData),
-    report_data: toHex(r.reportData),
-    chip_id: toHex(r.chipId),
-    family_id: toHex(r.familyId),
-    image_id: toHex(r.imageId),
-    id_key_digest: toHex(r.idKeyDigest),
-    author_key_digest: toHex(r.authorKeyDigest),
-    reported_tcb: formatTcb(decodeTcb(r.reportedTcb, product as Product)),
-    current_tcb: formatTcb(decodeTcb(r.currentTcb, product as Product)),
-    committed_tcb: formatTcb(decodeTcb(r.committedTcb, product as Product)),
-    launch_tcb: formatTcb(decodeTcb(r.launchTcb, product as Product)),
-    firmware: `${r.currentVersion.major}.${r.currentVersion.minor} build ${r.currentVersion.build}`,
+function cacheDirStore(dir: string | undefined): SnpEnvironment["cachedVcek"] {
+  if (!dir) return undefined;
+  return (product: Product, r: SnpReport) => {
+    if (product === "SIM") return undefined;
+    try {
+      return new Uint8Array(readFileSync(join(dir, vcekCacheName(product, r.chipId, r.reportedTcb))));
+    } catch {
+      return undefined;
+    }
   };
 }
 
 export function verifySnp(evidence: Uint8Array, opts: SnpVerifyOptions = {}): Verdict {
-  return guard("snp", (c) => verifyInner(c, evidence, opts));
+  return guard("snp", (c) => runSync(snpChecks(c, evidence, opts, { crypto: nodeBackend, cachedVcek: cacheDirStore(opts.cacheDir) }), nodeBackend));
 }
 
-function verifyInner(c: CheckList, evidence: Uint8Array, opts: SnpVerifyOptions): Verdict {
-  const at = opts.at ?? new Date();
-  const split = splitSnpEvidence(evidence);
-  if (!split.ok) {
-    c.fail(split.code, split.detail);
-    return c.verdict(false, {});
-  }
-  const parsed = parseReport(split.value.report);
-  if (!parsed.ok) {
-    c.fail(parsed.code, parsed.detail);
-    return c.verdict(false, {});
-  }
-  const r = parsed.report;
-  c.pass("snp.report_parsed", `version ${r.version}, ${REPORT_SIZE} bytes`);
-  c.add("snp.signature_algo", r.signatureAlgo === 1, { expected: "1 (ECDSA P-384 with SHA-384)", actual: String(r.signatureAlgo) });
-
-  const certs: CertSet = { ...split.value.certs, ...(opts.certs ?? {}) };
-  const keyKind = signingKey(r);
-  if (!c.add("snp.signing_key", keyKind === "vcek" || keyKind === "vlek", { expected: "VCEK or VLEK", actual: keyKind })) return c.verdict(false, snpClaims(r));
-
-  // Product: the policy names it; otherwise the VCEK's product name, then the v3 CPUID bytes.
-  const wanted = policyProduct(opts.policy);
-  const leafDer = opts.vcek ?? (keyKind === "vlek" ? certs.vlek ?? certs.vcek : certs.vcek ?? certs.vlek);
-  let leaf = tryCert(c, "snp.vcek_malformed", leafDer, keyKind.toUpperCase());
-  const leafProduct = leaf ? productFromName(vcekInfo(leaf).productName) : undefined;
-  const cpuProduct = productFromCpuid(r);
-  const product = (wanted as Product | undefined) ?? leafProduct ?? cpuProduct;
-  const simulated = product === "SIM" || leafProduct === "SIM";
-  const claims = snpClaims(r, product);
-  if (wanted && !["Milan", "Genoa", "Turin", "SIM"].includes(wanted)) {
-    c.fail("snp.product_unknown", "policy names an unknown product", { expected: "Milan, Genoa, Turin or SIM", actual: wanted });
-    return c.verdict(simulated, claims);
-  }
-  if (!product) {
-    c.fail("snp.product_unknown", "cannot tell the product: set root_of_trust.product in the policy or supply the VCEK", { expected: "Milan, Genoa, Turin" });
-    return c.verdict(simulated, claims);
-  }
-  for (const [src, v] of [["VCEK product name", leafProduct], ["report CPUID", cpuProduct]] as const)
-    if (v) c.add("snp.product_mismatch", v === product, { expected: product, actual: v, detail: `${src} names another product` });
-
-  // Root of trust.
-  let ark: Certificate | undefined;
-  let inter: Certificate | undefined;
-  const evArk = tryCert(c, "snp.ark_malformed", certs.ark, "ARK");
-  const evAsk = tryCert(c, "snp.ask_malformed", certs.ask, "ASK/ASVK");
-  if (product === "SIM") {
-    const rot = opts.policy?.root_of_trust ?? {};
-    const pinnedPem = rot.sim_ark_pem ? pemToDer(String(rot.sim_ark_pem))[0] : undefined;
-    const pinnedSha = rot.sim_ark_sha256 ? String(rot.sim_ark_sha256).toLowerCase() : pinnedPem ? sha256Hex(pinnedPem) : undefined;
-    const candidate = evArk ?? (pinnedPem ? tryCert(c, "snp.ark_malformed", pinnedPem, "sim ARK") : undefined);
-    const ok = !!candidate && !!pinnedSha && sha256Hex(candidate.der) === pinnedSha && (!pinnedPem || equal(pinnedPem, candidate.der));
-    c.add("snp.sim_root_not_trusted", ok, {
-      expected: pinnedSha ? `sim ARK sha256 ${pinnedSha}` : "a policy naming the sim ARK (root_of_trust.sim_ark_sha256)",
-      actual: candidate ? `sha256 ${sha256Hex(candidate.der)}` : "no sim ARK",
-      detail: "simulated evidence is trusted only when the policy pins the sim root",
-    });
-    ark = ok ? candidate : undefined;
-    inter = evAsk;
-  } else {
-    if (simulated) {
-      c.fail("snp.sim_root_not_trusted", "evidence comes from the sim provider but the policy does not name the sim root", { expected: `product ${product}`, actual: "SIM" });
-      return c.verdict(true, claims);
-    }
-    const roots = opts.roots?.[product] ?? AMD_ROOTS[product];
-    ark = parseCertificate(pemToDer(roots.ark)[0]);
-    if (evArk) c.add("snp.ark_not_pinned", equal(evArk.der, ark.der), { expected: `pinned ARK-${product} sha256 ${sha256Hex(ark.der)}`, actual: `sha256 ${sha256Hex(evArk.der)}` });
-    const pinnedInter = keyKind === "vlek" ? roots.asvk : roots.ask;
-    // An ASK from the evidence is used when present (it must still chain to the pinned ARK).
-    inter = evAsk ?? (pinnedInter ? parseCertificate(pemToDer(pinnedInter)[0]) : undefined);
-  }
-  if (!ark) return c.verdict(simulated, claims);
-  c.add("snp.ark_self_signed", verifyCertSignature(ark, publicKey(ark.spki)), { detail: `ARK ${ark.subjectCN} self-signature (RSA-PSS SHA-384)` });
-  if (!inter) {
-    c.fail("snp.ask_missing", `no ${keyKind === "vlek" ? "ASVK" : "ASK"} for ${product}`);
-    return c.verdict(simulated, claims);
-  }
-  c.add("snp.ask_signature", verifyCertSignature(inter, publicKey(ark.spki)), { detail: `${inter.subjectCN} must be signed by ${ark.subjectCN}` });
-
-  if (!leaf) {
-    const cached = readCachedVcek(opts.cacheDir, product, r);
-    leaf = tryCert(c, "snp.vcek_malformed", cached, "cached VCEK");
-  }
-  if (!leaf) {
-    c.fail("snp.vcek_missing", `no ${keyKind.toUpperCase()}: pass one (--vcek), put it in the cache dir, or allow the AMD KDS fetch`);
-    return c.verdict(simulated, claims);
-  }
-  c.add(`snp.${keyKind}_signature`, verifyCertSignature(leaf, publicKey(inter.spki)), { detail: `${keyKind.toUpperCase()} (${leaf.subjectCN}) must be signed by ${inter.subjectCN}` });
-
-  for (const [what, cert] of [["ARK", ark], ["ASK", inter], [keyKind.toUpperCase(), leaf]] as const) {
-    const ok = validAt(cert, at);
-    c.add(at < cert.notBefore ? "snp.cert_not_yet_valid" : "snp.cert_expired", ok, {
-      expected: `${cert.notBefore.toISOString()} .. ${cert.notAfter.toISOString()}`,
-      actual: at.toISOString(),
-      detail: `${what} validity at the verification time`,
-    });
-  }
-
-  const info = vcekInfo(leaf);
-  const tcb = decodeTcb(r.reportedTcb, product);
-  const fields: [keyof typeof tcb, string][] = [["bootloader", "blSPL"], ["tee", "teeSPL"], ["snp", "snpSPL"], ["microcode", "ucodeSPL"]];
-  if (product === "Turin") fields.unshift(["fmc", "fmcSPL"]);
-  const mism = fields.filter(([k]) => info.tcb[k] !== tcb[k]).map(([k, ext]) => `${ext}=${info.tcb[k]} vs ${tcb[k]}`);
-  c.add("snp.vcek_tcb_mismatch", mism.length === 0, { expected: `VCEK TCB = reported_tcb (${formatTcb(tcb)})`, actual: mism.join(", ") || "equal" });
-  if (keyKind === "vcek") {
-    const hw = info.hwId;
-    const maskChip = (r.flags & 2) === 2;
-    const ok = !!hw && (maskChip || equal(hw, r.chipId.subarray(0, hw.length)));
-    c.add("snp.vcek_chip_mismatch", ok, { expected: `hwID = chip_id ${toHex(r.chipId).slice(0, 32)}…`, actual: hw ? toHex(hw).slice(0, 32) + "…" : "no hwID extension", detail: "VCEK belongs to another chip" });
-  }
-
-  const sig = p1363Signature(r);
-  let sigOk = false;
-  if (sig) {
-    try {
-      sigOk = cryptoVerify("sha384", r.raw.subarray(0, SIGNED_END), { key: publicKey(leaf.spki), dsaEncoding: "ieee-p1363" }, sig);
-    } catch {
-      sigOk = false;
-    }
-  }
-  c.add("snp.report_signature", sigOk, { detail: sig ? `ECDSA P-384 over bytes 0..0x2A0 by the ${keyKind.toUpperCase()}` : "signature r/s have non-zero high bytes" });
-
-  try {
-    checkSnpPolicy(c, r, product, opts.policy, { expectedReportData: opts.expectedReportData });
-  } catch (e) {
-    if (!(e instanceof PolicyError)) throw e;
-    c.fail("snp.policy_invalid", e.message);
-  }
-  return c.verdict(simulated, claims);
+/** The same checks with another (e.g. WebCrypto) backend; equal verdicts to verifySnp for equal inputs. */
+export function verifySnpAsync(evidence: Uint8Array, opts: SnpVerifyOptions = {}, backend: CryptoBackend = nodeBackend): Promise<Verdict> {
+  return verifySnpWith(evidence, opts, { crypto: backend, cachedVcek: cacheDirStore(opts.cacheDir) });
 }
 
 /** Like verifySnp, but fetches a missing VCEK from AMD KDS (short timeout) into the cache dir. */

@@ -1,7 +1,7 @@
 // Intel PCS collateral: TDX TCB info and TD_QE identity JSON, each signed (ECDSA P-256, r‖s hex)
 // over the exact bytes of its inner object by the Intel SGX TCB Signing certificate.
-import { verify as cryptoVerify, type KeyObject } from "node:crypto";
-import { fromHex } from "../bytes.ts";
+import { fromHex } from "../encoding.ts";
+import { check, type Steps } from "../crypto/backend.ts";
 
 export interface TdxCollateral {
   /** Response body of /tdx/certification/v4/tcb (JSON text, unmodified). */
@@ -33,7 +33,8 @@ export function rawJsonMember(text: string, key: string): string | undefined {
   return undefined;
 }
 
-export function verifySignedJson(text: string, key: string, signer: KeyObject): { ok: boolean; body?: any; detail: string } {
+/** Checks a signed collateral document; the signature is verified by the backend running the steps. */
+export function* verifySignedJson(text: string, key: string, signerSpki: Uint8Array): Steps<{ ok: boolean; body?: any; detail: string }> {
   let parsed: any;
   try {
     parsed = JSON.parse(text);
@@ -42,9 +43,11 @@ export function verifySignedJson(text: string, key: string, signer: KeyObject): 
   }
   const raw = rawJsonMember(text, key);
   if (!raw || !parsed?.[key] || typeof parsed.signature !== "string") return { ok: false, detail: `expected {"${key}": {...}, "signature": "<hex>"}` };
-  let ok = false;
+  let signature: Uint8Array | undefined;
   try {
-    ok = cryptoVerify("sha256", new TextEncoder().encode(raw), { key: signer, dsaEncoding: "ieee-p1363" }, fromHex(parsed.signature));
+    signature = fromHex(parsed.signature);
   } catch {}
+  const op = signature && { alg: { name: "ECDSA", hash: "sha256", curve: "P-256" } as const, spki: signerSpki, signature, data: new TextEncoder().encode(raw) };
+  const ok = yield* check(op);
   return { ok, body: parsed[key], detail: ok ? "signature OK" : `${key} signature does not verify with the TCB signing key` };
 }

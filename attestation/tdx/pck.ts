@@ -1,7 +1,7 @@
 // Intel SGX PCK certificate extension (OID 1.2.840.113741.1.13.1): FMSPC, PCE-ID and the TCB
 // (16 CPU SVN components + PCESVN) the certificate was issued for.
 import * as A from "../asn1.ts";
-import type { Certificate } from "../x509.ts";
+import type { Certificate } from "../certificate.ts";
 
 const SGX = "1.2.840.113741.1.13.1";
 

@@ -167,3 +167,13 @@ export function parseQuote(q: Uint8Array): QuoteResult {
 
 /** TD attributes bit 0 (TUD.DEBUG): the TD is debuggable and its memory is readable by the host. */
 export const tdDebug = (r: TdReport) => (r.tdAttributes[0] & 1) === 1;
+
+/** SNP-shaped vs TDX quote, from the first bytes (quote: version 4/5, key type 2, TEE 0x81). */
+export function detectEvidenceKind(b: Uint8Array): "snp" | "tdx" {
+  if (b.length >= 8) {
+    const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
+    const v = dv.getUint16(0, true);
+    if ((v === 4 || v === 5) && dv.getUint16(2, true) === 2 && dv.getUint32(4, true) === 0x81) return "tdx";
+  }
+  return "snp";
+}
