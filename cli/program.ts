@@ -7,6 +7,7 @@ import { serveCommand } from "./computations.ts";
 import type { ComputationsServer } from "./computations-server.ts";
 import type { CliContext } from "./context.ts";
 import { CliError } from "./errors.ts";
+import { normaliseGoFlags } from "./go-flags.ts";
 import { keysCommand } from "./keys.ts";
 import { registerAttestationCommands } from "./attestation.ts";
 
@@ -115,7 +116,7 @@ export async function runCli(argv: string[], ctx: CliContext): Promise<RunOutcom
   }
   const program = buildProgram(ctx, outcome);
   try {
-    await program.parseAsync(argv, { from: "user" });
+    await program.parseAsync(normaliseGoFlags(argv, program), { from: "user" });
   } catch (e) {
     if (e instanceof CommanderError) {
       outcome.code = e.exitCode;
