@@ -1,5 +1,11 @@
 // Human and JSON renderings of a verdict for `cocos-cli attestation validate|get`.
 import type { Verdict } from "./verdict.ts";
+import { MILAN_FORGEABLE } from "./snp/policy-check.ts";
+
+/** Caveats a verdict carries whether or not it passed (printed as `warning:` lines, listed in JSON). */
+export function verdictWarnings(v: Verdict): string[] {
+  return v.kind === "snp" && v.claims.product === "Milan" ? [MILAN_FORGEABLE] : [];
+}
 
 const KIND_NAME = { snp: "AMD SEV-SNP", tdx: "Intel TDX", sim: "SEV-SNP (sim)" } as const;
 
@@ -23,5 +29,6 @@ export function formatVerdict(v: Verdict, opts: { color?: boolean; claims?: bool
 }
 
 export function verdictJson(v: Verdict): string {
-  return JSON.stringify(v, (_k, x) => (typeof x === "bigint" ? x.toString() : x instanceof Uint8Array ? Buffer.from(x).toString("hex") : x), 2);
+  const warnings = verdictWarnings(v);
+  return JSON.stringify(warnings.length ? { ...v, warnings } : v, (_k, x) => (typeof x === "bigint" ? x.toString() : x instanceof Uint8Array ? Buffer.from(x).toString("hex") : x), 2);
 }

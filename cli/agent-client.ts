@@ -6,6 +6,7 @@ import { checkServerIdentity, type PeerCertificate } from "node:tls";
 import { agentProto, healthProto } from "../protocol/proto.ts";
 import { CHUNK_SIZE, bytesChunks, fileChunks } from "../protocol/chunks.ts";
 import { certificateSpki } from "../protocol/keys.ts";
+import { certificatesPem, readCertificateFile } from "../attestation/cert-file.ts";
 import { audienceOf } from "../protocol/signature.ts";
 import { escapeControl } from "../protocol/text.ts";
 import type { AgentClientConfig } from "./config.ts";
@@ -50,6 +51,15 @@ function readPem(path: string, what: string): Buffer {
   }
 }
 
+/** Certificates (PEM or DER, chains included) as the PEM bundle grpc-js takes. */
+function readCertsPem(path: string, what: string): Buffer {
+  try {
+    return Buffer.from(certificatesPem(readCertificateFile(path, what)));
+  } catch (e) {
+    throw new CliError((e as Error).message);
+  }
+}
+
 export async function connectAgent(cfg: AgentClientConfig, attested?: AttestedCredentialsFactory): Promise<AgentConnection> {
   let creds: grpc.ChannelCredentials;
   let mode: AgentConnection["mode"];
@@ -72,10 +82,10 @@ export async function connectAgent(cfg: AgentClientConfig, attested?: AttestedCr
     serverSpki = r.spki;
     mode = "with aTLS";
   } else if (cfg.serverCaCerts) {
-    const ca = readPem(cfg.serverCaCerts, "AGENT_GRPC_SERVER_CA_CERTS");
+    const ca = readCertsPem(cfg.serverCaCerts, "AGENT_GRPC_SERVER_CA_CERTS");
     if (cfg.clientCert || cfg.clientKey) {
       if (!cfg.clientCert || !cfg.clientKey) throw new CliError("mTLS needs both AGENT_GRPC_CLIENT_CERT and AGENT_GRPC_CLIENT_KEY");
-      creds = grpc.credentials.createSsl(ca, readPem(cfg.clientKey, "AGENT_GRPC_CLIENT_KEY"), readPem(cfg.clientCert, "AGENT_GRPC_CLIENT_CERT"), {
+      creds = grpc.credentials.createSsl(ca, readPem(cfg.clientKey, "AGENT_GRPC_CLIENT_KEY"), readCertsPem(cfg.clientCert, "AGENT_GRPC_CLIENT_CERT"), {
         checkServerIdentity: recordServerKey,
       });
       mode = "with mTLS";
