@@ -105,7 +105,7 @@ describe("Milan evidence (software-forgeable reports, arXiv 2605.12990)", () => 
   });
 
   test("a disallow_milan that is not a boolean is a policy error, not a silent allow", async () => {
-    const v = await verifyEvidence(report, { policy: { root_of_trust: { product: "Milan", disallow_milan: "true" } }, vcek, allowNetwork: false });
+    const v = await verifyEvidence(report, { policy: { root_of_trust: { product: "Milan", disallow_milan: "true" as unknown as boolean } }, vcek, allowNetwork: false });
     expect(v.code).toBe("snp.policy_invalid");
     expect(v.reason).toContain('expected true or false, got "true"');
   });
