@@ -15,6 +15,12 @@ export function splitHostPort(url: string): { host: string; port: number } {
   return { host: m[1] ?? m[2]!, port: Number(m[3]) };
 }
 
+/** A TLS client hello answered in plaintext: the agent was started without attested TLS. */
+function plaintextHint(reason: string | undefined): string {
+  if (!/WRONG_VERSION_NUMBER|wrong version number|packet length too long|http request/i.test(reason ?? "")) return "";
+  return "\nThe agent answered without TLS: its computation was started with attested TLS off (`computations serve ALGO KEY false …`, or agent_config.attested_tls false in the manifest). Start it with attested TLS on, or unset AGENT_GRPC_ATTESTED_TLS.";
+}
+
 export const attestedCredentials: AttestedCredentialsFactory = async (cfg) => {
   const { host, port } = splitHostPort(cfg.url);
   let policy;
@@ -32,7 +38,7 @@ export const attestedCredentials: AttestedCredentialsFactory = async (cfg) => {
     conn = await connectAttested(host, port, policy, { timeoutMs: Math.max(1000, deadline - Date.now()) });
   }
   if (!conn.verdict.ok || !conn.rootCertPem) {
-    throw new CliError(`attested TLS: the agent at ${cfg.url} did not prove it runs what the policy expects; nothing was sent.\n${escapeControl(formatVerdict(conn.verdict))}`);
+    throw new CliError(`attested TLS: the agent at ${cfg.url} did not prove it runs what the policy expects; nothing was sent.\n${escapeControl(formatVerdict(conn.verdict))}${plaintextHint(conn.verdict.reason)}`);
   }
   return {
     credentials: grpc.credentials.createSsl(Buffer.from(conn.rootCertPem), null, null, { checkServerIdentity: conn.checkServerIdentity }),
