@@ -5,24 +5,14 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { unzipSync } from "fflate";
+import { ephemeralPort as freePort } from "../manager/ports.ts";
 
 const ROOT = resolve(import.meta.dir, "..");
 const DIST = join(ROOT, "dist");
 const ready = ["cocos-cli", "cocos-manager", "cocos-agent"].every((b) => existsSync(join(DIST, b))) && existsSync(join(ROOT, "examples", "dist", "iris-train.wasm"));
-
-const freePort = () =>
-  new Promise<number>((res, rej) => {
-    const s = createServer();
-    s.once("error", rej);
-    s.listen(0, "127.0.0.1", () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => res(p));
-    });
-  });
 
 /** A background program of the walkthrough (the control plane, the manager): its output lines, awaitable. */
 class Background {
