@@ -28,6 +28,8 @@ export interface AgentConnection {
   mode: "without TLS" | "with TLS" | "with mTLS" | "with aTLS";
   /** One line about the verified evidence (aTLS only). */
   summary?: string;
+  /** Caveats of the verified evidence (aTLS only), e.g. Milan reports being forgeable. */
+  warnings?: string[];
   /** Who v2 signatures are for: audienceOf the attested / TLS server key, "" without TLS. */
   audience: string;
   close(): void;
@@ -36,7 +38,7 @@ export interface AgentConnection {
 /** Hook for attested TLS: returns channel credentials that verify evidence against the policy. */
 export type AttestedCredentialsFactory = (
   cfg: AgentClientConfig,
-) => Promise<{ credentials: grpc.ChannelCredentials; options?: grpc.ChannelOptions; summary?: string; spki?: Uint8Array }>;
+) => Promise<{ credentials: grpc.ChannelCredentials; options?: grpc.ChannelOptions; summary?: string; warnings?: string[]; spki?: Uint8Array }>;
 
 const CHANNEL_OPTIONS: grpc.ChannelOptions = {
   "grpc.max_receive_message_length": 64 * 1024 * 1024,
@@ -65,6 +67,7 @@ export async function connectAgent(cfg: AgentClientConfig, attested?: AttestedCr
   let mode: AgentConnection["mode"];
   let options = CHANNEL_OPTIONS;
   let summary: string | undefined;
+  let warnings: string[] | undefined;
   // The server key the TLS handshake presented (for plain TLS: recorded while its certificate is checked).
   let serverSpki: Uint8Array | undefined;
   const recordServerKey = (host: string, cert: PeerCertificate): Error | undefined => {
@@ -79,6 +82,7 @@ export async function connectAgent(cfg: AgentClientConfig, attested?: AttestedCr
     creds = r.credentials;
     options = { ...CHANNEL_OPTIONS, ...r.options };
     summary = r.summary;
+    warnings = r.warnings;
     serverSpki = r.spki;
     mode = "with aTLS";
   } else if (cfg.serverCaCerts) {
@@ -110,7 +114,7 @@ export async function connectAgent(cfg: AgentClientConfig, attested?: AttestedCr
     client.close();
     throw new CliError(`connected to ${cfg.url} ${mode}, but the agent's TLS key is unknown: cannot bind signatures to this agent`);
   }
-  return { client, mode, summary, audience: audienceOf(serverSpki), close: () => client.close() };
+  return { client, mode, summary, warnings, audience: audienceOf(serverSpki), close: () => client.close() };
 }
 
 async function checkHealth(cfg: AgentClientConfig, creds: grpc.ChannelCredentials, options: grpc.ChannelOptions, deadline: number): Promise<void> {

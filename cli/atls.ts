@@ -3,7 +3,7 @@
 // that exact key for the gRPC channel. Nothing is uploaded unless the verdict is VERIFIED.
 import * as grpc from "@grpc/grpc-js";
 import { connectAttested } from "../attestation/atls.ts";
-import { formatVerdict } from "../attestation/format.ts";
+import { formatVerdict, verdictWarnings } from "../attestation/format.ts";
 import { readPolicy } from "../attestation/policy.ts";
 import { escapeControl } from "../protocol/text.ts";
 import type { AttestedCredentialsFactory } from "./agent-client.ts";
@@ -43,6 +43,7 @@ export const attestedCredentials: AttestedCredentialsFactory = async (cfg) => {
   return {
     credentials: grpc.credentials.createSsl(Buffer.from(conn.rootCertPem), null, null, { checkServerIdentity: conn.checkServerIdentity }),
     options: conn.channelOptions,
+    warnings: verdictWarnings(conn.verdict),
     spki: conn.spki, // v2 signatures name this attested key (their audience)
     summary: `Attestation verified${conn.verdict.simulated ? " (SIMULATED: no hardware TEE)" : ""}: ${conn.verdict.kind}, measurement ${String(conn.verdict.claims.measurement ?? "?").slice(0, 16)}…, host_data ${String(conn.verdict.claims.host_data ?? "?").slice(0, 16)}…`,
   };
