@@ -216,19 +216,23 @@ function healthHandlers(): grpc.UntypedServiceImplementation {
   };
 }
 
+/** Text metadata a client may repeat, one value per item; every other repeated header stays joined. */
+const REPEATABLE = new Set(["algo_args"]);
+
 /**
- * Repeated request headers, one value each, from the raw HTTP/2 header list. Node's and Bun's http2
- * join a repeated text header into one "a, b" string, and grpc-js builds the call's metadata from that
- * joined form: Cocos's Go CLI sends each `algo_args` as its own text value, so a JSON argument with
- * ", " inside would come apart. Rewriting the header object before grpc-js reads it keeps them whole.
+ * Repeated `algo_args` headers, one value each, from the raw HTTP/2 header list. Node's and Bun's
+ * http2 join a repeated text header into one "a, b" string, and grpc-js builds the call's metadata
+ * from that joined form: Cocos's Go CLI sends each argument as its own text value, so a JSON argument
+ * with ", " inside would come apart. Rewriting the header object before grpc-js reads it keeps them
+ * whole. Single-valued headers (signature, nonce, timestamp, version) stay joined, so a duplicate of
+ * one still fails its check instead of one copy being picked.
  */
 export function keepRepeatedHeaders(headers: Record<string, string | string[] | undefined>, rawHeaders: unknown): void {
   if (!Array.isArray(rawHeaders)) return;
   const values = new Map<string, string[]>();
   for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
     const name = String(rawHeaders[i]).toLowerCase();
-    if (name.startsWith(":")) continue;
-    values.set(name, [...(values.get(name) ?? []), String(rawHeaders[i + 1])]);
+    if (REPEATABLE.has(name)) values.set(name, [...(values.get(name) ?? []), String(rawHeaders[i + 1])]);
   }
   for (const [name, list] of values) if (list.length > 1) headers[name] = list;
 }

@@ -18,7 +18,7 @@ const BLOG_ARG = '{"sepal_length": 7.0, "sepal_width": 3.2, "petal_length": 4.7,
 
 // AlgoRequest{algorithm = 1} hand-encoded; metadata as a list, so repeated keys stay repeated.
 const CLIENT = `
-import sys, grpc
+import json, os, sys, grpc
 port, algo_path, signature = sys.argv[1:4]
 args = sys.argv[4:]
 data = open(algo_path, "rb").read()
@@ -33,7 +33,7 @@ def varint(n):
 request = b"\\x0a" + varint(len(data)) + data
 channel = grpc.insecure_channel("127.0.0.1:" + port)
 algo = channel.stream_unary("/agent.AgentService/Algo", request_serializer=lambda b: b, response_deserializer=lambda b: b)
-md = [("user-id", "algorithm-provider"), ("signature", signature), ("algo_type", "wasm")] + [("algo_args", a) for a in args]
+md = [("user-id", "algorithm-provider"), ("signature", signature), ("algo_type", "wasm")] + [("algo_args", a) for a in args] + [tuple(kv) for kv in json.loads(os.environ.get("EXTRA_MD", "[]"))]
 try:
     algo(iter([request]), metadata=md, timeout=30)
     print("OK")
@@ -60,10 +60,19 @@ describe.skipIf(!hasClang || !hasGrpcio)("algo_args as repeated plain text metad
     rmSync(dir, { recursive: true, force: true });
   });
 
-  test("the blog's JSON argument and the next one arrive intact and apart", async () => {
-    // Asynchronous: the agent answers from this process's event loop.
-    const client = Bun.spawn([PYTHON, join(dir, "client.py"), String(t.agent.grpcPort), join(dir, "sum.wasm"), signRole(algoKey, "algorithm-provider"), BLOG_ARG, "second, arg"], { stdout: "pipe", stderr: "pipe" });
+  /** The Python client uploading sum.wasm with a v1 signature (asynchronous: the agent answers from this process). */
+  async function python(args: string[], extraMetadata: [string, string][] = []) {
+    const client = Bun.spawn([PYTHON, join(dir, "client.py"), String(t.agent.grpcPort), join(dir, "sum.wasm"), signRole(algoKey, "algorithm-provider"), ...args], {
+      stdout: "pipe",
+      stderr: "pipe",
+      env: { ...process.env, EXTRA_MD: JSON.stringify(extraMetadata) },
+    });
     const [stdout, stderr] = await Promise.all([new Response(client.stdout).text(), new Response(client.stderr).text(), client.exited]);
+    return { stdout, stderr };
+  }
+
+  test("the blog's JSON argument and the next one arrive intact and apart", async () => {
+    const { stdout, stderr } = await python([BLOG_ARG, "second, arg"]);
     expect(stderr).toBe("");
     expect(stdout.trim()).toBe("OK");
     await t.waitForState("ConsumingResults");
@@ -72,5 +81,11 @@ describe.skipIf(!hasClang || !hasGrpcio)("algo_args as repeated plain text metad
     const summary = new TextDecoder().decode(unzipSync(new Uint8Array(r.bytes))["summary.txt"]!);
     // Joined, the line would read `args: {…}, second, arg`; split at ", ", the commas would be gone.
     expect(summary).toBe(`args: ${BLOG_ARG} second, arg\n`);
+  });
+
+  test("a repeated single-valued signature header is refused, not resolved to one of its copies", async () => {
+    const { stdout } = await python([BLOG_ARG], [["signature-version", "1"], ["signature-version", "2"]]);
+    expect(stdout).toContain("ERROR StatusCode.UNAUTHENTICATED");
+    expect(stdout).toContain("unknown signature-version");
   });
 });
