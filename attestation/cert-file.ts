@@ -17,7 +17,7 @@ function splitDer(bytes: Uint8Array, what: string): Uint8Array[] {
     } catch (e) {
       throw new Error(`${what}: expected PEM or DER certificates, got bytes that are neither at offset ${off} (${(e as Error).message})`);
     }
-    if (n.tag !== A.TAG.SEQUENCE) throw new Error(`${what}: expected PEM or a DER certificate (a SEQUENCE, tag 0x30), got tag 0x${n.tag.toString(16)} at offset ${off}`);
+    if (n.tag !== A.TAG.SEQUENCE) throw new Error(`${what}: expected PEM or DER certificates (DER: a SEQUENCE, tag 0x30), got tag 0x${n.tag.toString(16)} at offset ${off}`);
     out.push(A.raw(n));
     off = A.end(n);
   }

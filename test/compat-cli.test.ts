@@ -3,6 +3,7 @@
 // pointed at an agent that speaks no TLS.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import * as grpc from "@grpc/grpc-js";
+import { execFileSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -85,9 +86,10 @@ describe.skipIf(!existsSync(CLI))("compiled cocos-cli, as a Cocos user writes it
     const evidence = Buffer.concat([simReport(root, rpcReportData(teeNonce(tee))), buildCertTable({ ark: root.arkDer, ask: root.askDer, vcek: root.vcekDer })]);
     let server: grpc.Server;
     let port = 0;
-    beforeAll(async () => {
-      server = new grpc.Server();
-      server.addService(AgentServiceDef, {
+    let tlsServer: grpc.Server;
+    let tlsPort = 0;
+    const services = (s: grpc.Server) => {
+      s.addService(AgentServiceDef, {
         Attestation: (call: grpc.ServerWritableStream<unknown, { file: Uint8Array }>) => {
           const md = new grpc.Metadata();
           md.set("file-size", String(evidence.length));
@@ -96,10 +98,36 @@ describe.skipIf(!existsSync(CLI))("compiled cocos-cli, as a Cocos user writes it
           call.end();
         },
       });
-      server.addService(HealthServiceDef, { Check: (_c: unknown, cb: grpc.sendUnaryData<unknown>) => cb(null, { status: "SERVING" }) });
-      port = await new Promise<number>((res, rej) => server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (e, p) => (e ? rej(e) : res(p))));
+      s.addService(HealthServiceDef, { Check: (_c: unknown, cb: grpc.sendUnaryData<unknown>) => cb(null, { status: "SERVING" }) });
+      return s;
+    };
+    const bind = (s: grpc.Server, creds: grpc.ServerCredentials) => new Promise<number>((res, rej) => s.bindAsync("127.0.0.1:0", creds, (e, p) => (e ? rej(e) : res(p))));
+    beforeAll(async () => {
+      server = services(new grpc.Server());
+      port = await bind(server, grpc.ServerCredentials.createInsecure());
+      // A TLS agent whose self-signed certificate the party holds in DER.
+      const ossl = (args: string[]) => execFileSync("openssl", args, { cwd: dir, stdio: "pipe" });
+      ossl(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "agent.key", "-out", "agent.pem", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost", "-days", "1"]);
+      ossl(["x509", "-in", "agent.pem", "-outform", "der", "-out", "agent.der"]);
+      tlsServer = services(new grpc.Server());
+      tlsPort = await bind(tlsServer, grpc.ServerCredentials.createSsl(null, [{ cert_chain: readFileSync(join(dir, "agent.pem")), private_key: readFileSync(join(dir, "agent.key")) }], false));
     });
-    afterAll(() => server.forceShutdown());
+    afterAll(() => {
+      server.forceShutdown();
+      tlsServer?.forceShutdown();
+    });
+
+    test("AGENT_GRPC_SERVER_CA_CERTS in DER works like PEM; a file that is neither is named", async () => {
+      for (const ca of ["agent.der", "agent.pem"]) {
+        // localhost, not 127.0.0.1: Bun's TLS refuses an IP address as the SNI server name.
+        const r = await sh(`cocos-cli attestation get snp --tee ${tee} --force`, { AGENT_GRPC_URL: `localhost:${tlsPort}`, AGENT_GRPC_SERVER_CA_CERTS: ca });
+        expect(r.code, r.stderr).toBe(0);
+      }
+      write("junk.ca", "not a certificate");
+      const bad = await sh(`cocos-cli attestation get snp --tee ${tee} --force`, { AGENT_GRPC_URL: `localhost:${tlsPort}`, AGENT_GRPC_SERVER_CA_CERTS: "junk.ca" });
+      expect(bad.code).not.toBe(0);
+      expect(bad.stderr).toContain("AGENT_GRPC_SERVER_CA_CERTS junk.ca: expected PEM or DER certificates");
+    });
 
     test("attestation get --json: stdout is the JSON written to attestation.json; the rest on stderr", async () => {
       const r = await sh(`cocos-cli attestation get snp --tee ${tee} --json`, { AGENT_GRPC_URL: `127.0.0.1:${port}` });
