@@ -55,3 +55,6 @@ export function readCertificateFile(path: string, what: string): Uint8Array[] {
 
 /** The certificates as one PEM bundle (what TLS stacks take). */
 export const certificatesPem = (ders: Uint8Array[]) => ders.map((d) => derToPem(d)).join("");
+
+/** A certificate file (PEM or DER, chains included) as the PEM bundle TLS stacks (grpc-js) take. */
+export const certificateFileAsPem = (path: string, what: string) => Buffer.from(certificatesPem(readCertificateFile(path, what)));

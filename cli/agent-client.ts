@@ -6,7 +6,7 @@ import { checkServerIdentity, type PeerCertificate } from "node:tls";
 import { agentProto, healthProto } from "../protocol/proto.ts";
 import { CHUNK_SIZE, bytesChunks, fileChunks } from "../protocol/chunks.ts";
 import { certificateSpki } from "../protocol/keys.ts";
-import { certificatesPem, readCertificateFile } from "../attestation/cert-file.ts";
+import { certificateFileAsPem } from "../attestation/cert-file.ts";
 import { audienceOf } from "../protocol/signature.ts";
 import { escapeControl } from "../protocol/text.ts";
 import type { AgentClientConfig } from "./config.ts";
@@ -56,7 +56,7 @@ function readPem(path: string, what: string): Buffer {
 /** Certificates (PEM or DER, chains included) as the PEM bundle grpc-js takes. */
 function readCertsPem(path: string, what: string): Buffer {
   try {
-    return Buffer.from(certificatesPem(readCertificateFile(path, what)));
+    return certificateFileAsPem(path, what);
   } catch (e) {
     throw new CliError((e as Error).message);
   }

@@ -4,7 +4,7 @@
 // listeners (printed by the CLI, awaited by the demo and tests).
 import * as grpc from "@grpc/grpc-js";
 import { readFileSync } from "node:fs";
-import { certificatesPem, readCertificateFile } from "../attestation/cert-file.ts";
+import { certificateFileAsPem } from "../attestation/cert-file.ts";
 import { ComputationRunReqType, ManagerServiceDef, encodeMessage } from "../protocol/proto.ts";
 import { CHUNK_SIZE, bytesChunks } from "../protocol/chunks.ts";
 
@@ -74,10 +74,9 @@ export function runReqChunkMessages(runReq: Record<string, unknown>, chunkSize =
 
 function serverCredentials(tls: ComputationsServerOptions["tls"]): grpc.ServerCredentials {
   if (!tls) return grpc.ServerCredentials.createInsecure();
-  // Certificates in PEM or DER (chains included); grpc-js takes PEM.
-  const certs = (path: string, what: string) => Buffer.from(certificatesPem(readCertificateFile(path, what)));
-  const pair = { cert_chain: certs(tls.serverCert, "SERVER_CERT"), private_key: readFileSync(tls.serverKey) };
-  const ca = tls.clientCaCerts ? certs(tls.clientCaCerts, "CLIENT_CA_CERTS") : null;
+  // Certificates in PEM or DER (chains included).
+  const pair = { cert_chain: certificateFileAsPem(tls.serverCert, "SERVER_CERT"), private_key: readFileSync(tls.serverKey) };
+  const ca = tls.clientCaCerts ? certificateFileAsPem(tls.clientCaCerts, "CLIENT_CA_CERTS") : null;
   return grpc.ServerCredentials.createSsl(ca, [pair], Boolean(ca));
 }
 
