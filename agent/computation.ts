@@ -78,15 +78,14 @@ function mdList(md: MetadataLike, key: string): string[] {
 }
 
 /**
- * `algo_args` as Cocos sends it (one metadata value per argument). Node's HTTP/2 layer joins repeated
- * text headers with ", ", so the values arrive merged; `algo_args-bin` (binary metadata, which grpc-js
- * keeps apart) is preferred when the client sends it. Without it, an argument that itself contains
- * ", " cannot be told apart from two arguments.
+ * `algo_args` as Cocos sends it: one text metadata value per argument, kept apart by the gRPC server
+ * (agent/grpc.ts reads the raw HTTP/2 header list), so an argument containing ", " stays whole.
+ * `algo_args-bin` (what our CLI also sends) is preferred when present.
  */
 export function algoArgs(md: MetadataLike): string[] {
   const bin = mdList(md, "algo_args-bin");
   if (bin.length > 0) return bin;
-  return mdList(md, "algo_args").flatMap((v) => v.split(", "));
+  return mdList(md, "algo_args");
 }
 
 /** The `python_runtime` an Algo request names must be an interpreter this agent has, checked before upload. */

@@ -1,6 +1,7 @@
 // agent.AgentService over grpc-js, plus grpc.health.v1 ("agent" → SERVING). Order of checks on every
 // upload: authentication, state, then content; nothing is stored before all checks passed.
 import * as grpc from "@grpc/grpc-js";
+import type { Http2Server } from "node:http2";
 import { bytesChunks, fileChunks } from "../protocol/chunks.ts";
 import { AgentServiceDef, HealthServiceDef } from "../protocol/proto.ts";
 import { padReportData, type Evidence, type EvidenceProvider } from "../attestation/providers/types.ts";
@@ -215,8 +216,44 @@ function healthHandlers(): grpc.UntypedServiceImplementation {
   };
 }
 
+/** Text metadata a client may repeat, one value per item; every other repeated header stays joined. */
+const REPEATABLE = new Set(["algo_args"]);
+
+/**
+ * Repeated `algo_args` headers, one value each, from the raw HTTP/2 header list. Node's and Bun's
+ * http2 join a repeated text header into one "a, b" string, and grpc-js builds the call's metadata
+ * from that joined form: Cocos's Go CLI sends each argument as its own text value, so a JSON argument
+ * with ", " inside would come apart. Rewriting the header object before grpc-js reads it keeps them
+ * whole. Single-valued headers (signature, nonce, timestamp, version) stay joined, so a duplicate of
+ * one still fails its check instead of one copy being picked.
+ */
+export function keepRepeatedHeaders(headers: Record<string, string | string[] | undefined>, rawHeaders: unknown): void {
+  if (!Array.isArray(rawHeaders)) return;
+  const values = new Map<string, string[]>();
+  for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
+    const name = String(rawHeaders[i]).toLowerCase();
+    if (REPEATABLE.has(name)) values.set(name, [...(values.get(name) ?? []), String(rawHeaders[i + 1])]);
+  }
+  for (const [name, list] of values) if (list.length > 1) headers[name] = list;
+}
+
+/**
+ * Installs keepRepeatedHeaders ahead of grpc-js's own "stream" listener on every HTTP/2 server the
+ * grpc.Server creates. grpc-js exposes no hook for this; it sets its listeners up in _setupHandlers.
+ */
+function readRawHeaders(server: grpc.Server): void {
+  const s = server as unknown as { _setupHandlers?: (h2: Http2Server | null, ...rest: unknown[]) => unknown };
+  const setup = s._setupHandlers;
+  if (typeof setup !== "function") throw new Error("grpc-js no longer has Server._setupHandlers: repeated algo_args values would be joined");
+  s._setupHandlers = function (this: unknown, h2, ...rest) {
+    h2?.prependListener("stream", (_stream, headers, _flags, rawHeaders: unknown) => keepRepeatedHeaders(headers, rawHeaders));
+    return setup.call(this, h2, ...rest);
+  };
+}
+
 export function createAgentGrpcServer(o: AgentServiceOptions): grpc.Server {
   const server = new grpc.Server({ "grpc.max_receive_message_length": 4 * 1024 * 1024 + 1024 });
+  readRawHeaders(server);
   server.addService(tolerantService(AgentServiceDef), agentHandlers(o));
   server.addService(HealthServiceDef, healthHandlers());
   return server;

@@ -1,5 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { algoArgs } from "./computation.ts";
+import { keepRepeatedHeaders } from "./grpc.ts";
 import { ConfigError, loadConfig } from "./config.ts";
 import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -107,8 +108,18 @@ test("kept guest output: bounded, the excess noted; a link swapped in for a file
   }
 });
 
-test("algo_args: binary values kept apart; text values split as merged by HTTP/2", () => {
+test("algo_args: binary values preferred; each text value is one argument, as grpc-go gives them", () => {
   expect(algoArgs({ "algo_args-bin": [Buffer.from("a, b"), Buffer.from("c")], algo_args: "a, b, c" })).toEqual(["a, b", "c"]);
-  expect(algoArgs({ algo_args: "--a, 1" })).toEqual(["--a", "1"]);
+  expect(algoArgs({ algo_args: ['{"a": 1, "b": 2}', "x"] })).toEqual(['{"a": 1, "b": 2}', "x"]);
+  expect(algoArgs({ algo_args: "--a, 1" })).toEqual(["--a, 1"]);
   expect(algoArgs({})).toEqual([]);
+});
+
+test("repeated algo_args: the raw HTTP/2 list replaces the joined value; other headers stay joined", () => {
+  const headers: Record<string, string | string[] | undefined> = { ":path": "/x", algo_args: '{"a": 1, "b": 2}, y', "signature-version": "1, 2", other: "p, q" };
+  keepRepeatedHeaders(headers, [":path", "/x", "algo_args", '{"a": 1, "b": 2}', "ALGO_ARGS", "y", "signature-version", "1", "signature-version", "2", "other", "p, q"]);
+  // A duplicated single-valued header still arrives joined, so its check refuses it.
+  expect(headers).toEqual({ ":path": "/x", algo_args: ['{"a": 1, "b": 2}', "y"], "signature-version": "1, 2", other: "p, q" });
+  keepRepeatedHeaders(headers, undefined); // a server without raw headers: nothing changes
+  expect(headers.other).toBe("p, q");
 });

@@ -2,8 +2,9 @@
 // the gRPC call; these functions own evidence handling, verification and output.
 import { readFileSync } from "node:fs";
 import { equal, fromHex, toHex } from "./bytes.ts";
+import { readCertificateFile, readCertificates } from "./cert-file.ts";
 import { rpcReportData } from "./report-data.ts";
-import { formatVerdict, verdictJson } from "./format.ts";
+import { formatVerdict, verdictJson, verdictWarnings } from "./format.ts";
 import { parsePolicy, type AttestationPolicy } from "./policy.ts";
 import { padReportData, type ProviderKind } from "./providers/types.ts";
 import { parseReport, REPORT_SIZE } from "./snp/report.ts";
@@ -49,7 +50,12 @@ export function rpcBinding(evidence: Uint8Array, teeNonce: Uint8Array): "rpc" | 
 
 export interface ValidateOptions {
   policy?: AttestationPolicy | string; // object or path
-  vcek?: Uint8Array | string; // DER or path
+  /** VCEK/VLEK: PEM or DER bytes, or a path; a chain fills the ASK and ARK too (VCEK → ASK → ARK). */
+  vcek?: Uint8Array | string;
+  /** ASK/ASVK (or ASK then ARK, as AMD KDS's cert_chain and `ca-bundle` write it): PEM/DER bytes or a path. */
+  ask?: Uint8Array | string;
+  /** ARK: PEM/DER bytes or a path (it must still be the pinned AMD root). */
+  ark?: Uint8Array | string;
   at?: Date | string;
   json?: boolean;
   cacheDir?: string;
@@ -63,7 +69,7 @@ export interface ValidateOptions {
 
 export async function verifyEvidence(evidence: Uint8Array, o: ValidateOptions = {}): Promise<Verdict> {
   const policy = typeof o.policy === "string" ? parsePolicy(readFileSync(o.policy, "utf8")) : o.policy;
-  const vcek = typeof o.vcek === "string" ? new Uint8Array(readFileSync(o.vcek)) : o.vcek;
+  const { vcek, ...supplied } = suppliedCerts(o);
   const at = typeof o.at === "string" ? parseTime(o.at) : o.at;
   if (o.reportData && o.nonce) throw new Error("give either --nonce (what you asked the agent for) or --report_data (the exact report data), not both");
   const nonce = o.nonce !== undefined ? teeNonce(o.nonce) : undefined;
@@ -71,8 +77,31 @@ export async function verifyEvidence(evidence: Uint8Array, o: ValidateOptions = 
   const v =
     detectEvidenceKind(evidence) === "tdx"
       ? verifyTdx(evidence, { ...o.tdx, policy, at, expectedReportData })
-      : await verifySnpFetching(evidence, { ...o.snp, policy, vcek, at, cacheDir: o.cacheDir, allowNetwork: o.allowNetwork, expectedReportData });
+      : await verifySnpFetching(evidence, { ...o.snp, certs: { ...o.snp?.certs, ...supplied }, policy, vcek, at, cacheDir: o.cacheDir, allowNetwork: o.allowNetwork, expectedReportData });
   return nonce && /report_data_mismatch$/.test(v.code ?? "") ? explainRawNonce(v, evidence, nonce) : v;
+}
+
+const CHAIN_ROLES = ["vcek", "ask", "ark"] as const;
+
+/**
+ * --vcek, --ask, --ark: each file (PEM or DER) fills its role and, when it holds a chain, the roles
+ * above it in order; a role named by its own option wins over a chain's.
+ */
+function suppliedCerts(o: Pick<ValidateOptions, "vcek" | "ask" | "ark">): { vcek?: Uint8Array; ask?: Uint8Array; ark?: Uint8Array } {
+  const out: Partial<Record<(typeof CHAIN_ROLES)[number], Uint8Array>> = {};
+  const explicit = new Set(CHAIN_ROLES.filter((r) => o[r] !== undefined));
+  CHAIN_ROLES.forEach((role, start) => {
+    const src = o[role];
+    if (src === undefined) return;
+    const ders = typeof src === "string" ? readCertificateFile(src, `--${role}`) : readCertificates(src, `--${role}`);
+    const room = CHAIN_ROLES.length - start;
+    if (ders.length > room) throw new Error(`--${role}: expected at most ${room} certificates (${CHAIN_ROLES.slice(start).join(", ")}), got ${ders.length}`);
+    ders.forEach((der, i) => {
+      const r = CHAIN_ROLES[start + i]!;
+      if (i === 0 || !explicit.has(r)) out[r] = der;
+    });
+  });
+  return out;
 }
 
 /** The nonce arrived verbatim instead of RPC-labelled: say so, so the user knows which agent answered. */
@@ -88,8 +117,8 @@ export function parseTime(s: string): Date {
   return d;
 }
 
-/** `attestation validate FILE …`: verdict plus the text to print and the exit code. */
-export async function validateFile(path: string, o: ValidateOptions = {}): Promise<{ verdict: Verdict; output: string; exitCode: number }> {
+/** `attestation validate FILE …`: verdict plus the text to print, its caveats and the exit code. */
+export async function validateFile(path: string, o: ValidateOptions = {}): Promise<{ verdict: Verdict; output: string; warnings: string[]; exitCode: number }> {
   const verdict = await verifyEvidence(new Uint8Array(readFileSync(path)), o);
-  return { verdict, output: o.json ? verdictJson(verdict) : formatVerdict(verdict), exitCode: verdict.ok ? 0 : 1 };
+  return { verdict, output: o.json ? verdictJson(verdict) : formatVerdict(verdict), warnings: verdictWarnings(verdict), exitCode: verdict.ok ? 0 : 1 };
 }

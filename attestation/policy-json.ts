@@ -36,6 +36,11 @@ export interface RootOfTrustJson {
   product_line?: string;
   check_crl?: boolean;
   disallow_network?: boolean;
+  /**
+   * Refuse SEV-SNP evidence from AMD EPYC Milan parts, whose attestation reports can be forged in
+   * software (arXiv 2605.12990, May 2026). Unset or false: Milan evidence passes, flagged as forgeable.
+   */
+  disallow_milan?: boolean;
   /** For product "SIM": SHA-256 (hex) of the sim ARK certificate DER, and/or its PEM. */
   sim_ark_sha256?: string;
   sim_ark_pem?: string;

@@ -6,6 +6,7 @@ import { checkServerIdentity, type PeerCertificate } from "node:tls";
 import { agentProto, healthProto } from "../protocol/proto.ts";
 import { CHUNK_SIZE, bytesChunks, fileChunks } from "../protocol/chunks.ts";
 import { certificateSpki } from "../protocol/keys.ts";
+import { certificateFileAsPem } from "../attestation/cert-file.ts";
 import { audienceOf } from "../protocol/signature.ts";
 import { escapeControl } from "../protocol/text.ts";
 import type { AgentClientConfig } from "./config.ts";
@@ -27,6 +28,8 @@ export interface AgentConnection {
   mode: "without TLS" | "with TLS" | "with mTLS" | "with aTLS";
   /** One line about the verified evidence (aTLS only). */
   summary?: string;
+  /** Caveats of the verified evidence (aTLS only), e.g. Milan reports being forgeable. */
+  warnings?: string[];
   /** Who v2 signatures are for: audienceOf the attested / TLS server key, "" without TLS. */
   audience: string;
   close(): void;
@@ -35,7 +38,7 @@ export interface AgentConnection {
 /** Hook for attested TLS: returns channel credentials that verify evidence against the policy. */
 export type AttestedCredentialsFactory = (
   cfg: AgentClientConfig,
-) => Promise<{ credentials: grpc.ChannelCredentials; options?: grpc.ChannelOptions; summary?: string; spki?: Uint8Array }>;
+) => Promise<{ credentials: grpc.ChannelCredentials; options?: grpc.ChannelOptions; summary?: string; warnings?: string[]; spki?: Uint8Array }>;
 
 const CHANNEL_OPTIONS: grpc.ChannelOptions = {
   "grpc.max_receive_message_length": 64 * 1024 * 1024,
@@ -50,11 +53,21 @@ function readPem(path: string, what: string): Buffer {
   }
 }
 
+/** Certificates (PEM or DER, chains included) as the PEM bundle grpc-js takes. */
+function readCertsPem(path: string, what: string): Buffer {
+  try {
+    return certificateFileAsPem(path, what);
+  } catch (e) {
+    throw new CliError((e as Error).message);
+  }
+}
+
 export async function connectAgent(cfg: AgentClientConfig, attested?: AttestedCredentialsFactory): Promise<AgentConnection> {
   let creds: grpc.ChannelCredentials;
   let mode: AgentConnection["mode"];
   let options = CHANNEL_OPTIONS;
   let summary: string | undefined;
+  let warnings: string[] | undefined;
   // The server key the TLS handshake presented (for plain TLS: recorded while its certificate is checked).
   let serverSpki: Uint8Array | undefined;
   const recordServerKey = (host: string, cert: PeerCertificate): Error | undefined => {
@@ -69,13 +82,14 @@ export async function connectAgent(cfg: AgentClientConfig, attested?: AttestedCr
     creds = r.credentials;
     options = { ...CHANNEL_OPTIONS, ...r.options };
     summary = r.summary;
+    warnings = r.warnings;
     serverSpki = r.spki;
     mode = "with aTLS";
   } else if (cfg.serverCaCerts) {
-    const ca = readPem(cfg.serverCaCerts, "AGENT_GRPC_SERVER_CA_CERTS");
+    const ca = readCertsPem(cfg.serverCaCerts, "AGENT_GRPC_SERVER_CA_CERTS");
     if (cfg.clientCert || cfg.clientKey) {
       if (!cfg.clientCert || !cfg.clientKey) throw new CliError("mTLS needs both AGENT_GRPC_CLIENT_CERT and AGENT_GRPC_CLIENT_KEY");
-      creds = grpc.credentials.createSsl(ca, readPem(cfg.clientKey, "AGENT_GRPC_CLIENT_KEY"), readPem(cfg.clientCert, "AGENT_GRPC_CLIENT_CERT"), {
+      creds = grpc.credentials.createSsl(ca, readPem(cfg.clientKey, "AGENT_GRPC_CLIENT_KEY"), readCertsPem(cfg.clientCert, "AGENT_GRPC_CLIENT_CERT"), {
         checkServerIdentity: recordServerKey,
       });
       mode = "with mTLS";
@@ -100,7 +114,7 @@ export async function connectAgent(cfg: AgentClientConfig, attested?: AttestedCr
     client.close();
     throw new CliError(`connected to ${cfg.url} ${mode}, but the agent's TLS key is unknown: cannot bind signatures to this agent`);
   }
-  return { client, mode, summary, audience: audienceOf(serverSpki), close: () => client.close() };
+  return { client, mode, summary, warnings, audience: audienceOf(serverSpki), close: () => client.close() };
 }
 
 async function checkHealth(cfg: AgentClientConfig, creds: grpc.ChannelCredentials, options: grpc.ChannelOptions, deadline: number): Promise<void> {

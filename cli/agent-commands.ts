@@ -109,6 +109,7 @@ function requireFile(path: string, what: string): void {
 async function withAgent<T>(ctx: CliContext, cfg: AgentClientConfig, attested: AttestedCredentialsFactory | undefined, fn: (c: AgentConnection) => Promise<T>): Promise<T> {
   const conn = await connectAgent(cfg, attested);
   if (conn.summary) ctx.out(escapeControl(conn.summary)); // quotes the agent's evidence
+  for (const w of conn.warnings ?? []) ctx.err(`warning: ${w}`);
   ctx.out(`🔗 Connected to agent using ${conn.mode}`);
   try {
     return await fn(conn);

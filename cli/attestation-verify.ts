@@ -15,6 +15,8 @@ export interface ValidateFlags {
   measurement?: string;
   product?: string;
   vcek?: string;
+  ask?: string;
+  ark?: string;
   at?: string;
   json?: boolean;
   allowNetwork?: boolean;
@@ -34,7 +36,9 @@ export async function validateCommand(ctx: CliContext, file: string, o: Validate
   } catch (e) {
     throw new CliError((e as Error).message);
   }
-  ctx.out("Checking attestation");
+  // With --json, stdout carries the verdict alone (for `| jq`); every message goes to stderr.
+  const say = o.json ? ctx.err : ctx.out;
+  say("Checking attestation");
   let r;
   try {
     r = await validateFile(path, {
@@ -42,6 +46,8 @@ export async function validateCommand(ctx: CliContext, file: string, o: Validate
       reportData: o.report_data,
       nonce: o.nonce,
       vcek: o.vcek ? abs(o.vcek) : undefined,
+      ask: o.ask ? abs(o.ask) : undefined,
+      ark: o.ark ? abs(o.ark) : undefined,
       at: o.at,
       json: o.json,
       allowNetwork: o.allowNetwork ?? false,
@@ -50,7 +56,8 @@ export async function validateCommand(ctx: CliContext, file: string, o: Validate
     throw new CliError(`attestation validation and verification failed with error: ${(e as Error).message} ❌`);
   }
   ctx.out(r.output);
-  if (r.verdict.ok) ctx.out("Attestation validation and verification is successful!");
+  for (const w of r.warnings) ctx.err(`warning: ${w}`);
+  if (r.verdict.ok) say("Attestation validation and verification is successful!");
   else ctx.err(`attestation validation and verification failed with error: ${r.verdict.reason} ❌`);
   return r.exitCode;
 }

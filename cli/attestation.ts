@@ -70,7 +70,9 @@ export async function attestationGet(ctx: CliContext, arg: string | undefined, o
   const json = resolve(ctx.cwd, "attestation.json");
   // Refuse before contacting the agent (no --force, the name exists) rather than after the download.
   if (!o.force && existsOrLink(o.json ? json : bin)) throw new CliError(`${o.json ? json : bin} already exists; pass --force to overwrite it`);
-  ctx.out(type === 0 ? "Fetching SEV-SNP attestation report" : type === 1 ? "Fetching vTPM report" : "Fetching SEV-SNP and vTPM report");
+  // With --json, stdout carries the JSON rendering alone (for `| jq`); every message goes to stderr.
+  const say = o.json ? ctx.err : ctx.out;
+  say(type === 0 ? "Fetching SEV-SNP attestation report" : type === 1 ? "Fetching vTPM report" : "Fetching SEV-SNP and vTPM report");
   const conn = await connectAgent(cfg, attested);
   // --json keeps only the rendering: the raw bytes go to a private temporary name first.
   const dest = o.json ? `${json}.evidence-${process.pid}` : bin;
@@ -84,12 +86,14 @@ export async function attestationGet(ctx: CliContext, arg: string | undefined, o
   const binding = type === 0 ? rpcBinding(head, teeBytes) : undefined;
   if (o.json) {
     rmSync(dest, { force: true });
-    writeExclusive(json, new TextEncoder().encode(JSON.stringify({ ...describeEvidence(head), ...(binding ? { nonce_binding: binding } : {}) }, null, "\t") + "\n"), o.force ?? false);
+    const rendering = JSON.stringify({ ...describeEvidence(head), ...(binding ? { nonce_binding: binding } : {}) }, null, "\t");
+    writeExclusive(json, new TextEncoder().encode(rendering + "\n"), o.force ?? false);
+    ctx.out(rendering);
   }
-  if (binding === "rpc") ctx.out("The report data binds your nonce (Attestation RPC label cocos-attestation-rpc-v1).");
+  if (binding === "rpc") say("The report data binds your nonce (Attestation RPC label cocos-attestation-rpc-v1).");
   else if (binding === "raw") ctx.err("warning: the report data is your nonce itself, not its cocos-attestation-rpc-v1 digest: this agent signs caller-chosen data (e.g. Cocos's Go agent)");
   else if (binding === "none") ctx.err("warning: the report data does not carry your nonce: this evidence is not an answer to your request");
-  ctx.out("Attestation result retrieved and saved successfully!");
+  say("Attestation result retrieved and saved successfully!");
 }
 
 /** Enough of the evidence for its report data: an SNP report is 1184 bytes, a TDX quote a few KiB. */
@@ -137,7 +141,9 @@ export function registerAttestationCommands(program: Command, ctx: CliContext, a
     .option("--host_data <hex>", "expected host data (32 bytes, hex): the manifest hash")
     .option("--measurement <hex>", "expected launch measurement (48 bytes, hex)")
     .option("--product <name>", "Milan | Genoa | Turin | SIM")
-    .option("--vcek <file>", "VCEK/VLEK certificate (DER or PEM) when the evidence carries none")
+    .option("--vcek <file>", "VCEK/VLEK certificate (PEM or DER; a chain also gives the ASK and ARK) when the evidence carries none")
+    .option("--ask <file>", "ASK/ASVK certificate, or ASK then ARK (PEM or DER, e.g. ca-bundle's ask_ark.pem)")
+    .option("--ark <file>", "ARK certificate (PEM or DER); it must be AMD's pinned root for the product")
     .option("--at <time>", "verify as of this ISO time (certificate validity)")
     .option("--json", "print the verdict as JSON", false)
     .option("--allow-network", "fetch a missing VCEK from AMD KDS", false)

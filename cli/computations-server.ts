@@ -4,6 +4,7 @@
 // listeners (printed by the CLI, awaited by the demo and tests).
 import * as grpc from "@grpc/grpc-js";
 import { readFileSync } from "node:fs";
+import { certificateFileAsPem } from "../attestation/cert-file.ts";
 import { ComputationRunReqType, ManagerServiceDef, encodeMessage } from "../protocol/proto.ts";
 import { CHUNK_SIZE, bytesChunks } from "../protocol/chunks.ts";
 
@@ -73,8 +74,9 @@ export function runReqChunkMessages(runReq: Record<string, unknown>, chunkSize =
 
 function serverCredentials(tls: ComputationsServerOptions["tls"]): grpc.ServerCredentials {
   if (!tls) return grpc.ServerCredentials.createInsecure();
-  const pair = { cert_chain: readFileSync(tls.serverCert), private_key: readFileSync(tls.serverKey) };
-  const ca = tls.clientCaCerts ? readFileSync(tls.clientCaCerts) : null;
+  // Certificates in PEM or DER (chains included).
+  const pair = { cert_chain: certificateFileAsPem(tls.serverCert, "SERVER_CERT"), private_key: readFileSync(tls.serverKey) };
+  const ca = tls.clientCaCerts ? certificateFileAsPem(tls.clientCaCerts, "CLIENT_CA_CERTS") : null;
   return grpc.ServerCredentials.createSsl(ca, [pair], Boolean(ca));
 }
 

@@ -123,6 +123,33 @@ describe("computations serve", () => {
     expect(withFile.err.join("\n")).toContain(`with --manifest, set its "signatures" field`);
   });
 
+  test("--data-key and --consumer-key: each role gets its party's key, not the algorithm provider's", async () => {
+    const keys = ["algo", "data1", "data2", "consumer"].map((n) => {
+      const kp = generateKeyPair("ed25519");
+      writeFileSync(join(dir, `${n}.pem`), kp.publicPem);
+      return Buffer.from(publicKeyDer(loadPublicKey(kp.publicPem))).toString("hex");
+    });
+    writeFileSync(join(dir, "b.csv"), "c\n");
+    const der = (b: Uint8Array | undefined) => Buffer.from(b!).toString("hex");
+    const r = await serve(["algo.wasm", "algo.pem", "true", "Iris.csv", "b.csv", "--data-key", "data1.pem", "--data-key", "data2.pem", "--consumer-key", "consumer.pem", "--consumer-key", "algo.pem", "--id", "parties"]);
+    expect(r.code).toBe(0);
+    const { req, close } = await fetchRunReq(r.server!.port);
+    close();
+    expect(der(req.algorithm!.userKey)).toBe(keys[0]);
+    expect(req.datasets!.map((d) => der(d.userKey))).toEqual([keys[1], keys[2]]);
+    expect(req.result_consumers!.map((c) => der(c.userKey))).toEqual([keys[3], keys[0]]);
+    // One --data-key covers every dataset.
+    const one = await serve(["algo.wasm", "algo.pem", "true", "Iris.csv", "b.csv", "--data-key", "data1.pem", "--id", "one"]);
+    const got = await fetchRunReq(one.server!.port);
+    got.close();
+    expect(got.req.datasets!.map((d) => der(d.userKey))).toEqual([keys[1], keys[1]]);
+    const wrong = await serve(["algo.wasm", "algo.pem", "true", "Iris.csv", "--data-key", "data1.pem", "--data-key", "data2.pem"]);
+    expect(wrong.code).toBe(1);
+    expect(wrong.err.join("\n")).toContain("--data-key: expected one key for every dataset or one per dataset (1), got 2");
+    const withFile = await serve(["--manifest", "m.json", "--consumer-key", "consumer.pem"]);
+    expect(withFile.err.join("\n")).toContain("with --manifest, the file names every key");
+  });
+
   test("usage and input errors", async () => {
     const a = await serve(["algo.wasm", "public.pem"]);
     expect(a.code).toBe(1);

@@ -12,8 +12,12 @@ import { formatClientMessage, startComputationsServer, type ComputationsServer }
 
 export interface ManifestInputs {
   algorithm: string;
-  /** PEM public key of every party (the original uses one key for all three roles). */
+  /** PEM public key of the algorithm provider, and of every other role not given its own key (as the original). */
   publicKey: string;
+  /** Data providers' PEM public keys: one for every dataset, or one per dataset in order. */
+  dataKeys?: string[];
+  /** Result consumers' PEM public keys, one consumer each. */
+  consumerKeys?: string[];
   attestedTls: boolean;
   datasets: string[];
   id?: string;
@@ -51,15 +55,19 @@ async function hashOf(path: string, what: string): Promise<Uint8Array> {
  */
 export async function manifestFromFiles(i: ManifestInputs): Promise<Manifest> {
   const key = readPublicKeyDer(i.publicKey);
+  const dataKeys = (i.dataKeys ?? []).map(readPublicKeyDer);
+  if (dataKeys.length > 1 && dataKeys.length !== i.datasets.length)
+    throw new CliError(`--data-key: expected one key for every dataset or one per dataset (${i.datasets.length}), got ${dataKeys.length}`);
+  const consumers = (i.consumerKeys ?? []).map(readPublicKeyDer);
   const datasets = [];
-  for (const d of i.datasets) datasets.push({ hash: await hashOf(d, "dataset"), user_key: key, filename: basename(d) });
+  for (const [n, d] of i.datasets.entries()) datasets.push({ hash: await hashOf(d, "dataset"), user_key: dataKeys[dataKeys.length > 1 ? n : 0] ?? key, filename: basename(d) });
   return {
     id: i.id ?? "1",
     name: "sample computation",
     description: "sample descrption",
     datasets,
     algorithm: { hash: await hashOf(i.algorithm, "algorithm"), user_key: key },
-    result_consumers: [{ user_key: key }],
+    result_consumers: (consumers.length ? consumers : [key]).map((user_key) => ({ user_key })),
     agent_config: { port: i.agentPort ?? "7002", log_level: "debug", attested_tls: i.attestedTls },
     ...(i.cocosV1Signatures ? {} : { signatures: "v2-only" as const }),
   };
@@ -88,6 +96,9 @@ export interface ServeOptions {
   port?: string;
   /** Built manifests accept v1 (Cocos) signatures too; a --manifest FILE is always sent as written. */
   cocosV1Signatures?: boolean;
+  /** Built manifests: the data providers' and consumers' keys (default: the positional key). */
+  dataKey?: string[];
+  consumerKey?: string[];
 }
 
 /** Builds the manifest, serves it, prints every manager message; resolves with the running server. */
@@ -97,6 +108,7 @@ export async function serveCommand(ctx: CliContext, positional: string[], o: Ser
   if (o.manifest) {
     if (positional.length) throw new CliError(`--manifest takes no ALGO/PUBKEY/DATASET arguments, got ${positional.join(" ")}`);
     if (o.cocosV1Signatures) throw new CliError(`--cocos-v1-signatures applies to a manifest built from files; with --manifest, set its "signatures" field`);
+    if (o.dataKey?.length || o.consumerKey?.length) throw new CliError("--data-key and --consumer-key apply to a manifest built from files; with --manifest, the file names every key");
     manifest = manifestFromFile(abs(o.manifest));
     if (o.id) manifest.id = o.id;
   } else {
@@ -110,7 +122,16 @@ export async function serveCommand(ctx: CliContext, positional: string[], o: Ser
     } catch (e) {
       throw new CliError((e as Error).message);
     }
-    manifest = await manifestFromFiles({ algorithm: abs(algo), publicKey: abs(pub), attestedTls, datasets: datasets.map(abs), id: o.id, cocosV1Signatures: o.cocosV1Signatures });
+    manifest = await manifestFromFiles({
+      algorithm: abs(algo),
+      publicKey: abs(pub),
+      dataKeys: o.dataKey?.map(abs),
+      consumerKeys: o.consumerKey?.map(abs),
+      attestedTls,
+      datasets: datasets.map(abs),
+      id: o.id,
+      cocosV1Signatures: o.cocosV1Signatures,
+    });
   }
   const host = o.host ?? ctx.env.HOST ?? "localhost";
   const port = Number(o.port ?? ctx.env.PORT ?? 7001);

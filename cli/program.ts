@@ -7,6 +7,7 @@ import { serveCommand } from "./computations.ts";
 import type { ComputationsServer } from "./computations-server.ts";
 import type { CliContext } from "./context.ts";
 import { CliError } from "./errors.ts";
+import { normaliseGoFlags } from "./go-flags.ts";
 import { keysCommand } from "./keys.ts";
 import { registerAttestationCommands } from "./attestation.ts";
 
@@ -84,14 +85,16 @@ export function buildProgram(ctx: CliContext, outcome: RunOutcome): Command {
   computations
     .command("serve")
     .description("serve manager.ManagerService/Process: send the computation to every manager that connects and print what comes back")
-    .argument("[args...]", "<algo-path> <public-key-path> <attested-tls-bool> [<dataset-path>...]")
+    .argument("[args...]", "<algo-path> <public-key-path> <attested-tls-bool> [<dataset-path>...]: the key is the algorithm provider's, and every other role's unless given below")
     .option("--manifest <file>", "send this manifest JSON (several parties' keys) instead of building one")
     .option("--id <id>", "computation id (default 1)")
     .option("--host <host>", "listen host (default HOST or localhost)")
     .option("--port <port>", "listen port (default PORT or 7001)")
     .option("--policy-out <file>", "once the computation runs, ask the manager for its attestation policy and write it here")
     .option("--cocos-v1-signatures", "the built manifest also accepts Cocos's replayable v1 signatures (default: v2-only)", false)
-    .action(async (args: string[], o: { manifest?: string; id?: string; host?: string; port?: string; policyOut?: string; cocosV1Signatures: boolean }) => {
+    .option("--data-key <public.pem>", "data provider's public key: once for every dataset, or once per dataset in order", collect, [] as string[])
+    .option("--consumer-key <public.pem>", "result consumer's public key (repeatable, one consumer each)", collect, [] as string[])
+    .action(async (args: string[], o: { manifest?: string; id?: string; host?: string; port?: string; policyOut?: string; cocosV1Signatures: boolean; dataKey: string[]; consumerKey: string[] }) => {
       outcome.server = await serveCommand(ctx, args, o);
     });
 
@@ -115,7 +118,7 @@ export async function runCli(argv: string[], ctx: CliContext): Promise<RunOutcom
   }
   const program = buildProgram(ctx, outcome);
   try {
-    await program.parseAsync(argv, { from: "user" });
+    await program.parseAsync(normaliseGoFlags(argv, program), { from: "user" });
   } catch (e) {
     if (e instanceof CommanderError) {
       outcome.code = e.exitCode;

@@ -3,6 +3,7 @@
 // Outgoing messages queue while the link is down and go out, in order, after it is back.
 import * as grpc from "@grpc/grpc-js";
 import { readFileSync } from "node:fs";
+import { certificateFileAsPem } from "../attestation/cert-file.ts";
 import { managerProto } from "../protocol/proto.ts";
 import type { Logger } from "./log.ts";
 
@@ -138,7 +139,7 @@ export class ServerLink {
 
 function credentials(o: ServerLinkOptions): grpc.ChannelCredentials {
   if (!o.serverCaCerts) return grpc.credentials.createInsecure();
-  const ca = readFileSync(o.serverCaCerts);
-  if (o.clientCert && o.clientKey) return grpc.credentials.createSsl(ca, readFileSync(o.clientKey), readFileSync(o.clientCert));
+  const ca = certificateFileAsPem(o.serverCaCerts, "MANAGER_GRPC_SERVER_CA_CERTS"); // PEM or DER
+  if (o.clientCert && o.clientKey) return grpc.credentials.createSsl(ca, readFileSync(o.clientKey), certificateFileAsPem(o.clientCert, "MANAGER_GRPC_CLIENT_CERT"));
   return grpc.credentials.createSsl(ca);
 }

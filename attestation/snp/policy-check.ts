@@ -2,7 +2,7 @@
 // validate package: exact matches when a field is set, minima for versions/TCB, and the policy's
 // guest-policy value is the most permissive one accepted. Each check has its own code.
 import type { CheckList } from "../verdict.ts";
-import { exactFieldCheck, policyBytes, policyU64, policyHashList, type AttestationPolicy } from "../policy-json.ts";
+import { exactFieldCheck, PolicyError, policyBytes, policyU64, policyHashList, type AttestationPolicy } from "../policy-json.ts";
 import { equal, isZero, toHex } from "../encoding.ts";
 import { decodeTcb, formatTcb, policyAbi, policyBit, POLICY_BITS, type Product, type SnpReport, type Tcb } from "./report.ts";
 
@@ -14,8 +14,25 @@ export interface SnpPolicyOptions {
   expectedReportData?: Uint8Array;
 }
 
+/** Why Milan evidence is weaker than its signature suggests (printed with every Milan verdict). */
+export const MILAN_FORGEABLE =
+  "AMD EPYC Milan: SEV-SNP reports from Milan parts can be forged in software (arXiv 2605.12990, May 2026); set root_of_trust.disallow_milan in the policy to refuse them";
+
+/** Milan evidence: refused under root_of_trust.disallow_milan, otherwise passed with the caveat. */
+function checkMilan(c: CheckList, pol: AttestationPolicy | undefined) {
+  const v = pol?.root_of_trust?.disallow_milan;
+  if (v !== undefined && typeof v !== "boolean") throw new PolicyError(`root_of_trust.disallow_milan: expected true or false, got ${JSON.stringify(v)}`);
+  const refuse = v === true;
+  c.add("snp.milan_forgeable", !refuse, {
+    expected: refuse ? "Genoa or Turin evidence (root_of_trust.disallow_milan)" : undefined,
+    actual: refuse ? "Milan" : undefined,
+    detail: MILAN_FORGEABLE,
+  });
+}
+
 export function checkSnpPolicy(c: CheckList, r: SnpReport, product: Product | undefined, pol: AttestationPolicy | undefined, opts: SnpPolicyOptions = {}) {
   const p = pol?.policy ?? {};
+  if (product === "Milan") checkMilan(c, pol);
 
   const exact = exactFieldCheck(c, "policy");
 
