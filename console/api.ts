@@ -303,7 +303,9 @@ export function consoleApi(o: ApiOptions): Hono<Env> {
       if (!provider) throw new ApiError(400, "invalid_field", `provider_id: expected the id of a participant, got ${shown(b.provider_id)}`);
     }
     if (!provider || provider.role !== role) {
-      throw new ApiError(provider ? 400 : 403, provider ? "invalid_field" : "forbidden", `${kind === "algorithm" ? "an algorithm" : "a dataset"} is registered by (or for) a participant with role ${role}`);
+      // Your own role does not allow it → 403; the owner naming a participant of the wrong role → 400.
+      const own = !provider || provider.id === a.me?.id;
+      throw new ApiError(own ? 403 : 400, own ? "forbidden" : "invalid_field", `${kind === "algorithm" ? "an algorithm" : "a dataset"} is registered by (or for) a participant with role ${role}${provider ? `, not ${provider.role}` : ""}`);
     }
     if (!a.isOwner && provider.id !== a.me?.id) throw new ApiError(403, "forbidden", "you register only your own assets");
     if (kind === "algorithm" && (await store.assets(a.computation.id)).some((x) => x.kind === "algorithm")) throw conflict("the computation already has an algorithm; remove it first");

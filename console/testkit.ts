@@ -45,3 +45,76 @@ export function testDatabases(tmpDir: () => string): TestDb[] {
 export async function openStore(url: string): Promise<Store> {
   return Store.open(await openDb(url));
 }
+
+import * as grpc from "@grpc/grpc-js";
+import { managerProto, ComputationRunReqType, decodeMessage, timestampFromDate } from "../protocol/proto.ts";
+
+/** A stand-in manager: dials the console's gRPC port with an id and token, records what it is sent. */
+export class FakeManager {
+  readonly received: Record<string, unknown>[] = [];
+  readonly runs: { id: string }[] = [];
+  private chunks: Uint8Array[] = [];
+  private client: grpc.Client & { Process(md: grpc.Metadata): grpc.ClientDuplexStream<unknown, Record<string, unknown>> };
+  private call: grpc.ClientDuplexStream<unknown, Record<string, unknown>> | null = null;
+  /** The status the console ended the stream with (refusals). */
+  ended: Promise<grpc.StatusObject | grpc.ServiceError>;
+  private endedResolve!: (s: grpc.StatusObject | grpc.ServiceError) => void;
+
+  constructor(readonly url: string, readonly id: string, readonly token: string) {
+    this.client = new managerProto.ManagerService(url, grpc.credentials.createInsecure()) as unknown as FakeManager["client"];
+    this.ended = new Promise((r) => (this.endedResolve = r));
+  }
+
+  connect(): this {
+    const md = new grpc.Metadata();
+    if (this.id) md.set("cocos-manager-id", this.id);
+    if (this.token) md.set("cocos-manager-token", this.token);
+    md.set("cocos-manager-backend", "fake");
+    this.ended = new Promise((r) => (this.endedResolve = r));
+    const call = this.client.Process(md);
+    this.call = call;
+    call.on("data", (m: Record<string, unknown>) => {
+      this.received.push(m);
+      const ch = m.runReqChunks as { data: Uint8Array; id: string; is_last: boolean } | undefined;
+      if (ch) {
+        if (!ch.is_last) this.chunks.push(ch.data);
+        else {
+          const req = decodeMessage<{ id: string }>(ComputationRunReqType, Buffer.concat(this.chunks));
+          this.chunks = [];
+          this.runs.push(req);
+        }
+      }
+    });
+    call.on("error", (e: grpc.ServiceError) => this.endedResolve(e));
+    call.on("status", (s: grpc.StatusObject) => this.endedResolve(s));
+    return this;
+  }
+
+  send(m: Record<string, unknown>): void {
+    this.call?.write(m);
+  }
+
+  event(computationId: string, eventType: string, status: string, originator = "agent", details = ""): void {
+    this.send({ agent_event: { event_type: eventType, status, computation_id: computationId, originator, details: Buffer.from(details), timestamp: timestampFromDate() } });
+  }
+
+  disconnect(): void {
+    this.call?.cancel();
+    this.call = null;
+  }
+
+  close(): void {
+    this.disconnect();
+    this.client.close();
+  }
+}
+
+/** Polls `fn` until it returns a truthy value (bounded: `tries` × `everyMs`). */
+export async function until<T>(fn: () => Promise<T> | T, what: string, tries = 200, everyMs = 25): Promise<NonNullable<T>> {
+  for (let i = 0; i < tries; i++) {
+    const v = await fn();
+    if (v) return v as NonNullable<T>;
+    await Bun.sleep(everyMs);
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
