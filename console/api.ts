@@ -96,14 +96,14 @@ export function consoleApi(o: ApiOptions): Hono<Env> {
     const cookie = /(?:^|;\s*)cocos_session=([^;]+)/.exec(c.req.header("cookie") ?? "")?.[1];
     const token = bearer ?? cookie;
     if (token) {
-      const s = await store.sessionByHash(tokenHash(token));
-      if (!s || s.expires_at <= Date.now()) {
-        if (s) await store.deleteSession(s.token_hash);
+      const found = await store.sessionUser(tokenHash(token));
+      if (!found || found.session.expires_at <= Date.now()) {
+        if (found) await store.deleteSession(found.session.token_hash);
         // An expired or forged credential is an error, not an anonymous request.
-        throw new ApiError(401, "unauthenticated", s ? "the session has expired; log in again" : "the session or token is not valid; log in again");
+        throw new ApiError(401, "unauthenticated", found ? "the session has expired; log in again" : "the session or token is not valid; log in again");
       }
-      c.set("user", await store.userById(s.user_id));
-      c.set("session", s.token_hash);
+      c.set("user", found.user);
+      c.set("session", found.session.token_hash);
     }
     return next();
   });
@@ -191,9 +191,7 @@ export function consoleApi(o: ApiOptions): Hono<Env> {
   app.get("/api/computations", async (c) => {
     const u = me(c);
     const list = await store.computationsVisibleTo(u.id);
-    const out = [];
-    for (const x of list) out.push({ ...computationView(x, await latestState(x.id)), is_owner: x.owner_id === u.id });
-    return c.json({ computations: out });
+    return c.json({ computations: list.map((x) => ({ ...computationView(x, x.latest_state), is_owner: x.owner_id === u.id })) });
   });
   app.post("/api/computations", async (c) => {
     const u = me(c);

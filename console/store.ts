@@ -96,8 +96,16 @@ export class Store {
   async createSession(s: Session): Promise<void> {
     await this.db.run("INSERT INTO sessions (token_hash, user_id, kind, name, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)", [s.token_hash, s.user_id, s.kind, s.name, s.created_at, s.expires_at]);
   }
-  sessionByHash(hash: string): Promise<Session | null> {
-    return this.one("SELECT * FROM sessions WHERE token_hash = ?", [hash], session);
+  /** A session and its user in one query (every authenticated request asks). */
+  async sessionUser(hash: string): Promise<{ session: Session; user: User } | null> {
+    const rows = await this.db.all(
+      `SELECT s.token_hash, s.user_id, s.kind, s.name, s.created_at AS s_created_at, s.expires_at, u.id, u.username, u.password_hash, u.is_admin, u.created_at
+       FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = ?`,
+      [hash],
+    );
+    const r = rows[0];
+    if (!r) return null;
+    return { session: session({ ...r, created_at: r.s_created_at }), user: user(r) };
   }
   async deleteSession(hash: string): Promise<void> {
     await this.db.run("DELETE FROM sessions WHERE token_hash = ?", [hash]);
@@ -131,13 +139,14 @@ export class Store {
       return (await t.run("DELETE FROM computations WHERE id = ?", [id])).changes > 0;
     });
   }
-  /** The computations a user owns or takes part in, newest first. */
-  async computationsVisibleTo(userId: number): Promise<Computation[]> {
+  /** The computations a user owns or takes part in, newest first, each with its latest run's state (null: never run). */
+  async computationsVisibleTo(userId: number): Promise<(Computation & { latest_state: RunState | null })[]> {
     const rows = await this.db.all(
-      "SELECT * FROM computations WHERE owner_id = ? OR id IN (SELECT computation_id FROM participants WHERE user_id = ?) ORDER BY created_at DESC, id",
+      `SELECT c.*, (SELECT r.state FROM runs r WHERE r.computation_id = c.id ORDER BY r.created_at DESC, r.id LIMIT 1) AS latest_state
+       FROM computations c WHERE c.owner_id = ? OR c.id IN (SELECT computation_id FROM participants WHERE user_id = ?) ORDER BY c.created_at DESC, c.id`,
       [userId, userId],
     );
-    return rows.map(computation);
+    return rows.map((r) => ({ ...computation(r), latest_state: (r.latest_state as RunState | null) ?? null }));
   }
 
   // ---------------------------------------------------------------- participants and assets
