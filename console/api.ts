@@ -10,6 +10,7 @@ import { ApiError, badRequest, conflict, notFound, shown } from "./errors.ts";
 import { bool, csrfGuard, jsonBody, oneOf, securityHeaders, text } from "./http-guards.ts";
 import { checkAssetFilename, checkSha3, normalizePublicKey, previewManifest } from "./manifest.ts";
 import type { ManagerHub } from "./managers.ts";
+import { MAX_NONCE_BYTES, fetchEvidence } from "./evidence.ts";
 import { exportComputation, importComputation, previewImport } from "./transfer.ts";
 import { openApiDocument } from "./openapi.ts";
 import { staticHandler } from "./static.ts";
@@ -399,6 +400,27 @@ export function consoleApi(o: ApiOptions): Hono<Env> {
     if (r.policy === null) throw new ApiError(409, "policy_not_ready", `the manager has not sent run ${r.id}'s attestation policy yet (it does once the VM is up)`);
     c.header("content-disposition", `attachment; filename="${r.computation_id}.policy.json"`);
     return c.body(r.policy, 200, { "content-type": "application/json" });
+  });
+
+  // The agent's evidence for the caller's nonce, relayed raw (base64): the caller verifies it, not us.
+  app.post("/api/runs/:id/attestation", async (c) => {
+    const { r, a } = await runAccess(c);
+    const nonceHex = (await jsonBody(c)).nonce;
+    if (typeof nonceHex !== "string" || !/^([0-9a-fA-F]{2}){1,64}$/.test(nonceHex)) {
+      throw badRequest(`nonce: expected 1 to ${MAX_NONCE_BYTES} bytes as hex (a fresh random value the verifier keeps), got ${shown(nonceHex)}`);
+    }
+    const address = runView(r, await store.managerById(r.manager_id)).agent_address;
+    if (!address || !["running", "results_ready"].includes(r.state)) throw new ApiError(409, "run_not_running", `run ${r.id} is ${r.state}: its agent answers only while the run is up`);
+    let evidence: Uint8Array;
+    try {
+      evidence = await fetchEvidence(address, a.computation.attested_tls, Buffer.from(nonceHex, "hex"));
+    } catch (e) {
+      throw new ApiError(502, "agent_unreachable", `the agent at ${address} did not return evidence: ${(e as Error).message}`);
+    }
+    return c.json({
+      run_id: r.id, computation_id: r.computation_id, manifest_sha3_256: r.manifest_hash, nonce: nonceHex.toLowerCase(),
+      evidence_base64: Buffer.from(evidence).toString("base64"), policy: r.policy === null ? null : JSON.parse(r.policy),
+    });
   });
 
   // ---------------------------------------------------------------- timeline

@@ -35,7 +35,7 @@ export async function startConsole(env: Record<string, string | undefined> = pro
   await store.deleteExpiredSessions();
   const bus = new TimelineBus();
   const writer = new EventWriter(store, bus, (e) => log.error("storing events failed", { error: e.message }));
-  const hub = new ManagerHub(store, writer, bus, log);
+  const hub = new ManagerHub(store, writer, bus, log, { stopAfterCompleteMs: config.stopAfterCompleteMs });
   const grpcPort = await hub.listen(config.grpcHost, config.grpcPort);
   const app = consoleApi({
     store, hub, bus, log, sessionTtlMs: config.sessionTtlMs, secureCookie: config.secureCookie, uiDir: config.uiDir,

@@ -19,6 +19,8 @@ export interface ConsoleConfig {
   loginMaxFailures: number;
   loginMaxFailuresPerIp: number;
   loginWindowMs: number;
+  /** CONSOLE_STOP_AFTER_COMPLETE: stop a run's VM this long after its results were consumed (default 10s; "off" = leave it to Stop). */
+  stopAfterCompleteMs: number | null;
   /** CONSOLE_UI_DIR: the built web UI (default console/ui/dist). */
   uiDir: string;
 }
@@ -44,6 +46,7 @@ export function loadConsoleConfig(env: Record<string, string | undefined> = proc
     loginMaxFailures: int(env, "CONSOLE_LOGIN_MAX_FAILURES", 5),
     loginMaxFailuresPerIp: int(env, "CONSOLE_LOGIN_MAX_FAILURES_PER_IP", 50),
     loginWindowMs: parseDurationMs(env.CONSOLE_LOGIN_WINDOW || "15m", "CONSOLE_LOGIN_WINDOW"),
+    stopAfterCompleteMs: env.CONSOLE_STOP_AFTER_COMPLETE === "off" ? null : parseDurationMs(env.CONSOLE_STOP_AFTER_COMPLETE || "10s", "CONSOLE_STOP_AFTER_COMPLETE"),
     uiDir: env.CONSOLE_UI_DIR || join(import.meta.dir, "ui", "dist"),
   };
 }

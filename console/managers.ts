@@ -75,6 +75,7 @@ export class ManagerHub {
     private readonly writer: EventWriter,
     private readonly bus: TimelineBus,
     private readonly log: ConsoleLog,
+    private readonly o: { stopAfterCompleteMs: number | null } = { stopAfterCompleteMs: 10_000 },
   ) {}
 
   isConnected(id: string): boolean {
@@ -204,6 +205,21 @@ export class ManagerHub {
     return runs[0] ?? null;
   }
 
+  /**
+   * Results consumed: the VM has nothing left to do, so its vCPUs go back, after a grace period: the
+   * agent reports completion as it sends the last bytes, and a stop at once would cut the consumer's
+   * download short. (A console restarted within the grace period leaves the VM to the owner's Stop.)
+   */
+  private stopLater(managerId: string, run: Run): void {
+    if (this.o.stopAfterCompleteMs === null) return;
+    const t = setTimeout(() => {
+      if (this.send(managerId, { stopComputation: { computation_id: run.computation_id } })) {
+        this.note(run.computation_id, run.id, managerId, "Console", "InProgress", "results consumed: stopping the VM");
+      }
+    }, this.o.stopAfterCompleteMs);
+    (t as { unref?: () => void }).unref?.();
+  }
+
   private async setState(run: Run, f: Parameters<Store["updateRun"]>[1]): Promise<void> {
     const next = await this.store.updateRun(run.id, f);
     if (next) this.bus.publish(next.computation_id, { type: "run", run: next });
@@ -221,11 +237,7 @@ export class ManagerHub {
       const next = run ? nextRunState(run.state, e.event_type, e.status) : null;
       if (run && next) {
         await this.setState(run, { state: next, ...(TERMINAL.includes(next) ? { ended_at: now } : {}) });
-        // Results consumed: the VM has nothing left to do; give its vCPUs back.
-        if (next === "completed") {
-          conn.send({ stopComputation: { computation_id: e.computation_id } });
-          this.note(run.computation_id, run.id, conn.id, "Console", "InProgress", "results consumed: stopping the VM");
-        }
+        if (next === "completed") this.stopLater(conn.id, run);
       }
     } else if (m.agent_log) {
       const l = m.agent_log as { message: string; computation_id: string; level: string; timestamp?: Timestamp | null };

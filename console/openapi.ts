@@ -27,6 +27,7 @@ const OPS: Op[] = [
   ["get", "/api/computations/{id}/runs", "Runs of a computation"],
   ["get", "/api/runs/{id}", "A run: state, agent address, CLI commands"],
   ["post", "/api/runs/{id}/stop", "Stop a run (owner)", undefined, 202],
+  ["post", "/api/runs/{id}/attestation", "The agent's evidence for the caller's nonce (report data), relayed raw as base64, with the run's policy", { nonce: "string" }],
   ["get", "/api/runs/{id}/policy", "The run's attestation policy (from the manager) for cocos-cli"],
   ["get", "/api/computations/{id}/events", "Timeline; query: run, source, status, kind (event|log), from, to, after, limit"],
   ["get", "/api/computations/{id}/events/stream", "Timeline as server-sent events (timeline, run, ping); query: run, after; Last-Event-ID honoured"],

@@ -50,10 +50,10 @@ export function consoleArgv(mode: BinMode): string[] {
 }
 
 /** Starts the console program on the work dir's SQLite database; resolves once it listens. */
-export async function startConsoleProgram(o: StackOptions & { httpPort: number; grpcPort: number }): Promise<{ program: Program; url: string }> {
+export async function startConsoleProgram(o: StackOptions & { httpPort: number; grpcPort: number; env?: Record<string, string> }): Promise<{ program: Program; url: string }> {
   const mode = programs(o.bins).mode;
   const argv = consoleArgv(mode);
-  const env = { ...process.env, CONSOLE_DB: `sqlite:${join(o.workDir, "console.db")}`, CONSOLE_HTTP_PORT: String(o.httpPort), CONSOLE_GRPC_PORT: String(o.grpcPort) };
+  const env = { ...process.env, CONSOLE_DB: `sqlite:${join(o.workDir, "console.db")}`, CONSOLE_HTTP_PORT: String(o.httpPort), CONSOLE_GRPC_PORT: String(o.grpcPort), ...o.env };
   const child = spawn(argv[0]!, argv.slice(1), { cwd: o.workDir, env, stdio: ["ignore", "pipe", "pipe"] });
   const program = new Program("console", child, (l) => o.show?.("console", l));
   await program.waitFor(/"console listening"/, 30_000, program.lines.length);

@@ -46,7 +46,7 @@ test(
     const running: Program[] = [];
     const [httpPort, grpcPort] = [await freePort(), await freePort()];
     try {
-      let { program: consoleProgram, url } = await startConsoleProgram({ workDir, bins, httpPort, grpcPort, show });
+      let { program: consoleProgram, url } = await startConsoleProgram({ workDir, bins, httpPort, grpcPort, show, env: { CONSOLE_STOP_AFTER_COMPLETE: "1s" } });
       running.push(consoleProgram);
       const owner = await ConsoleClient.register(url, "owner", "owner-password");
       const { token } = await owner.call("POST", "/api/managers", { id: "local", description: "e2e" });
@@ -74,6 +74,22 @@ test(
       // The agent answers only once it has taken the manifest: wait for its "agent ready" log.
       await until(async () => (await owner.call("GET", `/api/computations/${id}/events?kind=log&limit=1000`)).events.some((e: { details: string }) => e.details.includes("agent ready")), "agent ready");
 
+      // Evidence through the console for a nonce of the consumer's: the relayed bytes verify with the
+      // CLI against the run's policy and that nonce; one flipped byte does not.
+      const nonce = Buffer.from(crypto.getRandomValues(new Uint8Array(64))).toString("hex");
+      const ev = await consumer.api.call("POST", `/api/runs/${run.id}/attestation`, { nonce });
+      expect(ev.manifest_sha3_256).toBe(manifest.sha3_256);
+      writeFileSync(join(consumer.dir, "relayed.policy.json"), JSON.stringify(ev.policy));
+      const evidence = Buffer.from(ev.evidence_base64, "base64");
+      writeFileSync(join(consumer.dir, "attestation.bin"), evidence);
+      const valid = await cli(bins, consumer.dir, ["attestation", "validate", "attestation.bin", "--policy", "relayed.policy.json", "--report_data", nonce]);
+      expect(valid.join("\n")).toContain("successful");
+      evidence[evidence.length >> 1]! ^= 1;
+      writeFileSync(join(consumer.dir, "flipped.bin"), evidence);
+      await expect(cli(bins, consumer.dir, ["attestation", "validate", "flipped.bin", "--policy", "relayed.policy.json", "--report_data", nonce])).rejects.toThrow();
+      const otherNonce = "00".repeat(64);
+      await expect(cli(bins, consumer.dir, ["attestation", "validate", "attestation.bin", "--policy", "relayed.policy.json", "--report_data", otherNonce])).rejects.toThrow();
+
       // Each party downloads the policy and runs the CLI with the environment the API gives.
       const policy = await algo.api.call("GET", `/api/runs/${run.id}/policy`);
       const env = { ...ready.cli.env } as Record<string, string>;
@@ -86,7 +102,7 @@ test(
       consoleProgram.child.kill("SIGKILL");
       await consoleProgram.exited;
       running.splice(running.indexOf(consoleProgram), 1);
-      ({ program: consoleProgram, url } = await startConsoleProgram({ workDir, bins, httpPort, grpcPort, show }));
+      ({ program: consoleProgram, url } = await startConsoleProgram({ workDir, bins, httpPort, grpcPort, show, env: { CONSOLE_STOP_AFTER_COMPLETE: "1s" } }));
       running.push(consoleProgram);
       const after = (await owner.call("GET", `/api/computations/${id}/events?limit=1000`)).events;
       expect(after.slice(0, before.length)).toEqual(before);
@@ -117,10 +133,10 @@ test(
       const back = events.findIndex((e) => e.source === "console" && e.event_type === "ManagerLink" && e.status === "Connected");
       expect(back).toBeGreaterThan(events.findIndex((e) => e.event_type === "ReceivingAlgorithm"));
       expect(events.findIndex((e) => e.event_type === "ConsumingResults")).toBeGreaterThan(back);
-      // The console stops the VM once the results are consumed.
+      // The console stops the VM once the results are consumed (and the download had time to end).
       await until(async () => (await owner.call("GET", `/api/computations/${id}/events?run=${run.id}&limit=1000`)).events.some((e: { event_type: string; status: string }) => e.event_type === "StopComputationRun" && e.status === "Completed"), "the VM to stop");
     } catch (e) {
-      throw new Error(`${(e as Error).message}\n--- trace ---\n${trace.slice(-40).join("\n")}`);
+      throw new Error(`${(e as Error).message}\n--- trace ---\n${trace.slice(-(Number(process.env.TRACE_LINES) || 40)).join("\n")}`);
     } finally {
       for (const p of running.reverse()) await p.stop();
       const state = join(workDir, "manager-state");
