@@ -311,7 +311,10 @@ describe("managers and runs", () => {
     mgr.send({ run_res: { agent_port: "7123", computation_id: id } });
     await until(async () => (await alice.req("GET", `/api/runs/${runId}`)).body.run.state === "running", "running");
     await until(() => mgr.received.some((m) => m.attestationPolicyReq), "policy request");
-    mgr.send({ attestationPolicy: { id, info: Buffer.from('{"policy":{"host_data":"x"}}') } });
+    // A policy for another manifest (host_data) is refused; the right one is kept.
+    mgr.send({ attestationPolicy: { id, info: Buffer.from(JSON.stringify({ policy: { host_data: Buffer.alloc(32, 7).toString("base64") } })) } });
+    const hostData = Buffer.from(started.body.run.manifest_sha3_256, "hex").toString("base64");
+    mgr.send({ attestationPolicy: { id, info: Buffer.from(JSON.stringify({ policy: { host_data: hostData } })) } });
     const run = await until(async () => {
       const r = (await carol.req("GET", `/api/runs/${runId}`)).body;
       return r.run.has_policy ? r : null;
@@ -320,7 +323,10 @@ describe("managers and runs", () => {
     expect(run.cli.env).toMatchObject({ AGENT_GRPC_URL: "127.0.0.1:7123", COCOS_COMPUTATION_ID: id, AGENT_GRPC_ATTESTED_TLS: "true" });
     expect(run.cli.algorithm_provider[0]).toContain("cocos-cli algo iris-train.wasm private.pem -a wasm");
     const policy = await carol.req("GET", `/api/runs/${runId}/policy`);
-    expect(policy.body).toEqual({ policy: { host_data: "x" } });
+    expect(policy.body).toEqual({ policy: { host_data: hostData } });
+    await con.writer.flush();
+    const refusedPolicy = (await alice.req("GET", `/api/computations/${id}/events?status=Failed`)).body.events;
+    expect(refusedPolicy[0].details).toContain("is not this run's manifest hash");
     expect((await eve.req("GET", `/api/runs/${runId}/policy`)).status).toBe(404);
 
     // The manager drops mid-run: noted; events sent after it returns continue the same run.
@@ -358,6 +364,20 @@ describe("managers and runs", () => {
     mgr.event(id, "StopComputationRun", "Completed", "manager");
     await until(async () => (await alice.req("GET", `/api/runs/${runId}`)).body.run.state === "stopped", "stopped");
     mgr.close();
+  });
+
+  test("a manager cannot write into the timeline of a computation not run on it", async () => {
+    const { id } = await irisComputation("foreign");
+    const { token } = (await admin.req("POST", "/api/managers", { id: "m2" })).body;
+    const m2 = new FakeManager(grpcUrl(), "m2", token).connect();
+    await until(() => con.hub.isConnected("m2"), "m2 connected");
+    const before = con.hub.foreignDropped;
+    m2.event(id, "Complete", "Completed", "agent", "forged");
+    m2.send({ agent_log: { message: "forged log", computation_id: id, level: "INFO" } });
+    await until(() => con.hub.foreignDropped === before + 2, "forged records dropped");
+    await con.writer.flush();
+    expect((await alice.req("GET", `/api/computations/${id}/events`)).body.events).toEqual([]);
+    m2.close();
   });
 
   test("a run whose manager goes away before its answer: start refused once it is gone", async () => {

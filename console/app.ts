@@ -44,12 +44,16 @@ export async function startConsole(env: Record<string, string | undefined> = pro
       ip: new LoginLimiter({ maxFailures: config.loginMaxFailuresPerIp, windowMs: config.loginWindowMs }),
     },
   });
+  // Expired sessions are refused when used; this only keeps the table small.
+  const sweep = setInterval(() => void store.deleteExpiredSessions().catch(() => {}), 3_600_000);
+  (sweep as { unref?: () => void }).unref?.();
   const http = Bun.serve({ hostname: config.httpHost, port: config.httpPort, fetch: app.fetch, idleTimeout: 60 });
   const url = `http://${config.httpHost}:${http.port}`;
   log.info("console listening", { url, managers_grpc: `${config.grpcHost}:${grpcPort}`, db: config.db.replace(/:[^:@/]*@/, ":***@") });
   return {
     config, store, hub, writer, url, grpcPort, http,
     async stop() {
+      clearInterval(sweep);
       await hub.close();
       http.stop(true);
       await writer.flush();

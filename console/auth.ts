@@ -31,6 +31,8 @@ export interface LoginLimiterOptions {
   windowMs: number;
 }
 
+const MAX_TRACKED = 100_000;
+
 /** Counts failed logins per key (account name, client address); refuses with 429 beyond the limit. */
 export class LoginLimiter {
   private failures = new Map<string, number[]>();
@@ -55,6 +57,8 @@ export class LoginLimiter {
 
   fail(key: string): void {
     this.failures.set(key, [...this.recent(key), this.now()]);
+    // Guesses at endless made-up names must not grow the map without bound: forget the oldest.
+    if (this.failures.size > MAX_TRACKED) for (const k of [...this.failures.keys()].slice(0, this.failures.size - MAX_TRACKED)) this.failures.delete(k);
   }
 
   succeed(key: string): void {

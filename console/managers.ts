@@ -9,6 +9,7 @@ import { ManagerServiceDef } from "../protocol/proto.ts";
 import { CHUNK_SIZE, bytesChunks } from "../protocol/chunks.ts";
 import { ComputationRunReqType, encodeMessage, dateFromTimestamp, type Timestamp } from "../protocol/proto.ts";
 import { runReqFromManifest, parseManifest } from "../protocol/manifest.ts";
+import { parsePolicy } from "../attestation/policy.ts";
 import { tokenHash } from "./auth.ts";
 import type { EventWriter, TimelineBus } from "./timeline.ts";
 import type { Run, RunState, Store } from "./store.ts";
@@ -50,6 +51,23 @@ export function nextRunState(current: RunState, eventType: string, status: strin
   return null;
 }
 
+/**
+ * Why a policy from the manager cannot be the one for this run, or "" when it can: its SEV-SNP
+ * host_data, when pinned, must be this run's manifest hash (a host handing out a policy for another
+ * manifest would have parties verify the agent against the wrong computation).
+ */
+export function policyMismatch(text: string, manifestHashHex: string): string {
+  let hostData: string | undefined;
+  try {
+    hostData = parsePolicy(text).policy?.host_data;
+  } catch (e) {
+    return (e as Error).message;
+  }
+  if (hostData === undefined) return "";
+  const got = Buffer.from(hostData, "base64").toString("hex");
+  return got === manifestHashHex ? "" : `its host_data ${got || "(empty)"} is not this run's manifest hash ${manifestHashHex}`;
+}
+
 /** The host part of a grpc-js peer string ("127.0.0.1:5000", "[::1]:5000", "ipv4:…"). */
 export function peerHost(peer: string): string {
   const p = peer.replace(/^ipv[46]:/, "");
@@ -69,6 +87,8 @@ export class ManagerHub {
   /** manager/computation → the latest run there (the manager names computations, the console runs). */
   private runCache = new Map<string, string>();
   port = 0;
+  /** Records dropped because they named a computation not run on their manager. */
+  foreignDropped = 0;
 
   constructor(
     private readonly store: Store,
@@ -230,20 +250,22 @@ export class ManagerHub {
     if (m.agent_event) {
       const e = m.agent_event as { event_type: string; status: string; computation_id: string; originator: string; details?: Uint8Array; timestamp?: Timestamp | null };
       const run = await this.runFor(conn.id, e.computation_id);
+      if (!run) return this.dropForeign(conn, e.computation_id);
       this.writer.push({
-        time: dateFromTimestamp(e.timestamp)?.getTime() ?? now, received_at: now, computation_id: e.computation_id, run_id: run?.id ?? null, manager_id: conn.id,
+        time: dateFromTimestamp(e.timestamp)?.getTime() ?? now, received_at: now, computation_id: e.computation_id, run_id: run.id, manager_id: conn.id,
         source: e.originator || "agent", kind: "event", event_type: e.event_type, status: e.status, level: "", details: Buffer.from(e.details ?? []).toString("utf8"),
       });
-      const next = run ? nextRunState(run.state, e.event_type, e.status) : null;
-      if (run && next) {
+      const next = nextRunState(run.state, e.event_type, e.status);
+      if (next) {
         await this.setState(run, { state: next, ...(TERMINAL.includes(next) ? { ended_at: now } : {}) });
         if (next === "completed") this.stopLater(conn.id, run);
       }
     } else if (m.agent_log) {
       const l = m.agent_log as { message: string; computation_id: string; level: string; timestamp?: Timestamp | null };
       const run = await this.runFor(conn.id, l.computation_id);
+      if (!run) return this.dropForeign(conn, l.computation_id);
       this.writer.push({
-        time: dateFromTimestamp(l.timestamp)?.getTime() ?? now, received_at: now, computation_id: l.computation_id, run_id: run?.id ?? null, manager_id: conn.id,
+        time: dateFromTimestamp(l.timestamp)?.getTime() ?? now, received_at: now, computation_id: l.computation_id, run_id: run.id, manager_id: conn.id,
         source: "agent", kind: "log", event_type: "", status: "", level: l.level || "INFO", details: l.message,
       });
     } else if (m.run_res) {
@@ -260,11 +282,29 @@ export class ManagerHub {
     } else if (m.attestationPolicy) {
       const p = m.attestationPolicy as { id: string; info: Uint8Array };
       const run = await this.runFor(conn.id, p.id);
-      if (run) await this.setState(run, { policy: Buffer.from(p.info).toString("utf8") });
+      if (!run) return;
+      const text = Buffer.from(p.info).toString("utf8");
+      const refused = policyMismatch(text, run.manifest_hash);
+      if (refused) return this.note(run.computation_id, run.id, conn.id, "AttestationPolicy", "Failed", `policy from manager ${conn.id} refused: ${refused}`);
+      await this.setState(run, { policy: text });
     } else if (m.stopComputationRes) {
       const s = m.stopComputationRes as { computation_id: string; message: string };
       const run = await this.runFor(conn.id, s.computation_id);
-      if (run && s.message) this.note(s.computation_id, run.id, conn.id, "StopComputationRun", "Failed", s.message);
+      if (!run || !s.message) return;
+      this.note(s.computation_id, run.id, conn.id, "StopComputationRun", "Failed", s.message);
+      // The VM was already gone: the stop asked for is done.
+      if (run.state === "stopping" && /not found/.test(s.message)) await this.setState(run, { state: "stopped", ended_at: now });
+    }
+  }
+
+  /**
+   * A manager speaks only for computations the console ran on it: a record naming any other
+   * computation (a hostile or confused host writing into another party's timeline) is dropped.
+   */
+  private dropForeign(conn: Conn, computationId: string): void {
+    this.foreignDropped++;
+    if (this.foreignDropped === 1 || this.foreignDropped % 1000 === 0) {
+      this.log.warn("dropped records for a computation not run on this manager", { manager: conn.id, computation_id: computationId.slice(0, 128), dropped: this.foreignDropped });
     }
   }
 }

@@ -1,5 +1,8 @@
-// Test helpers: a store on each database the console supports. PostgreSQL comes from
-// COCOS_TEST_POSTGRES_URL (set by scripts/test-all.sh); each store gets a fresh database, dropped after.
+// Test and bench helpers: a store on each database the console supports (PostgreSQL from
+// COCOS_TEST_POSTGRES_URL, set by scripts/test-all.sh; each store gets a fresh database, dropped
+// after) and a stand-in manager that dials the console.
+import * as grpc from "@grpc/grpc-js";
+import { managerProto, ComputationRunReqType, decodeMessage, timestampFromDate } from "../protocol/proto.ts";
 import { openDb } from "./db.ts";
 import { Store } from "./store.ts";
 
@@ -46,8 +49,6 @@ export async function openStore(url: string): Promise<Store> {
   return Store.open(await openDb(url));
 }
 
-import * as grpc from "@grpc/grpc-js";
-import { managerProto, ComputationRunReqType, decodeMessage, timestampFromDate } from "../protocol/proto.ts";
 
 /** A stand-in manager: dials the console's gRPC port with an id and token, records what it is sent. */
 export class FakeManager {
