@@ -2,7 +2,7 @@
 // its own process: API latency (p50/p99) for the computations list and a computation's detail under
 // 50 concurrent clients, and timeline events ingested per second from 10 managers streaming at once
 // (stored and readable through the API). `bun run bench -- console`
-// (BENCH_CONSOLE_REQUESTS per client, default 40; BENCH_CONSOLE_EVENTS per manager, default 5000;
+// (BENCH_CONSOLE_REQUESTS per client, default 100; BENCH_CONSOLE_EVENTS per manager, default 5000;
 // PostgreSQL from BENCH_POSTGRES_URL or COCOS_TEST_POSTGRES_URL, skipped when neither is set).
 import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -86,22 +86,25 @@ async function benchOne(db: string, requestsPerClient: number, eventsPerManager:
     for (let i = 0; i < 100 && (await owner.call("GET", "/api/managers")).managers.some((m: { connected: boolean }) => !m.connected); i++) await Bun.sleep(50);
     for (let m = 0; m < MANAGERS; m++) await owner.call("POST", `/api/computations/${computations[m]}/runs`, { manager_id: `m${m}` });
 
-    // … API latency: 50 clients, alternating list and detail.
+    // … API latency: 50 clients, alternating list and detail, after a warm-up round (JIT, pools) that is not counted.
     const lat = { list: [] as number[], detail: [] as number[] };
+    const clients = (requests: number, record: boolean) =>
+      Promise.all(
+        Array.from({ length: CLIENTS }, async (_, k) => {
+          for (let i = 0; i < requests; i++) {
+            const detail = (i + k) % 2 === 1;
+            const path = detail ? `/api/computations/${computations[(i * 7 + k) % computations.length]}` : "/api/computations";
+            const s = performance.now();
+            const r = await fetch(url + path, { headers: { authorization: `Bearer ${owner.token}` } });
+            await r.arrayBuffer();
+            if (!r.ok) throw new Error(`${path}: HTTP ${r.status}`);
+            if (record) (detail ? lat.detail : lat.list).push(performance.now() - s);
+          }
+        }),
+      );
+    await clients(10, false);
     const t0 = performance.now();
-    await Promise.all(
-      Array.from({ length: CLIENTS }, async (_, k) => {
-        for (let i = 0; i < requestsPerClient; i++) {
-          const detail = (i + k) % 2 === 1;
-          const path = detail ? `/api/computations/${computations[(i * 7 + k) % computations.length]}` : "/api/computations";
-          const s = performance.now();
-          const r = await fetch(url + path, { headers: { authorization: `Bearer ${owner.token}` } });
-          await r.arrayBuffer();
-          if (!r.ok) throw new Error(`${path}: HTTP ${r.status}`);
-          (detail ? lat.detail : lat.list).push(performance.now() - s);
-        }
-      }),
-    );
+    await clients(requestsPerClient, true);
     const apiSeconds = (performance.now() - t0) / 1000;
 
     // … events: every manager streams its events at once; done when all are readable through the API.
@@ -140,7 +143,7 @@ async function benchOne(db: string, requestsPerClient: number, eventsPerManager:
 }
 
 export async function run(): Promise<object> {
-  const requests = envInt("BENCH_CONSOLE_REQUESTS", 40);
+  const requests = envInt("BENCH_CONSOLE_REQUESTS", 100);
   const events = envInt("BENCH_CONSOLE_EVENTS", 5000);
   const dir = mkdtempSync(join(tmpdir(), "bench-console-"));
   const out: Record<string, unknown> = { targets: { p99_ms: TARGET_P99_MS, sqlite_events_per_s: TARGET_EVENTS_PER_S } };

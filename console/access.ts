@@ -12,9 +12,9 @@ export interface Access {
 }
 
 export async function access(store: Store, user: User, computationId: string): Promise<Access> {
-  const computation = await store.computation(computationId);
+  // Both at once: on PostgreSQL each is a round trip.
+  const [computation, participants] = await Promise.all([store.computation(computationId), store.participants(computationId)]);
   if (!computation) throw notFound(`computation ${JSON.stringify(computationId)}`);
-  const participants = await store.participants(computationId);
   const me = participants.find((p) => p.user_id === user.id) ?? null;
   const isOwner = computation.owner_id === user.id;
   if (!isOwner && !me) throw notFound(`computation ${JSON.stringify(computationId)}`);

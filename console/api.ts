@@ -204,9 +204,8 @@ export function consoleApi(o: ApiOptions): Hono<Env> {
   });
 
   const detail = async (a: Access, userId: number) => {
-    const assets = await store.assets(a.computation.id);
-    const runs = await store.runsOf(a.computation.id);
-    const managers = new Map((await store.managers()).map((m) => [m.id, m]));
+    const [assets, runs, managerList] = await Promise.all([store.assets(a.computation.id), store.runsOf(a.computation.id), store.managers()]);
+    const managers = new Map(managerList.map((m) => [m.id, m]));
     const preview = previewManifest(a.computation, a.participants, assets);
     const latest = runs[0];
     return {

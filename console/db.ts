@@ -148,9 +148,8 @@ export async function openDb(url: string): Promise<Db> {
     return new SqliteDb(db);
   }
   if (/^postgres(ql)?:\/\//.test(url)) {
-    const sql = new Bun.SQL(url, { max: 10, idleTimeout: 30 });
+    const sql = new Bun.SQL(url, { max: 20, idleTimeout: 30 });
     await sql.unsafe("select 1");
-    // Notices ("relation already exists, skipping") are not errors.
     return new PostgresDb(sql);
   }
   throw new Error(`CONSOLE_DB: expected sqlite:PATH or postgres://USER:PASSWORD@HOST:PORT/DB, got ${JSON.stringify(url.replace(/:[^:@/]*@/, ":***@"))}`);
