@@ -203,7 +203,11 @@ export class ManagerHub {
     await this.store.markManager(id, { connected: true, host: conn.host, backend: conn.backend });
     call.sendMetadata(new grpc.Metadata());
     this.log.info("manager connected", { manager: id, host: conn.host, backend: conn.backend });
-    for (const r of await this.store.activeRunsOn(id)) this.note(r.computation_id, r.id, id, "ManagerLink", "Connected", `manager ${id} connected from ${conn.host}`);
+    for (const r of await this.store.activeRunsOn(id)) {
+      this.note(r.computation_id, r.id, id, "ManagerLink", "Connected", `manager ${id} connected from ${conn.host}`);
+      // A request lost with the previous stream is sent again; a manager already running it only answers.
+      if (r.state === "starting") this.sendRun(id, r.manifest_json);
+    }
     for (const m of early.splice(0)) handle(m);
   }
 

@@ -2,7 +2,7 @@
 // placeholder page. Paths are resolved inside the directory only; unknown paths get index.html
 // (client-side routes).
 import { existsSync, statSync } from "node:fs";
-import { extname, join, normalize, resolve } from "node:path";
+import { extname, join, normalize, resolve, sep } from "node:path";
 import type { Context } from "hono";
 
 export const DEFAULT_UI_DIR = resolve(import.meta.dir, "ui", "dist");
@@ -18,9 +18,15 @@ const TYPES: Record<string, string> = {
 export function staticHandler(dir = DEFAULT_UI_DIR) {
   const root = resolve(dir);
   return (c: Context) => {
-    const rel = normalize(decodeURIComponent(c.req.path)).replace(/^(\.\.[/\\])+/, "");
+    let rel: string;
+    try {
+      rel = normalize(decodeURIComponent(c.req.path));
+    } catch {
+      rel = "/";
+    }
     let file = join(root, rel);
-    if (!file.startsWith(root) || !existsSync(file) || !statSync(file).isFile()) file = join(root, "index.html");
+    // Anything outside the UI directory (`..`, encoded or not) is not served: it gets the index page.
+    if (!file.startsWith(root + sep) || !existsSync(file) || !statSync(file).isFile()) file = join(root, "index.html");
     if (!existsSync(file)) return c.html(PLACEHOLDER);
     return new Response(Bun.file(file), { headers: { "content-type": TYPES[extname(file)] ?? "application/octet-stream" } });
   };
