@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { hashFile, toHex } from "../protocol/hash.ts";
-import { Program, ROOT, freePort, programs, type BinMode } from "./iris-workflow.ts";
+import { Program, ROOT, freePort, killLeftovers, programs, type BinMode } from "./iris-workflow.ts";
 
 /** A bearer-token client of the console API; throws with the API's error message on failure. */
 export class ConsoleClient {
@@ -142,6 +142,8 @@ if (import.meta.main) {
   const running: Program[] = [];
   const stop = async () => {
     for (const p of running.reverse()) await p.stop();
+    // The manager leaves its VMs running when it stops (they outlive it by design): end them too.
+    killLeftovers(join(workDir, "manager-state"));
     if (!values.keep) rmSync(workDir, { recursive: true, force: true });
     process.exit(0);
   };
@@ -164,6 +166,7 @@ if (import.meta.main) {
   } catch (e) {
     console.error(`console demo failed: ${(e as Error).message}`);
     for (const p of running.reverse()) await p.stop();
+    killLeftovers(join(workDir, "manager-state"));
     process.exit(1);
   }
 }

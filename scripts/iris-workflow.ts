@@ -379,7 +379,7 @@ function summarizeMetrics(text: string): string {
   }
 }
 
-function killLeftovers(stateDir: string): void {
+export function killLeftovers(stateDir: string): void {
   if (!existsSync(stateDir)) return;
   for (const f of readdirSync(stateDir)) {
     if (!f.endsWith(".json")) continue;

@@ -5,11 +5,11 @@
 // (SIGKILL) and started again: nothing stored is lost and the run's timeline continues once the
 // manager reconnects.
 import { expect, test } from "bun:test";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { unzipSync } from "fflate";
-import { freePort, type Program } from "../scripts/iris-workflow.ts";
+import { freePort, killLeftovers, type Program } from "../scripts/iris-workflow.ts";
 import { ConsoleClient, IRIS, cli, seedIris, startConsoleProgram, startManagerProgram } from "../scripts/console.ts";
 
 const bins = (process.env.COCOS_E2E_BINS as "dist" | "source" | undefined) ?? "auto";
@@ -139,13 +139,7 @@ test(
       throw new Error(`${(e as Error).message}\n--- trace ---\n${trace.slice(-(Number(process.env.TRACE_LINES) || 40)).join("\n")}`);
     } finally {
       for (const p of running.reverse()) await p.stop();
-      const state = join(workDir, "manager-state");
-      for (const f of (() => { try { return readdirSync(state); } catch { return []; } })()) {
-        if (!f.endsWith(".json")) continue;
-        try {
-          process.kill(-(JSON.parse(readFileSync(join(state, f), "utf8")) as { pid: number }).pid, "SIGKILL");
-        } catch {}
-      }
+      killLeftovers(join(workDir, "manager-state"));
       rmSync(workDir, { recursive: true, force: true });
     }
   },
