@@ -1,5 +1,6 @@
 // The console as a library: config → database (migrated) → manager hub (gRPC) → REST API + UI (HTTP).
 // console/main.ts runs it as a program; tests and the bench start it in-process.
+import { readFileSync } from "node:fs";
 import { LoginLimiter } from "./auth.ts";
 import { consoleApi } from "./api.ts";
 import { loadConsoleConfig, type ConsoleConfig } from "./config.ts";
@@ -36,7 +37,8 @@ export async function startConsole(env: Record<string, string | undefined> = pro
   const bus = new TimelineBus();
   const writer = new EventWriter(store, bus, (e) => log.error("storing events failed", { error: e.message }));
   const hub = new ManagerHub(store, writer, bus, log, { stopAfterCompleteMs: config.stopAfterCompleteMs });
-  const grpcPort = await hub.listen(config.grpcHost, config.grpcPort);
+  const tls = config.grpcServerCert ? { cert: readFileSync(config.grpcServerCert), key: readFileSync(config.grpcServerKey) } : undefined;
+  const grpcPort = await hub.listen(config.grpcHost, config.grpcPort, tls);
   const app = consoleApi({
     store, hub, bus, log, sessionTtlMs: config.sessionTtlMs, secureCookie: config.secureCookie, uiDir: config.uiDir,
     limits: {
@@ -49,7 +51,7 @@ export async function startConsole(env: Record<string, string | undefined> = pro
   (sweep as { unref?: () => void }).unref?.();
   const http = Bun.serve({ hostname: config.httpHost, port: config.httpPort, fetch: app.fetch, idleTimeout: 60 });
   const url = `http://${config.httpHost}:${http.port}`;
-  log.info("console listening", { url, managers_grpc: `${config.grpcHost}:${grpcPort}`, db: config.db.replace(/:[^:@/]*@/, ":***@") });
+  log.info("console listening", { url, managers_grpc: `${config.grpcHost}:${grpcPort}${tls ? " (TLS)" : ""}`, db: config.db.replace(/:[^:@/]*@/, ":***@") });
   return {
     config, store, hub, writer, url, grpcPort, http,
     async stop() {

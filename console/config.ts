@@ -11,6 +11,9 @@ export interface ConsoleConfig {
   /** CONSOLE_GRPC_HOST / CONSOLE_GRPC_PORT: where managers dial (MANAGER_GRPC_URL; default 127.0.0.1:7001). */
   grpcHost: string;
   grpcPort: number;
+  /** CONSOLE_GRPC_SERVER_CERT / CONSOLE_GRPC_SERVER_KEY: PEM files for TLS on the managers' port (both or neither). */
+  grpcServerCert: string;
+  grpcServerKey: string;
   /** CONSOLE_SESSION_TTL: lifetime of a session or bearer token (Go duration, default 12h). */
   sessionTtlMs: number;
   /** CONSOLE_SECURE_COOKIE=true when the console is reached over HTTPS. */
@@ -35,12 +38,17 @@ function int(env: Record<string, string | undefined>, name: string, dflt: number
 export function loadConsoleConfig(env: Record<string, string | undefined> = process.env, cwd = process.cwd()): ConsoleConfig {
   const secure = env.CONSOLE_SECURE_COOKIE ?? "false";
   if (secure !== "true" && secure !== "false") throw new Error(`CONSOLE_SECURE_COOKIE: expected true or false, got ${JSON.stringify(secure)}`);
+  if (Boolean(env.CONSOLE_GRPC_SERVER_CERT) !== Boolean(env.CONSOLE_GRPC_SERVER_KEY)) {
+    throw new Error("CONSOLE_GRPC_SERVER_CERT and CONSOLE_GRPC_SERVER_KEY: expected both (TLS for managers) or neither, got one");
+  }
   return {
     db: env.CONSOLE_DB || `sqlite:${join(cwd, ".cocos", "console", "console.db")}`,
     httpHost: env.CONSOLE_HTTP_HOST || "127.0.0.1",
     httpPort: int(env, "CONSOLE_HTTP_PORT", 7010),
     grpcHost: env.CONSOLE_GRPC_HOST || "127.0.0.1",
     grpcPort: int(env, "CONSOLE_GRPC_PORT", 7001),
+    grpcServerCert: env.CONSOLE_GRPC_SERVER_CERT || "",
+    grpcServerKey: env.CONSOLE_GRPC_SERVER_KEY || "",
     sessionTtlMs: parseDurationMs(env.CONSOLE_SESSION_TTL || "12h", "CONSOLE_SESSION_TTL"),
     secureCookie: secure === "true",
     loginMaxFailures: int(env, "CONSOLE_LOGIN_MAX_FAILURES", 5),

@@ -106,10 +106,12 @@ export class ManagerHub {
     return c ? { host: c.host, backend: c.backend } : null;
   }
 
-  async listen(host: string, port: number): Promise<number> {
+  /** `tls`: PEM certificate and key (the manager trusts them with MANAGER_GRPC_SERVER_CA_CERTS); without, plaintext. */
+  async listen(host: string, port: number, tls?: { cert: Buffer; key: Buffer }): Promise<number> {
     const server = new grpc.Server({ "grpc.max_receive_message_length": 16 << 20 });
     server.addService(ManagerServiceDef, { Process: (call: Stream) => void this.accept(call) });
-    this.port = await new Promise<number>((res, rej) => server.bindAsync(`${host}:${port}`, grpc.ServerCredentials.createInsecure(), (e, p) => (e ? rej(e) : res(p))));
+    const creds = tls ? grpc.ServerCredentials.createSsl(null, [{ cert_chain: tls.cert, private_key: tls.key }], false) : grpc.ServerCredentials.createInsecure();
+    this.port = await new Promise<number>((res, rej) => server.bindAsync(`${host}:${port}`, creds, (e, p) => (e ? rej(e) : res(p))));
     this.server = server;
     return this.port;
   }

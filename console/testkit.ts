@@ -61,8 +61,9 @@ export class FakeManager {
   ended: Promise<grpc.StatusObject | grpc.ServiceError>;
   private endedResolve!: (s: grpc.StatusObject | grpc.ServiceError) => void;
 
-  constructor(readonly url: string, readonly id: string, readonly token: string) {
-    this.client = new managerProto.ManagerService(url, grpc.credentials.createInsecure()) as unknown as FakeManager["client"];
+  constructor(readonly url: string, readonly id: string, readonly token: string, serverCa?: Buffer) {
+    const creds = serverCa ? grpc.credentials.createSsl(serverCa) : grpc.credentials.createInsecure();
+    this.client = new managerProto.ManagerService(url, creds, serverCa ? { "grpc.ssl_target_name_override": "localhost" } : {}) as unknown as FakeManager["client"];
     this.ended = new Promise((r) => (this.endedResolve = r));
   }
 
