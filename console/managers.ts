@@ -89,6 +89,7 @@ export class ManagerHub {
   port = 0;
   /** Records dropped because they named a computation not run on their manager. */
   foreignDropped = 0;
+  private closing = false;
 
   constructor(
     private readonly store: Store,
@@ -117,6 +118,8 @@ export class ManagerHub {
   }
 
   async close(): Promise<void> {
+    // A console shutting down is no manager disconnecting: nothing goes on the timelines.
+    this.closing = true;
     for (const c of this.conns.values()) c.call.end();
     const s = this.server;
     if (!s) return;
@@ -214,6 +217,7 @@ export class ManagerHub {
   }
 
   private async disconnected(id: string): Promise<void> {
+    if (this.closing) return;
     await this.store.markManager(id, { connected: false }).catch(() => {});
     this.log.info("manager disconnected", { manager: id });
     for (const r of await this.store.activeRunsOn(id).catch(() => [])) {

@@ -40,7 +40,7 @@ export function testDatabases(tmpDir: () => string): TestDb[] {
       },
     });
   } else {
-    console.warn("[console tests] COCOS_TEST_POSTGRES_URL is not set: the PostgreSQL store tests are SKIPPED (scripts/test-all.sh starts a server and sets it)");
+    console.warn("[console tests] COCOS_TEST_POSTGRES_URL is not set: the console's PostgreSQL tests (store, API) are SKIPPED (scripts/test-all.sh starts a server and sets it)");
   }
   return out;
 }
