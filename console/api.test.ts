@@ -329,6 +329,7 @@ for (const d of dbs) {
         expect(run.run.agent_address).toBe("127.0.0.1:7123");
         expect(run.cli.env).toMatchObject({ AGENT_GRPC_URL: "127.0.0.1:7123", COCOS_COMPUTATION_ID: id, AGENT_GRPC_ATTESTED_TLS: "true" });
         expect(run.cli.algorithm_provider[0]).toContain("cocos-cli algo iris-train.wasm private.pem -a wasm");
+        expect(run.cli.policy_download).toBe(`/api/runs/${runId}/policy`);
         const policy = await carol.req("GET", `/api/runs/${runId}/policy`);
         expect(policy.body).toEqual({ policy: { host_data: hostData } });
         await con.writer.flush();

@@ -31,6 +31,8 @@ export function cliCommands(r: Run, address: string | null, c: Computation, asse
   return {
     env,
     policy_file: c.attested_tls ? `${c.id}.policy.json` : null,
+    /** Where the policy file comes from (GET, logged in). */
+    policy_download: r.id ? `/api/runs/${r.id}/policy` : null,
     algorithm_provider: algo ? [`${prefix} cocos-cli algo ${algo.filename} private.pem -a ${algoType(algo.filename)}`] : [],
     data_provider: assets.filter((a) => a.kind === "dataset").map((d) => `${prefix} cocos-cli data ${d.filename} private.pem`),
     result_consumer: [`${prefix} cocos-cli result private.pem`],
