@@ -5,7 +5,7 @@ import { loadManagerConfig } from "./config.ts";
 import { allowedHosts, managerApp } from "./http.ts";
 import { loadOrCreateHttpToken } from "./http-token.ts";
 import { createLogger } from "./log.ts";
-import { ServerLink } from "./server-link.ts";
+import { ServerLink, linkMetadata } from "./server-link.ts";
 import { Manager } from "./service.ts";
 import { StateStore } from "./state.ts";
 
@@ -23,6 +23,7 @@ export async function startManager(env: Record<string, string | undefined> = pro
     serverCaCerts: cfg.grpcServerCaCerts,
     initialBackoffMs: cfg.reconnectInitialMs,
     maxBackoffMs: cfg.reconnectMaxMs,
+    metadata: linkMetadata({ stateDir: cfg.stateDir, managerId: cfg.managerId, consoleToken: cfg.consoleToken, backend: backend.name }),
     log,
   });
   const manager = new Manager(cfg, backend, new StateStore(cfg.stateDir), link, log);

@@ -16,6 +16,10 @@ export interface ManagerConfig {
   grpcServerCaCerts: string;
   eosVersion: string;
   instanceId: string;
+  /** MANAGER_ID: how the control plane (console) knows this manager; empty = a stable id kept in <stateDir>/manager-id. */
+  managerId: string;
+  /** MANAGER_CONSOLE_TOKEN: the token the console's admin registered for this manager (sent as gRPC metadata). */
+  consoleToken: string;
   /** MANAGER_BACKEND: process | qemu | auto (qemu when an image and QEMU exist). */
   backend: BackendName;
   /** MANAGER_STATE_DIR: one JSON file per VM; default ./.cocos/manager. */
@@ -84,6 +88,8 @@ export function loadManagerConfig(env: Record<string, string | undefined> = proc
     grpcServerCaCerts: str(env, "MANAGER_GRPC_SERVER_CA_CERTS", ""),
     eosVersion: str(env, "MANAGER_EOS_VERSION", ""),
     instanceId: str(env, "MANAGER_INSTANCE_ID", crypto.randomUUID()),
+    managerId: str(env, "MANAGER_ID", ""),
+    consoleToken: str(env, "MANAGER_CONSOLE_TOKEN", ""),
     backend,
     stateDir: str(env, "MANAGER_STATE_DIR", join(cwd, ".cocos", "manager")),
     httpHost: str(env, "MANAGER_HTTP_HOST", "127.0.0.1"),

@@ -2,7 +2,9 @@
 // exponential backoff whenever it breaks (the original exits instead; its VMs survive either way).
 // Outgoing messages queue while the link is down and go out, in order, after it is back.
 import * as grpc from "@grpc/grpc-js";
-import { readFileSync } from "node:fs";
+import { randomUUID } from "node:crypto";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { certificateFileAsPem } from "../attestation/cert-file.ts";
 import { managerProto } from "../protocol/proto.ts";
 import type { Logger } from "./log.ts";
@@ -19,7 +21,31 @@ export interface ServerLinkOptions {
   maxBackoffMs: number;
   /** Messages kept while disconnected; the oldest logs are dropped first beyond this. */
   maxQueued?: number;
+  /** gRPC metadata sent when the stream opens (the manager's id and console token, see linkMetadata). */
+  metadata?: Record<string, string>;
   log: Logger;
+}
+
+/**
+ * Who this manager is to the control plane: cocos-manager-id (MANAGER_ID, else an id made once and
+ * kept in the state dir, so a restarted manager is the same manager), its backend, and the token the
+ * console registered for it. A plain computations server ignores them.
+ */
+export function linkMetadata(o: { stateDir: string; managerId: string; consoleToken: string; backend: string }): Record<string, string> {
+  let id = o.managerId;
+  if (!id) {
+    const path = join(o.stateDir, "manager-id");
+    mkdirSync(o.stateDir, { recursive: true });
+    try {
+      writeFileSync(path, `manager-${randomUUID()}\n`, { flag: "wx" });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+    }
+    id = readFileSync(path, "utf8").trim();
+  }
+  const md: Record<string, string> = { "cocos-manager-id": id, "cocos-manager-backend": o.backend };
+  if (o.consoleToken) md["cocos-manager-token"] = o.consoleToken;
+  return md;
 }
 
 export class ServerLink {
@@ -87,7 +113,9 @@ export class ServerLink {
 
   private open(): void {
     if (this.closed) return;
-    const call = this.client.Process();
+    const md = new grpc.Metadata();
+    for (const [k, v] of Object.entries(this.o.metadata ?? {})) md.set(k, v);
+    const call = (this.client.Process as unknown as (m: grpc.Metadata) => grpc.ClientDuplexStream<ClientStreamMessage, ServerStreamMessage>)(md);
     this.call = call;
     let ended = false;
     const fail = (why: string) => {

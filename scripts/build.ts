@@ -1,4 +1,4 @@
-// Builds the three single-file binaries: dist/cocos-agent, dist/cocos-manager, dist/cocos-cli.
+// Builds the four single-file binaries: dist/cocos-agent, dist/cocos-manager, dist/cocos-cli, dist/cocos-console.
 //
 // Why a staging directory: inside a compiled binary every bundled module's import.meta.url is the URL
 // of the chunk it landed in, and extra entrypoints keep their path relative to the common root of all
@@ -33,6 +33,7 @@ const TARGETS: Target[] = [
   { name: "cocos-agent", main: "agent/main.ts", wasm: true, sourcemap: false, bytecode: true, workers: ["runtime/wasm-worker.ts", "agent/hash-worker.ts"] },
   { name: "cocos-manager", main: "manager/main.ts", wasm: false, sourcemap: true, workers: [] },
   { name: "cocos-cli", main: "cli/main.ts", wasm: true, sourcemap: true, workers: ["runtime/wasm-worker.ts"] },
+  { name: "cocos-console", main: "console/main.ts", wasm: false, sourcemap: true, workers: [] },
 ];
 
 /** Files that must sit at the bundle root for the Wasm path (see the header comment). */

@@ -66,7 +66,7 @@ export function defaultBackend(): { backend: Backend; reason: string } {
   }
 }
 
-function freePort(): Promise<number> {
+export function freePort(): Promise<number> {
   return new Promise((res, rej) => {
     const s = createServer();
     s.once("error", rej);
@@ -78,7 +78,7 @@ function freePort(): Promise<number> {
 }
 
 /** A long-running program whose stdout lines we watch. */
-class Program {
+export class Program {
   readonly lines: string[] = [];
   private waiters: { re: RegExp; from: number; resolve: (m: RegExpMatchArray) => void }[] = [];
   readonly exited: Promise<number | null>;
@@ -379,7 +379,7 @@ function summarizeMetrics(text: string): string {
   }
 }
 
-function killLeftovers(stateDir: string): void {
+export function killLeftovers(stateDir: string): void {
   if (!existsSync(stateDir)) return;
   for (const f of readdirSync(stateDir)) {
     if (!f.endsWith(".json")) continue;

@@ -1,0 +1,98 @@
+// A computation as the console holds it (participants with roles and keys, assets by checksum) →
+// the Cocos manifest, its canonical JSON and hash exactly as `cocos-cli checksum --manifest` computes
+// them (protocol/manifest.ts), or the list of what is still missing.
+import { keyTypeOf, loadPublicKey, pemEncode, publicKeyDer, type KeyType } from "../protocol/keys.ts";
+import { manifestHash, manifestToJSON, parseManifest, checkFilename, type Manifest } from "../protocol/manifest.ts";
+import { toHex } from "../protocol/hash.ts";
+import { ApiError, shown } from "./errors.ts";
+import type { Asset, Computation, Participant } from "./store.ts";
+
+export interface ManifestPreview {
+  /** Canonical JSON (what the agent receives and the hash binds), or null while something is missing. */
+  json: string | null;
+  sha3_256: string | null;
+  manifest: Manifest | null;
+  missing: string[];
+}
+
+/** A participant's key as uploaded: any PEM public key of an accepted type, normalized to SPKI PEM. */
+export function normalizePublicKey(pem: unknown, field = "public_key"): { pem: string; type: KeyType } {
+  if (typeof pem !== "string" || !pem.includes("-----BEGIN")) {
+    throw new ApiError(400, "invalid_public_key", `${field}: expected a PEM public key (RSA, ECDSA P-256 or Ed25519, "-----BEGIN PUBLIC KEY-----"), got ${shown(pem)}`);
+  }
+  checkIsPublicPem(pem);
+  let der: Uint8Array;
+  let type: KeyType;
+  try {
+    const key = loadPublicKey(pem);
+    type = keyTypeOf(key);
+    der = publicKeyDer(key);
+  } catch (e) {
+    throw new ApiError(400, "invalid_public_key", `${field}: expected a PEM public key (RSA, ECDSA P-256 or Ed25519): ${(e as Error).message}`);
+  }
+  return { pem: pemEncode("PUBLIC KEY", der), type };
+}
+
+/** loadPublicKey derives the public half of a private key PEM: refuse one explicitly, it must not be uploaded. */
+function checkIsPublicPem(pem: string): void {
+  if (/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(pem)) throw new ApiError(400, "invalid_public_key", "public_key: this is a private key; upload only the public key (public.pem), and keep private.pem to yourself");
+}
+
+export function checkSha3(v: unknown, field = "sha3_256"): string {
+  if (typeof v !== "string" || !/^[0-9a-fA-F]{64}$/.test(v)) {
+    throw new ApiError(400, "invalid_checksum", `${field}: expected the SHA3-256 of the file as 64 hex characters (cocos-cli checksum FILE), got ${shown(v)}`);
+  }
+  return v.toLowerCase();
+}
+
+export function checkAssetFilename(v: unknown): string {
+  if (typeof v !== "string") throw new ApiError(400, "invalid_filename", `filename: expected a file name, got ${shown(v)}`);
+  const bad = checkFilename(v);
+  if (bad) throw new ApiError(400, "invalid_filename", `filename: ${bad}`);
+  return v;
+}
+
+const der = (pem: string) => publicKeyDer(loadPublicKey(pem));
+
+export function previewManifest(c: Computation, participants: Participant[], assets: Asset[]): ManifestPreview {
+  const missing: string[] = [];
+  const byId = new Map(participants.map((p) => [p.id, p]));
+  const keyOf = (p: Participant | undefined, what: string): Uint8Array => {
+    if (!p) {
+      missing.push(`${what}: its provider is no longer a participant`);
+      return new Uint8Array(0);
+    }
+    if (!p.public_key) {
+      missing.push(`${p.username} (${p.role}) has not uploaded a public key`);
+      return new Uint8Array(0);
+    }
+    return der(p.public_key);
+  };
+  const algos = assets.filter((a) => a.kind === "algorithm");
+  if (algos.length === 0) missing.push("no algorithm registered");
+  const datasets = assets.filter((a) => a.kind === "dataset");
+  const consumers = participants.filter((p) => p.role === "result_consumer");
+  if (consumers.length === 0) missing.push("no result consumer");
+  const noKey = participants.filter((p) => !p.public_key);
+  const algo = algos[0];
+  const m: Manifest = {
+    id: c.id,
+    name: c.name,
+    description: c.description,
+    datasets: datasets.map((d) => ({ hash: Buffer.from(d.sha3_256, "hex"), user_key: keyOf(byId.get(d.provider_id), `dataset ${d.filename}`), filename: d.filename })),
+    algorithm: { hash: algo ? Buffer.from(algo.sha3_256, "hex") : new Uint8Array(32), user_key: algo ? keyOf(byId.get(algo.provider_id), `algorithm ${algo.filename}`) : new Uint8Array(0) },
+    result_consumers: consumers.map((p) => ({ user_key: keyOf(p, "result consumer") })),
+    agent_config: { port: c.agent_port, log_level: c.log_level, attested_tls: c.attested_tls },
+    ...(c.signatures ? { signatures: c.signatures as Manifest["signatures"] } : {}),
+  };
+  // Participants without a key and without an asset yet are missing too (the UI marks them).
+  for (const p of noKey) {
+    const line = `${p.username} (${p.role}) has not uploaded a public key`;
+    if (!missing.includes(line)) missing.push(line);
+  }
+  if (missing.length) return { json: null, sha3_256: null, manifest: null, missing };
+  const json = manifestToJSON(m);
+  // Round-trip through the parser the agent uses: whatever it would refuse is refused here first.
+  parseManifest(json);
+  return { json, sha3_256: toHex(manifestHash(m)), manifest: m, missing };
+}
