@@ -82,13 +82,13 @@ test(
       writeFileSync(join(consumer.dir, "relayed.policy.json"), JSON.stringify(ev.policy));
       const evidence = Buffer.from(ev.evidence_base64, "base64");
       writeFileSync(join(consumer.dir, "attestation.bin"), evidence);
-      const valid = await cli(bins, consumer.dir, ["attestation", "validate", "attestation.bin", "--policy", "relayed.policy.json", "--report_data", nonce]);
+      const valid = await cli(bins, consumer.dir, ["attestation", "validate", "attestation.bin", "--policy", "relayed.policy.json", "--nonce", nonce]);
       expect(valid.join("\n")).toContain("successful");
       evidence[evidence.length >> 1]! ^= 1;
       writeFileSync(join(consumer.dir, "flipped.bin"), evidence);
-      await expect(cli(bins, consumer.dir, ["attestation", "validate", "flipped.bin", "--policy", "relayed.policy.json", "--report_data", nonce])).rejects.toThrow();
+      await expect(cli(bins, consumer.dir, ["attestation", "validate", "flipped.bin", "--policy", "relayed.policy.json", "--nonce", nonce])).rejects.toThrow();
       const otherNonce = "00".repeat(64);
-      await expect(cli(bins, consumer.dir, ["attestation", "validate", "attestation.bin", "--policy", "relayed.policy.json", "--report_data", otherNonce])).rejects.toThrow();
+      await expect(cli(bins, consumer.dir, ["attestation", "validate", "attestation.bin", "--policy", "relayed.policy.json", "--nonce", otherNonce])).rejects.toThrow();
 
       // Each party downloads the policy and runs the CLI with the environment the API gives.
       const policy = await algo.api.call("GET", `/api/runs/${run.id}/policy`);
