@@ -7,7 +7,8 @@ import { serveCommand } from "./computations.ts";
 import type { ComputationsServer } from "./computations-server.ts";
 import type { CliContext } from "./context.ts";
 import { CliError } from "./errors.ts";
-import { keysCommand } from "./keys.ts";
+import { keysCommand, symmetricKeyCommand } from "./keys.ts";
+import { encryptCommand } from "./encrypt.ts";
 import { registerAttestationCommands } from "./attestation.ts";
 
 export interface RunOutcome {
@@ -41,7 +42,19 @@ export function buildProgram(ctx: CliContext, outcome: RunOutcome): Command {
     .description("generate a key pair: private.pem and public.pem in the current directory")
     .addOption(new Option("-k, --key-type <type>", "key type").choices(["rsa", "ecdsa", "ed25519"]).default("rsa"))
     .option("--force", "replace an existing private.pem / public.pem", false)
-    .action((o: { keyType: string; force: boolean }) => keysCommand(ctx, o.keyType, o.force));
+    .option("--symmetric [file]", "instead: a raw 32-byte AES-256-GCM key for `encrypt` (default symmetric.key)")
+    .action((o: { keyType: string; force: boolean; symmetric?: string | true }) =>
+      o.symmetric ? symmetricKeyCommand(ctx, o.symmetric === true ? undefined : o.symmetric, o.force) : keysCommand(ctx, o.keyType, o.force),
+    );
+
+  program
+    .command("encrypt")
+    .description("encrypt a file for a manifest resource with source.encrypted: nonce ‖ AES-256-GCM ciphertext ‖ tag (Cocos v0.10 format)")
+    .argument("<key_file>", "raw 32-byte key (cocos-cli keys --symmetric)")
+    .argument("<input>", "plaintext file")
+    .argument("<output>", "encrypted file to write")
+    .option("--force", "replace an existing output file", false)
+    .action((key: string, input: string, output: string, o: { force: boolean }) => encryptCommand(ctx, key, input, output, o.force));
 
   signing(program.command("algo"))
     .description("upload an algorithm (role algorithm-provider)")
