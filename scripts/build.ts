@@ -33,6 +33,7 @@ const TARGETS: Target[] = [
   { name: "cocos-agent", main: "agent/main.ts", wasm: true, sourcemap: false, bytecode: true, workers: ["runtime/wasm-worker.ts", "agent/hash-worker.ts"] },
   { name: "cocos-manager", main: "manager/main.ts", wasm: false, sourcemap: true, workers: [] },
   { name: "cocos-cli", main: "cli/main.ts", wasm: true, sourcemap: true, workers: ["runtime/wasm-worker.ts"] },
+  { name: "cocos-kbs", main: "kbs/main.ts", wasm: false, sourcemap: true, workers: [] },
 ];
 
 /** Files that must sit at the bundle root for the Wasm path (see the header comment). */
