@@ -5,10 +5,11 @@
 import { generateKeyPairSync, type KeyObject } from "node:crypto";
 import { flattenedDecrypt, type FlattenedJWE } from "jose";
 import {
-  KBS_JWE_ALG, KBS_JWE_ENC, KBS_PROTOCOL_VERSION, KBS_SESSION_COOKIE, kbsEvidence, parseResourcePath, teeName,
+  KBS_JWE_ALG, KBS_JWE_ENC, KBS_PROTOCOL_VERSION, KBS_SESSION_COOKIE, kbsEvidence, teeName,
   type EcPublicJwk, type KbsAttestation, type KbsChallenge, type KbsRuntimeData,
 } from "../attestation/kbs-binding.ts";
 import type { EvidenceProvider } from "../attestation/providers/types.ts";
+import { parseResourcePath } from "../protocol/manifest.ts";
 
 export interface KbsClientOptions {
   provider: EvidenceProvider;

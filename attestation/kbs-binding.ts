@@ -76,10 +76,3 @@ export function kbsEvidence(provider: EvidenceProvider, rd: KbsRuntimeData): Pro
 
 /** Trustee's TEE name for our evidence kinds (sim evidence is SNP-shaped). */
 export const teeName = (kind: ProviderKind) => (kind === "tdx" ? "tdx" : "snp");
-
-/** "repository/type/tag" → its three parts, or a reason. */
-export function parseResourcePath(path: string): [string, string, string] | string {
-  const parts = path.split("/");
-  if (parts.length !== 3 || parts.some((p) => !/^[A-Za-z0-9._-]+$/.test(p))) return `expected "repository/type/tag" (letters, digits, . _ -), got ${JSON.stringify(path)}`;
-  return parts as [string, string, string];
-}

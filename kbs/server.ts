@@ -7,11 +7,12 @@ import { Hono, type Context } from "hono";
 import { FlattenedEncrypt, SignJWT, importJWK, jwtVerify } from "jose";
 import { evidenceReportData, verifyEvidence } from "../attestation/cli.ts";
 import {
-  KBS_JWE_ALG, KBS_JWE_ENC, KBS_PROTOCOL_VERSION, KBS_SESSION_COOKIE, kbsReportData, parseResourcePath,
+  KBS_JWE_ALG, KBS_JWE_ENC, KBS_PROTOCOL_VERSION, KBS_SESSION_COOKIE, kbsReportData,
   type KbsAttestation, type KbsRequest,
 } from "../attestation/kbs-binding.ts";
 import { parsePolicy } from "../attestation/policy.ts";
 import { equalBytes, toHex } from "../protocol/hash.ts";
+import { parseResourcePath } from "../protocol/manifest.ts";
 import { SessionError, Sessions, type Session } from "./sessions.ts";
 import type { KbsStore } from "./store.ts";
 

@@ -67,13 +67,20 @@ function parseKbs(v: unknown, field: string): KbsConfig | undefined {
   return k;
 }
 
+/** "repository/type/tag" → its three parts, or a reason. */
+export function parseResourcePath(path: string): [string, string, string] | string {
+  const parts = path.split("/");
+  // "." / ".." would be resolved away by URL normalisation and name another resource.
+  if (parts.length !== 3 || parts.some((p) => !/^[A-Za-z0-9._-]+$/.test(p) || /^\.+$/.test(p))) return `expected "repository/type/tag" (letters, digits, . _ -; not . or ..), got ${JSON.stringify(path)}`;
+  return parts as [string, string, string];
+}
+
 /** An encrypted resource is usable only with a key broker: its URL and the key's resource path. */
 function checkSealed(r: { source?: ResourceSource; kbs?: KbsConfig }, field: string): void {
   if (!r.source?.encrypted) return;
   if (!r.kbs?.enabled || !r.kbs.url) throw new ManifestError(`${field}.kbs`, `source.encrypted needs kbs.enabled and kbs.url, got ${JSON.stringify(r.kbs ?? null)}`);
-  if (!/^[^/]+\/[^/]+\/[^/]+$/.test(r.source.kbs_resource_path ?? "")) {
-    throw new ManifestError(`${field}.source.kbs_resource_path`, `expected "repository/type/tag", got ${JSON.stringify(r.source.kbs_resource_path ?? "")}`);
-  }
+  const path = parseResourcePath(r.source.kbs_resource_path ?? "");
+  if (typeof path === "string") throw new ManifestError(`${field}.source.kbs_resource_path`, path);
 }
 
 /** The optional v0.10 fields of a resource, parsed and checked; only set ones are returned. */
