@@ -2,7 +2,7 @@
 // decrypted while it streams in; only plaintext reaches the temp file and its SHA3-256. Nothing is
 // committed until the GCM tag at the very end verifies: `finish` throws before the hash is known,
 // and the caller discards the file (as for any refused upload).
-import { SealedDecryptor, SealedFileError, SEALED_OVERHEAD } from "../protocol/sealed-file.ts";
+import { SealedDecryptor, SealedFileError } from "../protocol/sealed-file.ts";
 import { invalidArgument } from "./errors.ts";
 import { TempUpload } from "./upload.ts";
 
@@ -31,11 +31,4 @@ export class DecryptingUpload extends TempUpload {
     await super.write(rest);
     return super.finish();
   }
-
-  /** Ciphertext bytes received (plaintext size + nonce + tag once complete). */
-  get ciphertextBytes(): number {
-    return this.decryptor.received;
-  }
 }
-
-export const ENCRYPTION_OVERHEAD = SEALED_OVERHEAD;

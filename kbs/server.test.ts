@@ -89,6 +89,14 @@ describe("key release", () => {
     expect(err.message).toContain("host_data");
   });
 
+  test("a TCB below the policy's minimum_tcb: 403", async () => {
+    const strict = trustSimRoot({ policy: { measurement: b64(MEASUREMENT), minimum_tcb: "0xff00000000000000" } }, root.arkSha256);
+    expect((await putResource("default/key/strict-tcb", strict)).status).toBe(200);
+    const err = (await client().getResource(url, "default/key/strict-tcb").catch((e) => e)) as KbsError;
+    expect(err.status).toBe(403);
+    expect(err.message).toContain("tcb_too_low");
+  });
+
   test("an unknown resource: 404", async () => {
     const err = (await client().getResource(url, "default/key/none").catch((e) => e)) as KbsError;
     expect(err.status).toBe(404);

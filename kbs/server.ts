@@ -13,7 +13,7 @@ import {
 import { parsePolicy } from "../attestation/policy.ts";
 import { equalBytes, toHex } from "../protocol/hash.ts";
 import { parseResourcePath } from "../protocol/manifest.ts";
-import { SessionError, Sessions, type Session } from "./sessions.ts";
+import { SessionError, Sessions } from "./sessions.ts";
 import type { KbsStore } from "./store.ts";
 
 export interface KbsServerOptions {
@@ -155,5 +155,3 @@ async function sessionOf(c: Context, tokenKey: Uint8Array): Promise<string | und
     throw new SessionError(401, `attestation token refused: ${(err as Error).message}`);
   }
 }
-
-export type { Session };
