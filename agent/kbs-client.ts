@@ -30,6 +30,8 @@ export class KbsError extends Error {
 }
 
 const DEFAULTS = { timeoutMs: 10_000, attempts: 3, backoffMs: 250 };
+/** Largest KBS answer read (a challenge, a token, a JWE of a key are a few KiB). */
+const MAX_ANSWER_BYTES = 1 << 20;
 
 export class KbsClient {
   private readonly o: Required<Omit<KbsClientOptions, "onRetry">> & Pick<KbsClientOptions, "onRetry">;
@@ -95,7 +97,7 @@ export class KbsClient {
       throw new KbsError(`KBS ${step} at ${new URL(url).origin}: ${why}`, true);
     }
     if (!res.ok) {
-      const text = (await res.text().catch(() => "")).slice(0, 300);
+      const text = (await readCapped(res, step).catch(() => "")).slice(0, 300);
       throw new KbsError(`KBS ${step} refused: HTTP ${res.status}${text ? `: ${text}` : ""}`, res.status >= 500, res.status);
     }
     return res;
@@ -107,8 +109,25 @@ function sessionCookie(header: string | null): string | undefined {
   return m?.[1];
 }
 
+/** The body as text, refusing (not buffering) more than MAX_ANSWER_BYTES. */
+async function readCapped(res: Response, step: string): Promise<string> {
+  const reader = res.body?.getReader();
+  if (!reader) return "";
+  const parts: Uint8Array[] = [];
+  let n = 0;
+  for (let r = await reader.read(); !r.done; r = await reader.read()) {
+    n += r.value.byteLength;
+    if (n > MAX_ANSWER_BYTES) {
+      await reader.cancel();
+      throw new KbsError(`KBS ${step}: expected an answer of at most ${MAX_ANSWER_BYTES} bytes, received more`, false);
+    }
+    parts.push(r.value);
+  }
+  return Buffer.concat(parts).toString("utf8");
+}
+
 async function json(res: Response, step: string): Promise<unknown> {
-  const text = await res.text();
+  const text = await readCapped(res, step);
   try {
     return JSON.parse(text);
   } catch {

@@ -17,7 +17,8 @@ if (!Number.isInteger(port) || port < 0 || port > 65535) {
 const line = (msg: string, fields: Record<string, unknown> = {}) => process.stdout.write(JSON.stringify({ time: new Date().toISOString(), msg, ...fields }) + "\n");
 const store = new SqliteKbsStore(env.KBS_DB ?? "kbs.sqlite");
 const app = kbsApp({ store, adminToken: token, sessionTtlMs: env.KBS_SESSION_TTL_MS ? Number(env.KBS_SESSION_TTL_MS) : undefined, log: line });
-const server = Bun.serve({ hostname: env.KBS_HOST ?? "127.0.0.1", port, fetch: app.fetch });
+// RCAR bodies are small (evidence is a few KiB); nothing larger is read.
+const server = Bun.serve({ hostname: env.KBS_HOST ?? "127.0.0.1", port, fetch: app.fetch, maxRequestBodySize: 1 << 20 });
 line("kbs listening", { host: server.hostname, port: server.port });
 for (const sig of ["SIGTERM", "SIGINT"] as const) {
   process.on(sig, () => {

@@ -207,6 +207,20 @@ describe("faults on the client side", () => {
     }
   });
 
+  test("a KBS that answers without end: refused after 1 MiB, not buffered", async () => {
+    const flood = Bun.serve({
+      hostname: "127.0.0.1",
+      port: 0,
+      fetch: () => new Response(new ReadableStream({ pull: (c) => c.enqueue(new Uint8Array(64 * 1024)) }), { headers: { "set-cookie": "kbs-session-id=abc" } }),
+    });
+    try {
+      const err = (await client().getResource(`http://127.0.0.1:${flood.port}`, "default/key/iris").catch((e) => e)) as KbsError;
+      expect(err.message).toContain("expected an answer of at most 1048576 bytes");
+    } finally {
+      flood.stop(true);
+    }
+  });
+
   test("a KBS that returns a malformed JWE: refused, not retried", async () => {
     const liar = Bun.serve({
       hostname: "127.0.0.1",
