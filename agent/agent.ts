@@ -68,7 +68,7 @@ export class Agent {
       runnerFor: o.runnerFor ?? defaultRunnerFor,
       prepareWasm: (b) => prepareWasm(b),
       metrics: this.metrics,
-      sealedInputs: new SealedInputs(() => this.kbsClient(), this.log),
+      sealedInputs: new SealedInputs(() => this.kbsClient(), this.log, (status) => this.publish("KeyRelease", status)),
     });
   }
 
@@ -76,7 +76,13 @@ export class Agent {
   private kbsClient(): KbsClient | null {
     const p = this.provider;
     if (!p) return null;
-    return new KbsClient({ provider: p, onRetry: (r) => this.log.warn("KBS unreachable, retrying", { kbs: r.url, attempt: r.attempt, of: r.of, error: r.error }) });
+    return new KbsClient({
+      provider: p,
+      onRetry: (r) => {
+        this.log.warn("KBS unreachable, retrying", { kbs: r.url, attempt: r.attempt, of: r.of, error: r.error });
+        this.publish("KeyRelease", "Retrying");
+      },
+    });
   }
 
   private publish(eventType: string, status: string): void {

@@ -74,6 +74,11 @@ const start = (o: { kbsPath?: string; url?: string; algoEncrypted?: boolean } = 
 const algoMd = () => metadata({ ...v2(algoKey, "algorithm-provider", "/agent.AgentService/Algo", t.manifest.id), algo_type: "bin" });
 const dataMd = () => metadata({ ...v2(dataKey, "data-provider", "/agent.AgentService/Data", t.manifest.id), decompress: "false" });
 const incoming = () => readdirSync(join(t.dir, ".incoming"));
+/** Events travel over the host channel asynchronously: bounded wait. */
+async function waitForEvent(type: string, status: string): Promise<void> {
+  for (let i = 0; i < 200 && !t.events.some((e) => e.type === type && e.status === status); i++) await Bun.sleep(10);
+  expect(t.events).toContainEqual({ type, status });
+}
 
 test("an encrypted algorithm and dataset are decrypted in the agent, checked against the manifest, stored as plaintext", async () => {
   t = await start({ algoEncrypted: true });
@@ -83,6 +88,7 @@ test("an encrypted algorithm and dataset are decrypted in the agent, checked aga
   expect(r).toEqual({ code: OK, details: "" });
   expect(new Uint8Array(readFileSync(join(t.dir, "datasets", "a.csv")))).toEqual(plainA);
   expect(t.logs.some((l) => l.includes("key released by KBS"))).toBe(true);
+  await waitForEvent("KeyRelease", "Completed");
   // Key material never reaches the agent's (host-visible) log.
   expect(t.logs.join("\n")).not.toContain(b64(keyA));
 });
@@ -138,5 +144,7 @@ test("the KBS is down: bounded retries logged, UNAVAILABLE, no hang", async () =
   expect(r.code).toBe(UNAVAILABLE);
   expect(r.details).toContain("gave up after 3 attempts");
   expect(t.logs.filter((l) => l.includes("KBS unreachable, retrying"))).toHaveLength(2);
+  await waitForEvent("KeyRelease", "Failed");
+  expect(t.events.filter((e) => e.type === "KeyRelease").map((e) => e.status)).toEqual(["Retrying", "Retrying", "Failed"]);
   expect(t.agent.computation.state).toBe("ReceivingData");
 });

@@ -18,8 +18,11 @@ export interface SealedResource {
 export class SealedInputs {
   private keys = new Map<string, Promise<Uint8Array>>();
 
-  /** `client` is null when the agent has no evidence provider (no key broker releases to it). */
-  constructor(private readonly client: () => KbsClient | null, private readonly log: Logger) {}
+  /**
+   * `client` is null when the agent has no evidence provider (no key broker releases to it);
+   * `event` publishes a KeyRelease event status (Completed / Failed) to the host.
+   */
+  constructor(private readonly client: () => KbsClient | null, private readonly log: Logger, private readonly event: (status: string) => void = () => {}) {}
 
   /** The sink for an upload of `r` (`what` names it in errors: "algorithm", "dataset iris.csv"). */
   async open(dir: string, maxBytes: number, what: string, r: SealedResource): Promise<TempUpload> {
@@ -52,12 +55,14 @@ export class SealedInputs {
       if (!(err instanceof KbsError)) throw err;
       const code = err.retryable ? status.UNAVAILABLE : err.status === 403 || err.status === 401 ? status.PERMISSION_DENIED : status.FAILED_PRECONDITION;
       this.log.warn("KBS key release failed", { resource: what, kbs: url, error: err.message });
+      this.event("Failed");
       throw new AgentError(code, `key release for ${what} failed: ${err.message}`);
     }
     if (key.byteLength !== SEALED_KEY_BYTES) {
       throw failedPrecondition(`key release for ${what}: expected a ${SEALED_KEY_BYTES}-byte AES-256-GCM key from KBS resource ${path}, received ${key.byteLength} bytes`);
     }
     this.log.info("key released by KBS", { resource: what, kbs: url });
+    this.event("Completed");
     return key;
   }
 }
