@@ -12,7 +12,7 @@ import { generateSimRoot, SimProvider, type SimRoot } from "../attestation/provi
 import { generateSealedKey, sealBytes } from "../protocol/sealed-file.ts";
 import { kbsApp } from "../kbs/server.ts";
 import { SqliteKbsStore } from "../kbs/store.ts";
-import { ed, metadata, startTestAgent, uploadAlgo, uploadData, v2, type TestAgent } from "./testkit.ts";
+import { ed, metadata, startTestAgent, uploadAlgo, uploadData, v2, type TestAgent } from "../agent/testkit.ts";
 
 const { OK, INVALID_ARGUMENT, PERMISSION_DENIED, UNAVAILABLE } = grpc.status;
 const algoKey = ed();
