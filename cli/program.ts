@@ -9,6 +9,7 @@ import type { CliContext } from "./context.ts";
 import { CliError } from "./errors.ts";
 import { keysCommand, symmetricKeyCommand } from "./keys.ts";
 import { encryptCommand } from "./encrypt.ts";
+import { kbsPutCommand, type KbsPutOptions } from "./kbs.ts";
 import { registerAttestationCommands } from "./attestation.ts";
 
 export interface RunOutcome {
@@ -55,6 +56,17 @@ export function buildProgram(ctx: CliContext, outcome: RunOutcome): Command {
     .argument("<output>", "encrypted file to write")
     .option("--force", "replace an existing output file", false)
     .action((key: string, input: string, output: string, o: { force: boolean }) => encryptCommand(ctx, key, input, output, o.force));
+
+  program
+    .command("kbs")
+    .description("our key broker (cocos-kbs)")
+    .command("put")
+    .description("store a resource (e.g. an encryption key) with the attestation policy an enclave must satisfy to get it (token: KBS_ADMIN_TOKEN)")
+    .argument("<path>", "resource path repository/type/tag, as in the manifest's source.kbs_resource_path")
+    .argument("<secret_file>", "the resource bytes (e.g. symmetric.key)")
+    .requiredOption("--policy <file>", "attestation policy JSON: measurement, host_data (manifest hash), minimum_tcb, root of trust")
+    .option("--url <url>", "KBS address (or KBS_URL)")
+    .action((path: string, secret: string, o: KbsPutOptions) => kbsPutCommand(ctx, path, secret, o));
 
   signing(program.command("algo"))
     .description("upload an algorithm (role algorithm-provider)")

@@ -1,5 +1,5 @@
 // End to end through the compiled binaries (dist/cocos-kbs, dist/cocos-agent, dist/cocos-cli): the
-// data provider encrypts Iris.csv with `cocos-cli encrypt`, registers its key in our KBS under a
+// data provider encrypts Iris.csv with `cocos-cli encrypt`, registers its key (`cocos-cli kbs put`) in our KBS under a
 // policy pinning the (sim) measurement and the manifest hash, and uploads only ciphertext over
 // attested TLS; the agent attests to the KBS, gets the key, decrypts, runs iris-train.wasm, and the
 // consumer downloads the result. Then the same with a KBS policy naming another measurement: the
@@ -64,9 +64,11 @@ async function cli(party: string, args: string[], env: Record<string, string> = 
   return { code: await p.exited, out: out + err };
 }
 
-async function putKey(secret: Uint8Array, policy: object): Promise<void> {
-  const r = await fetch(`${kbsUrl}/admin/v0/resource/default/key/iris`, { method: "PUT", headers: { authorization: `Bearer ${ADMIN}` }, body: JSON.stringify({ secret: b64(secret), policy }) });
-  expect(r.status).toBe(200);
+/** The data provider registers the key with `cocos-cli kbs put`. */
+async function putKey(policy: object): Promise<void> {
+  writeFileSync(join(dir, "data", "kbs-policy.json"), JSON.stringify(policy));
+  const r = await cli("data", ["kbs", "put", "default/key/iris", "symmetric.key", "--policy", "kbs-policy.json", "--url", kbsUrl], { KBS_ADMIN_TOKEN: ADMIN });
+  expect(r.code, r.out).toBe(0);
 }
 
 /** A compiled agent serving `manifestFile` with sim attestation (the measurement above, the sim root in simDir). */
@@ -134,7 +136,7 @@ test.skipIf(!have)(
     const policy = trustSimRoot({ policy: { measurement: Buffer.from(MEASUREMENT, "hex").toString("base64"), host_data: b64(manifestHash(manifest)) } }, root.arkSha256);
     const policyFile = join(dir, "policy.json");
     writeFileSync(policyFile, JSON.stringify(policy));
-    await putKey(secret, policy);
+    await putKey(policy);
 
     const port = await startAgent(manifestFile, simDir);
     const env = { AGENT_GRPC_URL: `127.0.0.1:${port}`, AGENT_GRPC_ATTESTED_TLS: "true", AGENT_GRPC_ATTESTATION_POLICY: policyFile, COCOS_COMPUTATION_ID: manifest.id };
@@ -153,7 +155,7 @@ test.skipIf(!have)(
     expect(Object.values(files).some((b) => b.length > 0)).toBe(true);
 
     // The KBS now pins another measurement: the same ciphertext to a fresh agent is refused, the key never leaves the KBS.
-    await putKey(secret, trustSimRoot({ policy: { measurement: b64(new Uint8Array(48).fill(7)), host_data: b64(manifestHash(manifest)) } }, root.arkSha256));
+    await putKey(trustSimRoot({ policy: { measurement: b64(new Uint8Array(48).fill(7)), host_data: b64(manifestHash(manifest)) } }, root.arkSha256));
     const port2 = await startAgent(manifestFile, simDir);
     const env2 = { ...env, AGENT_GRPC_URL: `127.0.0.1:${port2}` };
     expect((await cli("algo", ["algo", TRAIN, "private.pem", "-a", "wasm"], env2)).code).toBe(0);
