@@ -16,7 +16,7 @@ import type { Logger } from "./log.ts";
 import type { Metrics } from "./metrics.ts";
 import { StateMachine, type AgentState } from "./state.ts";
 import { TempUpload } from "./upload.ts";
-import type { SealedInputs } from "./kbs-inputs.ts";
+import type { SealedInputs, SealedResource } from "./kbs-inputs.ts";
 
 export const METHOD_ALGO = "/agent.AgentService/Algo";
 export const METHOD_DATA = "/agent.AgentService/Data";
@@ -257,7 +257,7 @@ export class Computation {
     return this.openUpload(this.o.limits.maxDatasetBytes, entry ? `dataset ${filename}` : "dataset", entry ?? {});
   }
 
-  private openUpload(maxBytes: number, what: string, r: { source?: { encrypted?: boolean } }): Promise<TempUpload> {
+  private openUpload(maxBytes: number, what: string, r: SealedResource): Promise<TempUpload> {
     if (!r.source?.encrypted) return Promise.resolve(new TempUpload(this.incomingDir, maxBytes, what));
     if (!this.o.sealedInputs) return Promise.reject(failedPrecondition(`${what} is declared encrypted, but this agent has no key broker client`));
     return this.o.sealedInputs.open(this.incomingDir, maxBytes, what, r);

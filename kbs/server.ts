@@ -33,7 +33,8 @@ const VERIFIABLE_TEES = ["snp", "tdx"];
 const error = (c: Context, status: 400 | 401 | 403 | 404 | 503, message: string) => c.json({ type: `https://github.com/confidential-containers/kbs/errors/${status}`, detail: message }, status);
 
 export function kbsApp(o: KbsServerOptions): Hono {
-  const sessions = new Sessions(o.sessionTtlMs ?? 5 * 60_000, o.now);
+  const ttlMs = o.sessionTtlMs ?? 5 * 60_000;
+  const sessions = new Sessions(ttlMs, o.now);
   const tokenKey = crypto.getRandomValues(new Uint8Array(32));
   const log = o.log ?? (() => {});
   const app = new Hono();
@@ -51,7 +52,7 @@ export function kbsApp(o: KbsServerOptions): Hono {
     if (!TEES.includes(String(req.tee))) return error(c, 400, `tee: expected one of ${TEES.join(", ")}, received ${JSON.stringify(req.tee)}`);
     if (!VERIFIABLE_TEES.includes(String(req.tee))) return error(c, 401, `tee ${req.tee}: this KBS verifies only ${VERIFIABLE_TEES.join(", ")} evidence`);
     const s = sessions.create(String(req.tee));
-    c.header("set-cookie", `${KBS_SESSION_COOKIE}=${s.id}; Path=/kbs; HttpOnly; SameSite=Strict; Max-Age=${Math.floor((s.expiresAt - Date.now()) / 1000)}`);
+    c.header("set-cookie", `${KBS_SESSION_COOKIE}=${s.id}; Path=/kbs; HttpOnly; SameSite=Strict; Max-Age=${Math.floor(ttlMs / 1000)}`);
     return c.json({ nonce: s.nonce, "extra-params": {} });
   });
 
