@@ -43,7 +43,7 @@ async function putResource(path: string, policy: object, token = ADMIN): Promise
 const policyFor = (measurement: Uint8Array) => trustSimRoot({ policy: { measurement: b64(measurement), host_data: b64(HOST_DATA) } }, root.arkSha256);
 
 /** Runs auth + attest by hand, returning the cookie and token (for replay tests). */
-async function attestByHand(p: EvidenceProvider, nonceOverride?: string): Promise<{ cookie: string; token: string; status: number; body: string; teeKey: KeyObject }> {
+async function attestByHand(p: EvidenceProvider, nonceOverride?: string, swapKey = false): Promise<{ cookie: string; token: string; status: number; body: string; teeKey: KeyObject }> {
   const auth = await fetch(`${url}/kbs/v0/auth`, { method: "POST", body: JSON.stringify({ version: "0.1.1", tee: "snp", "extra-params": {} }) });
   const cookie = auth.headers.get("set-cookie")!.match(/kbs-session-id=([^;]+)/)![1]!;
   const { nonce } = (await auth.json()) as { nonce: string };
@@ -54,11 +54,14 @@ async function attestByHand(p: EvidenceProvider, nonceOverride?: string): Promis
   const res = await fetch(`${url}/kbs/v0/attest`, {
     method: "POST",
     headers: { cookie: `${KBS_SESSION_COOKIE}=${cookie}` },
-    body: JSON.stringify({ "runtime-data": { ...rd, nonce }, "tee-evidence": { primary_evidence: { format: "cocos-v1", kind: ev.kind, evidence: b64(ev.data) }, additional_evidence: "{}" } }),
+    body: JSON.stringify({ "runtime-data": { ...rd, nonce, ...(swapKey ? { "tee-pubkey": { ...rd["tee-pubkey"], x: relayKey().x, y: relayKey().y } } : {}) }, "tee-evidence": { primary_evidence: { format: "cocos-v1", kind: ev.kind, evidence: b64(ev.data) }, additional_evidence: "{}" } }),
   });
   const body = await res.text();
   return { cookie, token: res.ok ? (JSON.parse(body) as { token: string }).token : "", status: res.status, body, teeKey: pair.privateKey };
 }
+
+/** A key of the relay's own (the host, a proxy): what it would like the secret wrapped to. */
+const relayKey = () => generateKeyPairSync("ec", { namedCurve: "P-256" }).publicKey.export({ format: "jwk" }) as { x: string; y: string };
 
 beforeAll(async () => {
   root = generateSimRoot();
@@ -118,6 +121,12 @@ describe("key release", () => {
     const r = await attestByHand(provider(), "a-nonce-of-another-session");
     expect(r.status).toBe(401);
     expect(r.body).toContain("does not bind this session");
+  });
+
+  test("a relay that forwards the enclave's evidence with its own tee-pubkey is refused at attest", async () => {
+    const r = await attestByHand(provider(), undefined, true);
+    expect(r.status).toBe(401);
+    expect(r.body).toContain("does not bind this session's runtime data");
   });
 
   test("evidence produced for another interface (attestation RPC label) is refused at attest", async () => {
