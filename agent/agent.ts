@@ -21,6 +21,8 @@ import { Computation } from "./computation.ts";
 import type { AgentConfig } from "./config.ts";
 import { bindServer, createAgentGrpcServer } from "./grpc.ts";
 import { hashImplementation } from "./hash-writer.ts";
+import { KbsClient } from "./kbs-client.ts";
+import { SealedInputs } from "./kbs-inputs.ts";
 import { httpApp, serveHttp } from "./http.ts";
 import { budgetedSink, Logger } from "./log.ts";
 import { Metrics } from "./metrics.ts";
@@ -66,6 +68,20 @@ export class Agent {
       runnerFor: o.runnerFor ?? defaultRunnerFor,
       prepareWasm: (b) => prepareWasm(b),
       metrics: this.metrics,
+      sealedInputs: new SealedInputs(() => this.kbsClient(), this.log, (status) => this.publish("KeyRelease", status)),
+    });
+  }
+
+  /** Key-broker client over this agent's evidence (null without a provider). */
+  private kbsClient(): KbsClient | null {
+    const p = this.provider;
+    if (!p) return null;
+    return new KbsClient({
+      provider: p,
+      onRetry: (r) => {
+        this.log.warn("KBS unreachable, retrying", { kbs: r.url, attempt: r.attempt, of: r.of, error: r.error });
+        this.publish("KeyRelease", "Retrying");
+      },
     });
   }
 

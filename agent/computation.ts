@@ -15,7 +15,8 @@ import { GUEST_OUTPUT_DIR, GuestOutput } from "./guest-output.ts";
 import type { Logger } from "./log.ts";
 import type { Metrics } from "./metrics.ts";
 import { StateMachine, type AgentState } from "./state.ts";
-import type { TempUpload } from "./upload.ts";
+import { TempUpload } from "./upload.ts";
+import type { SealedInputs, SealedResource } from "./kbs-inputs.ts";
 
 export const METHOD_ALGO = "/agent.AgentService/Algo";
 export const METHOD_DATA = "/agent.AgentService/Data";
@@ -48,6 +49,8 @@ export interface ComputationOptions {
    * per run ("the algorithm wrote to stderr"), as their count is something the algorithm controls.
    */
   maxWarningEvents?: number;
+  /** Keys of inputs the manifest declares encrypted (KBS); without it such uploads are refused. */
+  sealedInputs?: SealedInputs;
 }
 
 export interface Caller {
@@ -240,6 +243,23 @@ export class Computation {
     if (why) throw failedPrecondition(`algorithm type ${plan.algoType} cannot run on this agent: ${why}`);
     if (plan.algoType === "python") await checkPythonRuntime(plan.pythonRuntime);
     return plan;
+  }
+
+  /** The algorithm's upload sink: decrypting when the manifest declares it encrypted. */
+  openAlgorithmUpload(): Promise<TempUpload> {
+    return this.openUpload(this.o.limits.maxAlgorithmBytes, "algorithm", this.manifest!.algorithm);
+  }
+
+  /** A dataset's upload sink; the encrypted one is found by the filename its manifest entry declares. */
+  openDatasetUpload(filename: string): Promise<TempUpload> {
+    const entry = this.slots.filter((s) => !s.received).map((s) => this.manifest!.datasets[s.index]!).find((d) => d.filename !== "" && d.filename === filename);
+    return this.openUpload(this.o.limits.maxDatasetBytes, entry ? `dataset ${filename}` : "dataset", entry ?? {});
+  }
+
+  private openUpload(maxBytes: number, what: string, r: SealedResource): Promise<TempUpload> {
+    if (!r.source?.encrypted) return Promise.resolve(new TempUpload(this.incomingDir, maxBytes, what));
+    if (!this.o.sealedInputs) return Promise.reject(failedPrecondition(`${what} is declared encrypted, but this agent has no key broker client`));
+    return this.o.sealedInputs.open(this.incomingDir, maxBytes, what, r);
   }
 
   /** Final checks, then the algorithm moves into place and the state advances. */

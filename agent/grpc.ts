@@ -83,7 +83,7 @@ export function agentHandlers(o: AgentServiceOptions): grpc.UntypedServiceImplem
       (async () => {
         const caller = c.authenticate("algorithm-provider", METHOD_ALGO, call.metadata);
         const plan = await c.planAlgo(caller, call.metadata);
-        algo = new TempUpload(c.incomingDir, c.limits.maxAlgorithmBytes, "algorithm");
+        algo = await c.openAlgorithmUpload();
         reqs = new TempUpload(c.incomingDir, c.limits.maxRequirementsBytes, "requirements");
         await consume(call, async (m) => {
           if (m.requirements?.length) await reqs!.write(m.requirements);
@@ -109,16 +109,17 @@ export function agentHandlers(o: AgentServiceOptions): grpc.UntypedServiceImplem
         const caller = c.authenticate("data-provider", METHOD_DATA, call.metadata);
         c.checkDataState();
         const decompress = String(call.metadata.get("decompress")[0] ?? "false").toLowerCase() === "true";
-        up = new TempUpload(c.incomingDir, c.limits.maxDatasetBytes, "dataset");
         let filename = "";
         await consume(call, async (m) => {
           if (m.filename && m.filename !== filename) {
             c.checkDataFilename(m.filename);
             filename = m.filename;
           }
-          if (m.dataset?.length) await up!.write(m.dataset);
+          // Opened at the first bytes, once the filename is known (an encrypted dataset's key is found by it).
+          if (m.dataset?.length) await (up ??= await c.openDatasetUpload(filename)).write(m.dataset);
         });
         if (!filename) throw invalidArgument("dataset filename is required: no DataRequest carried a filename");
+        up ??= await c.openDatasetUpload(filename);
         await c.acceptDataset(caller, filename, up, decompress);
         o.metrics.upload("Data", "ok", up.size);
       })().then(

@@ -3,6 +3,7 @@
 // replaced without --force, and never written through a symlink (cli/output-file.ts).
 import { join } from "node:path";
 import { KEY_TYPES, generateKeyPair, type KeyType } from "../protocol/keys.ts";
+import { generateSealedKey } from "../protocol/sealed-file.ts";
 import type { CliContext } from "./context.ts";
 import { CliError } from "./errors.ts";
 import { refuseExisting, writeNewFile } from "./output-file.ts";
@@ -19,4 +20,12 @@ export function keysCommand(ctx: CliContext, keyType: string, force = false): vo
   writeNewFile(priv, privatePem, 0o600, force, "the private key");
   writeNewFile(pub, publicPem, 0o644, force, "the public key");
   ctx.out(`Successfully generated public/private key pair of type: ${keyType}`);
+}
+
+/** `cocos-cli keys --symmetric`: a raw 32-byte AES-256-GCM key (Cocos's scripts/encrypt.go reads raw bytes). */
+export function symmetricKeyCommand(ctx: CliContext, file = "symmetric.key", force = false): void {
+  const path = join(ctx.cwd, file);
+  refuseExisting(path, force, "the symmetric key");
+  writeNewFile(path, generateSealedKey(), 0o600, force, "the symmetric key");
+  ctx.out(`Successfully generated a 32-byte AES-256-GCM key: ${file}`);
 }

@@ -8,7 +8,9 @@ import type { ComputationsServer } from "./computations-server.ts";
 import type { CliContext } from "./context.ts";
 import { CliError } from "./errors.ts";
 import { normaliseGoFlags } from "./go-flags.ts";
-import { keysCommand } from "./keys.ts";
+import { keysCommand, symmetricKeyCommand } from "./keys.ts";
+import { encryptCommand } from "./encrypt.ts";
+import { kbsPutCommand, type KbsPutOptions } from "./kbs.ts";
 import { registerAttestationCommands } from "./attestation.ts";
 
 export interface RunOutcome {
@@ -42,7 +44,30 @@ export function buildProgram(ctx: CliContext, outcome: RunOutcome): Command {
     .description("generate a key pair: private.pem and public.pem in the current directory")
     .addOption(new Option("-k, --key-type <type>", "key type").choices(["rsa", "ecdsa", "ed25519"]).default("rsa"))
     .option("--force", "replace an existing private.pem / public.pem", false)
-    .action((o: { keyType: string; force: boolean }) => keysCommand(ctx, o.keyType, o.force));
+    .option("--symmetric [file]", "instead: a raw 32-byte AES-256-GCM key for `encrypt` (default symmetric.key)")
+    .action((o: { keyType: string; force: boolean; symmetric?: string | true }) =>
+      o.symmetric ? symmetricKeyCommand(ctx, o.symmetric === true ? undefined : o.symmetric, o.force) : keysCommand(ctx, o.keyType, o.force),
+    );
+
+  program
+    .command("encrypt")
+    .description("encrypt a file for a manifest resource with source.encrypted: nonce ‖ AES-256-GCM ciphertext ‖ tag (Cocos v0.10 format)")
+    .argument("<key_file>", "raw 32-byte key (cocos-cli keys --symmetric)")
+    .argument("<input>", "plaintext file")
+    .argument("<output>", "encrypted file to write")
+    .option("--force", "replace an existing output file", false)
+    .action((key: string, input: string, output: string, o: { force: boolean }) => encryptCommand(ctx, key, input, output, o.force));
+
+  program
+    .command("kbs")
+    .description("our key broker (cocos-kbs)")
+    .command("put")
+    .description("store a resource (e.g. an encryption key) with the attestation policy an enclave must satisfy to get it (token: KBS_ADMIN_TOKEN)")
+    .argument("<path>", "resource path repository/type/tag, as in the manifest's source.kbs_resource_path")
+    .argument("<secret_file>", "the resource bytes (e.g. symmetric.key)")
+    .requiredOption("--policy <file>", "attestation policy JSON: measurement, host_data (manifest hash), minimum_tcb, root of trust")
+    .option("--url <url>", "KBS address (or KBS_URL)")
+    .action((path: string, secret: string, o: KbsPutOptions) => kbsPutCommand(ctx, path, secret, o));
 
   signing(program.command("algo"))
     .description("upload an algorithm (role algorithm-provider)")

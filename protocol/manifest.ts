@@ -19,7 +19,99 @@ export interface ManifestDataset {
   hash: Uint8Array;
   user_key: Uint8Array;
   filename: string;
+  /** Cocos v0.10 (below): written to the JSON only when set, so a v0.4 manifest hashes as before. */
+  source?: ResourceSource;
+  decompress?: boolean;
+  kbs?: KbsConfig;
 }
+
+// ---- Cocos v0.10 per-resource `source` and `kbs` (agent/computations.go `ResourceSource`, `KBSConfig`) ----
+/** Where a resource comes from and whether it is encrypted; JSON keys in Go order: type, url, kbs_resource_path, encrypted. */
+export interface ResourceSource {
+  /** "oci-image" | "s3" | "gcs" | "https" | "http" (Cocos infers it from the URL when empty). */
+  type?: string;
+  url?: string;
+  /** The KBS resource holding the AES-256-GCM key: "repository/type/tag" (e.g. "default/key/iris"). */
+  kbs_resource_path?: string;
+  /** The bytes are `nonce(12) ‖ AES-256-GCM ciphertext ‖ tag(16)`, decrypted in the enclave with the KBS key. */
+  encrypted?: boolean;
+}
+
+/** The key broker of one resource (Cocos v0.10: per resource, no global KBS). */
+export interface KbsConfig {
+  url?: string;
+  enabled?: boolean;
+}
+
+function parseSource(v: unknown, field: string): ResourceSource | undefined {
+  if (v === undefined || v === null) return undefined;
+  const o = obj(v, field);
+  const s: ResourceSource = {};
+  for (const k of ["type", "url", "kbs_resource_path"] as const) {
+    const x = str(o[k], `${field}.${k}`);
+    if (x) s[k] = x;
+  }
+  if (o.encrypted !== undefined && typeof o.encrypted !== "boolean") throw new ManifestError(`${field}.encrypted`, `expected a boolean, got ${typeof o.encrypted}`);
+  if (o.encrypted) s.encrypted = true;
+  return s;
+}
+
+function parseKbs(v: unknown, field: string): KbsConfig | undefined {
+  if (v === undefined || v === null) return undefined;
+  const o = obj(v, field);
+  if (o.enabled !== undefined && typeof o.enabled !== "boolean") throw new ManifestError(`${field}.enabled`, `expected a boolean, got ${typeof o.enabled}`);
+  const k: KbsConfig = {};
+  const url = str(o.url, `${field}.url`);
+  if (url) k.url = url;
+  if (o.enabled) k.enabled = true;
+  return k;
+}
+
+/** "repository/type/tag" → its three parts, or a reason. */
+export function parseResourcePath(path: string): [string, string, string] | string {
+  const parts = path.split("/");
+  // "." / ".." would be resolved away by URL normalisation and name another resource.
+  if (parts.length !== 3 || parts.some((p) => !/^[A-Za-z0-9._-]+$/.test(p) || /^\.+$/.test(p))) return `expected "repository/type/tag" (letters, digits, . _ -; not . or ..), got ${JSON.stringify(path)}`;
+  return parts as [string, string, string];
+}
+
+/** An encrypted resource is usable only with a key broker: its URL and the key's resource path. */
+function checkSealed(r: { source?: ResourceSource; kbs?: KbsConfig }, field: string): void {
+  if (!r.source?.encrypted) return;
+  if (!r.kbs?.enabled || !r.kbs.url) throw new ManifestError(`${field}.kbs`, `source.encrypted needs kbs.enabled and kbs.url, got ${JSON.stringify(r.kbs ?? null)}`);
+  const path = parseResourcePath(r.source.kbs_resource_path ?? "");
+  if (typeof path === "string") throw new ManifestError(`${field}.source.kbs_resource_path`, path);
+}
+
+/** The optional v0.10 fields of a resource, parsed and checked; only set ones are returned. */
+function parseSealedFields(o: Record<string, unknown>, field: string, withDecompress: boolean): { source?: ResourceSource; decompress?: boolean; kbs?: KbsConfig } {
+  const out: { source?: ResourceSource; decompress?: boolean; kbs?: KbsConfig } = {};
+  const source = parseSource(o.source, `${field}.source`);
+  const kbs = parseKbs(o.kbs, `${field}.kbs`);
+  if (source) out.source = source;
+  if (withDecompress && o.decompress !== undefined) {
+    if (typeof o.decompress !== "boolean") throw new ManifestError(`${field}.decompress`, `expected a boolean, got ${typeof o.decompress}`);
+    if (o.decompress) out.decompress = true;
+  }
+  if (kbs) out.kbs = kbs;
+  checkSealed(out, field);
+  return out;
+}
+
+function sourceJSON(s: ResourceSource): string {
+  const f: string[] = [];
+  for (const k of ["type", "url", "kbs_resource_path"] as const) if (s[k]) f.push(`"${k}":${goJSONString(s[k]!)}`);
+  if (s.encrypted) f.push(`"encrypted":true`);
+  return `{${f.join(",")}}`;
+}
+
+function kbsJSON(k: KbsConfig): string {
+  const f: string[] = [];
+  if (k.url) f.push(`"url":${goJSONString(k.url)}`);
+  if (k.enabled) f.push(`"enabled":true`);
+  return `{${f.join(",")}}`;
+}
+// ---- end of the v0.10 block ----
 
 /**
  * "v1" / "v2" (or unset): both signature versions accepted. "v2-only": constant-role v1 signatures are
@@ -41,7 +133,7 @@ export interface Manifest {
   name: string;
   description: string;
   datasets: ManifestDataset[];
-  algorithm: { hash: Uint8Array; user_key: Uint8Array };
+  algorithm: { hash: Uint8Array; user_key: Uint8Array; source?: ResourceSource; kbs?: KbsConfig };
   result_consumers: { user_key: Uint8Array }[];
   agent_config: AgentConfig;
   signatures?: SignaturePolicy;
@@ -138,7 +230,9 @@ export function parseManifest(json: string | object): Manifest {
       const bad = checkFilename(filename);
       if (bad) throw new ManifestError(`datasets[${i}].filename`, bad);
     }
-    return { hash: parseHash(o.hash, `datasets[${i}].hash`), user_key: parseKey(o.user_key ?? o.userKey, `datasets[${i}].user_key`), filename };
+    const sealed = parseSealedFields(o, `datasets[${i}]`, true);
+    if (sealed.source?.encrypted && !filename) throw new ManifestError(`datasets[${i}].filename`, "an encrypted dataset must declare its filename (the upload is matched to its key by name)");
+    return { hash: parseHash(o.hash, `datasets[${i}].hash`), user_key: parseKey(o.user_key ?? o.userKey, `datasets[${i}].user_key`), filename, ...sealed };
   });
   const names = new Set<string>();
   datasets.forEach((d, i) => {
@@ -161,7 +255,7 @@ export function parseManifest(json: string | object): Manifest {
     name: str(m.name, "name"),
     description: str(m.description, "description"),
     datasets,
-    algorithm: { hash: parseHash(alg.hash, "algorithm.hash"), user_key: parseKey(alg.user_key ?? alg.userKey, "algorithm.user_key") },
+    algorithm: { hash: parseHash(alg.hash, "algorithm.hash"), user_key: parseKey(alg.user_key ?? alg.userKey, "algorithm.user_key"), ...parseSealedFields(alg, "algorithm", false) },
     result_consumers: arr(m.result_consumers, "result_consumers").map((c, i) => ({
       user_key: parseKey(obj(c, `result_consumers[${i}]`).user_key ?? obj(c, `result_consumers[${i}]`).userKey, `result_consumers[${i}].user_key`),
     })),
@@ -224,12 +318,17 @@ export function manifestToJSON(m: Manifest): string {
       const f = [`"hash":[${Array.from(d.hash).join(",")}]`];
       if (d.user_key.length > 0) f.push(`"user_key":"${b64(d.user_key)}"`);
       if (d.filename) f.push(`"filename":${goJSONString(d.filename)}`);
+      if (d.source) f.push(`"source":${sourceJSON(d.source)}`);
+      if (d.decompress) f.push(`"decompress":true`);
+      if (d.kbs) f.push(`"kbs":${kbsJSON(d.kbs)}`);
       return `{${f.join(",")}}`;
     });
     put("datasets", `[${ds.join(",")}]`);
   }
   const af = [`"hash":[${Array.from(m.algorithm.hash).join(",")}]`];
   if (m.algorithm.user_key.length > 0) af.push(`"user_key":"${b64(m.algorithm.user_key)}"`);
+  if (m.algorithm.source) af.push(`"source":${sourceJSON(m.algorithm.source)}`); // Go order: source, algo_type, algo_args, kbs
+  if (m.algorithm.kbs) af.push(`"kbs":${kbsJSON(m.algorithm.kbs)}`);
   put("algorithm", `{${af.join(",")}}`);
   if (m.result_consumers.length > 0) {
     put("result_consumers", `[${m.result_consumers.map((c) => (c.user_key.length > 0 ? `{"user_key":"${b64(c.user_key)}"}` : "{}")).join(",")}]`);
