@@ -14,6 +14,7 @@ import { AgentError, failedPrecondition, invalidArgument, permissionDenied, unau
 import { GUEST_OUTPUT_DIR, GuestOutput } from "./guest-output.ts";
 import type { Logger } from "./log.ts";
 import type { Metrics } from "./metrics.ts";
+import { DEFAULT_SOURCE_OPTIONS, fetchRemoteInputs, type SourceOptions } from "./sources/remote.ts";
 import { StateMachine, type AgentState } from "./state.ts";
 import type { TempUpload } from "./upload.ts";
 
@@ -48,6 +49,8 @@ export interface ComputationOptions {
    * per run ("the algorithm wrote to stderr"), as their count is something the algorithm controls.
    */
   maxWarningEvents?: number;
+  /** Remote sources (manifest `source.url`): timeouts and retries. */
+  sources?: Partial<SourceOptions>;
 }
 
 export interface Caller {
@@ -172,6 +175,9 @@ export class Computation {
       case "ReceivingAlgorithm":
       case "ReceivingData":
         this.o.publish(to, "InProgress");
+        if (to !== "ReceivingManifest") {
+          void fetchRemoteInputs(this, to === "ReceivingAlgorithm" ? "algorithm" : "datasets", { ...DEFAULT_SOURCE_OPTIONS, ...this.o.sources }, this.o.log, () => this.o.publish(to, "Warning"));
+        }
         break;
       case "Running":
         this.runDone = this.run();

@@ -19,6 +19,7 @@ export interface ManifestDataset {
   hash: Uint8Array;
   user_key: Uint8Array;
   filename: string;
+  source?: ResourceSource;
 }
 
 /**
@@ -36,16 +37,84 @@ export type SignaturePolicy = "v1" | "v2" | "v2-only";
 export type GuestOutputPolicy = "keep" | "results" | "forward";
 export const GUEST_OUTPUT_POLICIES: readonly GuestOutputPolicy[] = ["keep", "results", "forward"];
 
+// ── Remote sources and sealed results (Cocos v0.10 `source.url`/`source.type`; `seal_results` is ours) ──
+
+/** Cocos v0.10 `Source` types this agent fetches itself; "s3" and "gcs" are Cocos's too, refused here. */
+export const SOURCE_TYPES = ["http", "https", "oci-image"] as const;
+export type SourceType = (typeof SOURCE_TYPES)[number];
+
+/** A resource's `source` (Cocos v0.10 `ResourceSource`): where the agent fetches it instead of an upload. */
+export interface ResourceSource {
+  /** Cocos's `type`; inferred from the URL's scheme when unset (and then not written). */
+  type?: SourceType;
+  /** `https://…`, `http://…`, `oci://registry/repo@sha256:…` (or `:tag`; `docker://` too, as Cocos). */
+  url?: string;
+}
+
+/** The source type a URL's scheme names (Cocos's `inferSourceType`), or null. */
+export function sourceTypeOf(url: string): SourceType | null {
+  const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(url)?.[1]?.toLowerCase();
+  if (scheme === "http" || scheme === "https") return scheme;
+  if (scheme === "oci" || scheme === "docker") return "oci-image";
+  return null;
+}
+
+function parseSource(v: unknown, field: string): ResourceSource | undefined {
+  if (v === undefined || v === null) return undefined;
+  const o = obj(v, field);
+  const url = str(o.url, `${field}.url`);
+  const type = str(o.type, `${field}.type`);
+  const out: ResourceSource = {};
+  if (url === "") {
+    if (type !== "") throw new ManifestError(`${field}.url`, `source type ${JSON.stringify(type)} needs a url`);
+    return out;
+  }
+  const inferred = sourceTypeOf(url);
+  if (!inferred) throw new ManifestError(`${field}.url`, `expected an https://, http:// or oci:// URL, got ${JSON.stringify(url.slice(0, 200))}`);
+  if (type !== "" && type !== inferred) {
+    throw new ManifestError(`${field}.type`, `expected ${SOURCE_TYPES.map((t) => JSON.stringify(t)).join(", ")} matching the URL (${JSON.stringify(inferred)}), got ${JSON.stringify(type)}`);
+  }
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new ManifestError(`${field}.url`, `not a valid URL: ${JSON.stringify(url.slice(0, 200))}`);
+  }
+  // Everyone who reads the manifest (the host included) would read a secret written into it.
+  if (parsed.username || parsed.password) throw new ManifestError(`${field}.url`, "must not carry credentials (user:password@): the manifest is not secret");
+  if (type !== "") out.type = type as SourceType;
+  out.url = url;
+  return out;
+}
+
+function sourceJSON(s: ResourceSource | undefined): string {
+  if (!s) return "";
+  const f: string[] = [];
+  if (s.type) f.push(`"type":${goJSONString(s.type)}`);
+  if (s.url) f.push(`"url":${goJSONString(s.url)}`);
+  return `"source":{${f.join(",")}}`;
+}
+
+/** `seal_results`: the results archive leaves the agent encrypted to every consumer (agent/seal.ts). */
+function parseSealResults(v: unknown): boolean {
+  if (v === undefined || v === null) return false;
+  if (typeof v !== "boolean") throw new ManifestError("seal_results", `expected a boolean, got ${typeof v}`);
+  return v;
+}
+
+// ── end of remote sources and sealed results ──
+
 export interface Manifest {
   id: string;
   name: string;
   description: string;
   datasets: ManifestDataset[];
-  algorithm: { hash: Uint8Array; user_key: Uint8Array };
+  algorithm: { hash: Uint8Array; user_key: Uint8Array; source?: ResourceSource };
   result_consumers: { user_key: Uint8Array }[];
   agent_config: AgentConfig;
   signatures?: SignaturePolicy;
   guest_output?: GuestOutputPolicy;
+  seal_results?: boolean;
 }
 
 export class ManifestError extends Error {
@@ -138,7 +207,9 @@ export function parseManifest(json: string | object): Manifest {
       const bad = checkFilename(filename);
       if (bad) throw new ManifestError(`datasets[${i}].filename`, bad);
     }
-    return { hash: parseHash(o.hash, `datasets[${i}].hash`), user_key: parseKey(o.user_key ?? o.userKey, `datasets[${i}].user_key`), filename };
+    const source = parseSource(o.source, `datasets[${i}].source`);
+    if (source?.url && filename === "") throw new ManifestError(`datasets[${i}].filename`, "a dataset with a source url needs a filename");
+    return { hash: parseHash(o.hash, `datasets[${i}].hash`), user_key: parseKey(o.user_key ?? o.userKey, `datasets[${i}].user_key`), filename, ...(source ? { source } : {}) };
   });
   const names = new Set<string>();
   datasets.forEach((d, i) => {
@@ -178,6 +249,9 @@ export function parseManifest(json: string | object): Manifest {
   };
   if (sig) manifest.signatures = sig as SignaturePolicy;
   if (guestOutput) manifest.guest_output = guestOutput as GuestOutputPolicy;
+  const algoSource = parseSource(alg.source, "algorithm.source");
+  if (algoSource) manifest.algorithm.source = algoSource;
+  if (parseSealResults(m.seal_results)) manifest.seal_results = true;
   return manifest;
 }
 
@@ -224,12 +298,14 @@ export function manifestToJSON(m: Manifest): string {
       const f = [`"hash":[${Array.from(d.hash).join(",")}]`];
       if (d.user_key.length > 0) f.push(`"user_key":"${b64(d.user_key)}"`);
       if (d.filename) f.push(`"filename":${goJSONString(d.filename)}`);
+      if (d.source) f.push(sourceJSON(d.source));
       return `{${f.join(",")}}`;
     });
     put("datasets", `[${ds.join(",")}]`);
   }
   const af = [`"hash":[${Array.from(m.algorithm.hash).join(",")}]`];
   if (m.algorithm.user_key.length > 0) af.push(`"user_key":"${b64(m.algorithm.user_key)}"`);
+  if (m.algorithm.source) af.push(sourceJSON(m.algorithm.source));
   put("algorithm", `{${af.join(",")}}`);
   if (m.result_consumers.length > 0) {
     put("result_consumers", `[${m.result_consumers.map((c) => (c.user_key.length > 0 ? `{"user_key":"${b64(c.user_key)}"}` : "{}")).join(",")}]`);
@@ -250,6 +326,7 @@ export function manifestToJSON(m: Manifest): string {
   put("agent_config", `{${cf.join(",")}}`);
   if (m.signatures) put("signatures", goJSONString(m.signatures));
   if (m.guest_output) put("guest_output", goJSONString(m.guest_output));
+  if (m.seal_results) put("seal_results", "true");
   return `{${fields.join(",")}}`;
 }
 
@@ -278,6 +355,7 @@ export interface RunReqObject {
   } | null;
   signatures?: string;
   guest_output?: string;
+  seal_results?: boolean;
 }
 
 /** Validates like parseManifest (wrong hash length or bad key → ManifestError). */
@@ -293,6 +371,7 @@ export function manifestFromRunReq(req: RunReqObject): Manifest {
     agent_config: { ...cfg, server_key: cfg.key_file ?? "" },
     signatures: req.signatures || undefined,
     guest_output: req.guest_output || undefined,
+    seal_results: req.seal_results || undefined,
   });
 }
 
@@ -322,5 +401,6 @@ export function runReqFromManifest(m: Manifest): RunReqObject {
   };
   if (m.signatures) req.signatures = m.signatures;
   if (m.guest_output) req.guest_output = m.guest_output;
+  if (m.seal_results) req.seal_results = true;
   return req;
 }
