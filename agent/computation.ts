@@ -12,6 +12,7 @@ import { resolveInterpreter } from "../runtime/runners/python.ts";
 import { ALGO_TYPES, AlgorithmError, DEFAULT_LIMITS, type AlgoType, type RunLimits, type Runner, type RunOutcome } from "../runtime/types.ts";
 import { AgentError, failedPrecondition, invalidArgument, permissionDenied, unauthenticated } from "./errors.ts";
 import { GUEST_OUTPUT_DIR, GuestOutput } from "./guest-output.ts";
+import { sealResults } from "./seal.ts";
 import type { Logger } from "./log.ts";
 import type { Metrics } from "./metrics.ts";
 import { DEFAULT_SOURCE_OPTIONS, fetchRemoteInputs, type SourceOptions } from "./sources/remote.ts";
@@ -414,7 +415,7 @@ export class Computation {
         appendix: mode === "results" ? { dir: GUEST_OUTPUT_DIR, files: () => kept.contents() } : undefined,
       });
       const zipPath = join(this.o.workDir, "results.zip");
-      await writeFile(zipPath, zip, { mode: 0o600 });
+      await writeFile(zipPath, m.seal_results ? await sealResults(zip, m.result_consumers) : zip, { mode: 0o600 });
       this.resultsZip = zipPath;
     } catch (err) {
       // May quote a results file name the algorithm chose: the detail stays with the kept output.
