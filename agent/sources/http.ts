@@ -77,8 +77,8 @@ export async function httpGet(url: string, sink: ByteSink, o: HttpGetOptions): P
       throw new SourceError(`${url}: expected ${o.expectedBytes} bytes (descriptor size), the server announces ${announced}`);
     }
     const limit = Math.min(o.maxBytes, announced ?? Infinity, o.expectedBytes ?? Infinity);
-    const received = await streamBody(url, res, sink, limit, o, abort);
     const expected = announced ?? o.expectedBytes;
+    const received = await streamBody(url, res, sink, limit, expected, o, abort);
     if (expected !== undefined && received !== expected) {
       throw new SourceError(`${url} lies about its length: expected ${expected} bytes (${announced !== undefined ? "Content-Length" : "descriptor size"}), received ${received}`);
     }
@@ -88,7 +88,7 @@ export async function httpGet(url: string, sink: ByteSink, o: HttpGetOptions): P
   }
 }
 
-async function streamBody(url: string, res: Response, sink: ByteSink, limit: number, o: HttpGetOptions, abort: AbortController): Promise<number> {
+async function streamBody(url: string, res: Response, sink: ByteSink, limit: number, expected: number | undefined, o: HttpGetOptions, abort: AbortController): Promise<number> {
   if (!res.body) return 0;
   const reader = res.body.getReader();
   let received = 0;
@@ -99,7 +99,8 @@ async function streamBody(url: string, res: Response, sink: ByteSink, limit: num
       step = await reader.read();
     } catch (err) {
       const why = abort.signal.aborted ? `no data for ${o.idleTimeoutMs} ms` : (err as Error).message;
-      throw new SourceError(`${url}: the body ended early after ${received} bytes (${why})`, true);
+      const of = expected === undefined ? "" : ` of the ${expected} announced`;
+      throw new SourceError(`${url}: the body broke off after ${received} bytes${of} (${why})`, true);
     } finally {
       clearTimeout(timer);
     }
