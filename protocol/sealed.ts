@@ -12,7 +12,7 @@
 //     X25519 KEM secure. It spares consumers a second key in the manifest.
 // Header and content are authenticated together: a flipped bit anywhere fails the GCM tag.
 import { CipherSuite, DhkemP256HkdfSha256, DhkemX25519HkdfSha256, HkdfSha256, Aes256Gcm } from "@hpke/core";
-import { constants, createHash, createPrivateKey, createPublicKey, privateDecrypt, publicEncrypt, type KeyObject } from "node:crypto";
+import { constants, createCipheriv, createHash, randomBytes, createPrivateKey, createPublicKey, privateDecrypt, publicEncrypt, type KeyObject } from "node:crypto";
 import { keyTypeOf, publicKeyDer } from "./keys.ts";
 
 /** PNG-style: a non-ASCII first byte and CR LF catch text-mode mangling; never the start of a zip. */
@@ -99,7 +99,7 @@ function ed25519ToX25519Private(key: KeyObject): Jwk {
 }
 
 function p256Raw(key: KeyObject): Uint8Array {
-  const j = createPublicKey(key).export({ format: "jwk" });
+  const j = (key.type === "private" ? createPublicKey(key) : key).export({ format: "jwk" });
   return Buffer.concat([Buffer.from([4]), Buffer.from(j.x!, "base64url"), Buffer.from(j.y!, "base64url")]);
 }
 
@@ -169,3 +169,17 @@ export function decodePrefix(head: Uint8Array): { header: SealedHeader; prefixBy
 
 /** The room decodePrefix may need: the fixed part plus the largest header accepted. */
 export const MAX_PREFIX_BYTES = 12 + MAX_HEADER_BYTES;
+
+/** Seals `plain` to every key: a fresh content key and IV, wrapped once per key. */
+export async function sealBytes(plain: Uint8Array, keys: KeyObject[]): Promise<Uint8Array> {
+  if (keys.length === 0) throw new SealedError("nothing to seal to: no recipient key");
+  const cek = randomBytes(32);
+  const iv = randomBytes(12);
+  const recipients = await Promise.all(keys.map((k) => wrapFor(k, cek)));
+  const prefix = encodePrefix({ v: 1, aead: "A256GCM", iv: iv.toString("base64"), recipients });
+  const cipher = createCipheriv("aes-256-gcm", cek, iv);
+  cipher.setAAD(prefix);
+  const body = Buffer.concat([cipher.update(plain), cipher.final(), cipher.getAuthTag()]);
+  cek.fill(0);
+  return Buffer.concat([prefix, body]);
+}
