@@ -66,6 +66,7 @@ export class Agent {
       runnerFor: o.runnerFor ?? defaultRunnerFor,
       prepareWasm: (b) => prepareWasm(b),
       metrics: this.metrics,
+      sources: cfg.sources,
     });
   }
 

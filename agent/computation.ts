@@ -368,7 +368,8 @@ export class Computation {
       throw err;
     }
     this.o.log.info("dataset accepted", { filename, bytes: upload.size, decompressed: decompress, remaining: this.slots.filter((s) => !s.received).length });
-    if (this.slots.every((s) => s.received)) this.sm.send("DataReceived");
+    // Two acceptances (an upload and a fetch, or two uploads) can finish together: one sends the event.
+    if (this.slots.every((s) => s.received) && this.state === "ReceivingData") this.sm.send("DataReceived");
   }
 
   private async run(): Promise<void> {

@@ -36,6 +36,8 @@ export interface TestAgentSpec {
   provider?: EvidenceProvider | null;
   /** The host's answer to report requests (AGENT_ATTESTATION=host). */
   hostReport?: (reportData: Uint8Array, manifest: Manifest) => Promise<Uint8Array>;
+  /** Edits the manifest's JSON form before it is parsed (fields the spec has no option for). */
+  manifestPatch?: (raw: Record<string, any>) => void;
 }
 
 export interface TestAgent {
@@ -54,7 +56,7 @@ export interface TestAgent {
 
 export async function startTestAgent(spec: TestAgentSpec): Promise<TestAgent> {
   const dir = mkdtempSync(join(tmpdir(), "agent-test-"));
-  const manifest = parseManifest({
+  const raw: Record<string, any> = {
     id: "comp-" + Math.random().toString(36).slice(2, 8),
     name: "test computation",
     datasets: spec.datasets.map((d) => ({ hash: Array.from(sha3_256(d.bytes)), user_key: Buffer.from(publicKeyDer(d.key)).toString("base64"), filename: d.filename })),
@@ -63,7 +65,9 @@ export async function startTestAgent(spec: TestAgentSpec): Promise<TestAgent> {
     agent_config: { port: "0", host: "127.0.0.1", ...spec.agentConfig },
     ...(spec.signatures ? { signatures: spec.signatures } : {}),
     ...(spec.guestOutput ? { guest_output: spec.guestOutput } : {}),
-  });
+  };
+  spec.manifestPatch?.(raw);
+  const manifest = parseManifest(raw);
   const config: AgentConfig = {
     ...loadConfig({}, dir),
     hostChannel: "unix",

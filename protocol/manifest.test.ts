@@ -143,7 +143,7 @@ describe("remote sources and sealed results", () => {
 
   test("seal_results survives the ComputationRunReq wire form", () => {
     const m = parseManifest({ ...base, seal_results: true });
-    const back = manifestFromRunReq(decodeMessage(ComputationRunReqType, encodeMessage(ComputationRunReqType, runReqFromManifest(m))) as never);
+    const back = manifestFromRunReq(decodeMessage(ComputationRunReqType, encodeMessage(ComputationRunReqType, runReqFromManifest(m) as unknown as Record<string, unknown>)) as never);
     expect(back.seal_results).toBe(true);
   });
 

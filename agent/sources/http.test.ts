@@ -14,7 +14,7 @@ function sink() {
 
 let server: ReturnType<typeof Bun.serve>;
 let other: ReturnType<typeof Bun.serve>;
-let raw: ReturnType<typeof Bun.listen>;
+let raw: { port: number; stop(closeActive?: boolean): void };
 let base = "";
 
 beforeAll(() => {
@@ -108,7 +108,7 @@ test("a redirect to another host is refused before that host is asked", async ()
 test("a server that lies about its length (announces 100, sends 40) is refused", async () => {
   const s = sink();
   const e = await refusal(httpGet(`http://127.0.0.1:${raw.port}/short`, s, opts));
-  expect(e.message).toMatch(/expected 100 bytes \(Content-Length\), received 40|broke off after 40 bytes of the 100 announced/);
+  expect(e.message).toMatch(/expected 100 bytes \(Content-Length\), received 40|broke off after \d+ bytes of the 100 announced/);
 });
 
 test("a server that announces more than the limit is refused before the body is read", async () => {

@@ -22,19 +22,32 @@ export interface SourceOptions {
   backoffMs: number;
 }
 
-export const DEFAULT_SOURCE_OPTIONS: SourceOptions = { idleTimeoutMs: 30_000, attempts: 3, backoffMs: 500 };
+export const DEFAULT_SOURCE_OPTIONS: SourceOptions = { idleTimeoutMs: 30_000, attempts: 3, backoffMs: 250 };
 
 const WASM_MAGIC = [0x00, 0x61, 0x73, 0x6d];
 
-/** One attempt: the whole resource into `up`, by the scheme of its URL. */
-async function fetchOnce(src: ResourceSource, up: TempUpload, maxBytes: number, filename: string | undefined, o: SourceOptions): Promise<void> {
-  const url = src.url!;
-  const type = src.type ?? sourceTypeOf(url);
-  if (type === "oci-image") await ociGet(url, up, { maxBytes, idleTimeoutMs: o.idleTimeoutMs, filename });
-  else await httpGet(url, up, { maxBytes, idleTimeoutMs: o.idleTimeoutMs });
+/** A fetched input, in its temp file (unfinished: the acceptance finishes it), and its first bytes. */
+export interface Fetched {
+  up: TempUpload;
+  head: Uint8Array;
 }
 
-/** Fetches with bounded retries; returns the unfinished temp upload (the caller's acceptance finishes it). */
+/** One attempt: the whole resource into `up`, by the scheme of its URL; returns its first 4 bytes. */
+async function fetchOnce(src: ResourceSource, up: TempUpload, maxBytes: number, filename: string | undefined, o: SourceOptions): Promise<Uint8Array> {
+  const url = src.url!;
+  let head = new Uint8Array(0);
+  const sink = {
+    write: (c: Uint8Array) => {
+      if (head.byteLength < 4) head = Buffer.concat([head, c.subarray(0, 4 - head.byteLength)]);
+      return up.write(c);
+    },
+  };
+  if ((src.type ?? sourceTypeOf(url)) === "oci-image") await ociGet(url, sink, { maxBytes, idleTimeoutMs: o.idleTimeoutMs, filename });
+  else await httpGet(url, sink, { maxBytes, idleTimeoutMs: o.idleTimeoutMs });
+  return head;
+}
+
+/** Fetches with bounded retries. */
 export async function fetchSource(
   c: Computation,
   src: ResourceSource,
@@ -43,12 +56,11 @@ export async function fetchSource(
   filename: string | undefined,
   o: SourceOptions,
   log: Logger,
-): Promise<TempUpload> {
+): Promise<Fetched> {
   for (let attempt = 1; ; attempt++) {
     const up = new TempUpload(c.incomingDir, maxBytes, what);
     try {
-      await fetchOnce(src, up, maxBytes, filename, o);
-      return up;
+      return { up, head: await fetchOnce(src, up, maxBytes, filename, o) };
     } catch (err) {
       await up.discard();
       const retry = err instanceof SourceError && err.retryable && attempt < o.attempts;
@@ -62,16 +74,16 @@ export async function fetchSource(
 function reason(err: unknown): string {
   if (err instanceof AgentError) return err.hostMessage;
   if (err instanceof SourceError) return err.message;
-  return `internal error (${(err as Error)?.name ?? typeof err})`;
+  const code = (err as NodeJS.ErrnoException)?.code;
+  return `internal error (${(err as Error)?.name ?? typeof err}${typeof code === "string" ? ` ${code}` : ""})`;
 }
 
 async function fetchAlgorithm(c: Computation, o: SourceOptions, log: Logger): Promise<void> {
   const m = c.manifest!;
   const src = m.algorithm.source!;
-  const up = await fetchSource(c, src, "algorithm", c.limits.maxAlgorithmBytes, undefined, o, log);
+  const { up, head } = await fetchSource(c, src, "algorithm", c.limits.maxAlgorithmBytes, undefined, o, log);
   try {
     // The manifest names no algo_type: a WebAssembly module is run as one, anything else as a binary.
-    const head = new Uint8Array(await Bun.file(up.path).slice(0, 4).arrayBuffer());
     const algoType = WASM_MAGIC.every((b, i) => head[i] === b) ? "wasm" : "bin";
     const caller = { keyDer: m.algorithm.user_key, index: 0, version: 2 as const };
     const plan = await c.planAlgo(caller, { algo_type: [algoType] });
@@ -91,7 +103,7 @@ async function fetchDatasets(c: Computation, o: SourceOptions, log: Logger): Pro
   for (const [i, d] of m.datasets.entries()) {
     if (!d.source?.url) continue;
     try {
-      const up = await fetchSource(c, d.source, "dataset", c.limits.maxDatasetBytes, d.filename, o, log);
+      const { up } = await fetchSource(c, d.source, "dataset", c.limits.maxDatasetBytes, d.filename, o, log);
       try {
         await c.acceptDataset({ keyDer: d.user_key, index: i, version: 2 }, d.filename, up, false);
       } catch (err) {
