@@ -2,7 +2,7 @@
 // streamed uploads from disk in 1 MiB chunks, and downloads to a file.
 import * as grpc from "@grpc/grpc-js";
 import type { KeyObject } from "node:crypto";
-import { closeSync, readFileSync, rmSync, writeSync } from "node:fs";
+import { closeSync, openSync, readFileSync, readSync, rmSync, writeSync } from "node:fs";
 import { checkServerIdentity, type PeerCertificate } from "node:tls";
 import { agentProto, healthProto } from "../protocol/proto.ts";
 import { CHUNK_SIZE, bytesChunks, fileChunks } from "../protocol/chunks.ts";
@@ -329,6 +329,12 @@ export async function downloadResult(conn: AgentConnection, sign: Signer, d: Res
     if (isSealed(sink.head)) {
       if (!d.consumerKey) throw new CliError("the result is sealed to the consumers' keys, and no private key was given to open it; nothing saved");
       sink.written = await unsealInPlace(tmp, d.consumerKey);
+      // The consumers' keys are public: whoever relays the result could seal bytes of its own to them.
+      const head = Buffer.alloc(4);
+      const rfd = openSync(tmp, "r");
+      readSync(rfd, head, 0, 4, 0);
+      closeSync(rfd);
+      if (!isZip(head)) throw new CliError(`the sealed result opened, but its content is not a zip archive (starts ${toHexBytes(head)}); nothing saved`);
     }
     publish(tmp, d.outPath, d.force, "the result file");
     return sink.written;
