@@ -18,6 +18,7 @@ import { isSealed } from "../protocol/sealed.ts";
 import { ephemeralPort } from "../manager/ports.ts";
 import { programs, ROOT } from "../scripts/iris-workflow.ts";
 import { registryAvailable, startRegistry, type Registry } from "./support/registry.ts";
+import { runProgram } from "./support/run.ts";
 
 const STEP_MS = 60_000;
 const progs = programs("auto");
@@ -28,16 +29,7 @@ const parties = { algo: "algo", data: "data", alice: "alice", bob: "bob", outsid
 let registry: Registry | null = null;
 let http: ReturnType<typeof Bun.serve>;
 
-function run(argv: string[], cwd: string, env: Record<string, string> = {}): Promise<{ code: number | null; out: string }> {
-  return new Promise((resolve) => {
-    const p = spawn(argv[0]!, argv.slice(1), { cwd, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
-    let out = "";
-    p.stdout.on("data", (d) => (out += d));
-    p.stderr.on("data", (d) => (out += d));
-    const timer = setTimeout(() => p.kill("SIGKILL"), STEP_MS);
-    p.once("exit", (code) => (clearTimeout(timer), resolve({ code, out })));
-  });
-}
+const run = (argv: string[], cwd: string, env: Record<string, string> = {}) => runProgram(argv, cwd, env, STEP_MS);
 
 const dir = (p: string) => join(work, p);
 const pub = (p: string) => Buffer.from(publicKeyDer(loadPublicKey(readFileSync(join(dir(p), "public.pem"), "utf8")))).toString("base64");
