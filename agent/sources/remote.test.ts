@@ -6,7 +6,7 @@ import { afterAll, afterEach, beforeAll, expect, test } from "bun:test";
 import * as grpc from "@grpc/grpc-js";
 import { strToU8, unzipSync } from "fflate";
 import { createDecipheriv } from "node:crypto";
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { sha3_256, toHex } from "../../protocol/hash.ts";
 import { decodePrefix, isSealed, keyId, unwrapWith } from "../../protocol/sealed.ts";
@@ -129,7 +129,8 @@ test("a source serving other bytes than the manifest's hash is refused with both
   expect((await uploadAlgo(t, algoMd(), script)).code).toBe(grpc.status.OK);
   await until("the refusal", () => hostView().includes("remote dataset refused"));
   const got = toHex(sha3_256(strToU8("id,value\n9,forged\n")));
-  expect(hostView()).toContain(`SHA3-256 ${got} matches none of the 2 pending datasets`);
+  expect(hostView()).toContain(`hash does not match manifest datasets[0]: expected SHA3-256 ${toHex(sha3_256(remoteCsv))}, received ${got}`);
+  expect(readdirSync(join(t.dir, ".incoming"))).toEqual([]);
   expect(t.agent.computation.state).toBe("ReceivingData");
 });
 

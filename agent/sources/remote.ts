@@ -4,6 +4,7 @@
 // file an upload does (size limit, SHA3-256) and then goes through the same acceptance (manifest hash,
 // filename, state), so a fetched input counts as received exactly like an uploaded one. A refused
 // fetch leaves the computation waiting: the party may still upload the same bytes.
+import { equalBytes, toHex } from "../../protocol/hash.ts";
 import { sourceTypeOf, type ResourceSource } from "../../protocol/manifest.ts";
 import type { Computation } from "../computation.ts";
 import { AgentError } from "../errors.ts";
@@ -32,6 +33,14 @@ export interface Fetched {
   head: Uint8Array;
 }
 
+/** Finishing is remembered, so the hash can be checked here before the acceptance (which finishes again). */
+class FetchedUpload extends TempUpload {
+  private hash: Promise<Uint8Array> | null = null;
+  override finish(): Promise<Uint8Array> {
+    return (this.hash ??= super.finish());
+  }
+}
+
 /** One attempt: the whole resource into `up`, by the scheme of its URL; returns its first 4 bytes. */
 async function fetchOnce(src: ResourceSource, up: TempUpload, maxBytes: number, filename: string | undefined, o: SourceOptions): Promise<Uint8Array> {
   const url = src.url!;
@@ -58,7 +67,7 @@ export async function fetchSource(
   log: Logger,
 ): Promise<Fetched> {
   for (let attempt = 1; ; attempt++) {
-    const up = new TempUpload(c.incomingDir, maxBytes, what);
+    const up = new FetchedUpload(c.incomingDir, maxBytes, what);
     try {
       return { up, head: await fetchOnce(src, up, maxBytes, filename, o) };
     } catch (err) {
@@ -105,6 +114,9 @@ async function fetchDatasets(c: Computation, o: SourceOptions, log: Logger): Pro
     try {
       const { up } = await fetchSource(c, d.source, "dataset", c.limits.maxDatasetBytes, d.filename, o, log);
       try {
+        // This source stands for one dataset: say which hash it should have had.
+        const hash = await up.finish();
+        if (!equalBytes(hash, d.hash)) throw new SourceError(`hash does not match manifest datasets[${i}]: expected SHA3-256 ${toHex(d.hash)}, received ${toHex(hash)} (${up.size} bytes)`);
         await c.acceptDataset({ keyDer: d.user_key, index: i, version: 2 }, d.filename, up, false);
       } catch (err) {
         await up.discard();
