@@ -18,19 +18,26 @@ export interface HttpGetOptions {
   onChunk?: (chunk: Uint8Array) => void;
   /** The exact size the caller already knows (an OCI descriptor); a different one is refused. */
   expectedBytes?: number;
+  /**
+   * Redirects may lead to another host: only for content pinned by a digest the caller checks (OCI
+   * blobs, which registries serve from a CDN). The Authorization header never follows to that host.
+   */
+  anyHost?: boolean;
 }
 
 const MAX_REDIRECTS = 5;
 
-/** Follows same-host redirects only; returns the final response with its body unread. */
-export async function getFollowingSameHost(url: string, o: Pick<HttpGetOptions, "headers" | "idleTimeoutMs">, abort: AbortController): Promise<Response> {
+/** Follows redirects (same-host only unless `anyHost`); returns the final response with its body unread. */
+export async function getFollowing(url: string, o: Pick<HttpGetOptions, "headers" | "idleTimeoutMs" | "anyHost">, abort: AbortController): Promise<Response> {
   const origin = new URL(url);
   let current = origin;
   for (let hop = 0; ; hop++) {
     const timer = setTimeout(() => abort.abort(), o.idleTimeoutMs);
     let res: Response;
+    const headers = { ...o.headers };
+    if (current.host !== origin.host) delete headers.authorization;
     try {
-      res = await fetch(current, { redirect: "manual", headers: o.headers, signal: abort.signal });
+      res = await fetch(current, { redirect: "manual", headers, signal: abort.signal });
     } catch (err) {
       throw new SourceError(`could not fetch ${current.href}: ${abort.signal.aborted ? `no response within ${o.idleTimeoutMs} ms` : (err as Error).message}`, true);
     } finally {
@@ -42,7 +49,7 @@ export async function getFollowingSameHost(url: string, o: Pick<HttpGetOptions, 
     if (!location) throw new SourceError(`${current.href} answered ${res.status} without a Location`);
     const next = new URL(location, current);
     // The manifest names a host; a redirect elsewhere would let that host hand the input to a third party's server.
-    if (next.host !== origin.host) throw new SourceError(`${current.href} redirects to another host: expected ${origin.host}, received a redirect to ${next.host}`);
+    if (next.host !== origin.host && !o.anyHost) throw new SourceError(`${current.href} redirects to another host: expected ${origin.host}, received a redirect to ${next.host}`);
     if (origin.protocol === "https:" && next.protocol !== "https:") throw new SourceError(`${current.href} redirects from https to ${next.protocol.slice(0, -1)}: refused`);
     if (hop + 1 >= MAX_REDIRECTS) throw new SourceError(`${url} redirects more than ${MAX_REDIRECTS} times`);
     current = next;
@@ -66,7 +73,7 @@ function announcedLength(res: Response): number | undefined {
 /** GET `url` into `sink`; resolves with the byte count once the whole body passed every check. */
 export async function httpGet(url: string, sink: ByteSink, o: HttpGetOptions): Promise<number> {
   const abort = new AbortController();
-  const res = await getFollowingSameHost(url, o, abort);
+  const res = await getFollowing(url, o, abort);
   try {
     refuseStatus(url, res, "the resource");
     const announced = announcedLength(res);

@@ -89,3 +89,41 @@ test("a registry whose manifest or blob does not match the digest is refused wit
     liar.stop(true);
   }
 });
+
+test.skipIf(!registryAvailable())("a registry behind a Bearer challenge (as Docker Hub): anonymous token, blob from a CDN host without the token", async () => {
+  const seen: { cdnAuth: (string | null)[]; tokenScopes: string[] } = { cdnAuth: [], tokenScopes: [] };
+  const cdn = Bun.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    fetch: async (req) => {
+      seen.cdnAuth.push(req.headers.get("authorization"));
+      return fetch(`http://${reg!.host}${new URL(req.url).pathname}`);
+    },
+  });
+  const front = Bun.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    async fetch(req) {
+      const u = new URL(req.url);
+      if (u.pathname === "/token") {
+        seen.tokenScopes.push(u.searchParams.get("scope") ?? "");
+        return Response.json({ token: "anon-pull-token" });
+      }
+      if (req.headers.get("authorization") !== "Bearer anon-pull-token") {
+        return new Response("", { status: 401, headers: { "www-authenticate": `Bearer realm="http://127.0.0.1:${front.port}/token",service="test-registry",scope="repository:datasets/iris:pull"` } });
+      }
+      if (u.pathname.includes("/blobs/")) return Response.redirect(`http://127.0.0.1:${cdn.port}${u.pathname}`, 307);
+      return fetch(`http://${reg!.host}${u.pathname}`, { headers: { accept: req.headers.get("accept") ?? "" } });
+    },
+  });
+  try {
+    const s = sink();
+    expect(await ociGet(`oci://127.0.0.1:${front.port}/datasets/iris@${pushed.manifestDigest}`, s, opts)).toBe(IRIS.byteLength);
+    expect(s.bytes().equals(Buffer.from(IRIS))).toBe(true);
+    expect(seen.tokenScopes).toEqual(["repository:datasets/iris:pull"]);
+    expect(seen.cdnAuth).toEqual([null]); // the token stays with the registry
+  } finally {
+    front.stop(true);
+    cdn.stop(true);
+  }
+});

@@ -1,9 +1,11 @@
 // Fetches one resource from an OCI registry (distribution API v2): the manifest (by digest or tag),
 // then the one blob it names, streamed, its sha256 checked against the descriptor. A digest
 // reference also pins the manifest: its bytes must hash to that digest. Loopback registries are
-// spoken to over plain http (as Docker treats localhost), every other one over https.
+// spoken to over plain http (as Docker treats localhost), every other one over https. A registry that
+// answers 401 with a Bearer challenge (Docker Hub, GHCR) gets the anonymous token flow; the blob may
+// then come from another host (a CDN), as its digest is checked.
 import { SourceError } from "./errors.ts";
-import { getFollowingSameHost, httpGet, refuseStatus, type ByteSink } from "./http.ts";
+import { getFollowing, httpGet, refuseStatus, type ByteSink } from "./http.ts";
 
 export interface OciRef {
   registry: string;
@@ -43,9 +45,7 @@ export function parseOciUrl(url: string): OciRef {
 }
 
 function registryBase(registry: string): string {
-  const host = registry.replace(/:\d+$/, "").replace(/^\[|\]$/g, "");
-  const loopback = host === "localhost" || host === "::1" || /^127\./.test(host);
-  return `${loopback ? "http" : "https"}://${registry}`;
+  return `${isLoopback(registry) ? "http" : "https"}://${registry}`;
 }
 
 interface Descriptor {
@@ -59,11 +59,50 @@ function sha256Hex(bytes: Uint8Array): string {
   return new Bun.CryptoHasher("sha256").update(bytes).digest("hex");
 }
 
-async function fetchManifest(ref: OciRef, base: string, idleTimeoutMs: number): Promise<{ layers: Descriptor[] }> {
+function isLoopback(host: string): boolean {
+  const h = host.replace(/:\d+$/, "").replace(/^\[|\]$/g, "");
+  return h === "localhost" || h === "::1" || /^127\./.test(h);
+}
+
+/** `Bearer realm="…",service="…",scope="…"` → its parameters; null for any other challenge. */
+function bearerChallenge(header: string | null): Record<string, string> | null {
+  if (!header || !/^bearer\s/i.test(header)) return null;
+  const out: Record<string, string> = {};
+  for (const m of header.slice(6).matchAll(/(\w+)="([^"]*)"/g)) out[m[1]!.toLowerCase()] = m[2]!;
+  return out.realm ? out : null;
+}
+
+/** The anonymous pull token a registry's challenge points to. */
+async function anonymousToken(ref: OciRef, challenge: Record<string, string>, idleTimeoutMs: number): Promise<string> {
+  const realm = new URL(challenge.realm!);
+  if (realm.protocol !== "https:" && !isLoopback(realm.host)) throw new SourceError(`registry token realm ${realm.href}: expected https`);
+  if (challenge.service) realm.searchParams.set("service", challenge.service);
+  realm.searchParams.set("scope", challenge.scope ?? `repository:${ref.repository}:pull`);
+  const abort = new AbortController();
+  try {
+    const res = await getFollowing(realm.href, { idleTimeoutMs }, abort);
+    refuseStatus(realm.href, res, "the registry token");
+    const body = (await res.json().catch(() => null)) as { token?: unknown; access_token?: unknown } | null;
+    const token = body?.token ?? body?.access_token;
+    if (typeof token !== "string" || token === "") throw new SourceError(`registry token endpoint ${realm.origin}: expected JSON with a token, received none`);
+    return token;
+  } finally {
+    abort.abort();
+  }
+}
+
+async function fetchManifest(ref: OciRef, base: string, idleTimeoutMs: number): Promise<{ layers: Descriptor[]; authorization?: string }> {
   const url = `${base}/v2/${ref.repository}/manifests/${ref.reference}`;
   const abort = new AbortController();
   try {
-    const res = await getFollowingSameHost(url, { idleTimeoutMs, headers: { accept: [...MANIFEST_TYPES, ...INDEX_TYPES].join(", ") } }, abort);
+    const headers: Record<string, string> = { accept: [...MANIFEST_TYPES, ...INDEX_TYPES].join(", ") };
+    let res = await getFollowing(url, { idleTimeoutMs, headers }, abort);
+    const challenge = res.status === 401 ? bearerChallenge(res.headers.get("www-authenticate")) : null;
+    if (challenge) {
+      await res.body?.cancel().catch(() => {});
+      headers.authorization = `Bearer ${await anonymousToken(ref, challenge, idleTimeoutMs)}`;
+      res = await getFollowing(url, { idleTimeoutMs, headers }, abort);
+    }
     refuseStatus(url, res, "the OCI manifest");
     const body = new Uint8Array(await res.arrayBuffer());
     if (body.byteLength > MAX_MANIFEST_BYTES) throw new SourceError(`OCI manifest at ${url} is ${body.byteLength} bytes: expected at most ${MAX_MANIFEST_BYTES}`);
@@ -89,7 +128,7 @@ async function fetchManifest(ref: OciRef, base: string, idleTimeoutMs: number): 
       }
       return d;
     });
-    return { layers };
+    return { layers, authorization: headers.authorization };
   } finally {
     abort.abort();
   }
@@ -116,12 +155,19 @@ export interface OciGetOptions {
 export async function ociGet(url: string, sink: ByteSink, o: OciGetOptions): Promise<number> {
   const ref = parseOciUrl(url);
   const base = registryBase(ref.registry);
-  const { layers } = await fetchManifest(ref, base, o.idleTimeoutMs);
+  const { layers, authorization } = await fetchManifest(ref, base, o.idleTimeoutMs);
   const layer = pickLayer(layers, o.filename, url);
   if (layer.size > o.maxBytes) throw new SourceError(`${url} exceeds the size limit: expected at most ${o.maxBytes} bytes, its layer is ${layer.size}`);
   const hasher = new Bun.CryptoHasher("sha256");
   const blobUrl = `${base}/v2/${ref.repository}/blobs/${layer.digest}`;
-  const n = await httpGet(blobUrl, sink, { maxBytes: o.maxBytes, idleTimeoutMs: o.idleTimeoutMs, expectedBytes: layer.size, onChunk: (c) => hasher.update(c) });
+  const n = await httpGet(blobUrl, sink, {
+    maxBytes: o.maxBytes,
+    idleTimeoutMs: o.idleTimeoutMs,
+    expectedBytes: layer.size,
+    onChunk: (c) => hasher.update(c),
+    headers: authorization ? { authorization } : undefined,
+    anyHost: true,
+  });
   const got = `sha256:${hasher.digest("hex")}`;
   if (got !== layer.digest) throw new SourceError(`OCI blob digest mismatch for ${url}: expected ${layer.digest}, received ${got}`);
   return n;

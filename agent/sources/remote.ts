@@ -7,7 +7,7 @@
 import { equalBytes, toHex } from "../../protocol/hash.ts";
 import { sourceTypeOf, type ResourceSource } from "../../protocol/manifest.ts";
 import type { Computation } from "../computation.ts";
-import { AgentError } from "../errors.ts";
+import { hostReason } from "../grpc.ts";
 import type { Logger } from "../log.ts";
 import { TempUpload } from "../upload.ts";
 import { SourceError } from "./errors.ts";
@@ -80,11 +80,9 @@ export async function fetchSource(
   }
 }
 
+/** What the host log may say: a source's own message (URLs, sizes, digests), else hostReason's. */
 function reason(err: unknown): string {
-  if (err instanceof AgentError) return err.hostMessage;
-  if (err instanceof SourceError) return err.message;
-  const code = (err as NodeJS.ErrnoException)?.code;
-  return `internal error (${(err as Error)?.name ?? typeof err}${typeof code === "string" ? ` ${code}` : ""})`;
+  return err instanceof SourceError ? err.message : hostReason(err);
 }
 
 async function fetchAlgorithm(c: Computation, o: SourceOptions, log: Logger): Promise<void> {
