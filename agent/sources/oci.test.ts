@@ -100,22 +100,24 @@ test.skipIf(!registryAvailable())("a registry behind a Bearer challenge (as Dock
       return fetch(`http://${reg!.host}${new URL(req.url).pathname}`);
     },
   });
+  let frontPort = 0;
   const front = Bun.serve({
     hostname: "127.0.0.1",
     port: 0,
-    async fetch(req) {
+    async fetch(req): Promise<Response> {
       const u = new URL(req.url);
       if (u.pathname === "/token") {
         seen.tokenScopes.push(u.searchParams.get("scope") ?? "");
         return Response.json({ token: "anon-pull-token" });
       }
       if (req.headers.get("authorization") !== "Bearer anon-pull-token") {
-        return new Response("", { status: 401, headers: { "www-authenticate": `Bearer realm="http://127.0.0.1:${front.port}/token",service="test-registry",scope="repository:datasets/iris:pull"` } });
+        return new Response("", { status: 401, headers: { "www-authenticate": `Bearer realm="http://127.0.0.1:${frontPort}/token",service="test-registry",scope="repository:datasets/iris:pull"` } });
       }
       if (u.pathname.includes("/blobs/")) return Response.redirect(`http://127.0.0.1:${cdn.port}${u.pathname}`, 307);
       return fetch(`http://${reg!.host}${u.pathname}`, { headers: { accept: req.headers.get("accept") ?? "" } });
     },
   });
+  frontPort = front.port!;
   try {
     const s = sink();
     expect(await ociGet(`oci://127.0.0.1:${front.port}/datasets/iris@${pushed.manifestDigest}`, s, opts)).toBe(IRIS.byteLength);
