@@ -141,10 +141,14 @@ describe("remote sources and sealed results", () => {
     expect(manifestToJSON(algo)).toContain(`"user_key":"${K2}","source":{"url":"https://example.org/a.wasm"}}`);
   });
 
-  test("seal_results survives the ComputationRunReq wire form", () => {
-    const m = parseManifest({ ...base, seal_results: true });
-    const back = manifestFromRunReq(decodeMessage(ComputationRunReqType, encodeMessage(ComputationRunReqType, runReqFromManifest(m) as unknown as Record<string, unknown>)) as never);
+  test("sources and seal_results survive the ComputationRunReq wire form (Cocos's Source message)", () => {
+    const wire = (m: ReturnType<typeof parseManifest>) =>
+      manifestFromRunReq(decodeMessage(ComputationRunReqType, encodeMessage(ComputationRunReqType, runReqFromManifest(m) as unknown as Record<string, unknown>)) as never);
+    const m = withSource({ url: "https://example.org/iris.csv" }, { seal_results: true, algorithm: { ...base.algorithm, source: { type: "oci-image", url: "oci://reg.example/algo:v1" } } });
+    const back = wire(m);
     expect(back.seal_results).toBe(true);
+    expect(manifestToJSON(back)).toBe(manifestToJSON(m));
+    expect(manifestToJSON(wire(parseManifest(INPUT)))).toBe(EXPECTED); // no source: none appears
   });
 
   test("bad sources are refused with what was expected", () => {

@@ -335,13 +335,22 @@ export function manifestHash(m: Manifest): Uint8Array {
   return sha3_256(manifestToJSON(m));
 }
 
+/** Cocos's proto `Source` (only type and url are read here). */
+export interface RunReqSource {
+  type?: string;
+  url?: string;
+}
+
+const sourceFromRunReq = (s: RunReqSource | null | undefined) => (s ? { type: s.type ?? "", url: s.url ?? "" } : undefined);
+const sourceToRunReq = (s: ResourceSource | undefined) => (s ? { source: { type: s.type ?? "", url: s.url ?? "" } } : {});
+
 /** A ComputationRunReq as proto-loader/protobufjs objects carry it (keepCase names). */
 export interface RunReqObject {
   id?: string;
   name?: string;
   description?: string;
-  datasets?: { hash?: Uint8Array; userKey?: Uint8Array; filename?: string }[];
-  algorithm?: { hash?: Uint8Array; userKey?: Uint8Array } | null;
+  datasets?: { hash?: Uint8Array; userKey?: Uint8Array; filename?: string; source?: RunReqSource | null }[];
+  algorithm?: { hash?: Uint8Array; userKey?: Uint8Array; source?: RunReqSource | null } | null;
   result_consumers?: { userKey?: Uint8Array }[];
   agent_config?: {
     port?: string;
@@ -365,8 +374,8 @@ export function manifestFromRunReq(req: RunReqObject): Manifest {
     id: req.id ?? "",
     name: req.name ?? "",
     description: req.description ?? "",
-    datasets: (req.datasets ?? []).map((d) => ({ hash: u8(d.hash), user_key: u8(d.userKey), filename: d.filename ?? "" })),
-    algorithm: { hash: u8(req.algorithm?.hash), user_key: u8(req.algorithm?.userKey) },
+    datasets: (req.datasets ?? []).map((d) => ({ hash: u8(d.hash), user_key: u8(d.userKey), filename: d.filename ?? "", source: sourceFromRunReq(d.source) })),
+    algorithm: { hash: u8(req.algorithm?.hash), user_key: u8(req.algorithm?.userKey), source: sourceFromRunReq(req.algorithm?.source) },
     result_consumers: (req.result_consumers ?? []).map((c) => ({ user_key: u8(c.userKey) })),
     agent_config: { ...cfg, server_key: cfg.key_file ?? "" },
     signatures: req.signatures || undefined,
@@ -385,8 +394,8 @@ export function runReqFromManifest(m: Manifest): RunReqObject {
     id: m.id,
     name: m.name,
     description: m.description,
-    datasets: m.datasets.map((d) => ({ hash: Buffer.from(d.hash), userKey: Buffer.from(d.user_key), filename: d.filename })),
-    algorithm: { hash: Buffer.from(m.algorithm.hash), userKey: Buffer.from(m.algorithm.user_key) },
+    datasets: m.datasets.map((d) => ({ hash: Buffer.from(d.hash), userKey: Buffer.from(d.user_key), filename: d.filename, ...sourceToRunReq(d.source) })),
+    algorithm: { hash: Buffer.from(m.algorithm.hash), userKey: Buffer.from(m.algorithm.user_key), ...sourceToRunReq(m.algorithm.source) },
     result_consumers: m.result_consumers.map((r) => ({ userKey: Buffer.from(r.user_key) })),
     agent_config: {
       port: c.port ?? "",
