@@ -1,21 +1,23 @@
-// Remote sources and sealed results through the compiled binaries: the Iris dataset is stored in a
-// real OCI registry (Debian's docker-registry) for one computation and on an HTTP server for
-// another; the agent (dist/cocos-agent) fetches it itself, checks it against the manifest, runs the
-// training (examples/dist/iris-train.wasm, uploaded with cocos-cli) and seals the results to the
-// consumers. The results file the host holds is ciphertext no other party's key opens; each consumer's
-// `cocos-cli result` (an Ed25519 and an ECDSA P-256 consumer) saves the plain archive.
+// Remote sources and sealed results through the compiled binaries: the Iris dataset is stored on an
+// HTTP server for one computation (computations server → dist/cocos-manager, process backend → agent,
+// so the source and seal_results cross the ComputationRunReq wire) and in a real OCI registry
+// (Debian's docker-registry) for another (dist/cocos-agent --manifest). The agent fetches it itself,
+// checks it against the manifest, runs the training (examples/dist/iris-train.wasm, uploaded with
+// cocos-cli) and seals the results to the consumers. The results file the host holds is ciphertext no
+// other party's key opens; each consumer's `cocos-cli result` (Ed25519 and ECDSA P-256) saves the archive.
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { spawn } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { unzipSync } from "fflate";
 import { unsealFile } from "../cli/unseal.ts";
 import { sha3_256 } from "../protocol/hash.ts";
 import { loadPrivateKey, loadPublicKey, publicKeyDer } from "../protocol/keys.ts";
-import { manifestToJSON, parseManifest } from "../protocol/manifest.ts";
+import { manifestToJSON, parseManifest, runReqFromManifest, type Manifest } from "../protocol/manifest.ts";
 import { isSealed } from "../protocol/sealed.ts";
 import { ephemeralPort } from "../manager/ports.ts";
+import { startComputationsServer, type ComputationsServer } from "../cli/computations-server.ts";
 import { programs, ROOT } from "../scripts/iris-workflow.ts";
 import { registryAvailable, startRegistry, type Registry } from "./support/registry.ts";
 import { runProgram } from "./support/run.ts";
@@ -50,18 +52,29 @@ afterAll(async () => {
   rmSync(work, { recursive: true, force: true });
 });
 
-/** One computation whose Iris.csv comes from `url`; returns the consumers' archives. */
-async function compute(id: string, url: string): Promise<void> {
-  const m = parseManifest({
-    id,
-    name: id,
-    datasets: [{ hash: Array.from(sha3_256(iris)), user_key: pub(parties.data), filename: "Iris.csv", source: { url } }],
-    algorithm: { hash: Array.from(sha3_256(readFileSync(wasm))), user_key: pub(parties.algo) },
-    result_consumers: [{ user_key: pub(parties.alice) }, { user_key: pub(parties.bob) }],
-    agent_config: { port: "0", host: "127.0.0.1" },
-    seal_results: true,
-  });
-  const agentDir = dir(`agent-${id}`);
+interface Launched {
+  port: number;
+  /** The agent's log as the host sees it. */
+  log: () => string;
+  /** The agent's work dir (the host can read it in the process backend). */
+  agentDir: string;
+  stop(): Promise<void>;
+}
+
+function collect(p: ChildProcess, into: (s: string) => void): void {
+  p.stdout!.on("data", (d) => into(String(d)));
+  p.stderr!.on("data", (d) => into(String(d)));
+}
+
+async function stopProcess(p: ChildProcess): Promise<void> {
+  if (p.exitCode !== null) return;
+  p.kill("SIGTERM");
+  await new Promise((r) => p.once("exit", r));
+}
+
+/** dist/cocos-agent --manifest FILE, no host channel. */
+async function launchAgent(m: Manifest): Promise<Launched> {
+  const agentDir = dir(`agent-${m.id}`);
   mkdirSync(agentDir);
   writeFileSync(join(agentDir, "manifest.json"), manifestToJSON(m));
   const port = await ephemeralPort();
@@ -71,27 +84,78 @@ async function compute(id: string, url: string): Promise<void> {
     stdio: ["ignore", "pipe", "pipe"],
   });
   let log = "";
-  agent.stdout!.on("data", (d) => (log += d));
-  agent.stderr!.on("data", (d) => (log += d));
+  collect(agent, (d) => (log += d));
+  return { port, log: () => log, agentDir, stop: () => stopProcess(agent) };
+}
+
+/** A computations server holding the run request, and dist/cocos-manager (process backend) booting the agent. */
+async function launchThroughManager(m: Manifest): Promise<Launched> {
+  const stateDir = mkdtempSync(join(tmpdir(), "ss-")); // short: host-channel socket paths are ≤ 100 bytes
+  const serverPort = await ephemeralPort();
+  const server: ComputationsServer = await startComputationsServer({ host: "127.0.0.1", port: serverPort, runReq: runReqFromManifest(m) as unknown as Record<string, unknown> });
+  let log = "";
+  let port = 0;
+  server.onMessage((msg) => {
+    if (msg.agent_log?.computation_id === m.id) log += msg.agent_log.message + "\n";
+    if (msg.run_res?.computation_id === m.id) port = Number(msg.run_res.agent_port);
+  });
+  const manager = spawn(progs.manager[0]!, progs.manager.slice(1), {
+    cwd: work,
+    env: { ...process.env, MANAGER_GRPC_URL: `127.0.0.1:${serverPort}`, MANAGER_BACKEND: "process", MANAGER_AGENT_BIN: progs.agent.join(" "), MANAGER_STATE_DIR: stateDir, MANAGER_STOP_GRACE: "5s" },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let managerOut = "";
+  collect(manager, (d) => (managerOut += d));
+  const launched: Launched = {
+    get port() {
+      return port;
+    },
+    log: () => log + (port ? "" : managerOut),
+    get agentDir() {
+      const vm = readdirSync(join(stateDir, "vms")).find((d) => existsSync(join(stateDir, "vms", d, "agent")));
+      return join(stateDir, "vms", vm ?? "none", "agent");
+    },
+    stop: async () => {
+      await stopProcess(manager);
+      await server.close();
+      rmSync(stateDir, { recursive: true, force: true });
+    },
+  };
+  return launched;
+}
+
+/** One computation whose Iris.csv comes from `url`, launched one way or the other. */
+async function compute(id: string, url: string, launch: (m: Manifest) => Promise<Launched>): Promise<void> {
+  const m = parseManifest({
+    id,
+    name: id,
+    datasets: [{ hash: Array.from(sha3_256(iris)), user_key: pub(parties.data), filename: "Iris.csv", source: { url } }],
+    algorithm: { hash: Array.from(sha3_256(readFileSync(wasm))), user_key: pub(parties.algo) },
+    result_consumers: [{ user_key: pub(parties.alice) }, { user_key: pub(parties.bob) }],
+    agent_config: { port: "0", host: "127.0.0.1", log_level: "debug" },
+    seal_results: true,
+  });
+  const l = await launch(m);
   const until = async (what: string, re: RegExp) => {
-    for (let i = 0; i < STEP_MS / 50 && !re.test(log); i++) await Bun.sleep(50);
-    if (!re.test(log)) throw new Error(`timed out waiting for ${what}:\n${log.split("\n").slice(-20).join("\n")}`);
+    for (let i = 0; i < STEP_MS / 50 && !re.test(l.log()); i++) await Bun.sleep(50);
+    if (!re.test(l.log())) throw new Error(`timed out waiting for ${what}:\n${l.log().split("\n").slice(-20).join("\n")}`);
   };
   try {
     await until("agent ready", /"msg":"agent ready"/);
-    const env = { AGENT_GRPC_URL: `127.0.0.1:${port}`, COCOS_COMPUTATION_ID: id };
+    const env = { AGENT_GRPC_URL: `127.0.0.1:${l.port}`, COCOS_COMPUTATION_ID: id };
     const algo = await run([...progs.cli, "algo", wasm, "private.pem", "-a", "wasm"], dir(parties.algo), env);
     expect(algo.code, algo.out).toBe(0);
     // No upload of Iris.csv: the agent fetches it.
     await until("the run", /computation run completed|computation run failed|remote dataset refused/);
-    expect(log).toContain('"msg":"remote dataset received"');
-    expect(log).toContain("computation run completed");
+    expect(l.log()).toContain('"msg":"remote dataset received"');
+    expect(l.log()).toContain("computation run completed");
 
     // The host's copy (the agent's disk, a relay) is sealed; neither another party's key nor an outsider's opens it.
-    const held = readFileSync(join(agentDir, "results.zip"));
+    const heldPath = join(l.agentDir, "results.zip");
+    const held = readFileSync(heldPath);
     expect(isSealed(held)).toBe(true);
     for (const p of [parties.outsider, parties.data]) {
-      const err = await unsealFile(join(agentDir, "results.zip"), join(work, `${id}-${p}.zip`), priv(p)).then(() => null, (e) => e as Error);
+      const err = await unsealFile(heldPath, join(work, `${id}-${p}.zip`), priv(p)).then(() => null, (e) => e as Error);
       expect(err?.message).toContain("is not one of them");
     }
 
@@ -109,17 +173,16 @@ async function compute(id: string, url: string): Promise<void> {
       expect(held.includes(Buffer.from(someFile.subarray(0, Math.min(32, someFile.length))))).toBe(false);
     }
   } finally {
-    agent.kill("SIGTERM");
-    await new Promise((r) => (agent.exitCode !== null ? r(null) : agent.once("exit", r)));
+    await l.stop();
   }
 }
 
-test("Iris.csv on an HTTP server: fetched by the agent, trained on, results sealed to the two consumers", async () => {
+test("Iris.csv on an HTTP server, through the manager: fetched by the agent, trained on, results sealed to the two consumers", async () => {
   expect(existsSync(wasm)).toBe(true);
-  await compute("sealed-http", `http://127.0.0.1:${http.port}/datasets/Iris.csv`);
+  await compute("sealed-http", `http://127.0.0.1:${http.port}/datasets/Iris.csv`, launchThroughManager);
 }, 2 * STEP_MS);
 
 test.skipIf(!registryAvailable())("Iris.csv in an OCI registry (pinned by digest): fetched, verified, trained on, sealed", async () => {
   const { manifestDigest } = await registry!.push("datasets/iris", "v1", [{ bytes: iris, title: "Iris.csv" }]);
-  await compute("sealed-oci", `oci://${registry!.host}/datasets/iris@${manifestDigest}`);
+  await compute("sealed-oci", `oci://${registry!.host}/datasets/iris@${manifestDigest}`, launchAgent);
 }, 2 * STEP_MS);
