@@ -68,6 +68,7 @@ export class Agent {
       runnerFor: o.runnerFor ?? defaultRunnerFor,
       prepareWasm: (b) => prepareWasm(b),
       metrics: this.metrics,
+      sources: cfg.sources,
       sealedInputs: new SealedInputs(() => this.kbsClient(), this.log, (status) => this.publish("KeyRelease", status)),
     });
   }

@@ -12,8 +12,10 @@ import { resolveInterpreter } from "../runtime/runners/python.ts";
 import { ALGO_TYPES, AlgorithmError, DEFAULT_LIMITS, type AlgoType, type RunLimits, type Runner, type RunOutcome } from "../runtime/types.ts";
 import { AgentError, failedPrecondition, invalidArgument, permissionDenied, unauthenticated } from "./errors.ts";
 import { GUEST_OUTPUT_DIR, GuestOutput } from "./guest-output.ts";
+import { sealResults } from "./seal.ts";
 import type { Logger } from "./log.ts";
 import type { Metrics } from "./metrics.ts";
+import { DEFAULT_SOURCE_OPTIONS, fetchRemoteInputs, type SourceOptions } from "./sources/remote.ts";
 import { StateMachine, type AgentState } from "./state.ts";
 import { TempUpload } from "./upload.ts";
 import type { SealedInputs, SealedResource } from "./kbs-inputs.ts";
@@ -51,6 +53,8 @@ export interface ComputationOptions {
   maxWarningEvents?: number;
   /** Keys of inputs the manifest declares encrypted (KBS); without it such uploads are refused. */
   sealedInputs?: SealedInputs;
+  /** Remote sources (manifest `source.url`): timeouts and retries. */
+  sources?: Partial<SourceOptions>;
 }
 
 export interface Caller {
@@ -174,6 +178,9 @@ export class Computation {
       case "ReceivingAlgorithm":
       case "ReceivingData":
         this.o.publish(to, "InProgress");
+        if (to !== "ReceivingManifest") {
+          void fetchRemoteInputs(this, to === "ReceivingAlgorithm" ? "algorithm" : "datasets", { ...DEFAULT_SOURCE_OPTIONS, ...this.o.sources }, this.o.log, () => this.o.publish(to, "Warning"));
+        }
         break;
       case "Running":
         this.runDone = this.run();
@@ -380,7 +387,8 @@ export class Computation {
       throw err;
     }
     this.o.log.info("dataset accepted", { filename, bytes: upload.size, decompressed: decompress, remaining: this.slots.filter((s) => !s.received).length });
-    if (this.slots.every((s) => s.received)) this.sm.send("DataReceived");
+    // Two acceptances (an upload and a fetch, or two uploads) can finish together: one sends the event.
+    if (this.slots.every((s) => s.received) && this.state === "ReceivingData") this.sm.send("DataReceived");
   }
 
   private async run(): Promise<void> {
@@ -427,7 +435,7 @@ export class Computation {
         appendix: mode === "results" ? { dir: GUEST_OUTPUT_DIR, files: () => kept.contents() } : undefined,
       });
       const zipPath = join(this.o.workDir, "results.zip");
-      await writeFile(zipPath, zip, { mode: 0o600 });
+      await writeFile(zipPath, m.seal_results ? await sealResults(zip, m.result_consumers) : zip, { mode: 0o600 });
       this.resultsZip = zipPath;
     } catch (err) {
       // May quote a results file name the algorithm chose: the detail stays with the kept output.

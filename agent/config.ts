@@ -39,6 +39,8 @@ export interface AgentConfig {
   simMeasurement?: string;
   /** Every listening port: AGENT_HANDSHAKE_TIMEOUT, AGENT_IDLE_TIMEOUT, AGENT_MAX_CONNS_PER_CLIENT. */
   guard: GuardLimits;
+  /** Remote sources (manifest source.url): AGENT_SOURCE_TIMEOUT (idle), AGENT_SOURCE_ATTEMPTS. */
+  sources: { idleTimeoutMs: number; attempts: number };
 }
 
 export class ConfigError extends Error {
@@ -120,5 +122,6 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): AgentCo
       idleTimeoutMs: duration(env, "AGENT_IDLE_TIMEOUT", DEFAULT_GUARD_LIMITS.idleTimeoutMs),
       maxConnsPerClient: int(env, "AGENT_MAX_CONNS_PER_CLIENT", DEFAULT_GUARD_LIMITS.maxConnsPerClient, 1),
     },
+    sources: { idleTimeoutMs: duration(env, "AGENT_SOURCE_TIMEOUT", 30_000), attempts: int(env, "AGENT_SOURCE_ATTEMPTS", 3, 1) },
   };
 }

@@ -1,18 +1,21 @@
 // The CLI's side of agent.AgentService: connection (plain, TLS, mTLS, attested TLS), health check,
 // streamed uploads from disk in 1 MiB chunks, and downloads to a file.
 import * as grpc from "@grpc/grpc-js";
-import { closeSync, readFileSync, rmSync, writeSync } from "node:fs";
+import type { KeyObject } from "node:crypto";
+import { closeSync, openSync, readFileSync, readSync, rmSync, writeSync } from "node:fs";
 import { checkServerIdentity, type PeerCertificate } from "node:tls";
 import { agentProto, healthProto } from "../protocol/proto.ts";
 import { CHUNK_SIZE, bytesChunks, fileChunks } from "../protocol/chunks.ts";
 import { certificateSpki } from "../protocol/keys.ts";
 import { certificateFileAsPem } from "../attestation/cert-file.ts";
 import { audienceOf } from "../protocol/signature.ts";
+import { isSealed } from "../protocol/sealed.ts";
 import { escapeControl } from "../protocol/text.ts";
 import type { AgentClientConfig } from "./config.ts";
 import { CliError, friendlyGrpcError } from "./errors.ts";
 import { createExclusive, publish, temporaryPathFor } from "./output-file.ts";
 import type { Progress } from "./progress.ts";
+import { unsealInPlace } from "./unseal.ts";
 
 export type Role = "algorithm-provider" | "data-provider" | "consumer";
 export type AgentMethod = "Algo" | "Data" | "Result";
@@ -240,6 +243,8 @@ export interface ResultDownload {
   maxBytes: number;
   /** Replace an existing file at outPath. */
   force: boolean;
+  /** Decrypts a sealed result (manifest seal_results): the consumer's private key. */
+  consumerKey?: KeyObject;
 }
 
 /** `file-size` as a byte count; undefined when absent. An agent that sends garbage is refused. */
@@ -255,8 +260,8 @@ function announcedSize(m: grpc.Metadata): number | undefined {
 class ResultSink {
   written = 0;
   announced: number | undefined;
-  /** The first bytes, for the zip check. */
-  private head = new Uint8Array(0);
+  /** The first bytes, for the zip (or sealed) check. */
+  head = new Uint8Array(0);
 
   constructor(
     private readonly fd: number,
@@ -283,7 +288,7 @@ class ResultSink {
     } catch (e) {
       throw new CliError(`could not write the result to ${this.path}: ${(e as Error).message}`);
     }
-    if (this.head.byteLength < 4) this.head = Buffer.concat([this.head, chunk.subarray(0, 4 - this.head.byteLength)]);
+    if (this.head.byteLength < 8) this.head = Buffer.concat([this.head, chunk.subarray(0, 8 - this.head.byteLength)]);
     this.written = total;
   }
 
@@ -292,7 +297,7 @@ class ResultSink {
     if (this.announced !== undefined && this.written !== this.announced) {
       throw new CliError(`the agent announced ${this.announced} bytes (file-size) but sent ${this.written}; the result is incomplete, nothing saved`);
     }
-    if (!isZip(this.head)) {
+    if (!isZip(this.head) && !isSealed(this.head)) {
       throw new CliError(`the agent's result is not a zip archive (${this.written} bytes starting ${toHexBytes(this.head)}, expected "PK\\x03\\x04" or "PK\\x05\\x06"); nothing saved`);
     }
   }
@@ -335,6 +340,16 @@ export async function downloadResult(conn: AgentConnection, sign: Signer, d: Res
     sink.check();
     closeSync(fd);
     open = false;
+    if (isSealed(sink.head)) {
+      if (!d.consumerKey) throw new CliError("the result is sealed to the consumers' keys, and no private key was given to open it; nothing saved");
+      sink.written = await unsealInPlace(tmp, d.consumerKey);
+      // The consumers' keys are public: whoever relays the result could seal bytes of its own to them.
+      const head = Buffer.alloc(4);
+      const rfd = openSync(tmp, "r");
+      readSync(rfd, head, 0, 4, 0);
+      closeSync(rfd);
+      if (!isZip(head)) throw new CliError(`the sealed result opened, but its content is not a zip archive (starts ${toHexBytes(head)}); nothing saved`);
+    }
     publish(tmp, d.outPath, d.force, "the result file");
     return sink.written;
   } catch (e) {

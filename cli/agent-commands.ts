@@ -80,7 +80,7 @@ function signingChoice(ctx: CliContext, cfg: AgentClientConfig, sig: SigningOpti
   return { version, computationId: given ?? m?.id };
 }
 
-function agentSetup(ctx: CliContext, keyPath: string, sig: SigningOptions): { cfg: AgentClientConfig; signer: Signer } {
+function agentSetup(ctx: CliContext, keyPath: string, sig: SigningOptions): { cfg: AgentClientConfig; signer: Signer; key: KeyObject } {
   let cfg: AgentClientConfig;
   try {
     cfg = loadAgentClientConfig(ctx.env);
@@ -89,7 +89,7 @@ function agentSetup(ctx: CliContext, keyPath: string, sig: SigningOptions): { cf
   }
   const { version, computationId } = signingChoice(ctx, cfg, sig);
   const key = readPrivateKey(abs(ctx, keyPath));
-  return { cfg, signer: makeSigner(key, version, computationId) };
+  return { cfg, signer: makeSigner(key, version, computationId), key };
 }
 
 function abs(ctx: CliContext, p: string): string {
@@ -195,10 +195,10 @@ export async function resultCommand(ctx: CliContext, keyPath: string, file: stri
   const maxBytes = o.maxSize === undefined ? DEFAULT_MAX_RESULT_BYTES : parseByteSize(o.maxSize, "--max-size");
   // Before anything is asked of the agent: an existing file is kept unless --force.
   refuseExisting(out, Boolean(o.force), "the result file");
-  const { cfg, signer } = agentSetup(ctx, keyPath, o);
+  const { cfg, signer, key } = agentSetup(ctx, keyPath, o);
   ctx.out("⏳ Retrieving computation result file");
   await withAgent(ctx, cfg, attested, (conn) =>
-    downloadResult(conn, signer, { outPath: out, maxBytes, force: Boolean(o.force) }, progress("📥 Downloading result", ctx.tty), cfg.url),
+    downloadResult(conn, signer, { outPath: out, maxBytes, force: Boolean(o.force), consumerKey: key }, progress("📥 Downloading result", ctx.tty), cfg.url),
   );
   ctx.out(`Computation result retrieved and saved successfully as ${name}! ✔ `);
 }

@@ -118,3 +118,45 @@ describe("ComputationRunReq conversion", () => {
     expect(() => manifestFromRunReq(req)).toThrow(/datasets\[0\]\.hash: expected 32 bytes/);
   });
 });
+
+describe("remote sources and sealed results", () => {
+  const base = JSON.parse(INPUT);
+  const withSource = (source: unknown, extra: Record<string, unknown> = {}) =>
+    parseManifest({ ...base, datasets: [{ ...base.datasets[0], source }], ...extra });
+
+  test("absent, they leave Cocos's bytes and hash unchanged", () => {
+    const m = parseManifest({ ...base, seal_results: false });
+    expect(manifestToJSON(m)).toBe(EXPECTED);
+    expect(toHex(manifestHash(m))).toBe(EXPECTED_HASH);
+  });
+
+  test("source is written in Cocos's place (after filename) and order (type, url); seal_results last", () => {
+    const url = "oci://127.0.0.1:5000/datasets/iris@sha256:" + "a".repeat(64);
+    const m = withSource({ url, type: "oci-image" }, { seal_results: true });
+    const json = manifestToJSON(m);
+    expect(json).toContain(`"filename":"iris\\u003c1\\u003e\\u0026.csv","source":{"type":"oci-image","url":"${url}"}}]`);
+    expect(json.endsWith(`"agent_config":{"log_level":"debug","port":"7002"},"seal_results":true}`)).toBe(true);
+    expect(manifestToJSON(parseManifest(json))).toBe(json);
+    const algo = parseManifest({ ...base, algorithm: { ...base.algorithm, source: { url: "https://example.org/a.wasm" } } });
+    expect(manifestToJSON(algo)).toContain(`"user_key":"${K2}","source":{"url":"https://example.org/a.wasm"}}`);
+  });
+
+  test("sources and seal_results survive the ComputationRunReq wire form (Cocos's Source message)", () => {
+    const wire = (m: ReturnType<typeof parseManifest>) =>
+      manifestFromRunReq(decodeMessage(ComputationRunReqType, encodeMessage(ComputationRunReqType, runReqFromManifest(m) as unknown as Record<string, unknown>)) as never);
+    const m = withSource({ url: "https://example.org/iris.csv" }, { seal_results: true, algorithm: { ...base.algorithm, source: { type: "oci-image", url: "oci://reg.example/algo:v1" } } });
+    const back = wire(m);
+    expect(back.seal_results).toBe(true);
+    expect(manifestToJSON(back)).toBe(manifestToJSON(m));
+    expect(manifestToJSON(wire(parseManifest(INPUT)))).toBe(EXPECTED); // no source: none appears
+  });
+
+  test("bad sources are refused with what was expected", () => {
+    expect(() => withSource({ url: "s3://bucket/iris.csv" })).toThrow("expected an https://, http:// or oci:// URL");
+    expect(() => withSource({ url: "https://example.org/iris.csv", type: "oci-image" })).toThrow('matching the URL ("https"), got "oci-image"');
+    expect(() => withSource({ url: "https://user:secret@example.org/iris.csv" })).toThrow("must not carry credentials");
+    expect(() => withSource({ type: "https" })).toThrow("needs a url");
+    expect(() => parseManifest({ ...base, datasets: [{ ...base.datasets[0], filename: "", source: { url: "https://example.org/x" } }] })).toThrow("needs a filename");
+    expect(() => parseManifest({ ...base, seal_results: "yes" })).toThrow("seal_results: expected a boolean");
+  });
+});

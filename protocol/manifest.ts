@@ -26,34 +26,10 @@ export interface ManifestDataset {
 }
 
 // ---- Cocos v0.10 per-resource `source` and `kbs` (agent/computations.go `ResourceSource`, `KBSConfig`) ----
-/** Where a resource comes from and whether it is encrypted; JSON keys in Go order: type, url, kbs_resource_path, encrypted. */
-export interface ResourceSource {
-  /** "oci-image" | "s3" | "gcs" | "https" | "http" (Cocos infers it from the URL when empty). */
-  type?: string;
-  url?: string;
-  /** The KBS resource holding the AES-256-GCM key: "repository/type/tag" (e.g. "default/key/iris"). */
-  kbs_resource_path?: string;
-  /** The bytes are `nonce(12) ‖ AES-256-GCM ciphertext ‖ tag(16)`, decrypted in the enclave with the KBS key. */
-  encrypted?: boolean;
-}
-
 /** The key broker of one resource (Cocos v0.10: per resource, no global KBS). */
 export interface KbsConfig {
   url?: string;
   enabled?: boolean;
-}
-
-function parseSource(v: unknown, field: string): ResourceSource | undefined {
-  if (v === undefined || v === null) return undefined;
-  const o = obj(v, field);
-  const s: ResourceSource = {};
-  for (const k of ["type", "url", "kbs_resource_path"] as const) {
-    const x = str(o[k], `${field}.${k}`);
-    if (x) s[k] = x;
-  }
-  if (o.encrypted !== undefined && typeof o.encrypted !== "boolean") throw new ManifestError(`${field}.encrypted`, `expected a boolean, got ${typeof o.encrypted}`);
-  if (o.encrypted) s.encrypted = true;
-  return s;
 }
 
 function parseKbs(v: unknown, field: string): KbsConfig | undefined {
@@ -98,13 +74,6 @@ function parseSealedFields(o: Record<string, unknown>, field: string, withDecomp
   return out;
 }
 
-function sourceJSON(s: ResourceSource): string {
-  const f: string[] = [];
-  for (const k of ["type", "url", "kbs_resource_path"] as const) if (s[k]) f.push(`"${k}":${goJSONString(s[k]!)}`);
-  if (s.encrypted) f.push(`"encrypted":true`);
-  return `{${f.join(",")}}`;
-}
-
 function kbsJSON(k: KbsConfig): string {
   const f: string[] = [];
   if (k.url) f.push(`"url":${goJSONString(k.url)}`);
@@ -128,6 +97,81 @@ export type SignaturePolicy = "v1" | "v2" | "v2-only";
 export type GuestOutputPolicy = "keep" | "results" | "forward";
 export const GUEST_OUTPUT_POLICIES: readonly GuestOutputPolicy[] = ["keep", "results", "forward"];
 
+// ── Remote sources and sealed results (Cocos v0.10 `source.url`/`source.type`; `seal_results` is ours) ──
+
+/** Cocos v0.10 `Source` types this agent fetches itself; "s3" and "gcs" are Cocos's too, refused here. */
+export const SOURCE_TYPES = ["http", "https", "oci-image"] as const;
+export type SourceType = (typeof SOURCE_TYPES)[number];
+
+/** A resource's `source` (Cocos v0.10 `ResourceSource`): where the agent fetches it instead of an upload. */
+export interface ResourceSource {
+  /** Cocos's `type`; inferred from the URL's scheme when unset (and then not written). */
+  type?: SourceType;
+  /** `https://…`, `http://…`, `oci://registry/repo@sha256:…` (or `:tag`; `docker://` too, as Cocos). */
+  url?: string;
+  /** The KBS resource holding the AES-256-GCM key: "repository/type/tag" (e.g. "default/key/iris"). */
+  kbs_resource_path?: string;
+  /** The bytes are `nonce(12) ‖ AES-256-GCM ciphertext ‖ tag(16)`, decrypted in the enclave with the KBS key. */
+  encrypted?: boolean;
+}
+
+/** The source type a URL's scheme names (Cocos's `inferSourceType`), or null. */
+export function sourceTypeOf(url: string): SourceType | null {
+  const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(url)?.[1]?.toLowerCase();
+  if (scheme === "http" || scheme === "https") return scheme;
+  if (scheme === "oci" || scheme === "docker") return "oci-image";
+  return null;
+}
+
+function parseSource(v: unknown, field: string): ResourceSource | undefined {
+  if (v === undefined || v === null) return undefined;
+  const o = obj(v, field);
+  const url = str(o.url, `${field}.url`);
+  const type = str(o.type, `${field}.type`);
+  const out: ResourceSource = {};
+  const path = str(o.kbs_resource_path, `${field}.kbs_resource_path`);
+  if (path) out.kbs_resource_path = path;
+  if (o.encrypted !== undefined && typeof o.encrypted !== "boolean") throw new ManifestError(`${field}.encrypted`, `expected a boolean, got ${typeof o.encrypted}`);
+  if (o.encrypted) out.encrypted = true;
+  if (url === "") {
+    if (type !== "") throw new ManifestError(`${field}.url`, `source type ${JSON.stringify(type)} needs a url`);
+    return out;
+  }
+  const inferred = sourceTypeOf(url);
+  if (!inferred) throw new ManifestError(`${field}.url`, `expected an https://, http:// or oci:// URL, got ${JSON.stringify(url.slice(0, 200))}`);
+  if (type !== "" && type !== inferred) {
+    throw new ManifestError(`${field}.type`, `expected ${SOURCE_TYPES.map((t) => JSON.stringify(t)).join(", ")} matching the URL (${JSON.stringify(inferred)}), got ${JSON.stringify(type)}`);
+  }
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new ManifestError(`${field}.url`, `not a valid URL: ${JSON.stringify(url.slice(0, 200))}`);
+  }
+  // Everyone who reads the manifest (the host included) would read a secret written into it.
+  if (parsed.username || parsed.password) throw new ManifestError(`${field}.url`, "must not carry credentials (user:password@): the manifest is not secret");
+  if (type !== "") out.type = type as SourceType;
+  out.url = url;
+  return out;
+}
+
+/** The `source` object in Go's field order: type, url, kbs_resource_path, encrypted. */
+function sourceJSON(s: ResourceSource): string {
+  const f: string[] = [];
+  for (const k of ["type", "url", "kbs_resource_path"] as const) if (s[k]) f.push(`"${k}":${goJSONString(s[k]!)}`);
+  if (s.encrypted) f.push(`"encrypted":true`);
+  return `{${f.join(",")}}`;
+}
+
+/** `seal_results`: the results archive leaves the agent encrypted to every consumer (agent/seal.ts). */
+function parseSealResults(v: unknown): boolean {
+  if (v === undefined || v === null) return false;
+  if (typeof v !== "boolean") throw new ManifestError("seal_results", `expected a boolean, got ${typeof v}`);
+  return v;
+}
+
+// ── end of remote sources and sealed results ──
+
 export interface Manifest {
   id: string;
   name: string;
@@ -138,6 +182,7 @@ export interface Manifest {
   agent_config: AgentConfig;
   signatures?: SignaturePolicy;
   guest_output?: GuestOutputPolicy;
+  seal_results?: boolean;
 }
 
 export class ManifestError extends Error {
@@ -232,6 +277,7 @@ export function parseManifest(json: string | object): Manifest {
     }
     const sealed = parseSealedFields(o, `datasets[${i}]`, true);
     if (sealed.source?.encrypted && !filename) throw new ManifestError(`datasets[${i}].filename`, "an encrypted dataset must declare its filename (the upload is matched to its key by name)");
+    if (sealed.source?.url && !filename) throw new ManifestError(`datasets[${i}].filename`, "a dataset with a source url needs a filename");
     return { hash: parseHash(o.hash, `datasets[${i}].hash`), user_key: parseKey(o.user_key ?? o.userKey, `datasets[${i}].user_key`), filename, ...sealed };
   });
   const names = new Set<string>();
@@ -272,6 +318,7 @@ export function parseManifest(json: string | object): Manifest {
   };
   if (sig) manifest.signatures = sig as SignaturePolicy;
   if (guestOutput) manifest.guest_output = guestOutput as GuestOutputPolicy;
+  if (parseSealResults(m.seal_results)) manifest.seal_results = true;
   return manifest;
 }
 
@@ -349,6 +396,7 @@ export function manifestToJSON(m: Manifest): string {
   put("agent_config", `{${cf.join(",")}}`);
   if (m.signatures) put("signatures", goJSONString(m.signatures));
   if (m.guest_output) put("guest_output", goJSONString(m.guest_output));
+  if (m.seal_results) put("seal_results", "true");
   return `{${fields.join(",")}}`;
 }
 
@@ -357,13 +405,32 @@ export function manifestHash(m: Manifest): Uint8Array {
   return sha3_256(manifestToJSON(m));
 }
 
+/** Cocos's proto `Source`. (The per-resource `kbs` object has no run-request field yet.) */
+export interface RunReqSource {
+  type?: string;
+  url?: string;
+  kbs_resource_path?: string;
+  encrypted?: boolean;
+}
+
+function sourceFromRunReq(s: RunReqSource | null | undefined): ResourceSource | undefined {
+  if (!s) return undefined;
+  const out: ResourceSource = { type: (s.type ?? "") as SourceType, url: s.url ?? "" };
+  if (s.kbs_resource_path) out.kbs_resource_path = s.kbs_resource_path;
+  if (s.encrypted) out.encrypted = true;
+  return out;
+}
+
+const sourceToRunReq = (s: ResourceSource | undefined) =>
+  s ? { source: { type: s.type ?? "", url: s.url ?? "", kbs_resource_path: s.kbs_resource_path ?? "", encrypted: s.encrypted === true } } : {};
+
 /** A ComputationRunReq as proto-loader/protobufjs objects carry it (keepCase names). */
 export interface RunReqObject {
   id?: string;
   name?: string;
   description?: string;
-  datasets?: { hash?: Uint8Array; userKey?: Uint8Array; filename?: string }[];
-  algorithm?: { hash?: Uint8Array; userKey?: Uint8Array } | null;
+  datasets?: { hash?: Uint8Array; userKey?: Uint8Array; filename?: string; source?: RunReqSource | null }[];
+  algorithm?: { hash?: Uint8Array; userKey?: Uint8Array; source?: RunReqSource | null } | null;
   result_consumers?: { userKey?: Uint8Array }[];
   agent_config?: {
     port?: string;
@@ -377,6 +444,7 @@ export interface RunReqObject {
   } | null;
   signatures?: string;
   guest_output?: string;
+  seal_results?: boolean;
 }
 
 /** Validates like parseManifest (wrong hash length or bad key → ManifestError). */
@@ -386,12 +454,13 @@ export function manifestFromRunReq(req: RunReqObject): Manifest {
     id: req.id ?? "",
     name: req.name ?? "",
     description: req.description ?? "",
-    datasets: (req.datasets ?? []).map((d) => ({ hash: u8(d.hash), user_key: u8(d.userKey), filename: d.filename ?? "" })),
-    algorithm: { hash: u8(req.algorithm?.hash), user_key: u8(req.algorithm?.userKey) },
+    datasets: (req.datasets ?? []).map((d) => ({ hash: u8(d.hash), user_key: u8(d.userKey), filename: d.filename ?? "", source: sourceFromRunReq(d.source) })),
+    algorithm: { hash: u8(req.algorithm?.hash), user_key: u8(req.algorithm?.userKey), source: sourceFromRunReq(req.algorithm?.source) },
     result_consumers: (req.result_consumers ?? []).map((c) => ({ user_key: u8(c.userKey) })),
     agent_config: { ...cfg, server_key: cfg.key_file ?? "" },
     signatures: req.signatures || undefined,
     guest_output: req.guest_output || undefined,
+    seal_results: req.seal_results || undefined,
   });
 }
 
@@ -405,8 +474,8 @@ export function runReqFromManifest(m: Manifest): RunReqObject {
     id: m.id,
     name: m.name,
     description: m.description,
-    datasets: m.datasets.map((d) => ({ hash: Buffer.from(d.hash), userKey: Buffer.from(d.user_key), filename: d.filename })),
-    algorithm: { hash: Buffer.from(m.algorithm.hash), userKey: Buffer.from(m.algorithm.user_key) },
+    datasets: m.datasets.map((d) => ({ hash: Buffer.from(d.hash), userKey: Buffer.from(d.user_key), filename: d.filename, ...sourceToRunReq(d.source) })),
+    algorithm: { hash: Buffer.from(m.algorithm.hash), userKey: Buffer.from(m.algorithm.user_key), ...sourceToRunReq(m.algorithm.source) },
     result_consumers: m.result_consumers.map((r) => ({ userKey: Buffer.from(r.user_key) })),
     agent_config: {
       port: c.port ?? "",
@@ -421,5 +490,6 @@ export function runReqFromManifest(m: Manifest): RunReqObject {
   };
   if (m.signatures) req.signatures = m.signatures;
   if (m.guest_output) req.guest_output = m.guest_output;
+  if (m.seal_results) req.seal_results = true;
   return req;
 }

@@ -20,6 +20,7 @@ import { sha3_256 } from "../protocol/hash.ts";
 import { loadPublicKey, publicKeyDer } from "../protocol/keys.ts";
 import { runReqFromManifest, type GuestOutputPolicy, type Manifest } from "../protocol/manifest.ts";
 import { programs } from "../scripts/iris-workflow.ts";
+import { runProgram } from "./support/run.ts";
 
 const MARKER = "row-42-SSN-078-05-1120-a9f3e1c7";
 const STEP_MS = 60_000;
@@ -34,16 +35,7 @@ async function until<T>(what: string, fn: () => T | undefined, context: () => st
   }
 }
 
-function run(argv: string[], cwd: string, env: Record<string, string> = {}): Promise<{ code: number | null; out: string }> {
-  return new Promise((resolve) => {
-    const p = spawn(argv[0]!, argv.slice(1), { cwd, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
-    let out = "";
-    p.stdout.on("data", (d) => (out += d));
-    p.stderr.on("data", (d) => (out += d));
-    const timer = setTimeout(() => p.kill("SIGKILL"), STEP_MS);
-    p.once("exit", (code) => (clearTimeout(timer), resolve({ code, out })));
-  });
-}
+const run = (argv: string[], cwd: string, env: Record<string, string> = {}) => runProgram(argv, cwd, env, STEP_MS);
 
 function filesUnder(dir: string): string[] {
   const out: string[] = [];
