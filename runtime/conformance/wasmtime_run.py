@@ -2,6 +2,7 @@
 like `wasmtime run`: stdio inherited, exit status = the guest's.
 
 usage: wasmtime_run.py [--dir HOST::GUEST]... [--env NAME=VALUE]... FILE [ARGS...]
+       wasmtime_run.py --compile FILE   (validates and compiles only; exit 0 when wasmtime accepts it)
 """
 import sys
 import wasmtime
@@ -68,6 +69,13 @@ def run_component(engine, data, cfg):
 
 
 def main():
+    if sys.argv[1:2] == ["--compile"]:
+        data = open(sys.argv[2], "rb").read()
+        cfg = wasmtime.Config()
+        cfg.cranelift_opt_level = "none"  # validation is the point; optimising the code is not
+        engine = wasmtime.Engine(cfg)
+        (cm.Component if data[4:8] == b"\x0d\x00\x01\x00" else wasmtime.Module)(engine, data)
+        return
     dirs, env, path, args = parse(sys.argv[1:])
     data = open(path, "rb").read()
     engine = wasmtime.Engine()
@@ -75,7 +83,9 @@ def main():
     kind = "component" if data[4:8] == b"\x0d\x00\x01\x00" else "module"
     try:
         code = (run_component if kind == "component" else run_module)(engine, data, cfg)
-    except wasmtime.Trap as e:
+    except wasmtime.ExitTrap as e:
+        code = e.code
+    except (wasmtime.Trap, wasmtime.WasmtimeError) as e:
         sys.stdout.flush()
         print(f"wasmtime: trap: {e}", file=sys.stderr)
         code = 134
