@@ -10,10 +10,8 @@ import {
   fstatSync,
   fsyncSync,
   ftruncateSync,
-  futimesSync,
   linkSync,
   lstatSync,
-  lutimesSync,
   mkdirSync,
   openSync,
   readSync,
@@ -25,13 +23,14 @@ import {
   statSync,
   symlinkSync,
   unlinkSync,
-  utimesSync,
   writeSync,
   constants,
+  type BigIntStats,
   type Dirent,
   type Stats,
 } from "node:fs";
 import { posix } from "node:path";
+import { setFileTimes, setPathTimes, type TimeSpec } from "./file-times.ts";
 
 export interface PreopenSpec {
   /** Name the guest sees, e.g. "/datasets" or ".". */
@@ -82,7 +81,7 @@ function code(e: unknown): ErrorCode {
   return (c && ERRNO[c]) || "io";
 }
 
-function typeOf(st: Stats | Dirent): string {
+function typeOf(st: Stats | BigIntStats | Dirent): string {
   if (st.isFile()) return "regular-file";
   if (st.isDirectory()) return "directory";
   if (st.isSymbolicLink()) return "symbolic-link";
@@ -106,25 +105,25 @@ interface Datetime {
   seconds: bigint;
   nanoseconds: number;
 }
-function toDatetime(ms: number): Datetime {
-  const seconds = Math.floor(ms / 1000);
-  return { seconds: BigInt(seconds), nanoseconds: Math.round((ms - seconds * 1000) * 1e6) };
+// Stats are read as bigints: a double of milliseconds cannot carry the nanoseconds a guest set.
+function toDatetime(ns: bigint): Datetime {
+  return { seconds: ns / 1_000_000_000n, nanoseconds: Number(ns % 1_000_000_000n) };
 }
-function statResult(st: Stats) {
+function statResult(st: BigIntStats) {
   return {
     type: typeOf(st),
-    linkCount: BigInt(st.nlink),
-    size: BigInt(st.size),
-    dataAccessTimestamp: toDatetime(st.atimeMs),
-    dataModificationTimestamp: toDatetime(st.mtimeMs),
-    statusChangeTimestamp: toDatetime(st.ctimeMs),
+    linkCount: st.nlink,
+    size: st.size,
+    dataAccessTimestamp: toDatetime(st.atimeNs),
+    dataModificationTimestamp: toDatetime(st.mtimeNs),
+    statusChangeTimestamp: toDatetime(st.ctimeNs),
   };
 }
 type NewTimestamp = { tag: "no-change" } | { tag: "now" } | { tag: "timestamp"; val: Datetime };
-function newTime(t: NewTimestamp, current: number): number {
-  if (t.tag === "no-change") return current / 1000;
-  if (t.tag === "now") return Date.now() / 1000;
-  return Number(t.val.seconds) + t.val.nanoseconds / 1e9;
+function timeSpec(t: NewTimestamp): TimeSpec {
+  if (t.tag === "no-change") return null;
+  if (t.tag === "now") return "now";
+  return t.val.seconds * 1_000_000_000n + BigInt(t.val.nanoseconds);
 }
 
 interface DescriptorFlags {
@@ -399,8 +398,8 @@ export function createSandboxFilesystem(preopens: PreopenSpec[], io: StreamClass
       this.#writable();
       try {
         const st = this.#stat();
-        if (this.#fd !== null) futimesSync(this.#fd, newTime(atime, st.atimeMs), newTime(mtime, st.mtimeMs));
-        else utimesSync(this.#self(), newTime(atime, st.atimeMs), newTime(mtime, st.mtimeMs));
+        if (this.#fd !== null) setFileTimes(this.#fd, timeSpec(atime), timeSpec(mtime), st);
+        else setPathTimes(this.#self(), true, timeSpec(atime), timeSpec(mtime), st);
       } catch (e) {
         throw code(e);
       }
@@ -435,9 +434,9 @@ export function createSandboxFilesystem(preopens: PreopenSpec[], io: StreamClass
         throw code(e);
       }
     }
-    #stat(): Stats {
+    #stat(): BigIntStats {
       try {
-        return this.#fd !== null ? fstatSync(this.#fd) : statSync(this.#self());
+        return this.#fd !== null ? fstatSync(this.#fd, { bigint: true }) : statSync(this.#self(), { bigint: true });
       } catch (e) {
         throw code(e);
       }
@@ -448,7 +447,7 @@ export function createSandboxFilesystem(preopens: PreopenSpec[], io: StreamClass
     statAt(flags: PathFlags, path: string) {
       const p = this.#at(path, !!flags.symlinkFollow);
       try {
-        return statResult(lstatSync(p));
+        return statResult(lstatSync(p, { bigint: true }));
       } catch (e) {
         throw code(e);
       }
@@ -457,8 +456,9 @@ export function createSandboxFilesystem(preopens: PreopenSpec[], io: StreamClass
       this.#writable();
       const p = this.#at(path, !!flags.symlinkFollow);
       try {
-        const st = lstatSync(p);
-        (st.isSymbolicLink() ? lutimesSync : utimesSync)(p, newTime(atime, st.atimeMs), newTime(mtime, st.mtimeMs));
+        // `p` is resolved (symlinks expanded when following), so a remaining symlink is stamped itself.
+        const st = lstatSync(p, { bigint: true });
+        setPathTimes(p, false, timeSpec(atime), timeSpec(mtime), st);
       } catch (e) {
         throw code(e);
       }
@@ -571,14 +571,15 @@ export function createSandboxFilesystem(preopens: PreopenSpec[], io: StreamClass
     unlinkFileAt(path: string): void {
       this.#writable();
       const p = this.#at(path);
-      if (p.endsWith("/")) throw "not-directory";
       try {
+        // unlink("x/") names a directory: a directory is refused as one, anything else is not one.
+        if (p.endsWith("/")) throw lstatSync(p.slice(0, -1)).isDirectory() ? "is-directory" : "not-directory";
         unlinkSync(p);
       } catch (e) {
         throw code(e);
       }
     }
-    #ids(): Stats {
+    #ids(): BigIntStats {
       return this.#stat();
     }
     isSameObject(other: Descriptor): boolean {
@@ -589,13 +590,13 @@ export function createSandboxFilesystem(preopens: PreopenSpec[], io: StreamClass
     }
     metadataHash() {
       const st = this.#ids();
-      return { upper: BigInt(Math.floor(st.mtimeMs * 1e3)), lower: BigInt(st.ino) };
+      return { upper: st.mtimeNs, lower: st.ino };
     }
     metadataHashAt(flags: PathFlags, path: string) {
       const p = this.#at(path, !!flags.symlinkFollow);
       try {
-        const st = lstatSync(p);
-        return { upper: BigInt(Math.floor(st.mtimeMs * 1e3)), lower: BigInt(st.ino) };
+        const st = lstatSync(p, { bigint: true });
+        return { upper: st.mtimeNs, lower: st.ino };
       } catch (e) {
         throw code(e);
       }
