@@ -5,7 +5,7 @@ import { closeSync } from "node:fs";
 import { sha3Hex } from "./load.ts";
 import { TranspileCache, type TranspiledComponent, type CacheOptions } from "./transpile.ts";
 import { AlgorithmError, DEFAULT_LIMITS, type RunLimits, type RunOutcome } from "./types.ts";
-import { capMemories } from "./wasm-binary.ts";
+import { capMemories } from "./wasm/binary.ts";
 import type { PreopenSpec } from "./wasi-fs.ts";
 import {
   INTERRUPT_SLOT,
