@@ -6,7 +6,7 @@ import { basename, join, resolve } from "node:path";
 import { Command, CommanderError } from "commander";
 import { AlgorithmError, DEFAULT_LIMITS, type RunLimits } from "./types.ts";
 import { configureCache, runWasm } from "./wasm-engine.ts";
-import type { PreopenSpec } from "./wasi-fs.ts";
+import type { PreopenSpec } from "./wasi/filesystem.ts";
 
 const USAGE = `usage: wasm run [--dir HOST[::GUEST][::ro]]... [--env NAME=VALUE]... [--timeout MS]
                 [--max-memory BYTES] [--cache-dir DIR | --no-cache] FILE [ARGS...]`;

@@ -6,7 +6,7 @@ import { sha3Hex } from "./load.ts";
 import { TranspileCache, type TranspiledComponent, type CacheOptions } from "./transpile.ts";
 import { AlgorithmError, DEFAULT_LIMITS, type RunLimits, type RunOutcome } from "./types.ts";
 import { capMemories } from "./wasm/binary.ts";
-import type { PreopenSpec } from "./wasi-fs.ts";
+import type { PreopenSpec } from "./wasi/filesystem.ts";
 import {
   INTERRUPT_SLOT,
   SHARED_SLOTS,
@@ -18,7 +18,7 @@ import {
   type WorkerTimings,
 } from "./worker-protocol.ts";
 
-export type { PreopenSpec } from "./wasi-fs.ts";
+export type { PreopenSpec } from "./wasi/filesystem.ts";
 export type { DatasetEntry } from "./worker-protocol.ts";
 export type { TranspiledComponent } from "./transpile.ts";
 

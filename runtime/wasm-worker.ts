@@ -14,7 +14,7 @@ declare const self: Worker;
 const post = (m: FromWorker, transfer?: ArrayBuffer[]) => self.postMessage(m, transfer ?? []);
 
 // Preload the host for the run role so a spare worker is ready before the run arrives.
-const hostModule = import("./wasi-host.ts");
+const hostModule = import("./wasi/host.ts");
 let role: "transpile" | "run" | undefined;
 
 interface GeneratedModule {
