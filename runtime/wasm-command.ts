@@ -5,7 +5,7 @@
 import { basename, join, resolve } from "node:path";
 import { Command, CommanderError } from "commander";
 import { AlgorithmError, DEFAULT_LIMITS, type RunLimits } from "./types.ts";
-import { configureCache, runWasm } from "./wasm-engine.ts";
+import { configureCache, runWasm, warmup } from "./wasm-engine.ts";
 import type { PreopenSpec } from "./wasi/filesystem.ts";
 
 const USAGE = `usage: wasm run [--dir HOST[::GUEST][::ro]]... [--env NAME=VALUE]... [--timeout MS]
@@ -113,6 +113,8 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`${(e as Error).message}\n`);
     return 2;
   }
+  // Boot the run Worker while the file is read and hashed (a one-shot command has nothing else to do).
+  warmup({ transpiler: false });
   let bytes: Uint8Array;
   try {
     bytes = new Uint8Array(await Bun.file(cmd.file).arrayBuffer());
