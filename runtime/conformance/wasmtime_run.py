@@ -37,9 +37,14 @@ def wasi_config(dirs, env, argv):
     return cfg
 
 
-def run_module(engine, data, cfg):
+def wasi_store(engine, cfg):
     store = wasmtime.Store(engine)
     store.set_wasi(cfg)
+    return store
+
+
+def run_module(engine, data, cfg):
+    store = wasi_store(engine, cfg)
     linker = wasmtime.Linker(engine)
     linker.define_wasi()
     inst = linker.instantiate(store, wasmtime.Module(engine, data))
@@ -51,8 +56,7 @@ def run_module(engine, data, cfg):
 
 
 def run_component(engine, data, cfg):
-    store = wasmtime.Store(engine)
-    store.set_wasi(cfg)
+    store = wasi_store(engine, cfg)
     linker = cm.Linker(engine)
     linker.add_wasip2()
     inst = linker.instantiate(store, cm.Component(engine, data))
