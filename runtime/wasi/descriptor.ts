@@ -215,7 +215,7 @@ export class Descriptor {
     try {
       const st = this.#stat();
       if (this.#fd !== null) setFileTimes(this.#fd, timeSpec(atime), timeSpec(mtime), st);
-      else setPathTimes(this.#self(), true, timeSpec(atime), timeSpec(mtime), st);
+      else setPathTimes(this.#self(), false, timeSpec(atime), timeSpec(mtime), st); // resolved: never let the kernel follow
     } catch (e) {
       throw code(e);
     }

@@ -37,6 +37,24 @@ int main(void) {
   __wasi_clock_time_get(__WASI_CLOCKID_MONOTONIC, 1, &t3);
   EXPECT_EQ("slept at least 5 ms", t3 - t1 >= 5000000, 1);
   EXPECT("poll_oneoff nothing", __wasi_poll_oneoff(&sub, &ev, 0, &nev), __WASI_ERRNO_INVAL);
+  /* poll_oneoff on stdout and stderr (always writable) with a long clock: both fire at once. */
+  __wasi_subscription_t subs[3] = {0};
+  for (int i = 0; i < 2; i++) {
+    subs[i].userdata = 100 + i;
+    subs[i].u.tag = __WASI_EVENTTYPE_FD_WRITE;
+    subs[i].u.u.fd_write.file_descriptor = 1 + i;
+  }
+  subs[2].userdata = 200;
+  subs[2].u.tag = __WASI_EVENTTYPE_CLOCK;
+  subs[2].u.u.clock.id = __WASI_CLOCKID_MONOTONIC;
+  subs[2].u.u.clock.timeout = 5000000000ull;
+  __wasi_event_t evs[3];
+  EXPECT("poll_oneoff stdio", __wasi_poll_oneoff(subs, evs, 3, &nev), 0);
+  EXPECT_EQ("two stdio events", nev, 2);
+  int writable = 0;
+  for (__wasi_size_t i = 0; i < nev && i < 3; i++)
+    if (evs[i].type == __WASI_EVENTTYPE_FD_WRITE && evs[i].error == 0) writable |= 1 << (evs[i].userdata - 100);
+  EXPECT_EQ("stdout and stderr writable", writable, 3);
   EXPECT("sched_yield", __wasi_sched_yield(), 0);
 
   uint8_t a[32] = {0}, b[32] = {0};

@@ -2,6 +2,11 @@
  * interesting_paths, unlink_file_trailing_slashes, dangling_symlink, path_rename, readlink). */
 #include "check.h"
 
+/* The raw import: the path goes as pointer + length, so an embedded NUL reaches the host. */
+__attribute__((import_module("wasi_snapshot_preview1"), import_name("path_open"))) int32_t raw_path_open(
+    int32_t fd, int32_t dirflags, const char *path, int32_t path_len, int32_t oflags, int64_t base, int64_t inheriting,
+    int32_t fdflags, __wasi_fd_t *out);
+
 int main(void) {
   __wasi_errno_t err;
   EXPECT("mkdir dir", __wasi_path_create_directory(DIR_FD, "dir"), 0);
@@ -17,8 +22,9 @@ int main(void) {
   EXPECT("open .. staying inside", err, 0);
   open_at("dir/nested/file/", 0, __WASI_RIGHTS_FD_READ, &err);
   EXPECT("open file with trailing slash", err, __WASI_ERRNO_NOTDIR);
-  open_at("dir/nested/file\0x", 0, __WASI_RIGHTS_FD_READ, &err); /* NUL ends the C string: opens file */
-  EXPECT("open up to NUL", err, 0);
+  __wasi_fd_t nfd;
+  EXPECT("open with an embedded NUL", raw_path_open(DIR_FD, 0, "dir/nested/file\0x", 17, 0, __WASI_RIGHTS_FD_READ, 0, 0, &nfd), __WASI_ERRNO_ILSEQ, __WASI_ERRNO_INVAL);
+  EXPECT("open with a trailing NUL", raw_path_open(DIR_FD, 0, "dir/nested/file\0", 16, 0, __WASI_RIGHTS_FD_READ, 0, 0, &nfd), __WASI_ERRNO_ILSEQ, __WASI_ERRNO_INVAL);
   open_at("dir/nested/file", __WASI_OFLAGS_DIRECTORY, __WASI_RIGHTS_FD_READ, &err);
   EXPECT("open file as directory", err, __WASI_ERRNO_NOTDIR);
   open_at("dir/nested", __WASI_OFLAGS_CREAT | __WASI_OFLAGS_EXCL, __WASI_RIGHTS_FD_READ, &err);
