@@ -259,7 +259,7 @@ export class Computation {
       let prepared: PreparedAlgorithm | undefined;
       if (runner.prepare) {
         try {
-          prepared = await runner.prepare(algo.path);
+          prepared = await runner.prepare(algo.path, { sha3: toHex(hash) });
         } catch (err) {
           if (err instanceof AlgorithmError) {
             throw invalidArgument(`the algorithm is not a usable WebAssembly program: ${err.message}`, "the algorithm is not a usable WebAssembly program");

@@ -68,12 +68,19 @@ const median = (xs: number[]) => {
 };
 const round = (x: number, d = 2) => Math.round(x * 10 ** d) / 10 ** d;
 
+// Peak RSS of the one child: GNU time's %M (Bun's resourceUsage() reports the maximum over all of
+// this process's children so far, not the child's own).
+const GNU_TIME = existsSync("/usr/bin/time") ? "/usr/bin/time" : null;
+
 async function timed(cmd: string[], cwd: string): Promise<Measured & { code: number; stderr: string }> {
+  const rssFile = join(cwd, ".peak-rss");
+  const full = GNU_TIME ? [GNU_TIME, "-f", "%M", "-o", rssFile, ...cmd] : cmd;
   const t = performance.now();
-  const p = Bun.spawn(cmd, { cwd, stdout: "ignore", stderr: "pipe", env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/" } });
+  const p = Bun.spawn(full, { cwd, stdout: "ignore", stderr: "pipe", env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/" } });
   const [code, stderr] = await Promise.all([p.exited, new Response(p.stderr).text()]);
   const ms = performance.now() - t;
-  return { ms, code, stderr, peakRssMiB: round((p.resourceUsage()?.maxRSS ?? 0) / 1024 ** 2, 1) };
+  const kb = GNU_TIME && existsSync(rssFile) ? Number(readFileSync(rssFile, "utf8").trim().split("\n").pop()) : NaN;
+  return { ms, code, stderr, peakRssMiB: Number.isFinite(kb) ? round(kb / 1024, 1) : null };
 }
 
 function dirsFor(w: WorkDir): [string, string][] {

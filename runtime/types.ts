@@ -79,8 +79,9 @@ export interface Runner {
   /**
    * The one step between an upload and its run: reads and checks the file once (AlgorithmError when
    * it cannot run at all). Runners with nothing to prepare leave it out; callers then use run().
+   * `known.sha3`: the file's SHA3-256 (lowercase hex) when the caller has verified it already.
    */
-  prepare?(algorithmPath: string): Promise<PreparedAlgorithm>;
+  prepare?(algorithmPath: string, known?: { sha3?: string }): Promise<PreparedAlgorithm>;
   run(spec: RunSpec): Promise<RunOutcome>;
 }
 

@@ -152,9 +152,11 @@ export function transpileCache(): TranspileCache {
 export async function prepareWasm(
   bytes: Uint8Array,
   cache: TranspileCache = defaultCache,
-  opts: { memoryBytes?: number } = {},
+  opts: { memoryBytes?: number; sha3?: string } = {},
 ): Promise<{ component: TranspiledComponent; cached: boolean }> {
-  const hash = sha3Hex(bytes);
+  // A caller that has hashed the bytes already (the agent checks the upload against the manifest)
+  // passes it: 21.5 MB take ~100 ms to hash here.
+  const hash = opts.sha3 ?? sha3Hex(bytes);
   const hit = await cache.get(hash);
   const component = hit ?? (await transpileOffThread(bytes, hash));
   if (!hit) await cache.set(component);

@@ -27,8 +27,12 @@ export async function runWasmSpec(spec: RunSpec): Promise<WasmOutcome> {
 }
 
 /** Reads, hashes and transpiles once; the returned run() goes straight to the Worker. */
-export async function prepareWasmSpec(algorithmPath: string): Promise<PreparedAlgorithm & { component: TranspiledComponent }> {
-  const { component, cached } = await prepareWasm(new Uint8Array(await Bun.file(algorithmPath).arrayBuffer()));
+export async function prepareWasmSpec(
+  algorithmPath: string,
+  known: { sha3?: string } = {},
+): Promise<PreparedAlgorithm & { component: TranspiledComponent }> {
+  const bytes = new Uint8Array(await Bun.file(algorithmPath).arrayBuffer());
+  const { component, cached } = await prepareWasm(bytes, undefined, { sha3: known.sha3 });
   let first = !cached;
   return {
     component,
