@@ -14,7 +14,7 @@ import { audienceOf } from "../protocol/signature.ts";
 import { GuestLink, listenGuestChannels, openGuestChannels } from "../protocol/host-channel/links.ts";
 import { manifestHash, parseManifest, type Manifest } from "../protocol/manifest.ts";
 import { timestampFromDate } from "../protocol/proto.ts";
-import { runnerFor as defaultRunnerFor, prepareWasm } from "../runtime/index.ts";
+import { runnerFor as defaultRunnerFor } from "../runtime/index.ts";
 import type { AlgoType, Runner } from "../runtime/types.ts";
 import { checkManifestBinding, chooseProvider } from "./attestation.ts";
 import { Computation } from "./computation.ts";
@@ -66,7 +66,6 @@ export class Agent {
       log: this.log,
       publish: (t, s) => this.publish(t, s),
       runnerFor: o.runnerFor ?? defaultRunnerFor,
-      prepareWasm: (b) => prepareWasm(b),
       metrics: this.metrics,
       sources: cfg.sources,
       sealedInputs: new SealedInputs(() => this.kbsClient(), this.log, (status) => this.publish("KeyRelease", status)),

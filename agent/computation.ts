@@ -1,7 +1,7 @@
 // The computation: manifest, state machine, upload acceptance, the run, results. Transport-free: the
 // gRPC layer (grpc.ts) feeds it metadata and streams and maps AgentError codes to statuses.
 import type { KeyObject } from "node:crypto";
-import { chmod, mkdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+import { chmod, mkdir, rename, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { equalBytes, toHex } from "../protocol/hash.ts";
 import { loadPublicKey } from "../protocol/keys.ts";
@@ -9,7 +9,7 @@ import { checkFilename, manifestHash, type Manifest } from "../protocol/manifest
 import { claimedUserKey, NonceWindow, verifyRequest, type MetadataLike, type Role } from "../protocol/signature.ts";
 import { unzipFile, zipDirectory, ZipError } from "../protocol/zip.ts";
 import { resolveInterpreter } from "../runtime/runners/python.ts";
-import { ALGO_TYPES, AlgorithmError, DEFAULT_LIMITS, type AlgoType, type RunLimits, type Runner, type RunOutcome } from "../runtime/types.ts";
+import { ALGO_TYPES, AlgorithmError, DEFAULT_LIMITS, type AlgoType, type PreparedAlgorithm, type RunLimits, type Runner, type RunOutcome } from "../runtime/types.ts";
 import { AgentError, failedPrecondition, invalidArgument, permissionDenied, unauthenticated } from "./errors.ts";
 import { GUEST_OUTPUT_DIR, GuestOutput } from "./guest-output.ts";
 import { sealResults } from "./seal.ts";
@@ -43,8 +43,6 @@ export interface ComputationOptions {
   /** Publishes an AgentEvent (event_type, status); originator/computation id are added by the caller. */
   publish: (eventType: string, status: string) => void;
   runnerFor: (type: AlgoType) => Runner;
-  /** Validates/prepares a wasm upload (transpile into the cache); throws AlgorithmError if unusable. */
-  prepareWasm?: (bytes: Uint8Array) => Promise<unknown>;
   metrics?: Metrics;
   /**
    * Max AlgorithmRun/Warning events per run. Cocos sends one per stderr line; here the default is one
@@ -128,7 +126,7 @@ export class Computation {
   audience = "";
   private keyCache = new Map<string, KeyObject>();
   private slots: DatasetSlot[] = [];
-  private algo: { plan: AlgoPlan; path: string; requirementsPath?: string } | null = null;
+  private algo: { plan: AlgoPlan; path: string; requirementsPath?: string; prepared?: PreparedAlgorithm } | null = null;
   private algoClaimed = false;
   private resultsZip: string | null = null;
   private runError: string | null = null;
@@ -282,9 +280,12 @@ export class Computation {
     }
     this.algoClaimed = true;
     try {
-      if (plan.algoType === "wasm" && this.o.prepareWasm) {
+      // The runner's one prepare step (wasm: read, hash and transpile once); its run() needs nothing more.
+      const runner = this.o.runnerFor(plan.algoType);
+      let prepared: PreparedAlgorithm | undefined;
+      if (runner.prepare) {
         try {
-          await this.o.prepareWasm(new Uint8Array(await readFile(algo.path)));
+          prepared = await runner.prepare(algo.path, { sha3: toHex(hash) });
         } catch (err) {
           if (err instanceof AlgorithmError) {
             throw invalidArgument(`the algorithm is not a usable WebAssembly program: ${err.message}`, "the algorithm is not a usable WebAssembly program");
@@ -301,7 +302,7 @@ export class Computation {
         await rename(requirements.path, requirementsPath);
       }
       await mkdir(this.datasetsDir, { recursive: true });
-      this.algo = { plan, path, requirementsPath };
+      this.algo = { plan, path, requirementsPath, prepared };
     } catch (err) {
       this.algoClaimed = false;
       throw err;
@@ -406,7 +407,7 @@ export class Computation {
       await mkdir(this.resultsDir, { recursive: true });
       await mkdir(this.datasetsDir, { recursive: true });
       this.o.publish("Running", "InProgress");
-      const outcome = await this.o.runnerFor(algo.plan.algoType).run({
+      const outcome = await (algo.prepared ?? this.o.runnerFor(algo.plan.algoType)).run({
         algoType: algo.plan.algoType,
         algorithmPath: algo.path,
         args: algo.plan.args,

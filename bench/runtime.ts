@@ -16,6 +16,7 @@ import { type CProgram, DATA_DIR, KERNELS, buildExamples, paths } from "../examp
 import { BLOG_INPUT, type WorkDir, kernelMs, makeWorkDir, runNative } from "../examples/harness.ts";
 import { computationPreopens, configureCache, prepareWasm, runPrepared, runWasm, warmup, type WasmOutcome } from "../runtime/index.ts";
 import { transpileUpload, type TranspiledComponent } from "../runtime/transpile.ts";
+import { printSideBySide, sideBySide } from "./runtime-side-by-side.ts";
 
 const RUNS = Math.max(1, Number(process.env.BENCH_RUNS ?? 5));
 /** Idle time before each measured Wasm run: in the agent an upload takes at least this long, and
@@ -169,9 +170,9 @@ async function bench(wl: Workload, resultFiles: string[]): Promise<WorkloadResul
   return res;
 }
 
-/** Kernel time of the preview-1 module on plain node:wasi in a child Bun (bench/engine-baseline.ts). */
+/** Kernel time of the preview-1 module on plain node:wasi in a child Bun (bench/engine-baseline.mjs). */
 async function engineKernel(name: CProgram, args: string[]): Promise<number> {
-  const p = Bun.spawn([process.execPath, join(import.meta.dir, "engine-baseline.ts"), paths.wasm(name), ...args], {
+  const p = Bun.spawn([process.execPath, join(import.meta.dir, "engine-baseline.mjs"), paths.wasm(name), ...args], {
     stdout: "ignore",
     stderr: "pipe",
   });
@@ -257,6 +258,7 @@ export async function run(): Promise<object> {
   ];
   const results: WorkloadResult[] = [];
   const failures: WorkloadFailure[] = [];
+  let side: Awaited<ReturnType<typeof sideBySide>> = [];
   try {
     for (const [wl, files] of workloads) {
       try {
@@ -269,6 +271,8 @@ export async function run(): Promise<object> {
         console.log(`  ${wl.name}: FAILED ${(e as Error).message.split("\n")[0]}`);
       }
     }
+    console.log("side by side (whole processes):");
+    side = await sideBySide(RUNS, modelPath, (l) => console.log(l));
   } finally {
     train.dispose();
   }
@@ -278,7 +282,22 @@ export async function run(): Promise<object> {
   // rather than process/worker start-up (addition and inference run for microseconds).
   const compute = results.filter((r) => r.name === "iris-train" || KERNELS.includes(r.name as CProgram));
   const kernels = results.filter((r) => r.kernelRatio !== undefined);
+  const flite = side.find((r) => r.name === "flite");
+  const trivial = side.find((r) => r.name === "addition");
   const summary = {
+    /** Issue 14's targets, each with its figure. */
+    sideBySide: {
+      inProcessKernelVsNative: round(geomean(kernels.map((r) => r.kernelRatio!)), 3),
+      inProcessKernelVsBunWasi: round(geomean(kernels.map((r) => r.wasmKernelMs! / r.engineKernelMs!)), 3),
+      trivialWasmRunMs: trivial?.results.oursProcess?.ms,
+      trivialWasmtimeMs: trivial?.results.wasmtime?.ms,
+      fliteOursProcessMs: flite?.results.oursProcess?.ms,
+      fliteNodeWasiMs: flite?.results.nodeWasi?.ms,
+      fliteWasmtimeMs: flite?.results.wasmtime?.ms,
+      fliteOursPeakMiB: flite?.results.oursProcess?.peakRssMiB,
+      fliteNodePeakMiB: flite?.results.nodeWasi?.peakRssMiB,
+      targets: { inProcessKernelVsNative: 1.3, inProcessKernelVsBunWasi: 1.1, trivialWasmRunVsWasmtime: 1, fliteVsNode: 1, fliteRssVsNode: 1.2 },
+    },
     geomeanRatio: round(geomean(compute.map((r) => r.ratio)), 3),
     geomeanRatioWorkloads: compute.map((r) => r.name),
     geomeanKernelRatio: round(geomean(kernels.map((r) => r.kernelRatio!)), 3),
@@ -321,15 +340,25 @@ export async function run(): Promise<object> {
       `(target ≤ 200; transpile ${cold.uncachedTranspileMs} ms); preview-1 module uncached ${cold.preview1UncachedMs} ms`,
   );
 
+  console.log("");
+  printSideBySide(side, (l) => console.log(l));
+  const t = summary.sideBySide;
+  console.log(
+    `targets: in-process kernels ${t.inProcessKernelVsNative}× native (≤ 1.3), ${t.inProcessKernelVsBunWasi}× Bun node:wasi (≤ 1.1); ` +
+      `wasm run trivial ${t.trivialWasmRunMs} ms vs wasmtime-py ${t.trivialWasmtimeMs} ms; flite ${t.fliteOursProcessMs} ms vs node:wasi ` +
+      `${t.fliteNodeWasiMs} ms, peak ${t.fliteOursPeakMiB} MiB vs ${t.fliteNodePeakMiB} MiB (≤ 1.2×)`,
+  );
+
   return {
     suite: "runtime",
     date: new Date().toISOString(),
     machine: { bun: Bun.version, platform: process.platform, arch: process.arch, cpus: navigator.hardwareConcurrency },
     runs: RUNS,
-    build: { wasm: "clang --target=wasm32-wasi -O2 -msimd128 → jco componentNew + preview-1 command adapter", native: "cc -O2" },
+    build: { wasm: "clang --target=wasm32-wasi -O2 -msimd128 + examples/c/cabi-realloc.c → jco componentNew + preview-1 command adapter", native: "cc -O2" },
     summary,
     workloads: results,
     failures,
     coldStart: cold,
+    sideBySide: side,
   };
 }

@@ -34,6 +34,8 @@ export type JsComponent = (typeof JS_COMPONENTS)[number]["name"];
 const JS_DISABLED_FEATURES = ["http", "fetch-event"] as const;
 
 export const WASM_CFLAGS = ["--target=wasm32-wasi", "-O2", "-msimd128"];
+/** Linked into every Wasm build: the canonical-ABI allocator Debian's wasi-libc lacks (see the file). */
+const CABI_REALLOC = join(ROOT, "c", "cabi-realloc.c");
 export const NATIVE_CFLAGS = ["-O2"];
 
 export const paths = {
@@ -133,9 +135,9 @@ export async function buildExamples(opts: BuildOptions = {}): Promise<BuildStep[
   const adapterPath = (await import("@bytecodealliance/jco")).preview1AdapterCommandPath().pathname;
   for (const name of C_PROGRAMS.filter(want)) {
     const src = join(ROOT, "c", `${name}.c`);
-    const wasmCmd = ["clang", ...WASM_CFLAGS, src, "-o", paths.wasm(name)];
+    const wasmCmd = ["clang", ...WASM_CFLAGS, src, CABI_REALLOC, "-o", paths.wasm(name)];
     const nativeCmd = ["cc", ...NATIVE_CFLAGS, src, "-o", paths.native(name), "-lm"];
-    jobs.push({ output: paths.wasm(name), inputs: [src, ...headers], key: wasmCmd, make: () => run(wasmCmd) });
+    jobs.push({ output: paths.wasm(name), inputs: [src, CABI_REALLOC, ...headers], key: wasmCmd, make: () => run(wasmCmd) });
     jobs.push({ output: paths.native(name), inputs: [src, ...headers], key: nativeCmd, make: () => run(nativeCmd) });
     jobs.push({
       output: paths.component(name),

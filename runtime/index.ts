@@ -7,7 +7,7 @@ import { wasmRunner } from "./wasm-runner.ts";
 import type { AlgoType, Runner } from "./types.ts";
 
 export * from "./types.ts";
-export { wasmRunner, runWasmSpec, computationPreopens } from "./wasm-runner.ts";
+export { wasmRunner, runWasmSpec, prepareWasmSpec, computationPreopens } from "./wasm-runner.ts";
 export {
   configureCache,
   prepareWasm,

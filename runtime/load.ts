@@ -10,7 +10,7 @@ import {
   coreImports,
   renameImports,
   sections,
-} from "./wasm-binary.ts";
+} from "./wasm/binary.ts";
 // Embedded by `bun build --compile` (a file import resolves to a $bunfs path there).
 import adapterPath from "./assets/wasi_snapshot_preview1.command.wasm" with { type: "file" };
 

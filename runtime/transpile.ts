@@ -6,8 +6,8 @@ import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { loadWasm, sha3Hex, type WasmKind } from "./load.ts";
 import { AlgorithmError } from "./types.ts";
-import { instrumentLoops } from "./wasm-instrument.ts";
-import { WasmFormatError, coreExportNames } from "./wasm-binary.ts";
+import { instrumentLoops } from "./wasm/instrument.ts";
+import { WasmFormatError, coreExportNames } from "./wasm/binary.ts";
 
 export type EntryPoint = "run" | "infer";
 

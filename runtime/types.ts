@@ -66,10 +66,22 @@ export type RunOutcome =
   | { kind: "aborted"; message: string; durationMs: number }
   | { kind: "error"; message: string; durationMs: number };
 
+/** An uploaded algorithm the runner has checked and readied (wasm: transpiled, in the cache). */
+export interface PreparedAlgorithm {
+  /** Runs it; `spec.algorithmPath` may differ from the prepared path (the agent moves the file). */
+  run(spec: RunSpec): Promise<RunOutcome>;
+}
+
 export interface Runner {
   readonly type: AlgoType;
   /** Why this runner cannot run here (e.g. "python3 -m venv unavailable"), or null when it can. */
   unavailable(): Promise<string | null>;
+  /**
+   * The one step between an upload and its run: reads and checks the file once (AlgorithmError when
+   * it cannot run at all). Runners with nothing to prepare leave it out; callers then use run().
+   * `known.sha3`: the file's SHA3-256 (lowercase hex) when the caller has verified it already.
+   */
+  prepare?(algorithmPath: string, known?: { sha3?: string }): Promise<PreparedAlgorithm>;
   run(spec: RunSpec): Promise<RunOutcome>;
 }
 

@@ -3,9 +3,10 @@
 // Embedded by the CLI as `cocos-cli wasm run`.
 
 import { basename, join, resolve } from "node:path";
+import { Command, CommanderError } from "commander";
 import { AlgorithmError, DEFAULT_LIMITS, type RunLimits } from "./types.ts";
-import { configureCache, runWasm } from "./wasm-engine.ts";
-import type { PreopenSpec } from "./wasi-fs.ts";
+import { configureCache, runWasm, warmup } from "./wasm-engine.ts";
+import type { PreopenSpec } from "./wasi/filesystem.ts";
 
 const USAGE = `usage: wasm run [--dir HOST[::GUEST][::ro]]... [--env NAME=VALUE]... [--timeout MS]
                 [--max-memory BYTES] [--cache-dir DIR | --no-cache] FILE [ARGS...]`;
@@ -27,64 +28,80 @@ export interface ParsedCommand {
   cacheDir: string | undefined;
 }
 
+export class UsageError extends Error {}
+
 function fail(msg: string): never {
   throw new UsageError(`${msg}\n${USAGE}`);
 }
-export class UsageError extends Error {}
+
+const collect = (v: string, prev: string[]) => [...prev, v];
+const positive = (name: string) => (v: string) => {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) fail(`${name} must be a positive number, got ${JSON.stringify(v)}`);
+  return n;
+};
+
+interface RunFlags {
+  dir: string[];
+  env: string[];
+  timeout?: number;
+  maxMemory?: number;
+  cacheDir?: string;
+  cache: boolean;
+}
+
+/** `wasm run` declared with commander, the CLI's parser; everything after FILE goes to the guest. */
+function declare(onRun: (file: string, args: string[], flags: RunFlags) => void): Command {
+  const program = new Command("wasm")
+    .exitOverride()
+    .enablePositionalOptions()
+    .configureOutput({ writeOut: () => {}, writeErr: () => {} });
+  program
+    .command("run")
+    .description("run a Wasm component or preview-1 module like `wasmtime run`")
+    .option("--dir <HOST[::GUEST][::ro]>", "preopen a host directory (repeatable)", collect, [])
+    .option("--env <NAME=VALUE>", "set a guest environment variable (repeatable)", collect, [])
+    .option("--timeout <ms>", "wall-clock limit", positive("--timeout"))
+    .option("--max-memory <bytes>", "linear memory cap", positive("--max-memory"))
+    .option("--cache-dir <dir>", "transpile cache directory")
+    .option("--no-cache", "no transpile cache on disk")
+    .argument("[file]", "the component or module")
+    .argument("[args...]", "the guest's arguments")
+    .passThroughOptions()
+    .exitOverride()
+    .configureOutput({ writeOut: () => {}, writeErr: () => {} })
+    .action((file: string | undefined, args: string[], flags: RunFlags) => onRun(file ?? fail("missing FILE"), args, flags));
+  return program;
+}
 
 export function parseArgs(argv: string[]): ParsedCommand {
-  const a = [...argv];
-  if (a[0] === "--") a.shift();
+  const a = argv[0] === "--" ? argv.slice(1) : argv;
   if (a[0] !== "run") fail(`expected the subcommand "run", got ${JSON.stringify(a[0] ?? "")}`);
-  a.shift();
-  const preopens: PreopenSpec[] = [];
-  const env: Record<string, string> = {};
-  const limits: Partial<RunLimits> = {};
-  let cacheDir = defaultCacheDir();
-  while (a.length > 0 && a[0]!.startsWith("-")) {
-    const opt = a.shift()!;
-    if (opt === "--") break;
-    const eq = opt.indexOf("=");
-    const [name, inline] = eq > 0 ? [opt.slice(0, eq), opt.slice(eq + 1)] : [opt, undefined];
-    const value = () => inline ?? a.shift() ?? fail(`${name} needs a value`);
-    switch (name) {
-      case "--dir": {
-        const parts = value().split("::");
-        const host = parts[0]!;
-        const guest = parts[1] ?? host;
-        const ro = parts[2] === "ro" || parts[2] === "readonly";
+  let parsed: ParsedCommand | undefined;
+  try {
+    declare((file, args, flags) => {
+      const preopens = flags.dir.map((spec): PreopenSpec => {
+        const [host, guest, mode] = spec.split("::");
         if (!host) fail("--dir needs HOST[::GUEST]");
-        preopens.push({ hostPath: resolve(host), guestPath: guest, readOnly: ro });
-        break;
-      }
-      case "--env": {
-        const v = value();
+        return { hostPath: resolve(host), guestPath: guest || host, readOnly: mode === "ro" || mode === "readonly" };
+      });
+      const env: Record<string, string> = {};
+      for (const v of flags.env) {
         const eq = v.indexOf("=");
         if (eq <= 0) fail(`--env expects NAME=VALUE, got ${JSON.stringify(v)}`);
         env[v.slice(0, eq)] = v.slice(eq + 1);
-        break;
       }
-      case "--timeout":
-        limits.timeoutMs = Number(value());
-        break;
-      case "--max-memory":
-        limits.memoryBytes = Number(value());
-        break;
-      case "--cache-dir":
-        cacheDir = resolve(value());
-        break;
-      case "--no-cache":
-        cacheDir = undefined;
-        break;
-      default:
-        fail(`unknown option ${name}`);
-    }
+      const limits: Partial<RunLimits> = {};
+      if (flags.timeout !== undefined) limits.timeoutMs = flags.timeout;
+      if (flags.maxMemory !== undefined) limits.memoryBytes = flags.maxMemory;
+      const cacheDir = !flags.cache ? undefined : flags.cacheDir ? resolve(flags.cacheDir) : defaultCacheDir();
+      parsed = { file, args, preopens, env, limits, cacheDir };
+    }).parse(a, { from: "user" });
+  } catch (e) {
+    if (e instanceof CommanderError) fail(e.message.replace(/^error: /, ""));
+    throw e;
   }
-  const file = a.shift() ?? fail("missing FILE");
-  for (const [k, v] of Object.entries(limits)) {
-    if (!Number.isFinite(v) || (v as number) <= 0) fail(`${k} must be a positive number`);
-  }
-  return { file, args: a, preopens, env, limits, cacheDir };
+  return parsed ?? fail("missing FILE");
 }
 
 /** Returns the exit status for the process: the guest's code, or 1 for traps/limits/errors (125 for usage). */
@@ -96,6 +113,8 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`${(e as Error).message}\n`);
     return 2;
   }
+  // Boot the run Worker while the file is read and hashed (a one-shot command has nothing else to do).
+  warmup({ transpiler: false });
   let bytes: Uint8Array;
   try {
     bytes = new Uint8Array(await Bun.file(cmd.file).arrayBuffer());

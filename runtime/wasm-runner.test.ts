@@ -4,7 +4,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { buildGuest, clangUnavailable } from "./testdata/build.ts";
 import { AlgorithmError, type RunLimits, type RunSpec } from "./types.ts";
-import { runWasmSpec } from "./wasm-runner.ts";
+import { prepareWasmSpec, runWasmSpec } from "./wasm-runner.ts";
+import { sha3Hex } from "./load.ts";
 import { loadWasm } from "./load.ts";
 import { buildInferenceComponent } from "./testdata/build.ts";
 
@@ -49,6 +50,27 @@ async function run(args: string[], opts: { limits?: Partial<RunLimits>; env?: Re
   };
   return { l, lines, errs, spec };
 }
+
+describe.skipIf(!!noClang)("wasm runner: the prepare step", () => {
+  test("prepare reads the file once; its run needs no file (the agent moves it) and runs again", async () => {
+    const copy = join(root, "prepared.wasm");
+    writeFileSync(copy, readFileSync(guest));
+    const prepared = await prepareWasmSpec(copy, { sha3: sha3Hex(readFileSync(copy)) });
+    rmSync(copy);
+    for (const who of ["a", "b"]) {
+      const r = await run(["echo", who], { file: copy });
+      const o = await prepared.run(r.spec);
+      expect(o).toMatchObject({ kind: "exit", code: 0 });
+      expect(r.lines).toContain(`arg 2 ${who}`);
+    }
+  });
+
+  test("a file that is not Wasm is refused at prepare, before any run", async () => {
+    const bad = join(root, "bad-prepare.wasm");
+    writeFileSync(bad, "#!/bin/sh\necho not wasm\n");
+    await expect(prepareWasmSpec(bad)).rejects.toBeInstanceOf(AlgorithmError);
+  });
+});
 
 describe.skipIf(!!noClang)("wasm runner (C guests)", () => {
   test("args, env, results, '.' → results, datasets readable; nothing from the host env", async () => {

@@ -3,8 +3,9 @@
 
 import { basename } from "node:path";
 import { LineSplitter } from "./runners/lines.ts";
-import { runWasm, type WasmOutcome } from "./wasm-engine.ts";
-import type { RunSpec, Runner } from "./types.ts";
+import { prepareWasm, runPrepared, runWasm, type TranspiledComponent, type WasmOutcome, type WasmRunOptions } from "./wasm-engine.ts";
+import { epochNow } from "./worker-protocol.ts";
+import type { PreparedAlgorithm, RunSpec, Runner } from "./types.ts";
 
 /** Preopens of a computation (the Cocos/WasmEdge layout). */
 export function computationPreopens(datasetsDir: string, resultsDir: string) {
@@ -22,10 +23,35 @@ export function computationPreopens(datasetsDir: string, resultsDir: string) {
  */
 export async function runWasmSpec(spec: RunSpec): Promise<WasmOutcome> {
   const bytes = new Uint8Array(await Bun.file(spec.algorithmPath).arrayBuffer());
+  return withSpec(spec, (opts) => runWasm(bytes, opts));
+}
+
+/** Reads, hashes and transpiles once; the returned run() goes straight to the Worker. */
+export async function prepareWasmSpec(
+  algorithmPath: string,
+  known: { sha3?: string } = {},
+): Promise<PreparedAlgorithm & { component: TranspiledComponent }> {
+  const bytes = new Uint8Array(await Bun.file(algorithmPath).arrayBuffer());
+  const { component, cached } = await prepareWasm(bytes, undefined, { sha3: known.sha3 });
+  let first = !cached;
+  return {
+    component,
+    run: (spec) =>
+      withSpec(spec, (opts) => {
+        // Only the first run after an uncached prepare reports the transpile it paid for.
+        const prep = { cached: !first, startedAt: epochNow() };
+        first = false;
+        return runPrepared(component, opts, prep);
+      }),
+  };
+}
+
+/** The RunSpec as engine options (the computation's preopens, line-split logs) around one run. */
+async function withSpec(spec: RunSpec, run: (opts: WasmRunOptions) => Promise<WasmOutcome>): Promise<WasmOutcome> {
   const out = new LineSplitter((l) => spec.onLog?.("stdout", l));
   const err = new LineSplitter((l) => spec.onLog?.("stderr", l));
   try {
-    return await runWasm(bytes, {
+    return await run({
       argv: [basename(spec.algorithmPath), ...spec.args],
       env: spec.env ?? {},
       preopens: computationPreopens(spec.datasetsDir, spec.resultsDir),
@@ -49,5 +75,6 @@ export const wasmRunner: Runner = {
   async unavailable() {
     return typeof WebAssembly === "object" && typeof Worker === "function" ? null : "WebAssembly or Worker unavailable";
   },
+  prepare: prepareWasmSpec,
   run: runWasmSpec,
 };

@@ -7,14 +7,14 @@ import { join } from "node:path";
 import type { FromWorker, RunRequest, ToWorker, WorkerOutcome, WorkerTimings } from "./worker-protocol.ts";
 import { INTERRUPT_SLOT, epochNow } from "./worker-protocol.ts";
 import { AlgorithmError } from "./types.ts";
-import { INTERRUPT_MODULE, INTERRUPT_NAME, MEMORY_SIZE_NAME } from "./wasm-instrument.ts";
-import { WASM_PAGE_SIZE, capMemories } from "./wasm-binary.ts";
+import { INTERRUPT_MODULE, INTERRUPT_NAME, MEMORY_SIZE_NAME } from "./wasm/instrument.ts";
+import { WASM_PAGE_SIZE, capMemories } from "./wasm/binary.ts";
 
 declare const self: Worker;
 const post = (m: FromWorker, transfer?: ArrayBuffer[]) => self.postMessage(m, transfer ?? []);
 
 // Preload the host for the run role so a spare worker is ready before the run arrives.
-const hostModule = import("./wasi-host.ts");
+const hostModule = import("./wasi/host.ts");
 let role: "transpile" | "run" | undefined;
 
 interface GeneratedModule {

@@ -1,6 +1,6 @@
 // Messages between the main thread and runtime/wasm-worker.ts.
 
-import type { PreopenSpec } from "./wasi-fs.ts";
+import type { PreopenSpec } from "./wasi/filesystem.ts";
 import type { TranspiledComponent } from "./transpile.ts";
 import type { LimitKind } from "./types.ts";
 

@@ -30,6 +30,11 @@ if [ -z "${COCOS_TEST_POSTGRES_URL:-}" ] && command -v pg_lsclusters >/dev/null 
     export COCOS_TEST_POSTGRES_URL="postgres://cocos:cocos@127.0.0.1:${pg_port}/postgres"
   fi
 fi
+# wasmtime (the WASI reference) for the differential and conformance tests: a venv under .cache.
+venv=.cache/venv-wasmtime
+if ! "$venv/bin/python" -c "import wasmtime" >/dev/null 2>&1; then
+  python3 -m venv "$venv" && "$venv/bin/pip" install -q wasmtime==49.0.0 || echo "test-all: cannot install wasmtime-py into $venv" >&2
+fi
 bun test --timeout 120000 "$@"
 rc=$?
 if [ -n "$started_dockerd" ]; then pkill -x dockerd || true; fi

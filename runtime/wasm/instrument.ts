@@ -11,7 +11,7 @@
 // defined function index by one, so calls, ref.func, exports, start and element segments are
 // renumbered; the name section is dropped.
 
-import { Reader, WasmFormatError, encodeName, encodeU32, sections, type Section } from "./wasm-binary.ts";
+import { Reader, WasmFormatError, encodeName, encodeU32, sections, type Section } from "./binary.ts";
 
 export const INTERRUPT_MODULE = "cocos:runtime";
 export const INTERRUPT_NAME = "interrupt-check";
@@ -381,9 +381,18 @@ export interface InstrumentOptions {
   interruptible?: boolean;
 }
 
+/** What the added imports shift: every defined function index at or above `from` moves by `by`. */
+interface Shift {
+  from: number;
+  by: number;
+}
+const shifted = (idx: number, sh: Shift) => (idx >= sh.from ? idx + sh.by : idx);
+
 /**
  * Returns the module with interruptible loops, or the input when it has no code with loops.
  * Throws WasmFormatError for instruction sets it cannot decode (GC), so nothing runs uninstrumented.
+ * The steps, one function each: append the host functions' types, append the imports, append the
+ * fuel global, rewrite every body, renumber exports/start/elements, reassemble the sections.
  */
 export function instrumentLoops(module: Uint8Array, opts: InstrumentOptions = {}): Uint8Array {
   const secs = sections(module);
@@ -392,8 +401,38 @@ export function instrumentLoops(module: Uint8Array, opts: InstrumentOptions = {}
   const hookMemorySize = !!opts.hookMemorySize;
   if (!code || (!hasLoop(module, code) && !hookMemorySize)) return module;
 
-  // Types: append `() -> ()`.
-  const typeSec = get(S.type);
+  const types = appendTypes(module, get(S.type), hookMemorySize);
+  const imports = appendImports(module, get(S.import), types, hookMemorySize);
+  const shift: Shift = { from: imports.importedFuncs, by: imports.added };
+  const memorySizeCall = hookMemorySize ? [0x10, ...encodeU32(imports.importedFuncs + 1)] : null;
+  const rw0: Rewriter = { shiftFrom: shift.from, shiftBy: shift.by, fuel: null, memorySize: null };
+  const globals = appendFuelGlobal(module, get(S.global), imports.importedGlobals, rw0);
+  const plain: Rewriter = { ...rw0, memorySize: memorySizeCall };
+  const codeOut = rewriteCode(module, code, {
+    paramCounts: types.paramCounts,
+    funcTypes: functionTypes(module, get(S.func)),
+    interruptible: opts.interruptible !== false,
+    plain,
+    withFuel: fuelRewriter(plain, imports.importedFuncs, globals.fuelGlobal),
+  });
+
+  const replaced = new Map<number, Out>([
+    [S.type, outOf(types.payload)],
+    [S.import, outOf(imports.payload)],
+    [S.global, globals.payload],
+    [S.code, codeOut],
+  ]);
+  const exp = get(S.export);
+  if (exp) replaced.set(S.export, renumberExports(module, exp, shift));
+  const start = get(S.start);
+  if (start) replaced.set(S.start, outOf(encodeU32(shifted(new Reader(module, start.start, start.end).u32(), shift))));
+  const elem = get(S.elem);
+  if (elem) replaced.set(S.elem, renumberElements(module, elem, shift, rw0));
+  return reassemble(module, secs, replaced);
+}
+
+/** Types: append `() -> ()` (and `() -> i32` for memory-size); also each type's parameter count. */
+function appendTypes(module: Uint8Array, typeSec: Section | undefined, hookMemorySize: boolean) {
   let typeCount = 0;
   const typeBody: number[] = [];
   const paramCounts: number[] = [];
@@ -413,14 +452,19 @@ export function instrumentLoops(module: Uint8Array, opts: InstrumentOptions = {}
       for (let j = 0; j < nr; j++) skipBlockType(probe);
     }
   }
-  const voidType = typeCount;
-  const i32Type = typeCount + 1;
-  const newTypes = hookMemorySize
+  const payload = hookMemorySize
     ? [...encodeU32(typeCount + 2), ...typeBody, 0x60, 0x00, 0x00, 0x60, 0x00, 0x01, 0x7f]
     : [...encodeU32(typeCount + 1), ...typeBody, 0x60, 0x00, 0x00];
+  return { payload, voidType: typeCount, i32Type: typeCount + 1, paramCounts };
+}
 
-  // Imports: count functions and globals, append ours.
-  const impSec = get(S.import);
+/** Imports: count the imported functions and globals, append the host functions. */
+function appendImports(
+  module: Uint8Array,
+  impSec: Section | undefined,
+  types: { voidType: number; i32Type: number },
+  hookMemorySize: boolean,
+) {
   let importCount = 0;
   let importedFuncs = 0;
   let importedGlobals = 0;
@@ -457,23 +501,22 @@ export function instrumentLoops(module: Uint8Array, opts: InstrumentOptions = {}
     for (let i = bodyStart; i < impSec.end; i++) importBody.push(module[i]!);
   }
   const added = hookMemorySize ? 2 : 1;
-  const newImports = [
+  const payload = [
     ...encodeU32(importCount + added),
     ...importBody,
     ...encodeName(INTERRUPT_MODULE),
     ...encodeName(INTERRUPT_NAME),
     0x00,
-    ...encodeU32(voidType),
+    ...encodeU32(types.voidType),
     ...(hookMemorySize
-      ? [...encodeName(INTERRUPT_MODULE), ...encodeName(MEMORY_SIZE_NAME), 0x00, ...encodeU32(i32Type)]
+      ? [...encodeName(INTERRUPT_MODULE), ...encodeName(MEMORY_SIZE_NAME), 0x00, ...encodeU32(types.i32Type)]
       : []),
   ];
-  const interruptFunc = importedFuncs;
-  const memorySizeCall = hookMemorySize ? [0x10, ...encodeU32(importedFuncs + 1)] : null;
-  const rw0: Rewriter = { shiftFrom: importedFuncs, shiftBy: added, fuel: null, memorySize: null };
+  return { payload, importedFuncs, importedGlobals, added };
+}
 
-  // Globals: renumber ref.func in initialisers, append the fuel counter.
-  const globSec = get(S.global);
+/** Globals: renumber ref.func in initialisers, append the fuel counter. */
+function appendFuelGlobal(module: Uint8Array, globSec: Section | undefined, importedGlobals: number, rw0: Rewriter) {
   let globalCount = 0;
   const globalBody = new Out();
   if (globSec) {
@@ -487,21 +530,21 @@ export function instrumentLoops(module: Uint8Array, opts: InstrumentOptions = {}
       rewriteExpr(r, null, rw0, globalBody);
     }
   }
-  const fuelGlobal = importedGlobals + globalCount;
-  const newGlobals = outOf(encodeU32(globalCount + 1));
-  newGlobals.append(globalBody);
-  newGlobals.push(0x7f, 0x01, 0x41, ...signedLeb(FUEL_PER_CHECK), 0x0b);
+  const payload = outOf(encodeU32(globalCount + 1));
+  payload.append(globalBody);
+  payload.push(0x7f, 0x01, 0x41, ...signedLeb(FUEL_PER_CHECK), 0x0b);
+  return { payload, fuelGlobal: importedGlobals + globalCount };
+}
 
+/** The rewriter of a function body whose fuel local is `local`. */
+function fuelRewriter(plain: Rewriter, interruptFunc: number, fuelGlobal: number): (local: number) => Rewriter {
   const fuel = encodeU32(fuelGlobal);
-  const interruptible = opts.interruptible !== false;
-  /** The rewriter of a function body whose fuel local is `local`. */
-  const bodyRewriter = (local: number): Rewriter => {
+  return (local) => {
     const l = encodeU32(local);
     const decrement = [0x20, ...l, 0x41, 0x01, 0x6b, 0x22, ...l, 0x45]; // fuel -= 1; fuel == 0
     const refill = [0x10, ...encodeU32(interruptFunc), 0x41, ...signedLeb(FUEL_PER_CHECK), 0x21, ...l];
     return {
-      shiftFrom: importedFuncs,
-      shiftBy: added,
+      ...plain,
       fuel: {
         check: [...decrement, 0x04, 0x40, ...refill, 0x0b],
         exitCheck: [...decrement, 0x0d, 0x01],
@@ -509,140 +552,121 @@ export function instrumentLoops(module: Uint8Array, opts: InstrumentOptions = {}
         spill: [0x20, ...l, 0x24, ...fuel],
         reload: [0x23, ...fuel, 0x21, ...l],
       },
-      memorySize: memorySizeCall,
     };
   };
-  const plain: Rewriter = { shiftFrom: importedFuncs, shiftBy: added, fuel: null, memorySize: memorySizeCall };
+}
 
-  // Function section: each defined function's type, for its parameter count.
+/** Function section: each defined function's type, for its parameter count. */
+function functionTypes(module: Uint8Array, funcSec: Section | undefined): number[] {
   const funcTypes: number[] = [];
-  const funcSec = get(S.func);
   if (funcSec) {
     const r = new Reader(module, funcSec.start, funcSec.end);
     const n = r.u32();
     for (let i = 0; i < n; i++) funcTypes.push(r.u32());
   }
+  return funcTypes;
+}
 
-  // Code.
+/** Code: every body with a fuel local and loop checks when it has loops, else only renumbered. */
+function rewriteCode(
+  module: Uint8Array,
+  code: Section,
+  c: { paramCounts: number[]; funcTypes: number[]; interruptible: boolean; plain: Rewriter; withFuel: (local: number) => Rewriter },
+): Out {
   const codeOut = new Out();
-  {
-    const r = new Reader(module, code.start, code.end);
-    const n = r.u32();
-    codeOut.push(...encodeU32(n));
-    for (let i = 0; i < n; i++) {
-      const size = r.u32();
-      const bodyEnd = r.pos + size;
-      let body = new Out();
-      const declStart = r.pos;
-      const groups = r.u32();
-      const localsStart = r.pos;
-      let locals = paramCounts[funcTypes[i] ?? -1] ?? 0;
-      for (let g = 0; g < groups; g++) {
-        locals += r.u32();
-        skipBlockType(r);
-      }
-      const exprStart = r.pos;
-      if (interruptible) {
-        // One more i32 local, the fuel, loaded at entry.
-        const rw = bodyRewriter(locals);
-        if (module.subarray(exprStart, bodyEnd).includes(0xfd)) {
-          const scan: Rewriter = { ...plain, simdLoops: new Set<number>() };
-          rewriteExpr(r, bodyEnd, scan, new Out());
-          r.pos = exprStart;
-          rw.wrapLoops = scan.simdLoops;
-        }
-        body.push(...encodeU32(groups + 1));
-        body.span(module, localsStart, exprStart);
-        body.push(0x01, 0x7f, ...rw.fuel!.reload);
-        rewriteExpr(r, bodyEnd, rw, body);
-        if (!rw.sawLoop) r.pos = exprStart;
-      }
-      if (r.pos === exprStart) {
-        body = new Out();
-        body.span(module, declStart, exprStart);
-        rewriteExpr(r, bodyEnd, plain, body);
-      }
-      if (r.pos !== bodyEnd) throw new WasmFormatError(`function body ${i} overran its size`);
-      codeOut.push(...encodeU32(body.length));
-      codeOut.append(body);
+  const r = new Reader(module, code.start, code.end);
+  const n = r.u32();
+  codeOut.push(...encodeU32(n));
+  for (let i = 0; i < n; i++) {
+    const size = r.u32();
+    const bodyEnd = r.pos + size;
+    let body = new Out();
+    const declStart = r.pos;
+    const groups = r.u32();
+    const localsStart = r.pos;
+    let locals = c.paramCounts[c.funcTypes[i] ?? -1] ?? 0;
+    for (let g = 0; g < groups; g++) {
+      locals += r.u32();
+      skipBlockType(r);
     }
-  }
-
-  // Exports.
-  let exportOut: Out | null = null;
-  const expSec = get(S.export);
-  if (expSec) {
-    const r = new Reader(module, expSec.start, expSec.end);
-    const n = r.u32();
-    exportOut = outOf(encodeU32(n));
-    for (let i = 0; i < n; i++) {
-      const name = r.name();
-      const kind = r.byte();
-      let idx = r.u32();
-      if (kind === 0x00 && idx >= importedFuncs) idx += added;
-      exportOut.push(...encodeName(name), kind, ...encodeU32(idx));
-    }
-  }
-
-  // Start.
-  let startOut: Out | null = null;
-  const startSec = get(S.start);
-  if (startSec) {
-    let idx = new Reader(module, startSec.start, startSec.end).u32();
-    if (idx >= importedFuncs) idx += added;
-    startOut = outOf(encodeU32(idx));
-  }
-
-  // Elements.
-  let elemOut: Out | null = null;
-  const elemSec = get(S.elem);
-  if (elemSec) {
-    const r = new Reader(module, elemSec.start, elemSec.end);
-    const n = r.u32();
-    const eo = outOf(encodeU32(n));
-    elemOut = eo;
-    for (let i = 0; i < n; i++) {
-      const flags = r.u32();
-      eo.push(...encodeU32(flags));
-      const copy = (from: number) => eo.span(module, from, r.pos);
-      if ((flags & 0x01) === 0) {
-        if (flags & 0x02) {
-          const s = r.pos;
-          r.u32(); // table index
-          copy(s);
-        }
-        rewriteExpr(r, null, rw0, eo); // offset
+    const exprStart = r.pos;
+    if (c.interruptible) {
+      // One more i32 local, the fuel, loaded at entry.
+      const rw = c.withFuel(locals);
+      if (module.subarray(exprStart, bodyEnd).includes(0xfd)) {
+        const scan: Rewriter = { ...c.plain, simdLoops: new Set<number>() };
+        rewriteExpr(r, bodyEnd, scan, new Out());
+        r.pos = exprStart;
+        rw.wrapLoops = scan.simdLoops;
       }
-      if ((flags & 0x03) !== 0) {
+      body.push(...encodeU32(groups + 1));
+      body.span(module, localsStart, exprStart);
+      body.push(0x01, 0x7f, ...rw.fuel!.reload);
+      rewriteExpr(r, bodyEnd, rw, body);
+      if (!rw.sawLoop) r.pos = exprStart;
+    }
+    if (r.pos === exprStart) {
+      body = new Out();
+      body.span(module, declStart, exprStart);
+      rewriteExpr(r, bodyEnd, c.plain, body);
+    }
+    if (r.pos !== bodyEnd) throw new WasmFormatError(`function body ${i} overran its size`);
+    codeOut.push(...encodeU32(body.length));
+    codeOut.append(body);
+  }
+  return codeOut;
+}
+
+/** Exports: function indices shift past the added imports. */
+function renumberExports(module: Uint8Array, expSec: Section, shift: Shift): Out {
+  const r = new Reader(module, expSec.start, expSec.end);
+  const n = r.u32();
+  const out = outOf(encodeU32(n));
+  for (let i = 0; i < n; i++) {
+    const name = r.name();
+    const kind = r.byte();
+    const idx = r.u32();
+    out.push(...encodeName(name), kind, ...encodeU32(kind === 0x00 ? shifted(idx, shift) : idx));
+  }
+  return out;
+}
+
+/** Elements: function indices and ref.func in expressions shift past the added imports. */
+function renumberElements(module: Uint8Array, elemSec: Section, shift: Shift, rw0: Rewriter): Out {
+  const r = new Reader(module, elemSec.start, elemSec.end);
+  const n = r.u32();
+  const eo = outOf(encodeU32(n));
+  for (let i = 0; i < n; i++) {
+    const flags = r.u32();
+    eo.push(...encodeU32(flags));
+    const copy = (from: number) => eo.span(module, from, r.pos);
+    if ((flags & 0x01) === 0) {
+      if (flags & 0x02) {
         const s = r.pos;
-        if (flags & 0x04) skipBlockType(r); // reftype
-        else r.byte(); // elemkind
+        r.u32(); // table index
         copy(s);
       }
-      const count = r.u32();
-      eo.push(...encodeU32(count));
-      for (let j = 0; j < count; j++) {
-        if (flags & 0x04) rewriteExpr(r, null, rw0, eo);
-        else {
-          let idx = r.u32();
-          if (idx >= importedFuncs) idx += added;
-          eo.push(...encodeU32(idx));
-        }
-      }
+      rewriteExpr(r, null, rw0, eo); // offset
+    }
+    if ((flags & 0x03) !== 0) {
+      const s = r.pos;
+      if (flags & 0x04) skipBlockType(r); // reftype
+      else r.byte(); // elemkind
+      copy(s);
+    }
+    const count = r.u32();
+    eo.push(...encodeU32(count));
+    for (let j = 0; j < count; j++) {
+      if (flags & 0x04) rewriteExpr(r, null, rw0, eo);
+      else eo.push(...encodeU32(shifted(r.u32(), shift)));
     }
   }
+  return eo;
+}
 
-  const replaced = new Map<number, Out>([
-    [S.type, outOf(newTypes)],
-    [S.import, outOf(newImports)],
-    [S.global, newGlobals],
-    [S.code, codeOut],
-  ]);
-  if (exportOut) replaced.set(S.export, exportOut);
-  if (startOut) replaced.set(S.start, startOut);
-  if (elemOut) replaced.set(S.elem, elemOut);
-
-  // Reassemble in canonical order; custom sections stay where they were, minus "name".
+/** Reassembles in canonical order; custom sections stay where they were, minus "name". */
+function reassemble(module: Uint8Array, secs: Section[], replaced: Map<number, Out>): Uint8Array {
+  const get = (id: number) => secs.find((s) => s.id === id);
   const chunks: Uint8Array[] = [module.subarray(0, 8)];
   const emitted = new Set<number>();
   const emitKnown = (id: number) => {

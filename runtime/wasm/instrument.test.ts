@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { parse } from "@bytecodealliance/jco-transpile/wasm-tools";
-import { FUEL_PER_CHECK, INTERRUPT_MODULE, INTERRUPT_NAME, MEMORY_SIZE_NAME, instrumentLoops } from "./wasm-instrument.ts";
-import { capMemories, coreImports, definedMemories, renameImports } from "./wasm-binary.ts";
+import { FUEL_PER_CHECK, INTERRUPT_MODULE, INTERRUPT_NAME, MEMORY_SIZE_NAME, instrumentLoops } from "./instrument.ts";
+import { capMemories, coreImports, definedMemories, renameImports } from "./binary.ts";
 
 // Calls, call_indirect through an element segment, ref.func, a start function and a loop: the
 // rewrite must renumber all of them after inserting its import.
