@@ -3,7 +3,7 @@
 // we hash that digest once more under the `cocos-kbs-v1` label (report-data.ts), so a KBS report can
 // never pass for an attested-TLS or Attestation-RPC report and vice versa. The price: a stock
 // Trustee attestation service does not accept our evidence (it would not parse our evidence envelope
-// either); our KBS (kbs/) does, and the resource step (JWE ECDH-ES+A256KW / A256GCM) is Trustee's.
+// either); our KBS (console/kbs/) does, and the resource step (JWE ECDH-ES+A256KW / A256GCM) is Trustee's.
 import { createHash } from "node:crypto";
 import { reportData, signedEvidence } from "./report-data.ts";
 import type { Evidence, EvidenceProvider, ProviderKind } from "./providers/types.ts";

@@ -19,8 +19,8 @@ import { closeSync, openSync } from "node:fs";
 import { trustSimRoot } from "../attestation/policy.ts";
 import { loadOrCreateSimRoot } from "../attestation/providers/sim.ts";
 import { generateSealedKey, sealFile } from "../protocol/sealed-file.ts";
-import { kbsApp } from "../kbs/server.ts";
-import { SqliteKbsStore } from "../kbs/store.ts";
+import { kbsApp } from "../console/kbs/server.ts";
+import { SqliteKbsStore } from "../console/kbs/store.ts";
 
 const root = resolve(import.meta.dir, "..");
 const MiB = 1 << 20;

@@ -1,5 +1,5 @@
 // `cocos-cli kbs put PATH SECRET_FILE --policy FILE`: registers a resource (e.g. the key of an
-// encrypted dataset) in our KBS (kbs/) with the attestation policy an enclave must satisfy to get it.
+// encrypted dataset) in our KBS (console/kbs/) with the attestation policy an enclave must satisfy to get it.
 // The admin token comes from KBS_ADMIN_TOKEN (not a flag: it would show in the process list).
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";

@@ -34,7 +34,7 @@ const TARGETS: Target[] = [
   { name: "cocos-manager", main: "manager/main.ts", wasm: false, sourcemap: true, workers: [] },
   { name: "cocos-cli", main: "cli/main.ts", wasm: true, sourcemap: true, workers: ["runtime/wasm-worker.ts"] },
   { name: "cocos-console", main: "console/main.ts", wasm: false, sourcemap: true, workers: [] },
-  { name: "cocos-kbs", main: "kbs/main.ts", wasm: false, sourcemap: true, workers: [] },
+  { name: "cocos-kbs", main: "console/kbs/main.ts", wasm: false, sourcemap: true, workers: [] },
 ];
 
 /** Files that must sit at the bundle root for the Wasm path (see the header comment). */

@@ -10,8 +10,8 @@ import { join } from "node:path";
 import { trustSimRoot } from "../attestation/policy.ts";
 import { generateSimRoot, SimProvider, type SimRoot } from "../attestation/providers/sim.ts";
 import { generateSealedKey, sealBytes } from "../protocol/sealed-file.ts";
-import { kbsApp } from "../kbs/server.ts";
-import { SqliteKbsStore } from "../kbs/store.ts";
+import { kbsApp } from "../console/kbs/server.ts";
+import { SqliteKbsStore } from "../console/kbs/store.ts";
 import { ed, metadata, startTestAgent, uploadAlgo, uploadData, v2, type TestAgent } from "../agent/testkit.ts";
 
 const { OK, INVALID_ARGUMENT, PERMISSION_DENIED, UNAVAILABLE } = grpc.status;

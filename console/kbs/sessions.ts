@@ -2,7 +2,7 @@
 // and gone after their lifetime. A cookie or token that was already used, or that is unknown or
 // expired, is refused — replaying a captured session never releases a second key.
 import { randomBytes } from "node:crypto";
-import type { KbsRuntimeData } from "../attestation/kbs-binding.ts";
+import type { KbsRuntimeData } from "../../attestation/kbs-binding.ts";
 
 export type SessionState = "challenged" | "attested" | "spent";
 

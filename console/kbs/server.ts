@@ -5,14 +5,14 @@
 import { timingSafeEqual } from "node:crypto";
 import { Hono, type Context } from "hono";
 import { FlattenedEncrypt, SignJWT, importJWK, jwtVerify } from "jose";
-import { evidenceReportData, verifyEvidence } from "../attestation/cli.ts";
+import { evidenceReportData, verifyEvidence } from "../../attestation/cli.ts";
 import {
   KBS_JWE_ALG, KBS_JWE_ENC, KBS_PROTOCOL_VERSION, KBS_SESSION_COOKIE, kbsReportData,
   type KbsAttestation, type KbsRequest,
-} from "../attestation/kbs-binding.ts";
-import { parsePolicy } from "../attestation/policy.ts";
-import { equalBytes, toHex } from "../protocol/hash.ts";
-import { parseResourcePath } from "../protocol/manifest.ts";
+} from "../../attestation/kbs-binding.ts";
+import { parsePolicy } from "../../attestation/policy.ts";
+import { equalBytes, toHex } from "../../protocol/hash.ts";
+import { parseResourcePath } from "../../protocol/manifest.ts";
 import { SessionError, Sessions } from "./sessions.ts";
 import type { KbsStore } from "./store.ts";
 

@@ -1,4 +1,4 @@
-// cocos-kbs: `bun kbs/main.ts` (or dist/cocos-kbs). Configuration: KBS_HOST (127.0.0.1), KBS_PORT
+// cocos-kbs: `bun console/kbs/main.ts` (or dist/cocos-kbs). Configuration: KBS_HOST (127.0.0.1), KBS_PORT
 // (8080), KBS_DB (kbs.sqlite), KBS_ADMIN_TOKEN (required), KBS_SESSION_TTL_MS (300000).
 import { kbsApp } from "./server.ts";
 import { SqliteKbsStore } from "./store.ts";

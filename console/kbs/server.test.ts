@@ -4,10 +4,10 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { generateKeyPairSync, type KeyObject } from "node:crypto";
 import { flattenedDecrypt, type FlattenedJWE } from "jose";
-import { kbsEvidence, KBS_SESSION_COOKIE, type KbsRuntimeData } from "../attestation/kbs-binding.ts";
-import type { EvidenceProvider } from "../attestation/providers/types.ts";
-import { trustSimRoot } from "../attestation/policy.ts";
-import { generateSimRoot, SimProvider, type SimRoot } from "../attestation/providers/sim.ts";
+import { kbsEvidence, KBS_SESSION_COOKIE, type KbsRuntimeData } from "../../attestation/kbs-binding.ts";
+import type { EvidenceProvider } from "../../attestation/providers/types.ts";
+import { trustSimRoot } from "../../attestation/policy.ts";
+import { generateSimRoot, SimProvider, type SimRoot } from "../../attestation/providers/sim.ts";
 import { kbsApp } from "./server.ts";
 import { SqliteKbsStore } from "./store.ts";
 
@@ -131,7 +131,7 @@ describe("key release", () => {
 
   test("evidence produced for another interface (attestation RPC label) is refused at attest", async () => {
     // The provider signs whatever report data it is handed: here the RPC's, not the KBS label's.
-    const { rpcReportData } = await import("../attestation/report-data.ts");
+    const { rpcReportData } = await import("../../attestation/report-data.ts");
     const relay = { kind: "sim" as const, getEvidence: (_rd: Uint8Array) => provider().getEvidence(rpcReportData(new Uint8Array(64))) };
     const r = await attestByHand(relay);
     expect(r.status).toBe(401);

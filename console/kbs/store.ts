@@ -2,7 +2,7 @@
 // A small interface, so the console can later serve the same KBS from its own database; the
 // default is a bun:sqlite file.
 import { Database } from "bun:sqlite";
-import type { AttestationPolicy } from "../attestation/policy.ts";
+import type { AttestationPolicy } from "../../attestation/policy.ts";
 
 export interface StoredResource {
   /** "repository/type/tag" */
