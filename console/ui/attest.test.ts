@@ -5,7 +5,7 @@ import { expect, test } from "bun:test";
 import { generateSimRoot, simReport } from "../../attestation/providers/sim.ts";
 import { buildCertTable } from "../../attestation/snp/certtable.ts";
 import { setHostData, setMeasurement, trustSimRoot } from "../../attestation/policy-json.ts";
-import { rpcReportData } from "../../attestation/report-data.ts";
+import { rpcReportData } from "../../attestation/browser/report-data.ts";
 import { freshNonce, groupChecks, hostDataCheck, manifestHashOf, toHex, verifyRelayed, type Relayed } from "./attest.ts";
 
 const manifestJson = JSON.stringify({ id: "c1", name: "Iris" });
