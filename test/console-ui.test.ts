@@ -8,14 +8,17 @@
 // fails a check when one byte of the relayed evidence is flipped. A screenshot of each screen goes
 // to docs/screenshots/.
 import { expect } from "bun:test";
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Browser, Page } from "puppeteer-core";
 import { hashFile, toHex } from "../protocol/hash.ts";
-import { ROOT, freePort, killLeftovers, type Program } from "../scripts/iris-workflow.ts";
+import { ROOT } from "../scripts/iris-workflow.ts";
 import { ConsoleClient, IRIS, cli, startConsoleProgram, startManagerProgram } from "../scripts/console.ts";
 import { browserTest, withBrowser } from "./support/browser.ts";
+import { withConsoleStack } from "./support/console-stack.ts";
+
+// Page-side callbacks (run by Chromium) name DOM globals that this Bun-side file has no types for.
+declare const document: any, window: any, HTMLInputElement: any, HTMLTextAreaElement: any, HTMLSelectElement: any, HTMLButtonElement: any;
 
 const SHOTS = join(ROOT, "docs", "screenshots");
 const VIEWPORT = { width: 1280, height: 800 };
@@ -24,7 +27,7 @@ const VIEWPORT = { width: 1280, height: 800 };
 async function fill(page: Page, selector: string, value: string) {
   await page.waitForSelector(selector);
   await page.$eval(selector, (el, v) => {
-    const input = el as HTMLInputElement;
+    const input = el as any;
     const proto = input instanceof HTMLTextAreaElement ? HTMLTextAreaElement.prototype : input instanceof HTMLSelectElement ? HTMLSelectElement.prototype : HTMLInputElement.prototype;
     Object.getOwnPropertyDescriptor(proto, "value")!.set!.call(input, v);
     input.dispatchEvent(new Event(input instanceof HTMLSelectElement ? "change" : "input", { bubbles: true }));
@@ -41,9 +44,9 @@ async function untilText(page: Page, selector: string, re: RegExp, what: string)
   }
 }
 
-async function shot(page: Page, name: string, scrollTo?: string) {
-  if (scrollTo) await page.$eval(scrollTo, (el) => el.scrollIntoView({ block: "start" }));
-  else await page.evaluate(() => scrollTo(0, 0));
+async function shot(page: Page, name: string, scrollTarget?: string) {
+  if (scrollTarget) await page.$eval(scrollTarget, (el) => el.scrollIntoView({ block: "start" }));
+  else await page.evaluate(() => window.scrollTo(0, 0));
   await page.screenshot({ path: join(SHOTS, `${name}.png`) as `${string}.png` });
 }
 
@@ -85,13 +88,8 @@ function envOf(command: string): Record<string, string> {
 browserTest(
   "console UI: Iris from the browser — register, participants and keys, assets, run, live timeline, in-browser attestation (pass, and fail on a flipped byte)",
   async () => {
-    const workDir = mkdtempSync(join(tmpdir(), "console-ui-"));
     mkdirSync(SHOTS, { recursive: true });
-    const trace: string[] = [];
-    const show = (p: string, l: string) => trace.push(`[${p}] ${l}`);
-    const running: Program[] = [];
-    const [httpPort, grpcPort] = [await freePort(), await freePort()];
-    try {
+    await withConsoleStack("console-ui-", async ({ workDir, httpPort, grpcPort, running, show }) => {
       const { program, url } = await startConsoleProgram({ workDir, bins: "auto", httpPort, grpcPort, show, env: { CONSOLE_STOP_AFTER_COMPLETE: "2s" } });
       running.push(program);
       // The other parties register (they would in their own browsers; the API is quicker) and make keys.
@@ -167,7 +165,7 @@ browserTest(
         const input = await data.page.waitForSelector('#register-asset input[type="file"]');
         await (input as unknown as { uploadFile(p: string): Promise<void> }).uploadFile(join(data.dir, "Iris.csv"));
         const datasetHash = toHex(await hashFile(IRIS.dataset));
-        await data.page.waitForFunction((h) => (document.querySelector('#register-asset input[name="sha3_256"]') as HTMLInputElement)?.value === h, {}, datasetHash);
+        await data.page.waitForFunction((h) => (document.querySelector('#register-asset input[name="sha3_256"]') as any)?.value === h, {}, datasetHash);
         await data.page.click('#register-asset button[type="submit"]');
         await untilText(data.page, "#assets", /Iris\.csv/, "the dataset in the assets");
 
@@ -186,7 +184,7 @@ browserTest(
         expect(manifestHash).toBe((await dataApi.call("GET", `/api/computations/${computationId}/manifest`)).sha3_256);
 
         // Run on the manager picked in the page; wait for the agent to be up with its policy.
-        await page.waitForFunction(() => !(document.querySelector("#run") as HTMLButtonElement)?.disabled);
+        await page.waitForFunction(() => !document.querySelector("#run")?.disabled);
         await page.click("#run");
         await untilText(page, "#run-list", /running|results ready/, "the run to be running");
         const runId = await page.$eval("#run-list tr[data-run]", (el) => el.getAttribute("data-run")!);
@@ -267,13 +265,7 @@ browserTest(
         await shot(page, "computations");
         expect(cspViolations).toEqual([]);
       }, { viewport: VIEWPORT });
-    } catch (e) {
-      throw new Error(`${(e as Error).message}\n--- trace ---\n${trace.slice(-(Number(process.env.TRACE_LINES) || 40)).join("\n")}`);
-    } finally {
-      for (const p of running.reverse()) await p.stop();
-      killLeftovers(join(workDir, "manager-state"));
-      rmSync(workDir, { recursive: true, force: true });
-    }
+    });
   },
   120_000,
 );
