@@ -5,10 +5,12 @@
 // the page from the file). The owner runs it on the manager; each party runs cocos-cli with the
 // environment and policy the page shows; the page's live timeline reaches completion; the
 // attestation page verifies the agent's evidence in the browser (all checks, SIMULATED banner) and
-// fails a check when one byte of the relayed evidence is flipped. A screenshot of each screen goes
-// to docs/screenshots/.
+// fails a check when one byte of the relayed evidence is flipped. A screenshot of each screen is
+// taken; with UPDATE_SCREENSHOTS=1 they replace docs/screenshots/ (else they stay in the work dir,
+// so an ordinary run leaves the repository clean).
 import { expect } from "bun:test";
-import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Browser, Page } from "puppeteer-core";
 import { hashFile, toHex } from "../protocol/hash.ts";
@@ -20,7 +22,7 @@ import { withConsoleStack } from "./support/console-stack.ts";
 // Page-side callbacks (run by Chromium) name DOM globals that this Bun-side file has no types for.
 declare const document: any, window: any, HTMLInputElement: any, HTMLTextAreaElement: any, HTMLSelectElement: any, HTMLButtonElement: any;
 
-const SHOTS = join(ROOT, "docs", "screenshots");
+const SHOTS = process.env.UPDATE_SCREENSHOTS ? join(ROOT, "docs", "screenshots") : join(tmpdir(), `console-ui-shots-${process.pid}`);
 const VIEWPORT = { width: 1280, height: 800 };
 
 /** Sets an input's value the way typing does (preact reads it from the input event). */
@@ -265,7 +267,7 @@ browserTest(
         await shot(page, "computations");
         expect(cspViolations).toEqual([]);
       }, { viewport: VIEWPORT });
-    });
+    }).finally(() => process.env.UPDATE_SCREENSHOTS || rmSync(SHOTS, { recursive: true, force: true }));
   },
   120_000,
 );

@@ -69,7 +69,7 @@ export function Managers({ me }: { me: User }) {
           </form>
           {issued ? (
             <div class="notice">
-              <p>Manager <strong>{issued.id}</strong> registered. Its token is shown only now: start the manager with</p>
+              <p>Manager <strong>{issued.id}</strong> registered. Its token is shown only now: start the manager with (7001 is the default CONSOLE_GRPC_PORT)</p>
               <Copyable text={`MANAGER_GRPC_URL=${location.hostname}:7001 MANAGER_ID=${issued.id} MANAGER_CONSOLE_TOKEN=${issued.token} cocos-manager`} />
             </div>
           ) : null}
