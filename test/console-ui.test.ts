@@ -14,8 +14,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Browser, Page } from "puppeteer-core";
 import { hashFile, toHex } from "../protocol/hash.ts";
-import { ROOT } from "../scripts/iris-workflow.ts";
-import { ConsoleClient, IRIS, cli, startConsoleProgram, startManagerProgram } from "../scripts/console.ts";
+import { ROOT, programs } from "../scripts/iris-workflow.ts";
+import { buildUi } from "../console/ui/build.ts";
+import { ConsoleClient, IRIS, cli, consoleArgv, startConsoleProgram, startManagerProgram } from "../scripts/console.ts";
 import { browserTest, withBrowser } from "./support/browser.ts";
 import { withConsoleStack } from "./support/console-stack.ts";
 
@@ -91,6 +92,9 @@ browserTest(
   "console UI: Iris from the browser — register, participants and keys, assets, run, live timeline, in-browser attestation (pass, and fail on a flipped byte)",
   async () => {
     mkdirSync(SHOTS, { recursive: true });
+    // dist/cocos-console carries the UI it was built with (and is started from an empty work dir);
+    // a console run from source serves console/ui/dist, so build it from the sources first.
+    if (consoleArgv(programs("auto").mode).length > 1) await buildUi();
     await withConsoleStack("console-ui-", async ({ workDir, httpPort, grpcPort, running, show }) => {
       const { program, url } = await startConsoleProgram({ workDir, bins: "auto", httpPort, grpcPort, show, env: { CONSOLE_STOP_AFTER_COMPLETE: "2s" } });
       running.push(program);
@@ -178,6 +182,11 @@ browserTest(
         await data.page.goto(`${url}/#/`);
         await untilText(data.page, "#computations", /<img src=x/, "the markup-named computation listed as text");
         expect(await data.page.evaluate(() => ({ xss: (window as { __xss?: number }).__xss, imgs: document.querySelectorAll("#computations img").length }))).toEqual({ xss: undefined, imgs: 0 });
+
+        // A session that ends (here: the cookie is gone) sends the page back to the login screen.
+        await data.page.deleteCookie(...(await data.page.cookies()));
+        await data.page.evaluate(() => (location.hash = "#/managers"));
+        await data.page.waitForSelector("#submit-login");
 
         // The manifest is complete: its hash is what the API computes (= cocos-cli checksum --manifest).
         await page.reload();

@@ -6,6 +6,8 @@ export class ApiError extends Error {
   }
 }
 
+export const UNAUTHORIZED = "cocos:unauthorized";
+
 export async function api<T = any>(method: "GET" | "POST" | "PUT" | "PATCH" | "DELETE", path: string, body?: unknown): Promise<T> {
   const change = method !== "GET";
   const headers: Record<string, string> = change ? { "x-cocos-csrf": "1", "content-type": "application/json" } : {};
@@ -17,6 +19,8 @@ export async function api<T = any>(method: "GET" | "POST" | "PUT" | "PATCH" | "D
   } catch {
     data = text;
   }
+  // An expired or revoked session: the app goes back to the login screen (main.tsx listens).
+  if (r.status === 401 && !path.startsWith("/api/auth/")) dispatchEvent(new Event(UNAUTHORIZED));
   if (!r.ok) throw new ApiError(r.status, data?.error?.code ?? "http_error", data?.error?.message ?? `HTTP ${r.status}`);
   return data as T;
 }

@@ -2,7 +2,7 @@
 // Bundled by build.ts into dist/app.js; the console's CSP allows only this file and app.css.
 import { render } from "preact";
 import { useEffect, useState } from "preact/hooks";
-import { api, type User } from "./api.ts";
+import { UNAUTHORIZED, api, type User } from "./api.ts";
 import { href, useRoute } from "./router.ts";
 import { Attestation } from "./screens/attestation.tsx";
 import { ComputationPage } from "./screens/computation.tsx";
@@ -15,6 +15,9 @@ function App() {
   const route = useRoute();
   useEffect(() => {
     api<{ user: User }>("GET", "/api/me").then((r) => setMe(r.user), () => setMe(null)); // 401: not logged in
+    const out = () => setMe(null);
+    addEventListener(UNAUTHORIZED, out);
+    return () => removeEventListener(UNAUTHORIZED, out);
   }, []);
   if (me === undefined) return <p class="muted center">Loading…</p>;
   if (me === null) return <Login onIn={setMe} />;
