@@ -185,7 +185,7 @@ browserTest(
 
         // A session that ends (here: the cookie is gone) sends the page back to the login screen.
         await data.page.deleteCookie(...(await data.page.cookies()));
-        await data.page.evaluate(() => (location.hash = "#/managers"));
+        await data.page.evaluate(() => (window.location.hash = "#/managers"));
         await data.page.waitForSelector("#submit-login");
 
         // The manifest is complete: its hash is what the API computes (= cocos-cli checksum --manifest).
