@@ -58,3 +58,15 @@ test("no agent or attestation code asks a provider for evidence except through s
   }
   expect(offenders).toEqual([]);
 });
+
+test("the shared (browser-safe, @noble/hashes) digest equals SHA3-512 over the length-prefixed encoding by Bun's native hasher", () => {
+  const fields = [spki, nonce];
+  const h = new Bun.CryptoHasher("sha3-512");
+  for (const part of [new TextEncoder().encode(REPORT_LABELS.atls), ...fields]) {
+    const len = new Uint8Array(4);
+    new DataView(len.buffer).setUint32(0, part.byteLength);
+    h.update(len);
+    h.update(part);
+  }
+  expect(toHex(reportData("atls", ...fields))).toBe(h.digest("hex"));
+});

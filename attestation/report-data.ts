@@ -8,43 +8,13 @@
 // Every label and every field is length-prefixed, so no context's inputs can be arranged to equal
 // another context's encoding (e.g. a nonce that starts with another label's bytes).
 import { equalBytes, sha3_512 } from "../protocol/hash.ts";
-import { padReportData, type Evidence, type EvidenceProvider } from "./providers/types.ts";
+import type { Evidence, EvidenceProvider } from "./providers/types.ts";
 
-export const REPORT_LABELS = {
-  /** Attested TLS certificate: fields SPKI DER, client nonce (from the SNI). */
-  atls: "cocos-atls-v1",
-  /** The Attestation RPC: field the caller's TEE nonce, zero-padded to 64 bytes. */
-  "attestation-rpc": "cocos-attestation-rpc-v1",
-  /** Reserved: evidence handed to a key broker (Trustee attest step). */
-  kbs: "cocos-kbs-v1",
-  /** Reserved: the enclave's upload public key bound into evidence. */
-  "upload-key": "cocos-upload-key-v1",
-  /** The agent's boot-time self-check of the manifest binding: field the computation id. */
-  "manifest-binding": "cocos-manifest-binding-v1",
-} as const;
-
-export type ReportContext = keyof typeof REPORT_LABELS;
-
-function u32(n: number): Uint8Array {
-  const b = new Uint8Array(4);
-  new DataView(b.buffer).setUint32(0, n);
-  return b;
-}
-
-/** The 64-byte report data of `context` over `fields` (length-prefixed encoding, see above). */
-export function reportData(context: ReportContext, ...fields: Uint8Array[]): Uint8Array {
-  const h = new Bun.CryptoHasher("sha3-512");
-  for (const part of [new TextEncoder().encode(REPORT_LABELS[context]), ...fields]) {
-    h.update(u32(part.byteLength));
-    h.update(part);
-  }
-  return new Uint8Array(h.digest().buffer);
-}
+// One implementation for the agent and the browser (the console's attestation page): browser/report-data.ts.
+import { reportData, rpcReportData, type ReportContext } from "./browser/report-data.ts";
+export { REPORT_LABELS, reportData, rpcReportData, type ReportContext } from "./browser/report-data.ts";
 
 export const atlsReportData = (spkiDer: Uint8Array, nonce: Uint8Array) => reportData("atls", spkiDer, nonce);
-
-/** The RPC's caller nonce is zero-padded to 64 bytes first (Cocos semantics; > 64 bytes is an error). */
-export const rpcReportData = (teeNonce: Uint8Array) => reportData("attestation-rpc", padReportData(teeNonce));
 
 /**
  * The only way agent code asks a provider for evidence: the report data is always a labelled

@@ -25,3 +25,14 @@ test("files of the UI directory are served; paths outside it (also encoded) get 
   expect(await (await app.request("/computations/c1")).text()).toBe("<p>index</p>");
   for (const p of ["/../secret.txt", "/..%2fsecret.txt", "/%2e%2e/secret.txt", "/%E0%A4%A"]) expect(await (await app.request(p)).text()).toBe("<p>index</p>");
 });
+
+test("a compiled console serves its embedded UI when the directory has none; only the registered names", async () => {
+  const { embedUi } = await import("./static.ts");
+  embedUi({ "index.html": "<p>embedded</p>", "app.js": "void 0" });
+  const app = new Hono().get("*", staticHandler(join(dir, "absent")));
+  expect(await (await app.request("/")).text()).toBe("<p>embedded</p>");
+  expect((await app.request("/app.js")).headers.get("content-type")).toContain("text/javascript");
+  for (const p of ["/computations/c1", "/../secret.txt", "/x/app.js", "/static.ts"]) expect(await (await app.request(p)).text()).toBe("<p>embedded</p>");
+  // A directory with a built UI still wins (CONSOLE_UI_DIR points at a newer build).
+  expect(await (await new Hono().get("*", staticHandler(join(dir, "dist"))).request("/")).text()).toBe("<p>index</p>");
+});

@@ -5,12 +5,11 @@
 // (SIGKILL) and started again: nothing stored is lost and the run's timeline continues once the
 // manager reconnects.
 import { expect, test } from "bun:test";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { unzipSync } from "fflate";
-import { freePort, killLeftovers, type Program } from "../scripts/iris-workflow.ts";
 import { ConsoleClient, IRIS, cli, seedIris, startConsoleProgram, startManagerProgram } from "../scripts/console.ts";
+import { withConsoleStack } from "./support/console-stack.ts";
 
 const bins = (process.env.COCOS_E2E_BINS as "dist" | "source" | undefined) ?? "auto";
 
@@ -40,12 +39,7 @@ async function watchStream(url: string, token: string, path: string, done: (text
 test(
   "console: Iris through the API, compiled manager and CLI; the console killed mid-run loses nothing",
   async () => {
-    const workDir = mkdtempSync(join(tmpdir(), "console-e2e-"));
-    const trace: string[] = [];
-    const show = (p: string, l: string) => trace.push(`[${p}] ${l}`);
-    const running: Program[] = [];
-    const [httpPort, grpcPort] = [await freePort(), await freePort()];
-    try {
+    await withConsoleStack("console-e2e-", async ({ workDir, httpPort, grpcPort, running, show }) => {
       let { program: consoleProgram, url } = await startConsoleProgram({ workDir, bins, httpPort, grpcPort, show, env: { CONSOLE_STOP_AFTER_COMPLETE: "1s" } });
       running.push(consoleProgram);
       const owner = await ConsoleClient.register(url, "owner", "owner-password");
@@ -135,13 +129,7 @@ test(
       expect(events.findIndex((e) => e.event_type === "ConsumingResults")).toBeGreaterThan(back);
       // The console stops the VM once the results are consumed (and the download had time to end).
       await until(async () => (await owner.call("GET", `/api/computations/${id}/events?run=${run.id}&limit=1000`)).events.some((e: { event_type: string; status: string }) => e.event_type === "StopComputationRun" && e.status === "Completed"), "the VM to stop");
-    } catch (e) {
-      throw new Error(`${(e as Error).message}\n--- trace ---\n${trace.slice(-(Number(process.env.TRACE_LINES) || 40)).join("\n")}`);
-    } finally {
-      for (const p of running.reverse()) await p.stop();
-      killLeftovers(join(workDir, "manager-state"));
-      rmSync(workDir, { recursive: true, force: true });
-    }
+    });
   },
   180_000,
 );

@@ -9,7 +9,8 @@ export const ENTRY = join(import.meta.dir, "index.ts");
 
 const BUILTIN = new Set(builtinModules);
 
-const noRuntimeModules: BunPlugin = {
+/** Refuses node:/bun: modules in a browser bundle (also used by the console UI build). */
+export const noRuntimeModules: BunPlugin = {
   name: "no-node-modules",
   setup(b) {
     b.onResolve({ filter: /.*/ }, (args) => {
