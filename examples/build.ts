@@ -23,6 +23,8 @@ const STAMPS = join(DIST_DIR, ".stamps.json");
 export const C_PROGRAMS = ["addition", "iris-train", "iris-inference", "matmul", "kmeans", "sha256"] as const;
 export type CProgram = (typeof C_PROGRAMS)[number];
 export const KERNELS: readonly CProgram[] = ["matmul", "kmeans", "sha256"];
+/** C programs using wasi-nn (examples/c/NAME.c): a preview-1 module only, the runtime wraps it at upload. */
+export const NN_PROGRAMS = ["iris-nn"] as const;
 
 /** JS components (examples/js/SOURCE.js) and the cocos:computation world each targets. */
 export const JS_COMPONENTS = [
@@ -149,6 +151,11 @@ export async function buildExamples(opts: BuildOptions = {}): Promise<BuildStep[
         writeFileSync(paths.component(name), bytes);
       },
     });
+  }
+  for (const name of NN_PROGRAMS.filter(want)) {
+    const out = join(DIST_DIR, `${name}.wasm`);
+    const cmd = ["clang", ...WASM_CFLAGS, join(ROOT, "c", `${name}.c`), "-o", out];
+    jobs.push({ output: out, inputs: [join(ROOT, "c", `${name}.c`), ...headers], key: cmd, make: () => run(cmd) });
   }
   if (!opts.skipJs) {
     const jsDeps = filesUnder(join(ROOT, "js"), ".js");

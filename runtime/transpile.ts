@@ -8,6 +8,7 @@ import { loadWasm, sha3Hex, type WasmKind } from "./load.ts";
 import { AlgorithmError } from "./types.ts";
 import { instrumentLoops } from "./wasm-instrument.ts";
 import { WasmFormatError, coreExportNames } from "./wasm-binary.ts";
+import { NN_INTERFACES } from "./nn/index.ts";
 
 export type EntryPoint = "run" | "infer";
 
@@ -42,6 +43,7 @@ export const SUPPORTED_IMPORTS: ReadonlySet<string> = new Set([
     (i) => `wasi:sockets/${i}`,
   ),
   "cocos:computation/datasets", "cocos:computation/progress",
+  ...NN_INTERFACES,
 ]);
 
 function unversioned(name: string): string {

@@ -1,0 +1,55 @@
+/* Iris inference through wasi-nn: the MLP that iris-train exports as model.onnx is loaded by name
+ * from the computation's datasets and run by the host's ONNX Runtime; the guest only parses the
+ * input and picks the class. Same input, output and errors as iris-inference.
+ *
+ * argv[1]: {"sepal_length": 7.0, "sepal_width": 3.2, "petal_length": 4.7, "petal_width": 1.4}
+ * argv[2] (optional): the model's dataset name, default model.onnx.
+ * Writes the class name to results/results.txt and prints it. Errors: stderr, exit 1. */
+#include "common.h"
+#include "wasi-nn.h"
+
+static const char *FEATURES[4] = {"sepal_length", "sepal_width", "petal_length", "petal_width"};
+static const char *CLASSES[3] = {"Iris-setosa", "Iris-versicolor", "Iris-virginica"};
+
+static int nn_fail(const char *what, int32_t e) {
+  fprintf(stderr, "wasi-nn %s failed: %s (%d)\n", what, nn_errno_name(e), e);
+  return 1;
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2) {
+    fprintf(stderr, "usage: %s '{\"sepal_length\": 7.0, \"sepal_width\": 3.2, \"petal_length\": 4.7, \"petal_width\": 1.4}' [model.onnx]\n",
+            argc ? argv[0] : "iris-nn");
+    return 1;
+  }
+  const char *err = NULL;
+  jval *in = json_parse(argv[1], &err);
+  if (!in) { fprintf(stderr, "invalid input JSON: %s in '%s'\n", err, argv[1]); return 1; }
+  if (in->t != J_OBJ) { fprintf(stderr, "invalid input: expected a JSON object, got '%s'\n", argv[1]); return 1; }
+  float x[4];
+  for (int i = 0; i < 4; i++) {
+    const jval *v = json_get(in, FEATURES[i]);
+    if (!v || v->t != J_NUM) { fprintf(stderr, "invalid input: missing or non-numeric field `%s` in '%s'\n", FEATURES[i], argv[1]); return 1; }
+    x[i] = (float)v->num;
+  }
+
+  const char *model = argc > 2 ? argv[2] : "model.onnx";
+  nn_graph g;
+  nn_context ctx;
+  int32_t e;
+  if ((e = nn_load_by_name(model, strlen(model), &g))) return nn_fail("load_by_name", e);
+  if ((e = nn_init_execution_context(g, &ctx))) return nn_fail("init_execution_context", e);
+  uint32_t dims[2] = {1, 4};
+  nn_tensor t = {dims, 2, NN_TENSOR_F32, (const uint8_t *)x, sizeof x};
+  if ((e = nn_set_input(ctx, 0, &t))) return nn_fail("set_input", e);
+  if ((e = nn_compute(ctx))) return nn_fail("compute", e);
+  float p[3];
+  uint32_t written = 0;
+  if ((e = nn_get_output(ctx, 0, (uint8_t *)p, sizeof p, &written))) return nn_fail("get_output", e);
+  if (written != sizeof p) { fprintf(stderr, "model output is %u bytes; expected 3 f32 probabilities\n", written); return 1; }
+  int arg = 0;
+  for (int k = 1; k < 3; k++)
+    if (p[k] > p[arg]) arg = k;
+  printf("%s\n", CLASSES[arg]);
+  return write_result("results.txt", CLASSES[arg], strlen(CLASSES[arg])) ? 1 : 0;
+}

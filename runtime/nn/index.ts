@@ -1,0 +1,54 @@
+// wasi-nn for one run, built in the run Worker next to the WASI host: the preview-1
+// (wasi_ephemeral_nn, renamed at upload) and component (wasi:nn/*) imports over one backend.
+// The runtime's hooks: load.ts (allow + embed), transpile.ts (NN_INTERFACES), wasm-worker.ts
+// (createNn, observe, close).
+
+import { NnBackend, nnLimitsFor } from "./backend.ts";
+import type { NnErrorCode } from "./errors.ts";
+import { NN_PREVIEW1_INTERFACE, preview1Imports } from "./preview1.ts";
+import { componentImports, NN_WIT_INTERFACES } from "./component.ts";
+
+export { embedNnPreview1, isNnPreview1Import } from "./adapt.ts";
+
+/** Interfaces the host provides to components (unversioned). */
+export const NN_INTERFACES: readonly string[] = [NN_PREVIEW1_INTERFACE, ...NN_WIT_INTERFACES];
+
+export interface NnRunOptions {
+  memoryBytes: number;
+  datasetsDir?: string;
+  datasets?: { name: string; hash: string }[];
+  /** A line for the run's log (the guest's stderr stream). */
+  log(line: string): void;
+  /** Throws to stop the run (the host interrupted it): checked before each inference. */
+  checkInterrupt(): void;
+}
+
+/** At most this many error lines per run: a guest failing in a loop does not flood the log. */
+const MAX_LOGGED_ERRORS = 100;
+
+export function createNn(o: NnRunOptions) {
+  const backend = new NnBackend({
+    limits: nnLimitsFor(o.memoryBytes),
+    models: { datasetsDir: o.datasetsDir, datasets: o.datasets },
+    beforeCompute: o.checkInterrupt,
+  });
+  let memory: WebAssembly.Memory | undefined;
+  let logged = 0;
+  const onError = (func: string, code: NnErrorCode, message: string) => {
+    if (logged++ < MAX_LOGGED_ERRORS) o.log(`wasi-nn ${func}: ${code}: ${message}`);
+  };
+  const imports: Record<string, unknown> = {
+    [NN_PREVIEW1_INTERFACE]: preview1Imports({ backend, memory: () => memory, onError }),
+    ...componentImports({ backend, onError }),
+  };
+  return {
+    imports,
+    /** Every core instance: the one importing the preview-1 interface owns the memory its pointers address. */
+    observe(module: WebAssembly.Module, instance: WebAssembly.Instance): void {
+      if (WebAssembly.Module.imports(module).some((i) => i.module.startsWith(`${NN_PREVIEW1_INTERFACE}@`))) {
+        memory = instance.exports.memory as WebAssembly.Memory;
+      }
+    },
+    close: () => backend.close(),
+  };
+}
