@@ -24,7 +24,7 @@ export const C_PROGRAMS = ["addition", "iris-train", "iris-inference", "matmul",
 export type CProgram = (typeof C_PROGRAMS)[number];
 export const KERNELS: readonly CProgram[] = ["matmul", "kmeans", "sha256"];
 /** C programs using wasi-nn (examples/c/NAME.c): a preview-1 module only, the runtime wraps it at upload. */
-export const NN_PROGRAMS = ["iris-nn"] as const;
+export const NN_PROGRAMS = ["iris-nn", "vad-nn"] as const;
 
 /** JS components (examples/js/SOURCE.js) and the cocos:computation world each targets. */
 export const JS_COMPONENTS = [

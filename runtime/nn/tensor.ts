@@ -72,8 +72,12 @@ export function checkTensorBytes(t: NnTensor): number {
 /** An ORT tensor over a private, aligned copy of the guest's bytes. */
 export function toOrt(t: NnTensor): OrtTensor {
   const i = info(t.type);
-  const copy = t.data.slice().buffer;
-  return new OrtTensor(i.ort, i.array(copy) as never, t.dims);
+  const data = i.array(t.data.slice().buffer);
+  const tensor = new OrtTensor(i.ort, data as never, t.dims);
+  // onnxruntime-common re-views f16 bits as a Float16Array where the engine has one, and the
+  // N-API binding cannot read that kind of typed array: hand it the Uint16Array of the same bits.
+  if (t.type === "f16") (tensor as unknown as { cpuData: ArrayBufferView }).cpuData = data;
+  return tensor;
 }
 
 export function fromOrt(v: OrtTensor): NnTensor {

@@ -91,3 +91,32 @@ export function onnxModel(g: { nodes: NodeSpec[]; inputs: ValueInfo[]; outputs: 
 }
 
 export const f32 = (v: number[]) => new Uint8Array(new Float32Array(v).buffer);
+
+/** An Iris-shaped classifier: input [N,4] f32 → Gemm(W, b) → Softmax → probabilities [N,3]. */
+export function irisShapedModel(extraBytes = 0): Uint8Array {
+  const w = Array.from({ length: 12 }, (_, i) => ((i * 7) % 5) - 2);
+  const initializers: Initializer[] = [
+    { name: "w", dims: [4, 3], elemType: ONNX_FLOAT, raw: f32(w) },
+    { name: "b", dims: [3], elemType: ONNX_FLOAT, raw: f32([0.1, 0.2, 0.3]) },
+  ];
+  // Padding (an unused initializer) makes a model of a chosen size for the size limit.
+  if (extraBytes > 0) initializers.push({ name: "pad", dims: [extraBytes], elemType: ONNX_UINT8, raw: new Uint8Array(extraBytes) });
+  return onnxModel({
+    nodes: [
+      { op: "Gemm", inputs: ["input", "w", "b"], outputs: ["logits"] },
+      { op: "Softmax", inputs: ["logits"], outputs: ["probabilities"], attrs: [{ name: "axis", i: 1 }] },
+    ],
+    inputs: [{ name: "input", elemType: ONNX_FLOAT, shape: ["N", 4] }],
+    outputs: [{ name: "probabilities", elemType: ONNX_FLOAT, shape: ["N", 3] }],
+    initializers,
+  });
+}
+
+/** y = Identity(x) for one element type and shape. */
+export function identityModel(elemType: number, shape: (number | string)[]): Uint8Array {
+  return onnxModel({
+    nodes: [{ op: "Identity", inputs: ["x"], outputs: ["y"] }],
+    inputs: [{ name: "x", elemType, shape }],
+    outputs: [{ name: "y", elemType, shape }],
+  });
+}
