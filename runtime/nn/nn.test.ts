@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { clangUnavailable } from "../testdata/build.ts";
 import type { RunLimits, RunSpec } from "../types.ts";
 import { runWasmSpec } from "../wasm-runner.ts";
-import { irisShapedModel } from "./testdata/onnx-model.ts";
+import { heavyModel, irisShapedModel } from "./testdata/onnx-model.ts";
 
 setDefaultTimeout(60_000);
 const noClang = clangUnavailable();
@@ -109,6 +109,14 @@ describe.skipIf(!!noClang)("wasi-nn in the run Worker (preview-1 guest)", () => 
     const r = await probeRun(["spin"], { limits: { timeoutMs: 1500 } });
     expect(r.outcome.kind).toBe("limit");
     expect(r.outcome.kind === "limit" && r.outcome.limit).toBe("timeout");
+  });
+
+  test("a run whose one compute outlasts the timeout ends at the timeout; the next run is unaffected", async () => {
+    const files = { "heavy.onnx": heavyModel(1024, 24), "model.onnx": model };
+    const r = await probeRun(["once", "heavy.onnx"], { files, limits: { timeoutMs: 500 } });
+    expect(r.outcome.kind === "limit" && r.outcome.limit).toBe("timeout");
+    const next = await probeRun(["output-index"]);
+    expect(next.out).toContain("compute=success");
   });
 
   test("a stopped run stops its inference", async () => {

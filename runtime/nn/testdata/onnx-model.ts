@@ -120,3 +120,16 @@ export function identityModel(elemType: number, shape: (number | string)[]): Uin
     outputs: [{ name: "y", elemType, shape }],
   });
 }
+
+/** x [1,1] f32 → a [n,n] matrix multiplied by itself `rounds` times → sum [1,1]: one long compute. */
+export function heavyModel(n: number, rounds: number): Uint8Array {
+  const nodes: NodeSpec[] = [{ op: "Expand", inputs: ["x", "shape"], outputs: ["m0"] }];
+  for (let i = 0; i < rounds; i++) nodes.push({ op: "MatMul", inputs: [`m${i}`, "m0"], outputs: [`m${i + 1}`] });
+  nodes.push({ op: "ReduceSum", inputs: [`m${rounds}`], outputs: ["y"] });
+  return onnxModel({
+    nodes,
+    inputs: [{ name: "x", elemType: ONNX_FLOAT, shape: [1, 1] }],
+    outputs: [{ name: "y", elemType: ONNX_FLOAT, shape: [1, 1] }],
+    initializers: [{ name: "shape", dims: [2], elemType: ONNX_INT64, raw: new Uint8Array(new BigInt64Array([BigInt(n), BigInt(n)]).buffer) }],
+  });
+}
