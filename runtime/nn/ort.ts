@@ -41,8 +41,11 @@ export function ortDirCandidates(): string[] {
   const dirs: string[] = [];
   if (process.env.COCOS_ORT_DIR) dirs.push(process.env.COCOS_ORT_DIR);
   dirs.push(join(dirname(process.execPath), "onnxruntime"));
+  // A compiled binary uses its own copy only (it would otherwise resolve from the cwd's node_modules).
+  if (import.meta.url.includes("$bunfs")) return dirs;
   try {
-    const pkg = require.resolve("onnxruntime-node/package.json");
+    // Computed, so `bun build --compile` does not bake the build machine's node_modules path in.
+    const pkg = require.resolve(["onnxruntime-node", "package.json"].join("/"));
     dirs.push(join(dirname(pkg), "bin", "napi-v6", process.platform, process.arch));
   } catch {
     // not installed (compiled binary): the other places only
