@@ -125,8 +125,8 @@ describe("vad-nn (a third-party ONNX model through wasi-nn)", () => {
     const got = r.results().trim().split("\n").map(Number);
 
     const s = await InferenceSession.create(SILERO_VAD, { ...SESSION_OPTIONS });
-    let h = new Tensor("float32", new Float32Array(128), [2, 1, 64]);
-    let c = new Tensor("float32", new Float32Array(128), [2, 1, 64]);
+    let h: Tensor = new Tensor("float32", new Float32Array(128), [2, 1, 64]);
+    let c: Tensor = new Tensor("float32", new Float32Array(128), [2, 1, 64]);
     const want: number[] = [];
     for (let f = 0; f < 8; f++) {
       const input = new Tensor("float32", audio.slice(f * 1536, (f + 1) * 1536), [1, 1536]);
