@@ -13,6 +13,7 @@ export const SUITES: Record<string, () => Promise<Suite>> = {
   boot: () => import("./boot.ts"),
   upload: () => import("./upload.ts"),
   soak: () => import("./soak.ts"),
+  nn: () => import("./nn.ts"),
 };
 
 export const RESULTS_DIR = join(import.meta.dir, "results");

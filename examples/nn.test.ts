@@ -9,10 +9,10 @@ import { DATA_DIR, DIST_DIR, buildExamples, paths } from "./build.ts";
 import { BLOG_INPUT, IRIS_TEST_ROWS, type WorkDir, irisRows, makeWorkDir, runNative } from "./harness.ts";
 import { runWasmSpec } from "../runtime/wasm-runner.ts";
 import { SESSION_OPTIONS } from "../runtime/nn/backend.ts";
+import { SILERO_VAD, testAudio } from "./nn-fixtures.ts";
 
 setDefaultTimeout(60_000);
 const ROOT = join(import.meta.dir, "..");
-export const SILERO_VAD = join(ROOT, "node_modules", "@ricky0123", "vad-node", "dist", "silero_vad.onnx");
 const IRIS_NN = join(DIST_DIR, "iris-nn.wasm");
 const VAD_NN = join(DIST_DIR, "vad-nn.wasm");
 const work: WorkDir[] = [];
@@ -96,21 +96,6 @@ describe("iris-nn (wasi-nn, preview 1)", () => {
     expect(out.trim()).toBe("Iris-versicolor");
   });
 });
-
-/** 16 kHz test audio: 3 frames of faint noise, then 5 of a voiced, vowel-like signal (deterministic). */
-export function testAudio(): Float32Array {
-  const n = 8 * 1536;
-  const a = new Float32Array(n);
-  let seed = 1;
-  for (let i = 0; i < n; i++) {
-    seed = (seed * 1103515245 + 12345) >>> 0;
-    const noise = (seed / 2 ** 32 - 0.5) * 0.002;
-    const t = i / 16000;
-    const voiced = i >= 3 * 1536 ? 0.3 * Math.sin(2 * Math.PI * 140 * t) * (0.6 + 0.4 * Math.sin(2 * Math.PI * 4 * t)) + 0.2 * Math.sin(2 * Math.PI * 700 * t) : 0;
-    a[i] = noise + voiced * (1 + 0.5 * Math.sin(2 * Math.PI * 1200 * t));
-  }
-  return a;
-}
 
 describe("vad-nn (a third-party ONNX model through wasi-nn)", () => {
   test("Silero VAD v4 per-frame probabilities equal ONNX Runtime's, called directly", async () => {

@@ -41,11 +41,18 @@ int main(int argc, char **argv) {
   if ((e = nn_init_execution_context(g, &ctx))) return nn_fail("init_execution_context", e);
   uint32_t dims[2] = {1, 4};
   nn_tensor t = {dims, 2, NN_TENSOR_F32, (const uint8_t *)x, sizeof x};
-  if ((e = nn_set_input(ctx, 0, &t))) return nn_fail("set_input", e);
-  if ((e = nn_compute(ctx))) return nn_fail("compute", e);
   float p[3];
   uint32_t written = 0;
-  if ((e = nn_get_output(ctx, 0, (uint8_t *)p, sizeof p, &written))) return nn_fail("get_output", e);
+  int runs = nn_bench_runs();
+  double *us = runs > 0 ? malloc(sizeof(double) * runs) : NULL;
+  for (int r = 0; r < (runs > 0 ? runs : 1); r++) {
+    double t0 = nn_now_us();
+    if ((e = nn_set_input(ctx, 0, &t))) return nn_fail("set_input", e);
+    if ((e = nn_compute(ctx))) return nn_fail("compute", e);
+    if ((e = nn_get_output(ctx, 0, (uint8_t *)p, sizeof p, &written))) return nn_fail("get_output", e);
+    if (us) us[r] = nn_now_us() - t0;
+  }
+  if (us) nn_bench_print(us, runs);
   if (written != sizeof p) { fprintf(stderr, "model output is %u bytes; expected 3 f32 probabilities\n", written); return 1; }
   int arg = 0;
   for (int k = 1; k < 3; k++)

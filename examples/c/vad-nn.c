@@ -38,7 +38,12 @@ int main(int argc, char **argv) {
   size_t cap = frames * 32 + 1, used = 0;
   char *out = malloc(cap);
   out[0] = 0;
-  for (size_t f = 0; f < frames; f++) {
+  int runs = nn_bench_runs();
+  size_t total = runs > 0 ? (size_t)runs : frames;
+  double *us = runs > 0 ? malloc(sizeof(double) * total) : NULL;
+  for (size_t i = 0; i < total; i++) {
+    size_t f = i % frames;
+    double t0 = nn_now_us();
     float frame[FRAME];
     memcpy(frame, pcm + f * sizeof frame, sizeof frame);
     nn_tensor tin = {in_dims, 2, NN_TENSOR_F32, (const uint8_t *)frame, sizeof frame};
@@ -54,8 +59,13 @@ int main(int argc, char **argv) {
     if ((e = nn_get_output(ctx, 0, (uint8_t *)&p, sizeof p, &w)) || (e = nn_get_output(ctx, 1, (uint8_t *)h, sizeof h, &w)) ||
         (e = nn_get_output(ctx, 2, (uint8_t *)c, sizeof c, &w)))
       return nn_fail("get_output", e);
+    if (us) {
+      us[i] = nn_now_us() - t0;
+      continue;
+    }
     used += snprintf(out + used, cap - used, "%.9g\n", p);
   }
+  if (us) nn_bench_print(us, (int)total);
   printf("%s", out);
   return write_result("results.txt", out, used) ? 1 : 0;
 }

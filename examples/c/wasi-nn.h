@@ -38,4 +38,24 @@ static inline const char *nn_errno_name(int32_t e) {
                                 "runtime_error", "unsupported_operation", "too_large", "not_found"};
   return e >= 0 && e < (int32_t)(sizeof names / sizeof *names) ? names[e] : "unknown";
 }
+
+/* Benchmark hook: with COCOS_NN_BENCH=N in the environment an example repeats its inference N times
+ * and prints "infer_us T1,T2,..." on stderr, each inference timed by the guest's monotonic clock. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+static inline int nn_bench_runs(void) {
+  const char *v = getenv("COCOS_NN_BENCH");
+  return v ? atoi(v) : 0;
+}
+static inline double nn_now_us(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
+}
+static inline void nn_bench_print(const double *us, int n) {
+  fprintf(stderr, "infer_us ");
+  for (int i = 0; i < n; i++) fprintf(stderr, "%s%.1f", i ? "," : "", us[i]);
+  fprintf(stderr, "\n");
+}
 #endif
