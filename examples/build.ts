@@ -157,6 +157,24 @@ export async function buildExamples(opts: BuildOptions = {}): Promise<BuildStep[
     const cmd = ["clang", ...WASM_CFLAGS, join(ROOT, "c", `${name}.c`), "-o", out];
     jobs.push({ output: out, inputs: [join(ROOT, "c", `${name}.c`), ...headers], key: cmd, make: () => run(cmd) });
   }
+  if (want("iris-nn")) {
+    // The wasi:nn component: the module imports the WIT interfaces directly; embed + adapter.
+    const src = join(ROOT, "c", "iris-nn-component.c");
+    const wit = join(ROOT, "c", "iris-nn.wit");
+    const core = join(DIST_DIR, "iris-nn-component.core.wasm");
+    const cmd = ["clang", ...WASM_CFLAGS, src, "-o", core];
+    jobs.push({
+      output: join(DIST_DIR, "iris-nn.component.wasm"),
+      inputs: [src, wit, ...headers, adapterPath],
+      key: [...cmd, "embed", "iris-nn", "component-new"],
+      make: async () => {
+        await run(cmd);
+        const { componentEmbed, componentNew } = await import("@bytecodealliance/jco-transpile/wasm-tools");
+        const embedded = await componentEmbed({ binary: new Uint8Array(readFileSync(core)), witSource: readFileSync(wit, "utf8"), world: "iris-nn" });
+        writeFileSync(join(DIST_DIR, "iris-nn.component.wasm"), await componentNew(embedded, [["wasi_snapshot_preview1", await adapterBytes()]]));
+      },
+    });
+  }
   if (!opts.skipJs) {
     const jsDeps = filesUnder(join(ROOT, "js"), ".js");
     const wit = filesUnder(WIT_DIR, ".wit");

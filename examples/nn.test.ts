@@ -52,7 +52,7 @@ async function runNn(file: string, args: string[], datasets: string[]) {
   return { outcome, stdout, stderr, results: () => readFileSync(join(w.resultsDir, "results.txt"), "utf8") };
 }
 
-describe("iris-nn (wasi-nn, preview 1)", () => {
+describe("iris-nn (wasi-nn: preview-1 module and component)", () => {
   test("iris-train also writes model.onnx: the same MLP, ONNX Runtime predicts Iris-versicolor for the blog input", async () => {
     const s = await InferenceSession.create(join(trained.resultsDir, "model.onnx"));
     expect(s.inputNames).toEqual(["input"]);
@@ -83,6 +83,20 @@ describe("iris-nn (wasi-nn, preview 1)", () => {
     const r = await runNn(IRIS_NN, [BLOG_INPUT], [join(DATA_DIR, "Iris.csv")]);
     expect(r.outcome).toMatchObject({ kind: "exit", code: 1 });
     expect(r.stderr.join("\n")).toContain('wasi-nn load_by_name: not-found: no dataset named "model.onnx"');
+  });
+
+  test("the component (wasi:nn WIT interfaces) gives the same answer", async () => {
+    const r = await runNn(join(DIST_DIR, "iris-nn.component.wasm"), [BLOG_INPUT], [join(trained.resultsDir, "model.onnx")]);
+    expect(r.outcome).toMatchObject({ kind: "exit", code: 0 });
+    expect(r.results()).toBe("Iris-versicolor");
+  });
+
+  test("the component gets an error resource: code and message, no host path", async () => {
+    const r = await runNn(join(DIST_DIR, "iris-nn.component.wasm"), [BLOG_INPUT, "nope.onnx"], [join(trained.resultsDir, "model.onnx")]);
+    expect(r.outcome).toMatchObject({ kind: "exit", code: 1 });
+    const log = r.stderr.join("\n");
+    expect(log).toContain('wasi-nn load-by-name failed: not-found: no dataset named "nope.onnx": the computation\'s datasets are model.onnx');
+    expect(log).not.toContain("cocos-nn-example-");
   });
 
   test("bun run wasm -- run: /datasets is where load_by_name looks", async () => {

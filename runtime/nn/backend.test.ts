@@ -93,6 +93,18 @@ describe("wasi-nn backend (ONNX Runtime)", () => {
     expect(err?.message).toContain("does not match the manifest");
   });
 
+  // adversary: the algorithm probing for the host's layout through error messages.
+  test("a missing model's error names the dataset, not the host directory", () => {
+    const b = backend({}, false);
+    let msg = "";
+    try {
+      b.loadByName("absent.onnx");
+    } catch (e) {
+      msg = (e as Error).message;
+    }
+    expect(msg).toBe('dataset "absent.onnx" cannot be opened (ENOENT)');
+  });
+
   // adversary: a symlink in the datasets directory pointing elsewhere.
   test("a symlinked dataset is not followed", () => {
     symlinkSync("/etc/hostname", join(dir, "link.onnx"));

@@ -39,6 +39,8 @@ interface Graph {
   session: OrtSession;
   inputs: OrtValueMetadata[];
   outputs: OrtValueMetadata[];
+  /** Every output, as session.run wants them named. */
+  fetches: Record<string, null>;
 }
 
 interface Context {
@@ -121,10 +123,9 @@ export class NnBackend {
       throw new NnError("invalid-argument", `compute before set_input: input(s) ${describeIo(missing)} not set`);
     }
     this.opts.beforeCompute?.();
-    const fetches = Object.fromEntries(c.graph.outputs.map((m) => [m.name, null]));
     let out: Record<string, OrtTensor>;
     try {
-      out = c.graph.session.run(Object.fromEntries(c.inputs), fetches, {});
+      out = c.graph.session.run(Object.fromEntries(c.inputs), c.graph.fetches, {});
     } catch (e) {
       throw new NnError("runtime-error", `inference failed: ${(e as Error).message}`);
     }
@@ -193,7 +194,9 @@ export class NnBackend {
       throw new NnError("invalid-encoding", `not a loadable ONNX model (${model.length} bytes): ${asNnError(e).message}`);
     }
     const id = this.#next++;
-    this.#graphs.set(id, { session, inputs: session.inputMetadata, outputs: session.outputMetadata });
+    const outputs = session.outputMetadata;
+    const fetches = Object.fromEntries(outputs.map((m) => [m.name, null]));
+    this.#graphs.set(id, { session, inputs: session.inputMetadata, outputs, fetches });
     return id;
   }
 

@@ -41,7 +41,8 @@ export function readModel(name: string, src: ModelSource, maxBytes: number): Uin
     // O_NOFOLLOW: a symlink planted in the datasets directory cannot point a model load elsewhere.
     fd = openSync(join(src.datasetsDir, file), constants.O_RDONLY | constants.O_NOFOLLOW);
   } catch (e) {
-    throw new NnError("not-found", `dataset ${JSON.stringify(file)} cannot be opened: ${(e as Error).message}`);
+    // The errno only: the guest does not learn where the host keeps its datasets.
+    throw new NnError("not-found", `dataset ${JSON.stringify(file)} cannot be opened (${(e as NodeJS.ErrnoException).code ?? "error"})`);
   }
   try {
     const st = fstatSync(fd);

@@ -57,32 +57,37 @@ export const NN_PREVIEW1_WORLD = "preview1-nn";
 const ENCODINGS = ["openvino", "onnx", "tensorflow", "pytorch", "tensorflowlite", "autodetect"];
 const TARGETS = ["cpu", "gpu", "tpu"];
 
-/** Guest memory access; the memory is looked up on each call because it can grow. */
+/** Guest memory access; the memory is looked up on each call because it can grow (a new buffer). */
 class GuestMemory {
+  #view?: DataView;
   constructor(private readonly memory: () => WebAssembly.Memory | undefined) {}
-  #buf(): ArrayBuffer {
+  #dv(): DataView {
     const m = this.memory();
     if (!m) throw new NnError("missing-memory", "the module exports no memory");
-    return m.buffer;
+    if (this.#view?.buffer !== m.buffer) this.#view = new DataView(m.buffer);
+    return this.#view;
   }
   bytes(ptr: number, len: number): Uint8Array {
-    const buf = this.#buf();
-    if (ptr + len > buf.byteLength) {
-      throw new NnError("invalid-argument", `buffer [${ptr}, ${ptr + len}) lies outside guest memory (${buf.byteLength} bytes)`);
+    const dv = this.#dv();
+    if (ptr + len > dv.byteLength) {
+      throw new NnError("invalid-argument", `buffer [${ptr}, ${ptr + len}) lies outside guest memory (${dv.byteLength} bytes)`);
     }
-    return new Uint8Array(buf, ptr, len);
+    return new Uint8Array(dv.buffer, ptr, len);
   }
   u32(ptr: number): number {
-    return new DataView(this.#buf()).getUint32(this.#check(ptr, 4), true);
+    const dv = this.#dv();
+    return dv.getUint32(this.#check(dv, ptr, 4), true);
   }
   u8(ptr: number): number {
-    return new DataView(this.#buf()).getUint8(this.#check(ptr, 1));
+    const dv = this.#dv();
+    return dv.getUint8(this.#check(dv, ptr, 1));
   }
   setU32(ptr: number, v: number): void {
-    new DataView(this.#buf()).setUint32(this.#check(ptr, 4), v, true);
+    const dv = this.#dv();
+    dv.setUint32(this.#check(dv, ptr, 4), v, true);
   }
-  #check(ptr: number, n: number): number {
-    if (ptr + n > this.#buf().byteLength) throw new NnError("invalid-argument", `pointer ${ptr} lies outside guest memory`);
+  #check(dv: DataView, ptr: number, n: number): number {
+    if (ptr + n > dv.byteLength) throw new NnError("invalid-argument", `pointer ${ptr} lies outside guest memory`);
     return ptr;
   }
 }
