@@ -155,6 +155,7 @@ async function run(req: RunRequest): Promise<{ outcome: WorkerOutcome; timings: 
     memoryBytes: req.memoryBytes, datasetsDir: req.datasetsDir, datasets: req.datasets,
     log: (line) => host.stderr.write(new TextEncoder().encode(`${line}\n`)),
     checkInterrupt: () => interrupt(),
+    busy: req.nnBusy,
   });
   Object.assign(host.imports, nn.imports);
 

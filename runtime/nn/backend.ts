@@ -5,6 +5,7 @@
 import { NnError, asNnError } from "./errors.ts";
 import { readModel, type ModelSource } from "./models.ts";
 import { ortBinding, type OrtSession, type OrtTensor, type OrtValueMetadata } from "./ort.ts";
+import { NativeGuard } from "./native-guard.ts";
 import { checkTensorBytes, elementTypeOfOnnx, fromOrt, toOrt, type NnTensor } from "./tensor.ts";
 
 export interface NnLimits {
@@ -55,6 +56,8 @@ export interface BackendOptions {
   models: ModelSource;
   /** Called before each inference: throws (not an NnError) to stop a run the host has stopped. */
   beforeCompute?: () => void;
+  /** Brackets every call into the addon (see native-guard.ts); none outside a run Worker. */
+  guard?: NativeGuard;
 }
 
 const describeIo = (list: OrtValueMetadata[]) => list.map((m, i) => `${i}: ${m.name}`).join(", ") || "none";
@@ -64,7 +67,11 @@ export class NnBackend {
   #contexts = new Map<number, Context>();
   #next = 1;
 
-  constructor(readonly opts: BackendOptions) {}
+  readonly #guard: NativeGuard;
+
+  constructor(readonly opts: BackendOptions) {
+    this.#guard = opts.guard ?? new NativeGuard(undefined, () => {});
+  }
 
   load(builders: Uint8Array[], encoding: string, target: string): number {
     if (encoding !== "onnx" && encoding !== "autodetect") {
@@ -123,12 +130,16 @@ export class NnBackend {
       throw new NnError("invalid-argument", `compute before set_input: input(s) ${describeIo(missing)} not set`);
     }
     this.opts.beforeCompute?.();
-    let out: Record<string, OrtTensor>;
-    try {
-      out = c.graph.session.run(Object.fromEntries(c.inputs), c.graph.fetches, {});
-    } catch (e) {
-      throw new NnError("runtime-error", `inference failed: ${(e as Error).message}`);
-    }
+    const feeds = Object.fromEntries(c.inputs);
+    // The guard's interrupt check throws through (the run is over); ORT's own errors become NnErrors.
+    const out = this.#guard.run(() => {
+      try {
+        return c.graph.session.run(feeds, c.graph.fetches, {});
+      } catch (e) {
+        return new NnError("runtime-error", `inference failed: ${(e as Error).message}`);
+      }
+    });
+    if (out instanceof NnError) throw out;
     const bytes = Object.values(out).reduce((n, v) => n + byteLength(v), 0);
     if (bytes > this.opts.limits.maxTensorBytes) {
       throw new NnError("too-large", `outputs take ${bytes} bytes; the limit of this run is ${this.opts.limits.maxTensorBytes}`);
@@ -155,14 +166,14 @@ export class NnBackend {
     if (!g) return;
     this.#graphs.delete(graph);
     // Contexts keep the session alive; it is released with the last of them.
-    if (![...this.#contexts.values()].some((c) => c.graph === g)) g.session.dispose();
+    if (![...this.#contexts.values()].some((c) => c.graph === g)) this.#dispose(g);
   }
 
   dropContext(ctx: number): void {
     const c = this.#contexts.get(ctx);
     this.#contexts.delete(ctx);
     if (c && ![...this.#graphs.values()].includes(c.graph) && ![...this.#contexts.values()].some((o) => o.graph === c.graph)) {
-      c.graph.session.dispose();
+      this.#dispose(c.graph);
     }
   }
 
@@ -171,7 +182,11 @@ export class NnBackend {
     const sessions = new Set([...this.#graphs.values(), ...[...this.#contexts.values()].map((c) => c.graph)]);
     this.#graphs.clear();
     this.#contexts.clear();
-    for (const g of sessions) g.session.dispose();
+    for (const g of sessions) this.#dispose(g);
+  }
+
+  #dispose(g: Graph): void {
+    this.#guard.run(() => g.session.dispose());
   }
 
   #checkTarget(target: string): void {
@@ -184,15 +199,19 @@ export class NnBackend {
 
   #addGraph(model: Uint8Array): number {
     this.#checkRoom(this.#graphs.size, this.opts.limits.maxGraphs, "graphs");
-    const binding = ortBinding();
-    const session = new binding.InferenceSession();
-    try {
-      // ORT reads the buffer during loadModel only; a private copy keeps guest memory out of it.
-      const copy = model.slice();
-      session.loadModel(copy.buffer, 0, copy.byteLength, SESSION_OPTIONS);
-    } catch (e) {
-      throw new NnError("invalid-encoding", `not a loadable ONNX model (${model.length} bytes): ${asNnError(e).message}`);
-    }
+    const session = this.#guard.run(() => {
+      const binding = ortBinding();
+      const session = new binding.InferenceSession();
+      try {
+        // ORT reads the buffer during loadModel only; a private copy keeps guest memory out of it.
+        const copy = model.slice();
+        session.loadModel(copy.buffer, 0, copy.byteLength, SESSION_OPTIONS);
+        return session;
+      } catch (e) {
+        return new NnError("invalid-encoding", `not a loadable ONNX model (${model.length} bytes): ${asNnError(e).message}`);
+      }
+    });
+    if (session instanceof NnError) throw session;
     const id = this.#next++;
     const outputs = session.outputMetadata;
     const fetches = Object.fromEntries(outputs.map((m) => [m.name, null]));

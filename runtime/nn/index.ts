@@ -7,8 +7,10 @@ import { NnBackend, nnLimitsFor } from "./backend.ts";
 import type { NnErrorCode } from "./errors.ts";
 import { NN_PREVIEW1_INTERFACE, preview1Imports } from "./preview1.ts";
 import { componentImports, NN_WIT_INTERFACES } from "./component.ts";
+import { NativeGuard } from "./native-guard.ts";
 
 export { embedNnPreview1, isNnPreview1Import } from "./adapt.ts";
+export { nativeIdle } from "./native-guard.ts";
 
 /** Interfaces the host provides to components (unversioned). */
 export const NN_INTERFACES: readonly string[] = [NN_PREVIEW1_INTERFACE, ...NN_WIT_INTERFACES];
@@ -19,8 +21,10 @@ export interface NnRunOptions {
   datasets?: { name: string; hash: string }[];
   /** A line for the run's log (the guest's stderr stream). */
   log(line: string): void;
-  /** Throws to stop the run (the host interrupted it): checked before each inference. */
+  /** Throws to stop the run (the host interrupted it): checked before each call into ONNX Runtime. */
   checkInterrupt(): void;
+  /** The engine's view of "inside ONNX Runtime" (native-guard.ts); the Worker is terminated only outside. */
+  busy?: SharedArrayBuffer;
 }
 
 /** At most this many error lines per run: a guest failing in a loop does not flood the log. */
@@ -31,6 +35,7 @@ export function createNn(o: NnRunOptions) {
     limits: nnLimitsFor(o.memoryBytes),
     models: { datasetsDir: o.datasetsDir, datasets: o.datasets },
     beforeCompute: o.checkInterrupt,
+    guard: new NativeGuard(o.busy && new Int32Array(o.busy), o.checkInterrupt),
   });
   let memory: WebAssembly.Memory | undefined;
   let logged = 0;

@@ -105,8 +105,11 @@ describe.skipIf(!!noClang)("wasi-nn in the run Worker (preview-1 guest)", () => 
     expect(r.err.join("\n")).toMatch(/security: model "model.onnx" does not match the manifest: expected SHA3-256 0{64}, got [0-9a-f]{64}/);
   });
 
+  // adversary: the algorithm keeps the host inside ONNX Runtime (computes of ~10 ms back to back),
+  // so the stop lands mid-inference; terminating the Worker there would abort the whole process.
+  const spinning = { "spin.onnx": heavyModel(256, 6), "model.onnx": model };
   test("inference counts against the run's timeout: a guest computing forever is stopped", async () => {
-    const r = await probeRun(["spin"], { limits: { timeoutMs: 1500 } });
+    const r = await probeRun(["spin1", "spin.onnx"], { files: spinning, limits: { timeoutMs: 1000 } });
     expect(r.outcome.kind).toBe("limit");
     expect(r.outcome.kind === "limit" && r.outcome.limit).toBe("timeout");
   });
@@ -122,7 +125,7 @@ describe.skipIf(!!noClang)("wasi-nn in the run Worker (preview-1 guest)", () => 
   test("a stopped run stops its inference", async () => {
     const ac = new AbortController();
     setTimeout(() => ac.abort("stopped by the test"), 800);
-    const r = await probeRun(["spin"], { signal: ac.signal });
+    const r = await probeRun(["spin1", "spin.onnx"], { files: spinning, signal: ac.signal });
     expect(r.outcome.kind).toBe("aborted");
   });
 });

@@ -5,8 +5,7 @@
 
 import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { isMainThread } from "node:worker_threads";
-import { Tensor } from "onnxruntime-common";
+import type { Tensor } from "onnxruntime-common";
 import { NnError } from "./errors.ts";
 
 export const ORT_ADDON = "onnxruntime_binding.node";
@@ -34,7 +33,13 @@ interface OrtBinding {
   initOrtOnce(logLevel: number, tensor: typeof Tensor, isMainThread: boolean): void;
 }
 
-export { Tensor as OrtTensor };
+export type OrtTensor = Tensor;
+
+/** onnxruntime-common's Tensor class, loaded with the binding (not at import: the run Worker
+ *  imports this module for every run, wasi-nn or not). */
+export function OrtTensorClass(): typeof Tensor {
+  return (require("onnxruntime-common") as typeof import("onnxruntime-common")).Tensor;
+}
 
 /** Where the addon is looked for, in order. */
 export function ortDirCandidates(): string[] {
@@ -68,7 +73,8 @@ export function ortBinding(): OrtBinding {
   }
   try {
     const b = require(join(dir, ORT_ADDON)) as OrtBinding;
-    b.initOrtOnce(3 /* error */, Tensor, isMainThread);
+    const { isMainThread } = require("node:worker_threads") as typeof import("node:worker_threads");
+    b.initOrtOnce(3 /* error */, OrtTensorClass(), isMainThread);
     binding = b;
     return b;
   } catch (e) {

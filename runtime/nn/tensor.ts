@@ -1,7 +1,7 @@
 // Tensor element types: the guest's names (both ABIs), ONNX data types and ORT's typed arrays.
 
 import { NnError } from "./errors.ts";
-import { OrtTensor } from "./ort.ts";
+import { OrtTensorClass, type OrtTensor } from "./ort.ts";
 
 export type ElementType = "f16" | "f32" | "f64" | "bf16" | "u8" | "i32" | "i64";
 
@@ -73,7 +73,7 @@ export function checkTensorBytes(t: NnTensor): number {
 export function toOrt(t: NnTensor): OrtTensor {
   const i = info(t.type);
   const data = i.array(t.data.slice().buffer);
-  const tensor = new OrtTensor(i.ort, data as never, t.dims);
+  const tensor = new (OrtTensorClass())(i.ort, data as never, t.dims);
   // onnxruntime-common re-views f16 bits as a Float16Array where the engine has one, and the
   // N-API binding cannot read that kind of typed array: hand it the Uint16Array of the same bits.
   if (t.type === "f16") (tensor as unknown as { cpuData: ArrayBufferView }).cpuData = data;

@@ -77,11 +77,13 @@ int main(int argc, char **argv) {
     for (; n < 100000 && !(e = nn_init_execution_context(g, &ctx)); n++) {}
     printf("contexts=%d\n", n);
     report("init", e);
-  } else if (!strcmp(mode, "once")) {
-    /* One compute of a model with input [1,1] f32. */
+  } else if (!strcmp(mode, "once") || !strcmp(mode, "spin1")) {
+    /* One compute (spin1: computes until stopped) of a model with input [1,1] f32. */
     uint32_t one[2] = {1, 1};
     nn_tensor s = {one, 2, NN_TENSOR_F32, (const uint8_t *)x, 4};
     report("set_input", nn_set_input(ctx, 0, &s));
+    if (mode[0] == 's')
+      for (;;) if (nn_compute(ctx)) return report("compute", 1);
     report("compute", nn_compute(ctx));
   } else if (!strcmp(mode, "spin")) {
     /* Computes until the host stops the run. */
