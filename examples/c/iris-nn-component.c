@@ -3,7 +3,7 @@
  * canonical ABI by hand (no bindings generator offline): resources are i32 handles, a result comes
  * back through a return pointer (tag at 0, payload at 4), lists the host returns are allocated
  * with our cabi_realloc. Same arguments, output and errors as iris-nn. */
-#include "common.h"
+#include "iris-nn.h"
 
 #define NN(iface) "wasi:nn/" iface "@0.2.0-rc-2024-10-28"
 #define IMPORT(iface, name) __attribute__((import_module(NN(iface)), import_name(name)))
@@ -26,9 +26,6 @@ __attribute__((export_name("cabi_realloc"))) void *cabi_realloc(void *ptr, size_
 enum { FP32 = 1 };
 static const char *ERROR_CODES[] = {"invalid-argument", "invalid-encoding", "timeout", "runtime-error",
                                     "unsupported-operation", "too-large", "not-found", "security", "unknown"};
-static const char *FEATURES[4] = {"sepal_length", "sepal_width", "petal_length", "petal_width"};
-static const char *CLASSES[3] = {"Iris-setosa", "Iris-versicolor", "Iris-virginica"};
-
 typedef struct { uint8_t tag; uint32_t a, b; } result3; /* result<T, error>: a = handle or list ptr, b = list len */
 typedef struct { const char *ptr; size_t len; } str;
 typedef struct { str name; int32_t tensor; } named_tensor;
@@ -42,19 +39,8 @@ static int nn_fail(const char *what, int32_t error) {
 }
 
 int main(int argc, char **argv) {
-  if (argc < 2) {
-    fprintf(stderr, "usage: %s '{\"sepal_length\": 7.0, ...}' [model.onnx]\n", argc ? argv[0] : "iris-nn");
-    return 1;
-  }
-  const char *err = NULL;
-  jval *in = json_parse(argv[1], &err);
-  if (!in || in->t != J_OBJ) { fprintf(stderr, "invalid input: expected a JSON object, got '%s'\n", argv[1]); return 1; }
   float x[4];
-  for (int i = 0; i < 4; i++) {
-    const jval *v = json_get(in, FEATURES[i]);
-    if (!v || v->t != J_NUM) { fprintf(stderr, "invalid input: missing or non-numeric field `%s` in '%s'\n", FEATURES[i], argv[1]); return 1; }
-    x[i] = (float)v->num;
-  }
+  if (iris_input(argc, argv, x)) return 1;
   const char *model = argc > 2 ? argv[2] : "model.onnx";
   result3 r;
   nn_load_by_name(model, strlen(model), &r);
@@ -74,9 +60,5 @@ int main(int argc, char **argv) {
   if (data.len != 3 * sizeof(float)) { fprintf(stderr, "model output is %zu bytes; expected 3 f32 probabilities\n", data.len); return 1; }
   float p[3];
   memcpy(p, data.ptr, sizeof p);
-  int arg = 0;
-  for (int k = 1; k < 3; k++)
-    if (p[k] > p[arg]) arg = k;
-  printf("%s\n", CLASSES[arg]);
-  return write_result("results.txt", CLASSES[arg], strlen(CLASSES[arg])) ? 1 : 0;
+  return iris_answer(p);
 }

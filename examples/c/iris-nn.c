@@ -5,11 +5,8 @@
  * argv[1]: {"sepal_length": 7.0, "sepal_width": 3.2, "petal_length": 4.7, "petal_width": 1.4}
  * argv[2] (optional): the model's dataset name, default model.onnx.
  * Writes the class name to results/results.txt and prints it. Errors: stderr, exit 1. */
-#include "common.h"
+#include "iris-nn.h"
 #include "wasi-nn.h"
-
-static const char *FEATURES[4] = {"sepal_length", "sepal_width", "petal_length", "petal_width"};
-static const char *CLASSES[3] = {"Iris-setosa", "Iris-versicolor", "Iris-virginica"};
 
 static int nn_fail(const char *what, int32_t e) {
   fprintf(stderr, "wasi-nn %s failed: %s (%d)\n", what, nn_errno_name(e), e);
@@ -17,21 +14,8 @@ static int nn_fail(const char *what, int32_t e) {
 }
 
 int main(int argc, char **argv) {
-  if (argc < 2) {
-    fprintf(stderr, "usage: %s '{\"sepal_length\": 7.0, \"sepal_width\": 3.2, \"petal_length\": 4.7, \"petal_width\": 1.4}' [model.onnx]\n",
-            argc ? argv[0] : "iris-nn");
-    return 1;
-  }
-  const char *err = NULL;
-  jval *in = json_parse(argv[1], &err);
-  if (!in) { fprintf(stderr, "invalid input JSON: %s in '%s'\n", err, argv[1]); return 1; }
-  if (in->t != J_OBJ) { fprintf(stderr, "invalid input: expected a JSON object, got '%s'\n", argv[1]); return 1; }
   float x[4];
-  for (int i = 0; i < 4; i++) {
-    const jval *v = json_get(in, FEATURES[i]);
-    if (!v || v->t != J_NUM) { fprintf(stderr, "invalid input: missing or non-numeric field `%s` in '%s'\n", FEATURES[i], argv[1]); return 1; }
-    x[i] = (float)v->num;
-  }
+  if (iris_input(argc, argv, x)) return 1;
 
   const char *model = argc > 2 ? argv[2] : "model.onnx";
   nn_graph g;
@@ -54,9 +38,5 @@ int main(int argc, char **argv) {
   }
   if (us) nn_bench_print(us, runs);
   if (written != sizeof p) { fprintf(stderr, "model output is %u bytes; expected 3 f32 probabilities\n", written); return 1; }
-  int arg = 0;
-  for (int k = 1; k < 3; k++)
-    if (p[k] > p[arg]) arg = k;
-  printf("%s\n", CLASSES[arg]);
-  return write_result("results.txt", CLASSES[arg], strlen(CLASSES[arg])) ? 1 : 0;
+  return iris_answer(p);
 }
