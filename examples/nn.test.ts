@@ -49,7 +49,7 @@ async function runNn(file: string, args: string[], datasets: string[]) {
     datasets: datasets.map((p) => ({ name: p.split("/").pop()!, hash: sha3(p) })),
     onLog: (s, line) => (s === "stdout" ? stdout : stderr).push(line),
   });
-  return { outcome, stdout, stderr, results: () => readFileSync(join(w.resultsDir, "results.txt"), "utf8") };
+  return { outcome, stdout, stderr, resultsDir: w.resultsDir, results: () => readFileSync(join(w.resultsDir, "results.txt"), "utf8") };
 }
 
 describe("iris-nn (wasi-nn: preview-1 module and component)", () => {
@@ -59,6 +59,12 @@ describe("iris-nn (wasi-nn: preview-1 module and component)", () => {
     const out = await s.run({ input: new Tensor("float32", Float32Array.from([7.0, 3.2, 4.7, 1.4]), [1, 4]) });
     const p = out.probabilities!.data as Float32Array;
     expect(p.indexOf(Math.max(...p))).toBe(1);
+  });
+
+  test("the Wasm build of iris-train writes the same model.onnx bytes as the native one", async () => {
+    const r = await runNn(paths.wasm("iris-train"), [], [join(DATA_DIR, "Iris.csv")]);
+    expect(r.outcome).toMatchObject({ kind: "exit", code: 0 });
+    expect(sha3(join(r.resultsDir, "model.onnx"))).toBe(sha3(join(trained.resultsDir, "model.onnx")));
   });
 
   test("loads model.onnx by name from /datasets and prints the blog's answer, like iris-inference", async () => {
