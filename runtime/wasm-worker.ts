@@ -196,6 +196,7 @@ async function run(req: RunRequest): Promise<{ outcome: WorkerOutcome; timings: 
   const instantiateCore = async (m: WebAssembly.Module, imports: Record<string, Record<string, unknown>>) => {
     const inst = await WebAssembly.instantiate(m, {
       ...imports,
+      ...nn.coreImports(m),
       [INTERRUPT_MODULE]: { [INTERRUPT_NAME]: interrupt, [MEMORY_SIZE_NAME]: memorySize },
     });
     for (const v of Object.values(inst.exports)) if (v instanceof WebAssembly.Memory) memories.push(v);

@@ -5,7 +5,7 @@
 
 import { NnBackend, nnLimitsFor } from "./backend.ts";
 import type { NnErrorCode } from "./errors.ts";
-import { NN_PREVIEW1_INTERFACE, preview1Imports } from "./preview1.ts";
+import { NN_PREVIEW1_CORE_MODULE, NN_PREVIEW1_INTERFACE, preview1CoreImports, preview1Imports } from "./preview1.ts";
 import { componentImports, NN_WIT_INTERFACES } from "./component.ts";
 import { NativeGuard } from "./native-guard.ts";
 
@@ -42,17 +42,23 @@ export function createNn(o: NnRunOptions) {
   const onError = (func: string, code: NnErrorCode, message: string) => {
     if (logged++ < MAX_LOGGED_ERRORS) o.log(`wasi-nn ${func}: ${code}: ${message}`);
   };
+  const preview1 = preview1Imports({ backend, memory: () => memory, onError });
+  const core = preview1CoreImports(preview1);
   const imports: Record<string, unknown> = {
-    [NN_PREVIEW1_INTERFACE]: preview1Imports({ backend, memory: () => memory, onError }),
+    [NN_PREVIEW1_INTERFACE]: preview1,
     ...componentImports({ backend, onError }),
   };
+  const usesPreview1 = (module: WebAssembly.Module) =>
+    WebAssembly.Module.imports(module).some((i) => i.module === NN_PREVIEW1_CORE_MODULE);
   return {
     imports,
+    /** Core imports to add when instantiating `module`: the preview-1 functions, bound directly. */
+    coreImports(module: WebAssembly.Module): Record<string, Record<string, unknown>> {
+      return usesPreview1(module) ? { [NN_PREVIEW1_CORE_MODULE]: core } : {};
+    },
     /** Every core instance: the one importing the preview-1 interface owns the memory its pointers address. */
     observe(module: WebAssembly.Module, instance: WebAssembly.Instance): void {
-      if (WebAssembly.Module.imports(module).some((i) => i.module.startsWith(`${NN_PREVIEW1_INTERFACE}@`))) {
-        memory = instance.exports.memory as WebAssembly.Memory;
-      }
+      if (usesPreview1(module)) memory = instance.exports.memory as WebAssembly.Memory;
     },
     close: () => backend.close(),
   };

@@ -14,7 +14,9 @@ export const NN_PREVIEW1_MODULE = "wasi_ephemeral_nn";
 const PACKAGE = "cocos:wasi-ephemeral-nn@0.1.0";
 /** The component-level interface the renamed imports come from (unversioned, as the host keys it). */
 export const NN_PREVIEW1_INTERFACE = "cocos:wasi-ephemeral-nn/nn";
-const CORE_MODULE = `cocos:wasi-ephemeral-nn/nn@0.1.0`;
+/** The core import module of the renamed functions. */
+export const NN_PREVIEW1_CORE_MODULE = `cocos:wasi-ephemeral-nn/nn@0.1.0`;
+const CORE_MODULE = NN_PREVIEW1_CORE_MODULE;
 
 /** witx name → WIT name; every parameter and result is an i32 in the core ABI. */
 const FUNCS: Record<string, { wit: string; params: string[] }> = {
@@ -156,4 +158,20 @@ export function preview1Imports(o: Preview1Options): Record<string, (...a: numbe
         mem.setU32(writtenOut, t.data.length);
       }),
   };
+}
+
+const camel = (kebab: string) => kebab.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+
+/**
+ * The same functions keyed by their core import names, arguments as u32: the module's imports are
+ * bound to these directly. jco's trampolines would do the same conversion, but through its task
+ * bookkeeping on every call, tens of microseconds a call, more than a small model's inference.
+ */
+export function preview1CoreImports(fns: Record<string, (...a: number[]) => number>): Record<string, (...a: number[]) => number> {
+  const out: Record<string, (...a: number[]) => number> = {};
+  for (const f of Object.values(FUNCS)) {
+    const fn = fns[camel(f.wit)]!;
+    out[f.wit] = (...a: number[]) => fn(...a.map((v) => v >>> 0));
+  }
+  return out;
 }
