@@ -14,6 +14,7 @@ export const SUITES: Record<string, () => Promise<Suite>> = {
   upload: () => import("./upload.ts"),
   soak: () => import("./soak.ts"),
   console: () => import("./console.ts"),
+  nn: () => import("./nn.ts"),
 };
 
 export const RESULTS_DIR = join(import.meta.dir, "results");

@@ -23,6 +23,8 @@ const STAMPS = join(DIST_DIR, ".stamps.json");
 export const C_PROGRAMS = ["addition", "iris-train", "iris-inference", "matmul", "kmeans", "sha256"] as const;
 export type CProgram = (typeof C_PROGRAMS)[number];
 export const KERNELS: readonly CProgram[] = ["matmul", "kmeans", "sha256"];
+/** C programs using wasi-nn (examples/c/NAME.c): a preview-1 module only, the runtime wraps it at upload. */
+export const NN_PROGRAMS = ["iris-nn", "vad-nn"] as const;
 
 /** JS components (examples/js/SOURCE.js) and the cocos:computation world each targets. */
 export const JS_COMPONENTS = [
@@ -149,6 +151,29 @@ export async function buildExamples(opts: BuildOptions = {}): Promise<BuildStep[
           ["wasi_snapshot_preview1", await adapterBytes()],
         ]);
         writeFileSync(paths.component(name), bytes);
+      },
+    });
+  }
+  for (const name of NN_PROGRAMS.filter(want)) {
+    const out = join(DIST_DIR, `${name}.wasm`);
+    const cmd = ["clang", ...WASM_CFLAGS, join(ROOT, "c", `${name}.c`), "-o", out];
+    jobs.push({ output: out, inputs: [join(ROOT, "c", `${name}.c`), ...headers], key: cmd, make: () => run(cmd) });
+  }
+  if (want("iris-nn")) {
+    // The wasi:nn component: the module imports the WIT interfaces directly; embed + adapter.
+    const src = join(ROOT, "c", "iris-nn-component.c");
+    const wit = join(ROOT, "c", "iris-nn.wit");
+    const core = join(DIST_DIR, "iris-nn-component.core.wasm");
+    const cmd = ["clang", ...WASM_CFLAGS, src, "-o", core];
+    jobs.push({
+      output: join(DIST_DIR, "iris-nn.component.wasm"),
+      inputs: [src, wit, ...headers, adapterPath],
+      key: [...cmd, "embed", "iris-nn", "component-new"],
+      make: async () => {
+        await run(cmd);
+        const { componentEmbed, componentNew } = await import("@bytecodealliance/jco-transpile/wasm-tools");
+        const embedded = await componentEmbed({ binary: new Uint8Array(readFileSync(core)), witSource: readFileSync(wit, "utf8"), world: "iris-nn" });
+        writeFileSync(join(DIST_DIR, "iris-nn.component.wasm"), await componentNew(embedded, [["wasi_snapshot_preview1", await adapterBytes()]]));
       },
     });
   }

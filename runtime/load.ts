@@ -13,6 +13,7 @@ import {
 } from "./wasm/binary.ts";
 // Embedded by `bun build --compile` (a file import resolves to a $bunfs path there).
 import adapterPath from "./assets/wasi_snapshot_preview1.command.wasm" with { type: "file" };
+import { embedNnPreview1, isNnPreview1Import } from "./nn/index.ts";
 
 export type WasmKind = "component" | "preview1";
 
@@ -53,7 +54,7 @@ export function checkPreview1Module(bytes: Uint8Array): void {
   if (!WebAssembly.validate(bytes)) {
     throw new AlgorithmError("invalid WebAssembly module: the engine's validator rejected it");
   }
-  const foreign = coreImports(bytes).filter((i) => i.module !== PREVIEW1);
+  const foreign = coreImports(bytes).filter((i) => i.module !== PREVIEW1 && !isNnPreview1Import(i));
   if (foreign.length > 0) {
     const names = foreign.map((i) => `${i.module}.${i.name} (${i.kind})`).join(", ");
     throw new AlgorithmError(
@@ -84,7 +85,7 @@ package wasi:cli@${ADAPTER_WASI_VERSION} {
 export async function adaptPreview1(core: Uint8Array): Promise<Uint8Array> {
   checkPreview1Module(core);
   const { componentEmbed, componentNew } = await import("@bytecodealliance/jco-transpile/wasm-tools");
-  let rewired = renameImports(core, (i) =>
+  let rewired = renameImports(await embedNnPreview1(core), (i) =>
     i.module === PREVIEW1 && i.name === "proc_exit" && i.kind === "func"
       ? { module: `wasi:cli/exit@${ADAPTER_WASI_VERSION}`, name: "exit-with-code" }
       : null,

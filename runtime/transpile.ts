@@ -8,6 +8,7 @@ import { loadWasm, sha3Hex, type WasmKind } from "./load.ts";
 import { AlgorithmError } from "./types.ts";
 import { instrumentLoops } from "./wasm/instrument.ts";
 import { WasmFormatError, coreExportNames } from "./wasm/binary.ts";
+import { NN_INTERFACES } from "./nn/index.ts";
 
 export type EntryPoint = "run" | "infer";
 
@@ -20,7 +21,7 @@ export interface TranspiledComponent {
   /** The generated ES module (instantiation mode) and its core modules, loops instrumented. */
   jsName: string;
   files: Record<string, Uint8Array>;
-  /** Core module whose memory.size goes through the host (see wasm-instrument.ts), or null. */
+  /** Core module whose memory.size goes through the host (see wasm/instrument.ts), or null. */
   heapFix: string | null;
   /** Unversioned interface names the component imports, e.g. "wasi:cli/stdout". */
   imports: string[];
@@ -42,6 +43,7 @@ export const SUPPORTED_IMPORTS: ReadonlySet<string> = new Set([
     (i) => `wasi:sockets/${i}`,
   ),
   "cocos:computation/datasets", "cocos:computation/progress",
+  ...NN_INTERFACES,
 ]);
 
 function unversioned(name: string): string {

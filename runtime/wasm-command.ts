@@ -133,6 +133,8 @@ export async function main(argv: string[]): Promise<number> {
       onStdout: (d) => process.stdout.write(d),
       onStderr: (d) => process.stderr.write(d),
       resultsDir: cmd.preopens.find((p) => p.guestPath === "/results")?.hostPath,
+      // wasi-nn load_by_name resolves names here (the directory mapped to /datasets).
+      datasetsDir: cmd.preopens.find((p) => p.guestPath === "/datasets")?.hostPath,
     });
     if (o.kind === "exit") return o.code;
     process.stderr.write(`wasm: ${o.kind === "limit" ? `limit ${o.limit}: ` : `${o.kind}: `}${o.message}\n`);

@@ -7,6 +7,7 @@ import { TranspileCache, type TranspiledComponent, type CacheOptions } from "./t
 import { AlgorithmError, DEFAULT_LIMITS, type RunLimits, type RunOutcome } from "./types.ts";
 import { capMemories } from "./wasm/binary.ts";
 import type { PreopenSpec } from "./wasi/filesystem.ts";
+import { nativeIdle } from "./nn/index.ts";
 import {
   INTERRUPT_SLOT,
   SHARED_SLOTS,
@@ -280,6 +281,7 @@ export async function runPrepared(
   const limits = resolveLimits(opts.limits);
   const shared = new SharedArrayBuffer(SHARED_SLOTS * 4);
   const flags = new Int32Array(shared);
+  const nnBusy = new SharedArrayBuffer(4);
   const modulesP = compiledModules(component, limits.memoryBytes);
   const booted = takeWorker();
   const { worker } = booted;
@@ -350,6 +352,7 @@ export async function runPrepared(
       resultsDir: opts.resultsDir,
       modules,
       shared,
+      nnBusy,
     };
     worker.postMessage(req);
   }
@@ -361,7 +364,8 @@ export async function runPrepared(
   // sleeps wake on the notify, then the pending exception unwinds the guest.
   Atomics.store(flags, INTERRUPT_SLOT, 1);
   Atomics.notify(flags, INTERRUPT_SLOT);
-  worker.terminate();
+  // Not while it is inside ONNX Runtime: that aborts the process (runtime/nn/native-guard.ts).
+  void nativeIdle(new Int32Array(nnBusy)).then(() => worker.terminate());
   worker.unref();
   // Close the host fds the guest still held, but only once the worker is gone: closing them
   // earlier could let a still-running guest write into a reused descriptor of the agent.

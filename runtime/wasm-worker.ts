@@ -9,6 +9,7 @@ import { INTERRUPT_SLOT, epochNow } from "./worker-protocol.ts";
 import { AlgorithmError } from "./types.ts";
 import { INTERRUPT_MODULE, INTERRUPT_NAME, MEMORY_SIZE_NAME } from "./wasm/instrument.ts";
 import { WASM_PAGE_SIZE, capMemories } from "./wasm/binary.ts";
+import { createNn } from "./nn/index.ts";
 
 declare const self: Worker;
 const post = (m: FromWorker, transfer?: ArrayBuffer[]) => self.postMessage(m, transfer ?? []);
@@ -150,6 +151,14 @@ async function run(req: RunRequest): Promise<{ outcome: WorkerOutcome; timings: 
     },
   });
 
+  const nn = createNn({
+    memoryBytes: req.memoryBytes, datasetsDir: req.datasetsDir, datasets: req.datasets,
+    log: (line) => host.stderr.write(new TextEncoder().encode(`${line}\n`)),
+    checkInterrupt: () => interrupt(),
+    busy: req.nnBusy,
+  });
+  Object.assign(host.imports, nn.imports);
+
   const c = req.component;
   const t0 = performance.now();
   const js = c.files[c.jsName];
@@ -177,7 +186,7 @@ async function run(req: RunRequest): Promise<{ outcome: WorkerOutcome; timings: 
     return WebAssembly.compile(capped.module);
   };
   // memory.size of a preview-1 main module, without the pages the adapter grew before the first
-  // call (see wasm-instrument.ts): wasi-libc's malloc then never claims the adapter's pages.
+  // call (see wasm/instrument.ts): wasi-libc's malloc then never claims the adapter's pages.
   const heap: { memory?: WebAssembly.Memory; initialPages: number; foreign?: number } = { initialPages: 0 };
   const memorySize = () => {
     const pages = (heap.memory?.buffer.byteLength ?? 0) / WASM_PAGE_SIZE;
@@ -187,9 +196,11 @@ async function run(req: RunRequest): Promise<{ outcome: WorkerOutcome; timings: 
   const instantiateCore = async (m: WebAssembly.Module, imports: Record<string, Record<string, unknown>>) => {
     const inst = await WebAssembly.instantiate(m, {
       ...imports,
+      ...nn.coreImports(m),
       [INTERRUPT_MODULE]: { [INTERRUPT_NAME]: interrupt, [MEMORY_SIZE_NAME]: memorySize },
     });
     for (const v of Object.values(inst.exports)) if (v instanceof WebAssembly.Memory) memories.push(v);
+    nn.observe(m, inst);
     if (WebAssembly.Module.imports(m).some((i) => i.module === INTERRUPT_MODULE && i.name === MEMORY_SIZE_NAME)) {
       heap.memory = inst.exports.memory as WebAssembly.Memory;
       heap.initialPages = heap.memory.buffer.byteLength / WASM_PAGE_SIZE;
@@ -265,6 +276,7 @@ async function run(req: RunRequest): Promise<{ outcome: WorkerOutcome; timings: 
   } catch (e) {
     return { outcome: finish(classify(e)), timings };
   } finally {
+    nn.close();
     for (const [fd] of fdSlots) {
       try {
         closeSync(fd);

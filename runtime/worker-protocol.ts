@@ -30,6 +30,8 @@ export interface RunRequest {
   modules?: Record<string, WebAssembly.Module>;
   /** Int32Array view: [0] = interrupt flag, [1..] = open host fds + 1. */
   shared: SharedArrayBuffer;
+  /** wasi-nn: [0] = 1 while the Worker is inside ONNX Runtime (runtime/nn/native-guard.ts). */
+  nnBusy: SharedArrayBuffer;
 }
 
 export interface TranspileRequest {

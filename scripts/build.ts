@@ -10,6 +10,7 @@ import { $ } from "bun";
 import { cpSync, existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { basename, join, relative, resolve } from "node:path";
 import { UI_DIST, UI_FILES, buildUi } from "../console/ui/build.ts";
+import { ORT_ADDON, ORT_LIBRARY } from "../runtime/nn/ort.ts";
 
 const root = resolve(import.meta.dir, "..");
 const nm = join(root, "node_modules");
@@ -89,6 +90,16 @@ async function buildOne(t: Target, outDir: string): Promise<void> {
   console.log(`built ${relative(root, outfile)} (${mb} MB, ${Math.round(performance.now() - started)} ms)`);
 }
 
+/** wasi-nn: ONNX Runtime's N-API addon and library go to onnxruntime/ beside the binaries, where
+ *  runtime/nn/ort.ts looks first (the addon finds the library through its $ORIGIN RUNPATH). */
+function shipOnnxRuntime(outDir: string): void {
+  const src = join(nm, "onnxruntime-node", "bin", "napi-v6", process.platform, process.arch);
+  const dst = join(outDir, "onnxruntime");
+  mkdirSync(dst, { recursive: true });
+  for (const f of [ORT_ADDON, ORT_LIBRARY]) cpSync(join(src, f), join(dst, f));
+  console.log(`copied ${relative(root, dst)}/{${ORT_ADDON},${ORT_LIBRARY}}`);
+}
+
 export async function build(names: string[] = TARGETS.map((t) => t.name), outDir = join(root, "dist")): Promise<void> {
   mkdirSync(outDir, { recursive: true });
   for (const t of TARGETS) {
@@ -96,6 +107,7 @@ export async function build(names: string[] = TARGETS.map((t) => t.name), outDir
     if (!existsSync(join(root, t.main))) throw new Error(`cannot build ${t.name}: ${t.main} does not exist`);
     await buildOne(t, outDir);
   }
+  if (TARGETS.some((t) => t.wasm && names.includes(t.name))) shipOnnxRuntime(outDir);
 }
 
 if (import.meta.main) {

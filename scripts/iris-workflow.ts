@@ -158,6 +158,8 @@ export interface WorkflowOptions {
   restartManagerAfterUpload?: string;
   /** Called once per computation after the agent is up and before the uploads (tests: bad inputs). */
   probe?: (computationId: string, env: Record<string, string>, run: CliRunner) => Promise<void>;
+  /** Adds a third computation: iris-nn.wasm serves the trained model.onnx through wasi-nn. */
+  nn?: boolean;
 }
 
 /** Runs cocos-cli as one party (its directory holds its key pair); never throws for a non-zero exit. */
@@ -168,6 +170,8 @@ export interface WorkflowResult {
   trainMetrics: string;
   serverLines: string[];
   programs: Programs;
+  /** The wasi-nn computation's answer (with `nn`). */
+  nnPrediction?: string;
 }
 
 export async function runIrisWorkflow(o: WorkflowOptions): Promise<WorkflowResult> {
@@ -354,7 +358,28 @@ export async function runIrisWorkflow(o: WorkflowOptions): Promise<WorkflowResul
     if (!out) throw new Error(`inference result has no results.txt (entries: ${Object.keys(infer).join(", ")})`);
     const prediction = Buffer.from(out).toString().trim();
     say(`9. Prediction: ${prediction}`);
-    return { prediction, trainMetrics, serverLines: [...server.lines], programs: progs };
+    const serverLines = [...server.lines];
+    const nnPrediction = o.nn ? await nnStep(train["model.onnx"]) : undefined;
+    return { prediction, trainMetrics, serverLines, programs: progs, nnPrediction };
+
+    // The same question through wasi-nn: a 20 KB module, the model's math in the agent's ONNX Runtime.
+    async function nnStep(onnx: Uint8Array | undefined): Promise<string> {
+      if (!onnx) throw new Error(`training result has no model.onnx (entries: ${Object.keys(train).join(", ")})`);
+      const wasmNn = join(ROOT, "examples", "dist", "iris-nn.wasm");
+      const onnxPath = join(o.workDir, "data-provider", "model.onnx");
+      writeFileSync(onnxPath, onnx);
+      say(`10. Inference through wasi-nn: iris-nn.wasm loads model.onnx (${onnx.length} bytes) by name from /datasets`);
+      await server!.stop();
+      server = serve("iris-nn", await manifest("iris-nn", wasmNn, [{ path: onnxPath, name: "model.onnx" }]));
+      const nn = await compute("iris-nn", async (env) => {
+        await cli("algo-provider", ["algo", wasmNn, "private.pem", "-a", "wasm", "--args", BLOG_ARGS], env);
+        await cli("data-provider", ["data", onnxPath, "private.pem"], env);
+      });
+      const answer = nn["results.txt"];
+      if (!answer) throw new Error(`wasi-nn result has no results.txt (entries: ${Object.keys(nn).join(", ")})`);
+      say(`11. Prediction through wasi-nn: ${Buffer.from(answer).toString().trim()}`);
+      return Buffer.from(answer).toString().trim();
+    }
   } finally {
     // Stop every VM through the manager's API, then the programs; kill leftovers from the state dir.
     try {

@@ -21,6 +21,7 @@ test(
         workDir,
         backend: "process",
         bins: (process.env.COCOS_E2E_BINS as "dist" | "source" | undefined) ?? "auto",
+        nn: true,
         say: (l) => trace.push(l),
         show: (p, l) => trace.push(`[${p}] ${l}`),
         probe: async (id, env, run) => {
@@ -50,6 +51,8 @@ test(
         throw new Error(`${(e as Error).message}\n--- trace ---\n${trace.slice(-60).join("\n")}`);
       });
       expect(r.prediction).toBe("Iris-versicolor");
+      // wasi-nn: iris-nn.wasm served the exported model.onnx through the agent's ONNX Runtime.
+      expect(r.nnPrediction).toBe("Iris-versicolor");
       const events = r.serverLines.filter((l) => / event /.test(l));
       // The control plane saw the manager's and the agent's events for the inference computation.
       expect(events.some((l) => l.includes("VmProvision/Completed") && l.includes("computation=iris-infer"))).toBe(true);

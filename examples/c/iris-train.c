@@ -6,7 +6,8 @@
  * deterministic exp/log of common.h, so Wasm and native builds write byte-identical files.
  *
  * Input: the CSV in the datasets dir (Iris.csv, else the first *.csv).
- * Output (results dir): model.json, metrics.json, training.log. */
+ * Output (results dir): model.json, model.onnx (the same MLP in f32 for wasi-nn: Gemm/Relu/Gemm/Relu/
+ * Gemm/Softmax, input "input" [N,4], output "probabilities" [N,3]), metrics.json, training.log. */
 #include "common.h"
 
 #define NIN 4
@@ -203,6 +204,118 @@ static void json_vector(sbuf *b, const double *v, int n) {
   sb_printf(b, "]");
 }
 
+/* ---------- ONNX export: a ModelProto written field by field (onnx.proto3 numbering) ---------- */
+
+typedef struct { uint8_t *p; size_t n, cap; } pbuf;
+static void pb_put(pbuf *b, const void *d, size_t n) {
+  if (b->n + n > b->cap) {
+    b->cap = (b->n + n) * 2 + 64;
+    b->p = realloc(b->p, b->cap);
+  }
+  memcpy(b->p + b->n, d, n);
+  b->n += n;
+}
+static void pb_varint(pbuf *b, uint64_t v) {
+  do {
+    uint8_t c = v & 0x7f;
+    v >>= 7;
+    if (v) c |= 0x80;
+    pb_put(b, &c, 1);
+  } while (v);
+}
+static void pb_int(pbuf *b, int field, int64_t v) { pb_varint(b, (uint64_t)field << 3); pb_varint(b, (uint64_t)v); }
+static void pb_bytes(pbuf *b, int field, const void *d, size_t n) {
+  pb_varint(b, (uint64_t)field << 3 | 2);
+  pb_varint(b, n);
+  pb_put(b, d, n);
+}
+static void pb_str(pbuf *b, int field, const char *s) { pb_bytes(b, field, s, strlen(s)); }
+/* Appends m as a length-delimited field of b and empties m. */
+static void pb_msg(pbuf *b, int field, pbuf *m) {
+  pb_bytes(b, field, m->p, m->n);
+  free(m->p);
+  *m = (pbuf){0};
+}
+
+enum { ONNX_FLOAT = 1 };
+
+/* TensorProto of an f32 initializer: dims, data_type, name, raw_data (little-endian, as Wasm and x86). */
+static void onnx_initializer(pbuf *graph, const char *name, const double *v, int rows, int cols) {
+  pbuf t = {0};
+  if (rows > 0) pb_int(&t, 1, rows);
+  pb_int(&t, 1, cols);
+  pb_int(&t, 2, ONNX_FLOAT);
+  pb_str(&t, 8, name);
+  int n = (rows > 0 ? rows : 1) * cols;
+  float *f = malloc(sizeof(float) * n);
+  for (int i = 0; i < n; i++) f[i] = (float)v[i];
+  pb_bytes(&t, 9, f, sizeof(float) * n);
+  free(f);
+  pb_msg(graph, 5, &t);
+}
+
+/* NodeProto: inputs, outputs, name, op_type, and one optional int attribute. */
+static void onnx_node(pbuf *graph, const char *op, const char *name, const char *const *in, int nin, const char *out,
+                      const char *attr, int64_t attr_value) {
+  pbuf n = {0};
+  for (int i = 0; i < nin; i++) pb_str(&n, 1, in[i]);
+  pb_str(&n, 2, out);
+  pb_str(&n, 3, name);
+  pb_str(&n, 4, op);
+  if (attr) {
+    pbuf a = {0};
+    pb_str(&a, 1, attr);
+    pb_int(&a, 3, attr_value);
+    pb_int(&a, 20, 2 /* AttributeProto.INT */);
+    pb_msg(&n, 5, &a);
+  }
+  pb_msg(graph, 1, &n);
+}
+
+/* ValueInfoProto of an f32 tensor [N, cols] with a symbolic batch dimension. */
+static void onnx_value(pbuf *graph, int field, const char *name, int cols) {
+  pbuf dim_n = {0}, dim_c = {0}, shape = {0}, tensor = {0}, type = {0}, v = {0};
+  pb_str(&dim_n, 2, "N");
+  pb_int(&dim_c, 1, cols);
+  pb_msg(&shape, 1, &dim_n);
+  pb_msg(&shape, 1, &dim_c);
+  pb_int(&tensor, 1, ONNX_FLOAT);
+  pb_msg(&tensor, 2, &shape);
+  pb_msg(&type, 1, &tensor);
+  pb_str(&v, 1, name);
+  pb_msg(&v, 2, &type);
+  pb_msg(graph, field, &v);
+}
+
+/* The trained MLP as ONNX (IR 8, opset 13): Gemm(W is [in][out], so transB = 0)/Relu twice, Gemm, Softmax. */
+static pbuf onnx_model(const params *p) {
+  pbuf g = {0}, model = {0}, opset = {0};
+  const char *l1[] = {"input", "w1", "b1"}, *r1[] = {"h1"}, *l2[] = {"a1", "w2", "b2"}, *r2[] = {"h2"},
+             *l3[] = {"a2", "w3", "b3"}, *sm[] = {"logits"};
+  onnx_node(&g, "Gemm", "input_layer", l1, 3, "h1", NULL, 0);
+  onnx_node(&g, "Relu", "relu1", r1, 1, "a1", NULL, 0);
+  onnx_node(&g, "Gemm", "hidden_layer", l2, 3, "h2", NULL, 0);
+  onnx_node(&g, "Relu", "relu2", r2, 1, "a2", NULL, 0);
+  onnx_node(&g, "Gemm", "output_layer", l3, 3, "logits", NULL, 0);
+  onnx_node(&g, "Softmax", "softmax", sm, 1, "probabilities", "axis", 1);
+  pb_str(&g, 2, "cocos-iris-mlp");
+  onnx_initializer(&g, "w1", &p->w1[0][0], NIN, NH1);
+  onnx_initializer(&g, "b1", p->b1, 0, NH1);
+  onnx_initializer(&g, "w2", &p->w2[0][0], NH1, NH2);
+  onnx_initializer(&g, "b2", p->b2, 0, NH2);
+  onnx_initializer(&g, "w3", &p->w3[0][0], NH2, NOUT);
+  onnx_initializer(&g, "b3", p->b3, 0, NOUT);
+  onnx_value(&g, 11, "input", NIN);
+  onnx_value(&g, 12, "probabilities", NOUT);
+  pb_int(&model, 1, 8); /* ir_version */
+  pb_str(&model, 2, "cocos-iris-train");
+  pb_msg(&model, 7, &g);
+  pb_str(&opset, 1, "");
+  pb_int(&opset, 2, 13);
+  pb_msg(&model, 8, &opset);
+  return model;
+}
+
 int main(void) {
   static dataset all, train, test;
   char csv[512];
@@ -305,9 +418,10 @@ int main(void) {
   }
   sb_printf(&model, "  ]\n}\n");
 
-  if (write_result("model.json", model.s, model.len) || write_result("metrics.json", metrics.s, metrics.len) ||
-      write_result("training.log", log.s, log.len))
+  pbuf onnx = onnx_model(&p);
+  if (write_result("model.json", model.s, model.len) || write_result("model.onnx", (const char *)onnx.p, onnx.n) ||
+      write_result("metrics.json", metrics.s, metrics.len) || write_result("training.log", log.s, log.len))
     return 1;
-  printf("valid accuracy %d/%d; wrote model.json, metrics.json, training.log\n", vcorr, test.n);
+  printf("valid accuracy %d/%d; wrote model.json, model.onnx, metrics.json, training.log\n", vcorr, test.n);
   return 0;
 }
