@@ -1,5 +1,6 @@
 // Wires the agent together: host channel, logs/events, manifest, computation, gRPC and HTTP servers.
 import * as grpc from "@grpc/grpc-js";
+import { generateKeyPair } from "node:crypto";
 import { existsSync, readFileSync, rmSync } from "node:fs";
 import type { TlsOptions } from "node:tls";
 import { tmpdir } from "node:os";
@@ -14,7 +15,6 @@ import { audienceOf } from "../protocol/signature.ts";
 import { GuestLink, listenGuestChannels, openGuestChannels } from "../protocol/host-channel/links.ts";
 import { manifestHash, parseManifest, type Manifest } from "../protocol/manifest.ts";
 import { timestampFromDate } from "../protocol/proto.ts";
-import { runnerFor as defaultRunnerFor, prepareWasm } from "../runtime/index.ts";
 import type { AlgoType, Runner } from "../runtime/types.ts";
 import { checkManifestBinding, chooseProvider } from "./attestation.ts";
 import { Computation } from "./computation.ts";
@@ -37,6 +37,26 @@ export interface AgentOptions {
 
 const HTTP_IDLE_MAX_MS = 10_000;
 
+// The runtime (Wasm engine, transpiler, the runners) loads with the first algorithm, not at boot:
+// evaluating it is a good part of the agent's start-up under TCG (bench/boot.ts).
+const runtime = () => import("../runtime/index.ts");
+function lazyRunnerFor(type: AlgoType): Runner {
+  return {
+    type,
+    unavailable: async () => (await runtime()).runnerFor(type).unavailable(),
+    run: async (spec) => (await runtime()).runnerFor(type).run(spec),
+  };
+}
+
+/** A fresh RSA-2048 key (PKCS#1 PEM) for the aTLS certificate, generated on the I/O pool. */
+function atlsKey(): Promise<string> {
+  return new Promise((res, rej) =>
+    generateKeyPair("rsa", { modulusLength: 2048, privateKeyEncoding: { format: "pem", type: "pkcs1" }, publicKeyEncoding: { format: "pem", type: "spki" } }, (e, _pub, priv) =>
+      e ? rej(e) : res(priv),
+    ),
+  );
+}
+
 export class Agent {
   readonly log: Logger;
   readonly metrics: Metrics;
@@ -51,6 +71,7 @@ export class Agent {
   identity: AttestedIdentity | null = null;
   private http: ReturnType<typeof serveHttp> | null = null;
   private computationId = "";
+  private atlsKey: Promise<string> | null = null;
 
   constructor(private readonly o: AgentOptions) {
     const cfg = o.config;
@@ -63,8 +84,8 @@ export class Agent {
       maxSkewMs: cfg.maxSkewMs,
       log: this.log,
       publish: (t, s) => this.publish(t, s),
-      runnerFor: o.runnerFor ?? defaultRunnerFor,
-      prepareWasm: (b) => prepareWasm(b),
+      runnerFor: o.runnerFor ?? lazyRunnerFor,
+      prepareWasm: async (b) => (await runtime()).prepareWasm(b),
       metrics: this.metrics,
     });
   }
@@ -106,6 +127,9 @@ export class Agent {
     }
     if (cfg.httpPort !== undefined) this.startHttp(cfg.httpPort);
     await this.computation.start();
+    // The attested-TLS key (RSA-2048: seconds under TCG) is made on the I/O pool while the manifest
+    // is on its way, not after it; an agent without aTLS discards it.
+    if (!this.o.manifestFile) (this.atlsKey = atlsKey()).catch(() => {}); // awaited only with aTLS
     this.log.info("waiting for the computation manifest", { source: this.o.manifestFile ?? cfg.hostChannel });
     const json = this.o.manifestFile ? readFileSync(this.o.manifestFile, "utf8") : this.link ? await this.link.manifest() : null;
     if (json === null) throw new Error("no manifest source: pass --manifest FILE or set AGENT_HOST_CHANNEL");
@@ -173,8 +197,8 @@ export class Agent {
       if (!this.provider) throw new Error("attested TLS requested by the manifest, but this agent has no evidence provider");
       // Loaded only here: attested TLS pulls in node-forge and the SNP/TDX verifiers, which would
       // otherwise add to every agent's start-up.
-      const { AttestedIdentity, startAtlsFront } = await import("../attestation/atls.ts");
-      this.identity = new AttestedIdentity(this.provider);
+      const [{ AttestedIdentity, startAtlsFront }, keyPem] = await Promise.all([import("../attestation/atls.ts"), this.atlsKey ?? atlsKey()]);
+      this.identity = new AttestedIdentity(this.provider, { keyPem });
       this.computation.audience = audienceOf(this.identity.spki); // v2 signatures name this attested key
       this.front = await startAtlsFront(this.identity, sock, { host, port }, guard);
     } else {
