@@ -97,7 +97,7 @@ async function waitHttp(url: string, deadline: number): Promise<boolean> {
 }
 
 /** Same kernel and QEMU flags, busybox-only initramfs: time until its marker reaches the console. */
-async function baselineBoot(c: QemuConfig, initrd: string, tmp: string, i: number): Promise<number> {
+async function baselineBoot(c: QemuConfig, initrd: string, tmp: string, i: number): Promise<{ ms: number; uptimeS?: number }> {
   const serial = join(tmp, `baseline-${i}.log`);
   const args = buildQemuArgs({ ...c, initrdFile: initrd, monitor: "none" }, {
     uuid: `b${i}`,
@@ -113,7 +113,9 @@ async function baselineBoot(c: QemuConfig, initrd: string, tmp: string, i: numbe
   try {
     const deadline = Date.now() + 120_000;
     while (Date.now() < deadline) {
-      if (existsSync(serial) && readFileSync(serial, "utf8").includes("COCOS-BASELINE-READY")) return Math.round(performance.now() - t0);
+      const text = existsSync(serial) ? readFileSync(serial, "utf8") : "";
+      const m = /COCOS-BASELINE-READY uptime ([\d.]+)/.exec(text);
+      if (m) return { ms: Math.round(performance.now() - t0), uptimeS: Number(m[1]) };
       if (child.exitCode !== null) break;
       await Bun.sleep(10);
     }
@@ -196,11 +198,14 @@ export async function run(): Promise<object> {
     const ready: number[][] = variants.map(() => []);
     const phases: Record<string, number | undefined>[] = [];
     const baseline: number[] = [];
+    const baselineUptime: number[] = [];
     let rssKb: number | undefined;
     let consoleText = ""; // one VM at a time
     for (const b of backends) b.onOutput((o) => (consoleText += o.text));
     for (let i = 0; i < runs; i++) {
-      baseline.push(await baselineBoot(config, join(dir, "initramfs-busybox.cpio"), tmp, i));
+      const b = await baselineBoot(config, join(dir, "initramfs-busybox.cpio"), tmp, i);
+      baseline.push(b.ms);
+      if (b.uptimeS !== undefined) baselineUptime.push(Math.round(b.uptimeS * 1000));
       for (const [k, backend] of backends.entries()) {
         consoleText = "";
         const t0 = performance.now();
@@ -242,7 +247,7 @@ export async function run(): Promise<object> {
       agent: { file: manifest.agent.file, bytes: manifest.agent.size, readiness: realAgent ? `GET /health on guest port ${httpGuestPort}` : "GET /health on guest port 7002", composition: agentComposition(dir, manifest) },
       runs,
       agent_ready: agentReady,
-      busybox_baseline: stats(baseline),
+      busybox_baseline: { ...stats(baseline), guest_uptime_at_marker_median_ms: Math.round(median(baselineUptime)) },
       agent_minus_baseline_ms: Math.round(agentReady.median_ms - base),
       ratio_to_baseline: Number((agentReady.median_ms / base).toFixed(2)),
       by_initramfs_compression: Object.fromEntries(variants.map((v, k) => [v.name, { bytes: v.bytes, ...stats(ready[k]!), ratio_to_baseline: Number((median(ready[k]!) / base).toFixed(2)) }])),
