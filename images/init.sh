@@ -28,14 +28,18 @@ log "started, uptime $(cut -d' ' -f1 /proc/uptime)s"
 dmesg | grep -E 'Trying to unpack rootfs|Freeing initrd memory|Run /init' | while read -r l; do log "kernel: $l"; done
 
 # Modules in dependency order (written by the image builder; built-in drivers need no entry).
-# The vsock ones only when the host channel is vsock: each insmod costs ~50 ms under TCG.
-case " $(cat /proc/cmdline) " in
-  *" cocos.host_channel=vsock "*) want_vsock=1 ;;
-  *) want_vsock="" ;;
-esac
+# Each insmod costs ~50 ms under TCG: the vsock ones only when the host channel is vsock, the
+# secure-processor ones (sev-guest, configfs for configfs-tsm) only when the evidence is not the
+# host's simulation (cocos.attestation=host) or switched off.
+cmdline=" $(cat /proc/cmdline) "
+case "$cmdline" in *" cocos.host_channel=vsock "*) want_vsock=1 ;; *) want_vsock="" ;; esac
+case "$cmdline" in *" cocos.attestation=host "*|*" cocos.attestation=none "*) want_tee="" ;; *) want_tee=1 ;; esac
 if [ -f /etc/cocos/modules ]; then
   while read -r m; do
-    case "$m" in */vsock.ko|*/vmw_vsock_*) [ -n "$want_vsock" ] || continue ;; esac
+    case "$m" in
+      */vsock.ko|*/vmw_vsock_*) [ -n "$want_vsock" ] || continue ;;
+      */sev-guest.ko|*/configfs.ko|*/tsm.ko) [ -n "$want_tee" ] || continue ;;
+    esac
     [ -n "$m" ] && insmod "/lib/modules/$m" 2>/dev/null || true
   done < /etc/cocos/modules
 fi
@@ -63,18 +67,28 @@ done
 
 rss_after=""
 for arg in $(cat /proc/cmdline); do
-  case "$arg" in
-    cocos_init.rss_after=*) rss_after="${arg#*=}" ;;
-    cocos.*=*)
-      kv="${arg#cocos.}"
-      key=$(echo "${kv%%=*}" | tr 'a-z.-' 'A-Z__')
-      case "$key" in
-        ''|*[!A-Z0-9_]*) log "ignoring malformed setting $arg" ;;
-        *) export "AGENT_$key=${kv#*=}" ;;
-      esac
-      ;;
-  esac
+  case "$arg" in cocos_init.rss_after=*) rss_after="${arg#*=}" ;; esac
 done
+# cocos.NAME=VALUE → NAME upper-cased, '.' and '-' as '_'; one awk for all of them (a fork per
+# setting costs ~50 ms under TCG). A name outside [A-Z0-9_] is refused (prefixed with '!').
+settings=$(awk '{
+  for (i = 1; i <= NF; i++) {
+    a = $i
+    if (a !~ /^cocos\..*=/) continue
+    kv = substr(a, 7); eq = index(kv, "=")
+    k = toupper(substr(kv, 1, eq - 1)); gsub(/[.-]/, "_", k)
+    if (k ~ /^[A-Z0-9_]+$/) print k "=" substr(kv, eq + 1); else print "!" a
+  }
+}' /proc/cmdline)
+while IFS= read -r kv; do
+  case "$kv" in
+    '') ;;
+    '!'*) log "ignoring malformed setting ${kv#!}" ;;
+    *) export "AGENT_$kv" ;;
+  esac
+done <<EOF_SETTINGS
+$settings
+EOF_SETTINGS
 
 # Each virtio-serial port keeps one thread of Bun's I/O pool in a blocking read; the pool is sized
 # by the vCPU count, so with 1-2 vCPUs the channels' writes (events, report requests) would starve.
