@@ -24,7 +24,7 @@ function uptime(): number | undefined {
   }
 }
 
-export function bootMarks(env: Record<string, string | undefined> = process.env, write = (l: string) => process.stdout.write(l + "\n")): BootMarks {
+export function bootMarks(env: Record<string, string | undefined> = process.env, write: (line: string) => void = (l) => void process.stdout.write(l + "\n")): BootMarks {
   const on = env.AGENT_BOOT_MARKS === "1";
   const seen = new Set<string>();
   const mark = (phase: string) => {
