@@ -65,6 +65,7 @@ for p in /sys/class/virtio-ports/*; do
   [ -n "$n" ] && ln -sf "/dev/${p##*/}" "/dev/virtio-ports/$n"
 done
 
+# settings: begin (images/init-settings.test.ts runs this block on a made-up command line)
 rss_after=""
 for arg in $(cat /proc/cmdline); do
   case "$arg" in cocos_init.rss_after=*) rss_after="${arg#*=}" ;; esac
@@ -89,6 +90,7 @@ while IFS= read -r kv; do
 done <<EOF_SETTINGS
 $settings
 EOF_SETTINGS
+# settings: end
 
 # Each virtio-serial port keeps one thread of Bun's I/O pool in a blocking read; the pool is sized
 # by the vCPU count, so with 1-2 vCPUs the channels' writes (events, report requests) would starve.
