@@ -1,5 +1,6 @@
 // Wires the agent together: host channel, logs/events, manifest, computation, gRPC and HTTP servers.
 import * as grpc from "@grpc/grpc-js";
+import { generateKeyPair } from "node:crypto";
 import { existsSync, readFileSync, rmSync } from "node:fs";
 import type { TlsOptions } from "node:tls";
 import { tmpdir } from "node:os";
@@ -14,7 +15,6 @@ import { audienceOf } from "../protocol/signature.ts";
 import { GuestLink, listenGuestChannels, openGuestChannels } from "../protocol/host-channel/links.ts";
 import { manifestHash, parseManifest, type Manifest } from "../protocol/manifest.ts";
 import { timestampFromDate } from "../protocol/proto.ts";
-import { runnerFor as defaultRunnerFor } from "../runtime/index.ts";
 import type { AlgoType, Runner } from "../runtime/types.ts";
 import { checkManifestBinding, chooseProvider } from "./attestation.ts";
 import { Computation } from "./computation.ts";
@@ -39,6 +39,32 @@ export interface AgentOptions {
 
 const HTTP_IDLE_MAX_MS = 10_000;
 
+// The runtime (Wasm engine, transpiler, the runners) loads with the first algorithm, not at boot:
+// evaluating it is a good part of the agent's start-up under TCG (bench/boot.ts).
+const runtime = () => import("../runtime/index.ts");
+function lazyRunnerFor(type: AlgoType): Runner {
+  const real = async () => (await runtime()).runnerFor(type);
+  return {
+    type,
+    unavailable: async () => (await real()).unavailable(),
+    // The real runner's one prepare step when it has one; otherwise its run() is all there is.
+    prepare: async (path, known) => {
+      const r = await real();
+      return r.prepare ? r.prepare(path, known) : { run: (spec) => r.run(spec) };
+    },
+    run: async (spec) => (await real()).run(spec),
+  };
+}
+
+/** A fresh RSA-2048 key (PKCS#1 PEM) for the aTLS certificate, generated on the I/O pool. */
+function atlsKey(): Promise<string> {
+  return new Promise((res, rej) =>
+    generateKeyPair("rsa", { modulusLength: 2048, privateKeyEncoding: { format: "pem", type: "pkcs1" }, publicKeyEncoding: { format: "pem", type: "spki" } }, (e, _pub, priv) =>
+      e ? rej(e) : res(priv),
+    ),
+  );
+}
+
 export class Agent {
   readonly log: Logger;
   readonly metrics: Metrics;
@@ -53,6 +79,7 @@ export class Agent {
   identity: AttestedIdentity | null = null;
   private http: ReturnType<typeof serveHttp> | null = null;
   private computationId = "";
+  private atlsKey: Promise<string> | null = null;
 
   constructor(private readonly o: AgentOptions) {
     const cfg = o.config;
@@ -65,7 +92,7 @@ export class Agent {
       maxSkewMs: cfg.maxSkewMs,
       log: this.log,
       publish: (t, s) => this.publish(t, s),
-      runnerFor: o.runnerFor ?? defaultRunnerFor,
+      runnerFor: o.runnerFor ?? lazyRunnerFor,
       metrics: this.metrics,
       sources: cfg.sources,
       sealedInputs: new SealedInputs(() => this.kbsClient(), this.log, (status) => this.publish("KeyRelease", status)),
@@ -122,6 +149,9 @@ export class Agent {
     }
     if (cfg.httpPort !== undefined) this.startHttp(cfg.httpPort);
     await this.computation.start();
+    // The attested-TLS key (RSA-2048: seconds under TCG) is made on the I/O pool while the manifest
+    // is on its way, not after it; an agent without aTLS discards it.
+    if (!this.o.manifestFile) (this.atlsKey = atlsKey()).catch(() => {}); // awaited only with aTLS
     this.log.info("waiting for the computation manifest", { source: this.o.manifestFile ?? cfg.hostChannel });
     const json = this.o.manifestFile ? readFileSync(this.o.manifestFile, "utf8") : this.link ? await this.link.manifest() : null;
     if (json === null) throw new Error("no manifest source: pass --manifest FILE or set AGENT_HOST_CHANNEL");
@@ -189,8 +219,8 @@ export class Agent {
       if (!this.provider) throw new Error("attested TLS requested by the manifest, but this agent has no evidence provider");
       // Loaded only here: attested TLS pulls in node-forge and the SNP/TDX verifiers, which would
       // otherwise add to every agent's start-up.
-      const { AttestedIdentity, startAtlsFront } = await import("../attestation/atls.ts");
-      this.identity = new AttestedIdentity(this.provider);
+      const [{ AttestedIdentity, startAtlsFront }, keyPem] = await Promise.all([import("../attestation/atls.ts"), this.atlsKey ?? atlsKey()]);
+      this.identity = new AttestedIdentity(this.provider, { keyPem });
       this.computation.audience = audienceOf(this.identity.spki); // v2 signatures name this attested key
       this.front = await startAtlsFront(this.identity, sock, { host, port }, guard);
     } else {

@@ -1,18 +1,70 @@
 // Boot benchmark: QEMU start → agent ready through the manager's QEMU backend (median of several
 // boots), next to the same kernel with a busybox-only initramfs (QEMU start → marker on the serial
 // console), interleaved so both see the same machine load. Also initramfs sizes and the agent's
-// resident set inside the guest. `bun run bench -- boot` (BENCH_BOOT_RUNS, default 5).
+// resident set inside the guest, the guest's boot by phase (from the uptime stamps /init and the agent
+// print on the console), and the same image with a zstd and an lz4 initramfs in the same run.
+// `bun run bench -- boot` (BENCH_BOOT_RUNS, default 5; BENCH_BOOT_COMPRESSED=0 skips the compressed boots).
 import { spawn } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { buildImage, ZSTD_LEVEL, type ImageManifest } from "../images/build.ts";
 import { QemuBackend } from "../manager/backends/qemu.ts";
+import { fileSha256 } from "../manager/measurement.ts";
 import { buildQemuArgs, loadQemuConfig, type QemuConfig } from "../manager/backends/qemu-config.ts";
 
 const root = resolve(import.meta.dir, "..");
 const TARGET_READY_MS = 4000;
 const TARGET_ZSTD_BYTES = 50_000_000;
+/** Agent ready within 1.5x the busybox-only boot on the same kernel (issue 11). */
+const TARGET_RATIO = 1.5;
+
+/** Guest-uptime stamps on the console (images/init.sh, agent/boot-marks.ts), in seconds. */
+export interface BootStamps {
+  unpackStart?: number;
+  unpackEnd?: number;
+  runInit?: number;
+  initStarted?: number;
+  modulesLoaded?: number;
+  agentExec?: number;
+  marks: Record<string, number>;
+}
+
+export function parseBootStamps(consoleText: string): BootStamps {
+  const num = (re: RegExp) => {
+    const m = re.exec(consoleText);
+    return m ? Number(m[1]) : undefined;
+  };
+  const marks: Record<string, number> = {};
+  for (const m of consoleText.matchAll(/"msg":"boot","phase":"([a-z-]+)","since_start_ms":\d+,"uptime_s":([\d.]+)/g)) marks[m[1]!] = Number(m[2]);
+  return {
+    unpackStart: num(/\[\s*([\d.]+)\] Trying to unpack rootfs/),
+    unpackEnd: num(/\[\s*([\d.]+)\] Freeing initrd memory/),
+    runInit: num(/\[\s*([\d.]+)\] Run \/init/),
+    initStarted: num(/cocos-init: started, uptime ([\d.]+)s/),
+    modulesLoaded: num(/cocos-init: modules loaded, uptime ([\d.]+)s/),
+    agentExec: num(/cocos-init: starting agent, uptime ([\d.]+)s/),
+    marks,
+  };
+}
+
+/** Phase durations in ms (undefined where a stamp is missing). */
+export function bootPhases(s: BootStamps): Record<string, number | undefined> {
+  const d = (a?: number, b?: number) => (a === undefined || b === undefined ? undefined : Math.round((b - a) * 1000));
+  return {
+    kernel_to_unpack: s.unpackStart === undefined ? undefined : Math.round(s.unpackStart * 1000),
+    initramfs_unpack: d(s.unpackStart, s.unpackEnd),
+    unpack_to_init: d(s.unpackEnd, s.runInit),
+    init_reroot: d(s.runInit, s.initStarted),
+    init_modules: d(s.initStarted, s.modulesLoaded),
+    init_net_ports_settings: d(s.modulesLoaded, s.agentExec),
+    agent_exec_to_first_line: d(s.agentExec, s.marks.entry),
+    agent_imports: d(s.marks.entry, s.marks.imported),
+    agent_config_to_listening: d(s.marks.imported, s.marks.listening),
+    listening_to_first_event: d(s.marks.listening, s.marks["first-event"]),
+    guest_uptime_at_listening: s.marks.listening === undefined ? undefined : Math.round(s.marks.listening * 1000),
+  };
+}
 
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -45,7 +97,7 @@ async function waitHttp(url: string, deadline: number): Promise<boolean> {
 }
 
 /** Same kernel and QEMU flags, busybox-only initramfs: time until its marker reaches the console. */
-async function baselineBoot(c: QemuConfig, initrd: string, tmp: string, i: number): Promise<number> {
+async function baselineBoot(c: QemuConfig, initrd: string, tmp: string, i: number): Promise<{ ms: number; uptimeS?: number }> {
   const serial = join(tmp, `baseline-${i}.log`);
   const args = buildQemuArgs({ ...c, initrdFile: initrd, monitor: "none" }, {
     uuid: `b${i}`,
@@ -61,7 +113,9 @@ async function baselineBoot(c: QemuConfig, initrd: string, tmp: string, i: numbe
   try {
     const deadline = Date.now() + 120_000;
     while (Date.now() < deadline) {
-      if (existsSync(serial) && readFileSync(serial, "utf8").includes("COCOS-BASELINE-READY")) return Math.round(performance.now() - t0);
+      const text = existsSync(serial) ? readFileSync(serial, "utf8") : "";
+      const m = /COCOS-BASELINE-READY uptime ([\d.]+)/.exec(text);
+      if (m) return { ms: Math.round(performance.now() - t0), uptimeS: Number(m[1]) };
       if (child.exitCode !== null) break;
       await Bun.sleep(10);
     }
@@ -72,6 +126,53 @@ async function baselineBoot(c: QemuConfig, initrd: string, tmp: string, i: numbe
   }
 }
 
+/** The initramfs in each compression the kernel can unpack, boot-benchmarked side by side. */
+function initrdVariants(dir: string, manifest: ImageManifest, tmp: string): { name: string; file: string; bytes: number }[] {
+  const cpio = join(dir, "initramfs.cpio");
+  const out = [{ name: "uncompressed", file: cpio, bytes: manifest.initramfs.cpio.size }];
+  if (process.env.BENCH_BOOT_COMPRESSED === "0") return out;
+  let zst = join(dir, "initramfs.cpio.zst");
+  if (!existsSync(zst)) {
+    zst = join(tmp, "initramfs.cpio.zst");
+    writeFileSync(zst, Bun.zstdCompressSync(readFileSync(cpio), { level: ZSTD_LEVEL }));
+  }
+  out.push({ name: `zstd-${ZSTD_LEVEL}`, file: zst, bytes: statSync(zst).size });
+  // The kernel reads lz4's legacy frame format (lz4 -l); the lz4 CLI is Debian's `lz4` package.
+  const lz4 = join(tmp, "initramfs.cpio.lz4");
+  if (Bun.spawnSync(["lz4", "-l", "-9", "-q", "-f", cpio, lz4], { stdout: "ignore", stderr: "ignore" }).exitCode === 0) out.push({ name: "lz4-l9", file: lz4, bytes: statSync(lz4).size });
+  return out;
+}
+
+/** Sizes of an ELF file's sections by name (the agent: Bun's code vs the embedded `.bun` graph). */
+export function elfSectionSizes(elf: Uint8Array): Record<string, number> {
+  const v = new DataView(elf.buffer, elf.byteOffset, elf.byteLength);
+  const shoff = Number(v.getBigUint64(0x28, true));
+  const shentsize = v.getUint16(0x3a, true);
+  const shnum = v.getUint16(0x3c, true);
+  const strndx = v.getUint16(0x3e, true);
+  const strOff = Number(v.getBigUint64(shoff + strndx * shentsize + 0x18, true));
+  const out: Record<string, number> = {};
+  for (let i = 1; i < shnum; i++) {
+    const h = shoff + i * shentsize;
+    const nameAt = strOff + v.getUint32(h, true);
+    const name = new TextDecoder().decode(elf.subarray(nameAt, elf.indexOf(0, nameAt)));
+    out[name] = Number(v.getBigUint64(h + 0x20, true));
+  }
+  return out;
+}
+
+function agentComposition(dir: string, manifest: ImageManifest): object | null {
+  const agentFile = join(root, "dist", manifest.agent.file);
+  if (!existsSync(agentFile) || statSync(agentFile).size !== manifest.agent.size) return null;
+  const sec = elfSectionSizes(new Uint8Array(readFileSync(agentFile)));
+  const bunRuntime = (sec[".text"] ?? 0) + (sec[".rodata"] ?? 0) + (sec[".bun_builtins"] ?? 0);
+  return {
+    bun_runtime_bytes: bunRuntime,
+    embedded_graph_bytes: sec[".bun"] ?? 0,
+    embedded: "agent bundle as JSC bytecode + its source (bytecode needs both), the Wasm worker bundle, preview2-shim's worker-thread bundle, jco bindgen + wasm-tools core modules (the in-guest component transpiler, 5.9 MB)",
+  };
+}
+
 export async function run(): Promise<object> {
   const runs = Number(process.env.BENCH_BOOT_RUNS ?? 5);
   const tmp = mkdtempSync(join(tmpdir(), "cocos-bench-boot-"));
@@ -79,56 +180,56 @@ export async function run(): Promise<object> {
     const { dir, manifest } = await image(tmp);
     const realAgent = manifest.agent.file === "cocos-agent";
     const httpGuestPort = 7003;
-    const config = loadQemuConfig({
-      ...process.env,
-      MANAGER_QEMU_DISK_IMG_KERNEL_FILE: join(dir, "vmlinux"),
-      MANAGER_QEMU_DISK_IMG_ROOTFS_FILE: join(dir, "initramfs.cpio"),
-      MANAGER_QEMU_MONITOR: "none",
-      // The agent's HTTP /health tells when it is ready; the stand-in serves it on the agent port.
-      ...(realAgent ? { MANAGER_QEMU_GUEST_FWD_HTTP: String(httpGuestPort) } : {}),
-      ...(realAgent ? {} : { MANAGER_QEMU_KERNEL_CMDLINE: `${manifest.cmdline} cocos_init.rss_after=3` }),
-    });
-    const backend = new QemuBackend({ vmsDir: join(tmp, "vms"), config, startTimeoutMs: 120_000 });
-    const ready: number[] = [];
-    const baseline: number[] = [];
-    const initStart: number[] = [];
-    let rssKb: number | undefined;
-    let consoleText = "";
-    backend.onOutput((o) => (consoleText += o.text));
-    for (let i = 0; i < runs; i++) {
-      baseline.push(await baselineBoot(config, join(dir, "initramfs-busybox.cpio"), tmp, i));
-      consoleText = "";
-      const t0 = performance.now();
-      const vm = await backend.start({
-        computationId: `bench-${i}`,
-        manifestJson: new Uint8Array(0),
-        manifestHash: new Uint8Array(32),
-        agentEnv: { AGENT_LOG_LEVEL: "info" },
+    const variants = initrdVariants(dir, manifest, tmp);
+    const backends = variants.map((v) => {
+      const config = loadQemuConfig({
+        ...process.env,
+        MANAGER_QEMU_DISK_IMG_KERNEL_FILE: join(dir, "vmlinux"),
+        MANAGER_QEMU_DISK_IMG_ROOTFS_FILE: v.file,
+        MANAGER_QEMU_MONITOR: "none",
+        // The agent's HTTP /health tells when it is ready; the stand-in serves it on the agent port.
+        ...(realAgent ? { MANAGER_QEMU_GUEST_FWD_HTTP: String(httpGuestPort) } : {}),
+        ...(realAgent ? {} : { MANAGER_QEMU_KERNEL_CMDLINE: `${manifest.cmdline} cocos_init.rss_after=3` }),
       });
-      const port = realAgent ? (vm.extra as { httpPort?: number }).httpPort! : vm.agentPort;
-      const ok = await waitHttp(`http://127.0.0.1:${port}/health`, Date.now() + 120_000);
-      if (!ok) throw new Error(`boot ${i}: agent did not answer /health within 120 s`);
-      ready.push(Math.round(performance.now() - t0));
-      if (i === runs - 1) {
-        await Bun.sleep(2000); // let the idle agent settle
-        if (realAgent) {
-          const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`, { signal: AbortSignal.timeout(5000) })).text();
-          const m = /^cocos_agent_resident_memory_bytes\s+(\d+)/m.exec(metrics);
-          if (m) rssKb = Math.round(Number(m[1]) / 1024);
-        } else {
-          // The stand-in has no /metrics: /init prints the agent's VmRSS (cocos_init.rss_after).
-          for (let w = 0; w < 100 && !/VmRSS/.test(consoleText); w++) await Bun.sleep(100);
-          const m = /agent VmRSS: (\d+) kB/.exec(consoleText);
-          if (m) rssKb = Number(m[1]);
+      return new QemuBackend({ vmsDir: join(tmp, "vms"), config, startTimeoutMs: 120_000 });
+    });
+    const config = backends[0]!.config;
+    for (const v of variants) await fileSha256(v.file); // hashed once, before any timing
+    const ready: number[][] = variants.map(() => []);
+    const phases: Record<string, number | undefined>[] = [];
+    const baseline: number[] = [];
+    const baselineUptime: number[] = [];
+    let rssKb: number | undefined;
+    let consoleText = ""; // one VM at a time
+    for (const b of backends) b.onOutput((o) => (consoleText += o.text));
+    for (let i = 0; i < runs; i++) {
+      const b = await baselineBoot(config, join(dir, "initramfs-busybox.cpio"), tmp, i);
+      baseline.push(b.ms);
+      if (b.uptimeS !== undefined) baselineUptime.push(Math.round(b.uptimeS * 1000));
+      for (const [k, backend] of backends.entries()) {
+        consoleText = "";
+        const t0 = performance.now();
+        const vm = await backend.start({
+          computationId: `bench-${i}-${k}`,
+          manifestJson: new Uint8Array(0),
+          manifestHash: new Uint8Array(32),
+          agentEnv: { AGENT_LOG_LEVEL: "info" },
+        });
+        const port = realAgent ? (vm.extra as { httpPort?: number }).httpPort! : vm.agentPort;
+        const ok = await waitHttp(`http://127.0.0.1:${port}/health`, Date.now() + 120_000);
+        if (!ok) throw new Error(`boot ${i} (${variants[k]!.name}): agent did not answer /health within 120 s`);
+        ready[k]!.push(Math.round(performance.now() - t0));
+        if (k === 0) {
+          await Bun.sleep(i === runs - 1 ? 2000 : 500); // the first event's stamp; the last run lets the idle agent settle
+          if (i === runs - 1) rssKb = await agentRss(realAgent, port, () => consoleText);
+          phases.push(bootPhases(parseBootStamps(consoleText)));
         }
+        await backend.stop(vm.id, { graceMs: 3000 });
       }
-      const up = /starting agent, uptime ([\d.]+)s/.exec(consoleText);
-      if (up) initStart.push(Number(up[1]));
-      await backend.stop(vm.id, { graceMs: 3000 });
     }
-    const cpio = manifest.initramfs.cpio.size;
-    const zstd = manifest.initramfs.zstd?.size ?? Bun.zstdCompressSync(readFileSync(join(dir, "initramfs.cpio")), { level: ZSTD_LEVEL }).length;
-    const agentReady = stats(ready);
+    const agentReady = stats(ready[0]!);
+    const base = median(baseline);
+    const phaseNames = Object.keys(phases[0] ?? {});
     return {
       suite: "boot",
       date: new Date().toISOString(),
@@ -142,23 +243,39 @@ export async function run(): Promise<object> {
         bios: config.bios || "SeaBIOS (QEMU default)",
         cmdline: config.kernelCmdline,
         kernel: "vmlinux (PVH, uncompressed)",
-        initrd: "initramfs.cpio (uncompressed)",
       },
-      agent: { file: manifest.agent.file, bytes: manifest.agent.size, readiness: realAgent ? `GET /health on guest port ${httpGuestPort}` : "GET /health on guest port 7002" },
+      agent: { file: manifest.agent.file, bytes: manifest.agent.size, readiness: realAgent ? `GET /health on guest port ${httpGuestPort}` : "GET /health on guest port 7002", composition: agentComposition(dir, manifest) },
       runs,
       agent_ready: agentReady,
-      busybox_baseline: stats(baseline),
-      agent_minus_baseline_ms: Math.round(median(ready) - median(baseline)),
-      guest_uptime_at_agent_start_s: initStart,
-      initramfs: { uncompressed_bytes: cpio, zstd_bytes: zstd, zstd_level: ZSTD_LEVEL },
+      busybox_baseline: { ...stats(baseline), guest_uptime_at_marker_median_ms: Math.round(median(baselineUptime)) },
+      agent_minus_baseline_ms: Math.round(agentReady.median_ms - base),
+      ratio_to_baseline: Number((agentReady.median_ms / base).toFixed(2)),
+      by_initramfs_compression: Object.fromEntries(variants.map((v, k) => [v.name, { bytes: v.bytes, ...stats(ready[k]!), ratio_to_baseline: Number((median(ready[k]!) / base).toFixed(2)) }])),
+      // Guest uptime differences (ms), uncompressed initramfs; medians over the runs.
+      guest_phases_median_ms: Object.fromEntries(phaseNames.map((n) => [n, Math.round(median(phases.map((p) => p[n]).filter((x): x is number => x !== undefined)))])),
+      guest_phases_samples_ms: phases,
+      initramfs: { uncompressed_bytes: manifest.initramfs.cpio.size, zstd_bytes: variants.find((v) => v.name.startsWith("zstd"))?.bytes ?? null, zstd_level: ZSTD_LEVEL, entries: manifest.initramfs.entries },
+      flavours: { minimal: { initramfs_bytes: manifest.initramfs.cpio.size } },
       agent_rss_kb_in_guest: rssKb ?? null,
       agent_rss_source: realAgent ? "agent /metrics cocos_agent_resident_memory_bytes, 2 s after ready" : "VmRSS from /proc in the guest, 3 s after start",
-      targets: { agent_ready_ms: TARGET_READY_MS, initramfs_zstd_bytes: TARGET_ZSTD_BYTES },
-      meets: { agent_ready: agentReady.median_ms <= TARGET_READY_MS, initramfs_size: zstd <= TARGET_ZSTD_BYTES },
+      targets: { agent_ready_ms: TARGET_READY_MS, initramfs_zstd_bytes: TARGET_ZSTD_BYTES, ratio_to_baseline: TARGET_RATIO },
+      meets: { agent_ready: agentReady.median_ms <= TARGET_READY_MS, ratio: agentReady.median_ms / base <= TARGET_RATIO },
     };
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }
+}
+
+async function agentRss(realAgent: boolean, port: number, consoleText: () => string): Promise<number | undefined> {
+  if (realAgent) {
+    const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`, { signal: AbortSignal.timeout(5000) })).text();
+    const m = /^cocos_agent_resident_memory_bytes\s+(\d+)/m.exec(metrics);
+    return m ? Math.round(Number(m[1]) / 1024) : undefined;
+  }
+  // The stand-in has no /metrics: /init prints the agent's VmRSS (cocos_init.rss_after).
+  for (let w = 0; w < 100 && !/VmRSS/.test(consoleText()); w++) await Bun.sleep(100);
+  const m = /agent VmRSS: (\d+) kB/.exec(consoleText());
+  return m ? Number(m[1]) : undefined;
 }
 
 if (import.meta.main) {

@@ -156,10 +156,24 @@ export function registerAttestationCommands(program: Command, ctx: CliContext, a
   const pol = program.command("policy").description("edit an attestation policy file");
   pol
     .command("measurement")
-    .description("set the expected launch measurement (48 bytes, base64 or hex)")
-    .argument("<measurement>", "base64 or hex")
-    .argument("<policy_file>", "policy JSON to rewrite")
-    .action((m: string, f: string) => policyEdit(ctx, f, (p) => setMeasurement(p, m)).then(() => ctx.out("Attestation policy updated: measurement")));
+    .description("set the expected launch measurement (48 bytes, base64 or hex), or compute it from a built guest image (--image: prints it, or writes it into policy_file)")
+    .argument("[measurement]", "base64 or hex (not with --image)")
+    .argument("[policy_file]", "policy JSON to rewrite")
+    .option("--image <image.json>", "compute the measurement of this guest image (images/out/image.json) booted by the manager's QEMU backend")
+    .option("--append <settings>", "with --image: the cocos.* settings the manager appends to the image's kernel command line (they are measured)", "")
+    .action(async (a: string | undefined, b: string | undefined, o: { image?: string; append: string }) => {
+      let m = a;
+      let f = b;
+      if (o.image) {
+        if (b !== undefined) throw new CliError("policy measurement --image takes at most one argument, the policy file");
+        const { imageMeasurement } = await import("./image-measurement.ts");
+        m = Buffer.from(imageMeasurement(resolve(ctx.cwd, o.image), o.append).measurement).toString("hex");
+        f = a;
+        if (f === undefined) return ctx.out(m);
+      }
+      if (m === undefined || f === undefined) throw new CliError("policy measurement: expected <measurement> <policy_file>, or --image <image.json> [policy_file]");
+      await policyEdit(ctx, f, (p) => setMeasurement(p, m)).then(() => ctx.out("Attestation policy updated: measurement"));
+    });
   pol
     .command("hostdata")
     .description("set the expected host data (32 bytes, base64 or hex): the manifest hash")

@@ -34,6 +34,8 @@ export interface BuildOptions {
   /** Seconds since the epoch written as every mtime; default SOURCE_DATE_EPOCH or 0. */
   mtime?: number;
   kernelMeta?: string;
+  /** Experiments and tests: more files in the initramfs (bench/boot.ts's start-up variants). */
+  extraEntries?: CpioEntry[];
   log?: (msg: string) => void;
 }
 
@@ -167,6 +169,7 @@ export async function buildImage(opts: BuildOptions = {}): Promise<ImageManifest
     ...modules.map((m): CpioEntry => ({ path: `lib/modules/${version}/${m.rel}`, type: "file", data: m.data })),
     { path: "etc/cocos/modules", type: "file", data: enc.encode(modules.map((m) => `${version}/${m.rel}\n`).join("")) },
     { path: "bin/cocos-agent", type: "file", data: agent, mode: 0o755 },
+    ...(opts.extraEntries ?? []),
   ];
   const cpio = concat(writeCpio(entries, mtime));
 

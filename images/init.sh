@@ -24,15 +24,28 @@ mount -t tmpfs -o mode=1777 tmpfs /dev/shm
 mount -t tmpfs -o mode=1777 tmpfs /tmp
 mount -t tmpfs -o mode=0755 tmpfs /run
 log "started, uptime $(cut -d' ' -f1 /proc/uptime)s"
+# The kernel's own timestamps of the initramfs unpacking, for the boot breakdown (bench/boot.ts).
+dmesg | grep -E 'Trying to unpack rootfs|Freeing initrd memory|Run /init' | while read -r l; do log "kernel: $l"; done
 
 # Modules in dependency order (written by the image builder; built-in drivers need no entry).
+# Each insmod costs ~50 ms under TCG: the vsock ones only when the host channel is vsock, the
+# secure-processor ones (sev-guest, configfs for configfs-tsm) only when the evidence is not the
+# host's simulation (cocos.attestation=host) or switched off.
+cmdline=" $(cat /proc/cmdline) "
+case "$cmdline" in *" cocos.host_channel=vsock "*) want_vsock=1 ;; *) want_vsock="" ;; esac
+case "$cmdline" in *" cocos.attestation=host "*|*" cocos.attestation=none "*) want_tee="" ;; *) want_tee=1 ;; esac
 if [ -f /etc/cocos/modules ]; then
   while read -r m; do
+    case "$m" in
+      */vsock.ko|*/vmw_vsock_*) [ -n "$want_vsock" ] || continue ;;
+      */sev-guest.ko|*/configfs.ko|*/tsm.ko) [ -n "$want_tee" ] || continue ;;
+    esac
     [ -n "$m" ] && insmod "/lib/modules/$m" 2>/dev/null || true
   done < /etc/cocos/modules
 fi
 # configfs-tsm (kernels with TSM_REPORTS) lives under /sys/kernel/config/tsm/report.
 [ -d /sys/kernel/config ] && mount -t configfs configfs /sys/kernel/config 2>/dev/null
+log "modules loaded, uptime $(cut -d' ' -f1 /proc/uptime)s"
 
 ip link set lo up
 if ip link show eth0 >/dev/null 2>&1; then
@@ -52,24 +65,43 @@ for p in /sys/class/virtio-ports/*; do
   [ -n "$n" ] && ln -sf "/dev/${p##*/}" "/dev/virtio-ports/$n"
 done
 
+# settings: begin (images/init-settings.test.ts runs this block on a made-up command line)
 rss_after=""
 for arg in $(cat /proc/cmdline); do
-  case "$arg" in
-    cocos_init.rss_after=*) rss_after="${arg#*=}" ;;
-    cocos.*=*)
-      kv="${arg#cocos.}"
-      key=$(echo "${kv%%=*}" | tr 'a-z.-' 'A-Z__')
-      case "$key" in
-        ''|*[!A-Z0-9_]*) log "ignoring malformed setting $arg" ;;
-        *) export "AGENT_$key=${kv#*=}" ;;
-      esac
-      ;;
-  esac
+  case "$arg" in cocos_init.rss_after=*) rss_after="${arg#*=}" ;; esac
 done
+# cocos.NAME=VALUE → NAME upper-cased, '.' and '-' as '_'; one awk for all of them (a fork per
+# setting costs ~50 ms under TCG). A name outside [A-Z0-9_] is refused (prefixed with '!').
+settings=$(awk '{
+  for (i = 1; i <= NF; i++) {
+    a = $i
+    if (a !~ /^cocos\..*=/) continue
+    kv = substr(a, 7); eq = index(kv, "=")
+    k = toupper(substr(kv, 1, eq - 1)); gsub(/[.-]/, "_", k)
+    if (k ~ /^[A-Z0-9_]+$/) print k "=" substr(kv, eq + 1); else print "!" a
+  }
+}' /proc/cmdline)
+while IFS= read -r kv; do
+  case "$kv" in
+    '') ;;
+    '!'*) log "ignoring malformed setting ${kv#!}" ;;
+    *) export "AGENT_$kv" ;;
+  esac
+done <<EOF_SETTINGS
+$settings
+EOF_SETTINGS
+# settings: end
 
 # Each virtio-serial port keeps one thread of Bun's I/O pool in a blocking read; the pool is sized
 # by the vCPU count, so with 1-2 vCPUs the channels' writes (events, report requests) would starve.
 export UV_THREADPOOL_SIZE=16
+# One console line per agent start-up phase (agent/boot-marks.ts).
+export AGENT_BOOT_MARKS=1
+# JavaScriptCore compiles a function to machine code after ~500 calls or loop iterations; under TCG
+# every fresh code page is translated again, and start-up code runs only a few times. At 100000 the
+# start-up stays in the interpreter (agent start-up about 2.5x faster, bench/boot.ts) while hot loops
+# still compile; WebAssembly has its own tiers and is not affected.
+export BUN_JSC_thresholdForJITAfterWarmUp=100000 BUN_JSC_thresholdForJITSoon=100000
 
 cd /cocos
 log "starting agent, uptime $(cut -d' ' -f1 /proc/uptime)s"

@@ -81,6 +81,13 @@ describe.skipIf(!haveQemu || !haveDpkg)("Iris workflow in a QEMU VM under TCG (n
           probes.hostData = `${Buffer.from(policy.policy.host_data, "base64").toString("hex")} ${info.manifestHash}`;
           probes.cmdline = x.cmdline;
           probes.initrd = x.initrd;
+          // What a user pins: the measurement computed from image.json alone (plus the settings the
+          // manager appends), written into the policy the uploads below verify the evidence against.
+          const image = JSON.parse(readFileSync(join(imageOut, "image.json"), "utf8")) as { cmdline: string };
+          const settings = x.cmdline.startsWith(`${image.cmdline} `) ? x.cmdline.slice(image.cmdline.length + 1) : `(cmdline does not start with the image's: ${x.cmdline})`;
+          const pinned = await run("algo-provider", ["policy", "measurement", "--image", join(imageOut, "image.json"), "--append", settings, env.AGENT_GRPC_ATTESTATION_POLICY!], env);
+          probes.pinned = `${pinned.code} ${pinned.lines.join(" ")}`;
+          probes.fromImage = Buffer.from(JSON.parse(readFileSync(env.AGENT_GRPC_ATTESTATION_POLICY!, "utf8")).policy.measurement, "base64").toString("hex");
           // Same manifest, another image: the CLI refuses before sending anything.
           policy.policy.measurement = Buffer.alloc(48, 1).toString("base64");
           const other = join(workDir, "other-image.policy.json");
@@ -100,6 +107,9 @@ describe.skipIf(!haveQemu || !haveDpkg)("Iris workflow in a QEMU VM under TCG (n
       const [fromPolicy, fromFiles] = probes.measurement!.split(" ");
       expect(fromPolicy).toMatch(/^[0-9a-f]{96}$/);
       expect(fromPolicy).toBe(fromFiles!);
+      // cocos-cli computed the same value from image.json, and the uploads verified evidence against it.
+      expect(probes.pinned).toBe("0 Attestation policy updated: measurement");
+      expect(probes.fromImage).toBe(fromFiles!);
       const [hostData, manifestHash] = probes.hostData!.split(" ");
       expect(hostData).toBe(manifestHash!);
       expect(probes.initrd).toBe(join(imageOut, "initramfs.cpio"));
