@@ -163,11 +163,30 @@ export const dockerRunner: Runner = {
     } catch (err) {
       return { kind: "error", message: (err as Error).message, durationMs: elapsed() };
     } finally {
-      if (containerId) await engine.request(`/containers/${containerId}`, { method: "DELETE", query: { force: "1", v: "1" } }).catch(() => {});
-      if (imageId) await engine.request(`/images/${imageId}`, { method: "DELETE", query: { force: "1" } }).catch(() => {});
+      if (containerId) await removeWithRetry(engine, `/containers/${containerId}`, { force: "1", v: "1" });
+      if (imageId) await removeWithRetry(engine, `/images/${imageId}`, { force: "1" });
     }
   },
 };
+
+/**
+ * DELETEs an engine object until it is gone: right after a kill the engine can answer 409 ("removal
+ * already in progress", a container still using the image) or fail under load, and a run must not
+ * leave its container or the uploaded image behind.
+ */
+async function removeWithRetry(engine: DockerEngine, path: string, query: Record<string, string>): Promise<void> {
+  for (let attempt = 0; attempt < REMOVE_ATTEMPTS; attempt++) {
+    const status = await engine
+      .request(path, { method: "DELETE", query })
+      .then((r) => r.status)
+      .catch(() => 0);
+    if ((status >= 200 && status < 300) || status === 404) return;
+    await Bun.sleep(REMOVE_RETRY_MS * (attempt + 1));
+  }
+}
+
+const REMOVE_ATTEMPTS = 6;
+const REMOVE_RETRY_MS = 200;
 
 async function runContainer(engine: DockerEngine, id: string, spec: RunSpec, limits: RunLimits, started: number): Promise<RunOutcome> {
   const elapsed = () => Math.round(performance.now() - started);
