@@ -19,7 +19,7 @@ import { startComputationsServer, type ClientStreamMessage, type ComputationsSer
 import { sha3_256 } from "../protocol/hash.ts";
 import { loadPublicKey, publicKeyDer } from "../protocol/keys.ts";
 import { runReqFromManifest, type GuestOutputPolicy, type Manifest } from "../protocol/manifest.ts";
-import { programs } from "../scripts/iris-workflow.ts";
+import { killLeftovers, programs } from "../scripts/iris-workflow.ts";
 import { runProgram } from "./support/run.ts";
 
 const MARKER = "row-42-SSN-078-05-1120-a9f3e1c7";
@@ -159,6 +159,7 @@ test(
       expect(filesUnder(stateDir).filter((f) => relative(stateDir, f).startsWith("vms/"))).toEqual([]);
     } finally {
       (manager as ChildProcess | null)?.kill("SIGKILL");
+      killLeftovers(join(work, "state")); // VMs a failed run left behind (the manager keeps them for re-adoption)
       await (server as ComputationsServer | null)?.close();
       rmSync(work, { recursive: true, force: true });
     }

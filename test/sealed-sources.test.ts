@@ -18,7 +18,7 @@ import { manifestToJSON, parseManifest, runReqFromManifest, type Manifest } from
 import { isSealed } from "../protocol/sealed.ts";
 import { ephemeralPort } from "../manager/ports.ts";
 import { startComputationsServer, type ComputationsServer } from "../cli/computations-server.ts";
-import { programs, ROOT } from "../scripts/iris-workflow.ts";
+import { killLeftovers, programs, ROOT } from "../scripts/iris-workflow.ts";
 import { registryAvailable, startRegistry, type Registry } from "./support/registry.ts";
 import { runProgram } from "./support/run.ts";
 
@@ -118,6 +118,7 @@ async function launchThroughManager(m: Manifest): Promise<Launched> {
     stop: async () => {
       await stopProcess(manager);
       await server.close();
+      killLeftovers(stateDir); // the manager leaves its VMs running for re-adoption; the test ends them
       rmSync(stateDir, { recursive: true, force: true });
     },
   };

@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { unzipSync } from "fflate";
 import { ephemeralPort as freePort } from "../manager/ports.ts";
+import { killLeftovers } from "../scripts/iris-workflow.ts";
 
 const ROOT = resolve(import.meta.dir, "..");
 const DIST = join(ROOT, "dist");
@@ -77,6 +78,7 @@ describe.skipIf(!ready)("README walkthrough, verbatim, through dist/", () => {
   });
   afterAll(async () => {
     for (const b of background.reverse()) await b.stop();
+    killLeftovers(join(work, "manager-state"));
     rmSync(work, { recursive: true, force: true });
   });
 
