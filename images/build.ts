@@ -8,6 +8,7 @@ import { type CpioEntry, writeCpio } from "./cpio.ts";
 import { extractDeb, fetchDeb, kernelPackage } from "./debian.ts";
 import { extractVmlinux, resolveModules } from "./kernel.ts";
 import { sandboxFiles, SANDBOX_TOOLS } from "./native-sandbox.ts";
+import { ortFiles, type OrtFiles } from "./onnxruntime.ts";
 
 const here = import.meta.dir;
 const root = resolve(here, "..");
@@ -16,7 +17,7 @@ const root = resolve(here, "..");
 export const WANTED_MODULES = ["virtio_pci", "virtio_console", "virtio_net", "vmw_vsock_virtio_transport", "sev_guest", "configfs"];
 /** Present only on newer kernels (configfs-tsm arrived in 6.7). */
 export const OPTIONAL_MODULES = ["tsm"];
-export const GLIBC = ["libc.so.6", "libm.so.6", "libpthread.so.0", "libdl.so.2", "ld-linux-x86-64.so.2"];
+export const GLIBC = ["libc.so.6", "libm.so.6", "libpthread.so.0", "libdl.so.2", "librt.so.1", "ld-linux-x86-64.so.2"];
 /** Boot command line (the manager appends cocos.* settings). Besides quiet: no TSC calibration or
  *  watchdog, no crypto self-tests, no i8042/PS2 probing, no block tracer — each measurable under TCG
  *  (bench/boot.ts; see images/README.md). */
@@ -34,6 +35,9 @@ export interface BuildOptions {
   /** Seconds since the epoch written as every mtime; default SOURCE_DATE_EPOCH or 0. */
   mtime?: number;
   kernelMeta?: string;
+  /** ONNX Runtime for wasi-nn (images/onnxruntime.ts): its folder, or false for an image without it.
+   *  Default COCOS_IMAGE_ORT or dist/onnxruntime. */
+  ort?: string | false;
   /** Experiments and tests: more files in the initramfs (bench/boot.ts's start-up variants). */
   extraEntries?: CpioEntry[];
   log?: (msg: string) => void;
@@ -52,6 +56,8 @@ export interface ImageManifest {
   initramfs: { cpio: FileDigest; zstd?: FileDigest & { level: number }; entries: number };
   baseline: { cpio: FileDigest };
   agent: FileDigest;
+  /** ONNX Runtime's files as placed in the initramfs; absent in a --no-nn image. */
+  onnxruntime?: FileDigest[];
   packages: Record<string, string>;
   modules: string[];
   modules_missing: string[];
@@ -155,8 +161,10 @@ export async function buildImage(opts: BuildOptions = {}): Promise<ImageManifest
   }));
   const bbRoot = extractDeb(cache, bbDeb);
   const busybox = busyboxEntries(bbRoot, REPLACED_APPLETS);
-  // The native-algorithm sandbox (bwrap, setpriv, prlimit and their libraries; runtime/sandbox).
-  const sandbox = sandboxFiles(cache, offline, GLIBC);
+  const ortDir = opts.ort ?? process.env.COCOS_IMAGE_ORT ?? join(root, "dist/onnxruntime");
+  const ort: OrtFiles = ortDir === false ? { entries: [], needed: [] } : ortFiles(resolve(ortDir));
+  // The native-algorithm sandbox (bwrap, setpriv, prlimit; runtime/sandbox) and every library it and ORT need.
+  const sandbox = sandboxFiles(cache, offline, GLIBC, ort.needed);
   const init = new Uint8Array(readFileSync(join(here, "init.sh")));
   const enc = new TextEncoder();
 
@@ -165,6 +173,7 @@ export async function buildImage(opts: BuildOptions = {}): Promise<ImageManifest
     ...busybox,
     ...libs,
     ...sandbox.entries,
+    ...ort.entries,
     { path: "lib64/ld-linux-x86-64.so.2", type: "symlink", target: "/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2" },
     ...modules.map((m): CpioEntry => ({ path: `lib/modules/${version}/${m.rel}`, type: "file", data: m.data })),
     { path: "etc/cocos/modules", type: "file", data: enc.encode(modules.map((m) => `${version}/${m.rel}\n`).join("")) },
@@ -191,6 +200,7 @@ export async function buildImage(opts: BuildOptions = {}): Promise<ImageManifest
     initramfs: { cpio: write("initramfs.cpio", cpio), entries: entries.length },
     baseline: { cpio: write("initramfs-busybox.cpio", baseline) },
     agent: digest(basename(agentPath), agent),
+    ...(ort.entries.length ? { onnxruntime: ort.entries.map((e) => digest(e.path, e.data)) } : {}),
     packages: { kernel: basename(kdeb), libc6: basename(libcDeb), "busybox-static": basename(bbDeb), ...sandbox.packages },
     modules: modules.map((m) => m.name),
     modules_missing: missing,
@@ -226,9 +236,12 @@ if (import.meta.main) {
       cache: { type: "string" },
       offline: { type: "boolean", default: false },
       "no-compress": { type: "boolean", default: false },
+      // An image without ONNX Runtime (no wasi-nn in the guest), about 14 MB smaller compressed.
+      "no-nn": { type: "boolean", default: false },
     },
   });
-  buildImage({ agent: values.agent, out: values.out, cache: values.cache, offline: values.offline, compress: !values["no-compress"] }).catch((e) => {
+  const ort = values["no-nn"] ? false : undefined;
+  buildImage({ agent: values.agent, out: values.out, cache: values.cache, offline: values.offline, compress: !values["no-compress"], ort }).catch((e) => {
     console.error(`images: ${e instanceof Error ? e.message : e}`);
     process.exit(1);
   });

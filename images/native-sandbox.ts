@@ -21,6 +21,9 @@ export const LIBRARY_PACKAGES: Readonly<Record<string, string>> = {
   "libcap.so.2": "libcap2",
   "libcap-ng.so.0": "libcap-ng0",
   "libsmartcols.so.1": "libsmartcols1",
+  // ONNX Runtime's (images/onnxruntime.ts)
+  "libstdc++.so.6": "libstdc++6",
+  "libgcc_s.so.1": "libgcc-s1",
 };
 
 const LIB_DIRS = ["lib/x86_64-linux-gnu", "usr/lib/x86_64-linux-gnu"];
@@ -84,8 +87,9 @@ export interface SandboxFiles {
   packages: Record<string, string>;
 }
 
-/** Cpio entries for the tools and their libraries; `provided` are sonames the image already has (glibc). */
-export function sandboxFiles(cache: string, offline: boolean, provided: readonly string[]): SandboxFiles {
+/** Cpio entries for the tools and their libraries; `provided` are sonames the image already has (glibc);
+ *  `alsoNeeded` are sonames other files of the image need (ONNX Runtime's), resolved the same way. */
+export function sandboxFiles(cache: string, offline: boolean, provided: readonly string[], alsoNeeded: readonly string[] = []): SandboxFiles {
   const packages: Record<string, string> = {};
   const roots = new Map<string, string>();
   const root = (pkg: string) => {
@@ -99,7 +103,7 @@ export function sandboxFiles(cache: string, offline: boolean, provided: readonly
     return dir;
   };
   const entries: CpioEntry[] = [];
-  const pending: string[] = [];
+  const pending: string[] = [...alsoNeeded];
   for (const tool of SANDBOX_TOOLS) {
     const data = readInside(root(tool.pkg), [tool.path]);
     if (!data) throw new Error(`expected ${tool.path} in package ${tool.pkg}, found none`);
@@ -112,7 +116,7 @@ export function sandboxFiles(cache: string, offline: boolean, provided: readonly
     if (done.has(soname)) continue;
     done.add(soname);
     const pkg = LIBRARY_PACKAGES[soname];
-    if (!pkg) throw new Error(`sandbox tools need ${soname}, which LIBRARY_PACKAGES (images/native-sandbox.ts) does not map to a package`);
+    if (!pkg) throw new Error(`the image needs ${soname}, which LIBRARY_PACKAGES (images/native-sandbox.ts) does not map to a package`);
     const data = readInside(root(pkg), LIB_DIRS.map((d) => `${d}/${soname}`));
     if (!data) throw new Error(`expected ${soname} in package ${pkg}, found none`);
     entries.push({ path: `lib/x86_64-linux-gnu/${soname}`, type: "file", data, mode: 0o755 });

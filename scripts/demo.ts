@@ -45,6 +45,8 @@ try {
     workDir,
     backend,
     bins: values.bins as BinMode | "auto",
+    // The same question answered a second way: iris-nn.wasm through wasi-nn (ONNX Runtime in the agent).
+    nn: true,
     say: (l) => console.log(/^\d+\./.test(l) ? bold(l) : l),
     show: (program, line) => {
       // The control plane's view: every event; logs and the other programs only with --verbose.
@@ -53,7 +55,7 @@ try {
     },
   });
   console.log(`programs: ${r.programs.mode === "dist" ? `compiled binaries from ${r.programs.dir}` : "sources under bun (no dist/ build)"}`);
-  console.log(bold(`Result: ${r.prediction}`) + `  (${((performance.now() - started) / 1000).toFixed(1)} s)`);
+  console.log(bold(`Result: ${r.prediction}`) + `, through wasi-nn: ${r.nnPrediction}` + `  (${((performance.now() - started) / 1000).toFixed(1)} s)`);
 } catch (e) {
   console.error(`demo failed: ${(e as Error).message}`);
   process.exitCode = 1;

@@ -52,7 +52,7 @@ async function ensureBuilt(): Promise<void> {
 
 describe.skipIf(!haveQemu || !haveDpkg)("Iris workflow in a QEMU VM under TCG (needs qemu-system-x86_64, dpkg-deb, apt-get)", () => {
   test(
-    "train + inference in VMs through dist binaries; measurement from the booted files; manager killed mid-run re-adopts the VM",
+    "train + inference (and wasi-nn inference through the guest's ONNX Runtime) in VMs through dist binaries; measurement from the booted files; manager killed mid-run re-adopts the VM",
     async () => {
       await ensureBuilt();
       const workDir = temp("cocos-e2eq-");
@@ -64,6 +64,8 @@ describe.skipIf(!haveQemu || !haveDpkg)("Iris workflow in a QEMU VM under TCG (n
         bins: "dist",
         timeoutMs: 180_000,
         restartManagerAfterUpload: "iris-train",
+        // A third VM: iris-nn.wasm runs the trained model.onnx through wasi-nn in the agent's ONNX Runtime.
+        nn: true,
         say: (l) => trace.push(l),
         show: (p, l) => trace.push(`[${p}] ${l}`),
         probe: async (id, env, run) => {
@@ -102,6 +104,8 @@ describe.skipIf(!haveQemu || !haveDpkg)("Iris workflow in a QEMU VM under TCG (n
       if (process.env.TEST_DEBUG) console.log(trace.join("\n"));
       expect(r.prediction).toBe("Iris-versicolor");
       expect(r.programs.mode).toBe("dist");
+      // ONNX Runtime loaded inside the guest (images/onnxruntime.ts) and gave the same answer.
+      expect(r.nnPrediction).toBe("Iris-versicolor");
 
       // Attestation: measurement = f(booted kernel, initramfs, full command line); host_data = manifest hash.
       const [fromPolicy, fromFiles] = probes.measurement!.split(" ");
@@ -126,11 +130,11 @@ describe.skipIf(!haveQemu || !haveDpkg)("Iris workflow in a QEMU VM under TCG (n
       const events = r.serverLines.filter((l) => / event /.test(l));
       expect(events.some((l) => l.includes("VmProvision/Completed") && l.includes("computation=iris-infer"))).toBe(true);
       expect(events.some((l) => l.includes("ConsumingResults/Ready") && l.includes("computation=iris-infer"))).toBe(true);
-      // Both VMs are gone (stopped through the manager's API), nothing left in its state dir.
+      // Every VM is gone (stopped through the manager's API), nothing left in its state dir.
       const left = readdirSync(join(workDir, "manager-state")).filter((f) => f.endsWith(".json"));
       expect(left).toEqual([]);
     },
-    420_000,
+    600_000,
   );
 });
 

@@ -5,7 +5,9 @@ import { join } from "node:path";
 import { buildImage } from "../images/build.ts";
 import { cpioModes, readCpio } from "../images/cpio.ts";
 import { measureLaunch, simMeasurement } from "../manager/measurement.ts";
-import { buildHelloImage, cleanupTemp, haveDpkg, helloAgent, helloImage, repoRoot, tempDir } from "./support/guest-image.ts";
+import { ORT_FILES, ORT_GUEST_DIR } from "../images/onnxruntime.ts";
+import { ORT_ADDON, ORT_LIBRARY } from "../runtime/nn/ort.ts";
+import { buildHelloImage, cleanupTemp, haveDpkg, helloAgent, helloImage, ortSource, repoRoot, tempDir } from "./support/guest-image.ts";
 
 afterAll(cleanupTemp);
 
@@ -46,6 +48,19 @@ describe.skipIf(!haveDpkg)("guest image build (needs dpkg-deb and apt-get)", () 
     expect([...vmlinux.subarray(0, 4)]).toEqual([0x7f, 0x45, 0x4c, 0x46]);
     expect(manifest.kernel.vmlinux.size).toBe(vmlinux.length);
     expect(manifest.agent.sha3_256).toBe(new Bun.CryptoHasher("sha3-256").update(readFileSync(await helloAgent())).digest("hex"));
+
+    // wasi-nn: ONNX Runtime in onnxruntime/ beside the agent (runtime/nn/ort.ts), listed in image.json.
+    expect([...ORT_FILES]).toEqual([ORT_ADDON, ORT_LIBRARY]);
+    for (const f of ORT_FILES) expect(Buffer.from(by.get(`${ORT_GUEST_DIR}/${f}`)!.data).equals(readFileSync(join(ortSource, f)))).toBe(true);
+    expect(manifest.onnxruntime!.map((d) => d.file)).toEqual(ORT_FILES.map((f) => `${ORT_GUEST_DIR}/${f}`));
+    for (const lib of ["libstdc++.so.6", "libgcc_s.so.1", "librt.so.1"]) expect(by.has(`lib/x86_64-linux-gnu/${lib}`), lib).toBe(true);
+    expect(Object.keys(manifest.packages)).toEqual(expect.arrayContaining(["libstdc++6", "libgcc-s1"]));
+  }, 240_000);
+
+  test("--no-nn leaves ONNX Runtime out", async () => {
+    const manifest = await buildImage({ agent: await helloAgent(), out: tempDir("cocos-nonn-"), compress: false, ort: false, log: () => {} });
+    expect(manifest.onnxruntime).toBeUndefined();
+    expect(manifest.packages).not.toHaveProperty("libstdc++6");
   }, 240_000);
 
   test("image.json measurement inputs give the measurement the manager computes from the files", async () => {

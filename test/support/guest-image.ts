@@ -33,9 +33,12 @@ export function helloAgent(): Promise<string> {
   return agentOnce;
 }
 
+/** ONNX Runtime as `bun run build` copies it to dist/onnxruntime, taken from its source (no dist/ needed). */
+export const ortSource = join(repoRoot, "node_modules/onnxruntime-node/bin/napi-v6", process.platform, process.arch);
+
 export async function buildHelloImage(): Promise<{ dir: string; manifest: ImageManifest }> {
   const dir = tempDir("cocos-img-");
-  const manifest = await buildImage({ agent: await helloAgent(), out: dir, compress: false, log: () => {} });
+  const manifest = await buildImage({ agent: await helloAgent(), out: dir, compress: false, ort: ortSource, log: () => {} });
   return { dir, manifest };
 }
 
