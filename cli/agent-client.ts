@@ -372,25 +372,3 @@ export function isZip(head: Uint8Array): boolean {
 function toHexBytes(b: Uint8Array): string {
   return b.byteLength === 0 ? "<empty>" : Array.from(b, (x) => x.toString(16).padStart(2, "0")).join(" ");
 }
-
-/** Server-streamed attestation report (unauthenticated). */
-export async function fetchAttestation(conn: AgentConnection, request: Record<string, unknown>, bar: Progress, target: string): Promise<Uint8Array> {
-  const call = conn.client.Attestation(request, new grpc.Metadata()) as grpc.ClientReadableStream<{ file: Uint8Array }>;
-  const parts: Uint8Array[] = [];
-  try {
-    await new Promise<void>((resolve, reject) => {
-      call.on("metadata", (m: grpc.Metadata) => bar.start(Number(m.get("file-size")[0] ?? 0) || 0));
-      call.on("data", (msg: { file: Uint8Array }) => {
-        parts.push(msg.file);
-        bar.add(msg.file.byteLength);
-      });
-      call.on("error", reject);
-      call.on("end", resolve);
-    });
-  } catch (e) {
-    throw new CliError(friendlyGrpcError(e, "fetch the attestation report", target), 1, e);
-  } finally {
-    bar.stop();
-  }
-  return Buffer.concat(parts);
-}

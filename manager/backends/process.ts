@@ -3,7 +3,7 @@
 // logs) and a free TCP port. The agent is started detached with stdio in files, so it outlives a
 // manager restart and can be re-adopted by pid.
 import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync, mkdirSync, openSync, closeSync, readFileSync, rmSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, openSync, closeSync, readFileSync, statSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import {
   Listeners,
@@ -18,7 +18,7 @@ import {
   type VmStartSpec,
 } from "../backend.ts";
 import { ephemeralPort } from "../ports.ts";
-import { readTail, VmProcessTable, type TrackedVm } from "./tracked.ts";
+import { readTail, removeVmWorkDir, VmProcessTable, type TrackedVm } from "./tracked.ts";
 
 export interface ProcessBackendOptions {
   /** Parent of the per-VM directories (default: <stateDir>/vms). */
@@ -153,11 +153,8 @@ export class ProcessBackend implements VmBackend {
     this.vms.detachAll();
   }
 
-  /** Removes a VM's directory, but only one of ours (a state file names it; it must lie under vmsDir). */
   private removeWorkDir(info: VmInfo): void {
-    const dir = resolve(info.workDir);
-    if (dirname(dir) !== resolve(this.opts.vmsDir) || basename(dir) !== info.id) return;
-    rmSync(dir, { recursive: true, force: true });
+    removeVmWorkDir(this.opts.vmsDir, info);
   }
 
   private finish(t: TrackedVm, code: number | null, signal: string | null): void {

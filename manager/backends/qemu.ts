@@ -22,7 +22,7 @@ import { freePortInRange } from "../ports.ts";
 import { qmpCommand } from "./qmp.ts";
 import { agentEnvToCmdline, buildQemuArgs, checkArgv, checkKernelCmdline, loadQemuConfig, VSOCK_PORTS, type QemuConfig, type VmLaunch } from "./qemu-config.ts";
 import { FileTail } from "./tail.ts";
-import { readTail, VmProcessTable, type TrackedVm } from "./tracked.ts";
+import { readTail, removeVmWorkDir, VmProcessTable, type TrackedVm } from "./tracked.ts";
 
 export interface QemuBackendOptions {
   /** Parent of the per-VM directories (sockets, console and QEMU logs). */
@@ -274,7 +274,7 @@ export class QemuBackend implements VmBackend {
     const extra = saved.extra as unknown as QemuExtra | undefined;
     // A reused pid must not be mistaken for our VM: its command line names our QMP socket.
     if (!pidAlive(saved.pid) || !extra?.qmpSocket || !readCmdline(saved.pid).includes(extra.qmpSocket)) {
-      rmSync(saved.workDir, { recursive: true, force: true });
+      removeVmWorkDir(this.opts.vmsDir, saved);
       return false;
     }
     this.vms.watchPid(this.track(saved, undefined, true), this.opts.pollMs ?? 1000);
@@ -310,7 +310,7 @@ export class QemuBackend implements VmBackend {
   private finish(t: Tracked, code: number | null, sig: string | null): void {
     if (!this.vms.release(t)) return;
     for (const tail of t.tails) tail.stop();
-    rmSync(t.info.workDir, { recursive: true, force: true });
+    removeVmWorkDir(this.opts.vmsDir, t.info);
     this.exits.emit({ info: t.info, code, signal: sig, requested: t.stopping });
   }
 }

@@ -2,7 +2,8 @@
 // table of running VMs, TTL timers, liveness polling of adopted pids (they are not our children, so
 // no exit event arrives), and stop = SIGTERM → grace → SIGKILL.
 import type { ChildProcess } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { readFileSync, rmSync } from "node:fs";
+import { basename, dirname, resolve } from "node:path";
 import { pidAlive, type VmInfo } from "../backend.ts";
 
 export interface TrackedVm {
@@ -103,4 +104,14 @@ export function readTail(path: string, max: number): string {
   } catch {
     return "";
   }
+}
+
+/**
+ * Removes a VM's directory, but only one of ours: a state file names it, and a state file can be
+ * corrupt or planted, so the directory must be `<vmsDir>/<vm id>` and nothing else.
+ */
+export function removeVmWorkDir(vmsDir: string, info: VmInfo): void {
+  const dir = resolve(info.workDir);
+  if (dirname(dir) !== resolve(vmsDir) || basename(dir) !== info.id) return;
+  rmSync(dir, { recursive: true, force: true });
 }
