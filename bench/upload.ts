@@ -6,9 +6,9 @@
 // the plain upload of the same run (target ≥ 0.8). `bun run bench -- upload`
 // (BENCH_UPLOAD_MIB, default 256; BENCH_UPLOAD_RUNS, default 5; BENCH_START_RUNS, default 7; see
 // run() for BENCH_UPLOAD_AGENT, BENCH_UPLOAD_SOURCE, BENCH_AGENT_BUN_FLAGS, BENCH_START_EXTRA).
+import { ephemeralPort } from "../manager/ports.ts";
 import * as grpc from "@grpc/grpc-js";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { loadavg, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { hashFile, sha3_256 } from "../protocol/hash.ts";
@@ -88,17 +88,6 @@ function bunSha3(ms = 1500): number {
   return (n * MiB) / 1e6 / ((performance.now() - t0) / 1000);
 }
 
-function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.once("error", rej);
-    s.listen(0, "127.0.0.1", () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => res(port));
-    });
-  });
-}
-
 function healthCheck(port: number): Promise<string> {
   const c = new healthProto.Health(`127.0.0.1:${port}`, grpc.credentials.createInsecure()) as unknown as grpc.Client & {
     Check(req: { service: string }, opts: grpc.CallOptions, cb: (e: grpc.ServiceError | null, r?: { status: string }) => void): void;
@@ -142,7 +131,7 @@ function cpuSeconds(pid: number, tid?: number): number {
 async function startAgent(cmd: string[], manifestFile: string, dir: string, tag: string, extraEnv: Record<string, string> = {}): Promise<Agent> {
   const workDir = join(dir, `work-${tag}`);
   mkdirSync(workDir, { recursive: true });
-  const port = await freePort();
+  const port = await ephemeralPort();
   const logFile = join(dir, `agent-${tag}.log`);
   const t0 = performance.now();
   const proc = Bun.spawn([...cmd, "--manifest", manifestFile], {

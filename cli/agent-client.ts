@@ -2,7 +2,7 @@
 // streamed uploads from disk in 1 MiB chunks, and downloads to a file.
 import * as grpc from "@grpc/grpc-js";
 import type { KeyObject } from "node:crypto";
-import { closeSync, openSync, readFileSync, readSync, rmSync, writeSync } from "node:fs";
+import { closeSync, readFileSync, rmSync, writeSync } from "node:fs";
 import { checkServerIdentity, type PeerCertificate } from "node:tls";
 import { agentProto, healthProto } from "../protocol/proto.ts";
 import { CHUNK_SIZE, bytesChunks, fileChunks } from "../protocol/chunks.ts";
@@ -13,7 +13,7 @@ import { isSealed } from "../protocol/sealed.ts";
 import { escapeControl } from "../protocol/text.ts";
 import type { AgentClientConfig } from "./config.ts";
 import { CliError, friendlyGrpcError } from "./errors.ts";
-import { createExclusive, publish, temporaryPathFor } from "./output-file.ts";
+import { createExclusive, publish, readHead, temporaryPathFor } from "./output-file.ts";
 import type { Progress } from "./progress.ts";
 import { unsealInPlace } from "./unseal.ts";
 
@@ -344,10 +344,7 @@ export async function downloadResult(conn: AgentConnection, sign: Signer, d: Res
       if (!d.consumerKey) throw new CliError("the result is sealed to the consumers' keys, and no private key was given to open it; nothing saved");
       sink.written = await unsealInPlace(tmp, d.consumerKey);
       // The consumers' keys are public: whoever relays the result could seal bytes of its own to them.
-      const head = Buffer.alloc(4);
-      const rfd = openSync(tmp, "r");
-      readSync(rfd, head, 0, 4, 0);
-      closeSync(rfd);
+      const head = readHead(tmp, 4);
       if (!isZip(head)) throw new CliError(`the sealed result opened, but its content is not a zip archive (starts ${toHexBytes(head)}); nothing saved`);
     }
     publish(tmp, d.outPath, d.force, "the result file");

@@ -2,54 +2,18 @@
 // cap (the agent is not trusted to be small), and the output file is created exclusively — a
 // symlink planted at its name is never followed, an existing file is kept unless --force.
 import * as grpc from "@grpc/grpc-js";
-import { randomBytes } from "node:crypto";
-import { closeSync, constants, linkSync, openSync, readSync, renameSync, rmSync, writeSync } from "node:fs";
+import { closeSync, rmSync, writeSync } from "node:fs";
 import { escapeControl } from "../protocol/text.ts";
 import type { AgentConnection } from "./agent-client.ts";
 import { CliError, friendlyGrpcError } from "./errors.ts";
+import { createExclusive, publish, temporaryPathFor, writeNewFile } from "./output-file.ts";
 import type { Progress } from "./progress.ts";
 
 export const DEFAULT_MAX_EVIDENCE_BYTES = 16 * 1024 * 1024;
 
-/** `--max-size`: bytes, or with a KiB/MiB/GiB suffix. */
-export function parseSize(text: string, what: string): number {
-  const m = /^(\d+)\s*(B|KiB|MiB|GiB)?$/i.exec(text.trim());
-  const unit: Record<string, number> = { b: 1, kib: 1024, mib: 1024 ** 2, gib: 1024 ** 3 };
-  const n = m ? Number(m[1]) * unit[(m[2] ?? "b").toLowerCase()]! : NaN;
-  if (!Number.isSafeInteger(n) || n < 1) throw new CliError(`${what}: expected a size like 16MiB or 1048576, got ${JSON.stringify(text)}`);
-  return n;
-}
-
-/** A fresh file next to `dest` that nobody else can have prepared: O_CREAT|O_EXCL|O_NOFOLLOW. */
-function openPart(dest: string): { path: string; fd: number } {
-  const path = `${dest}.part-${randomBytes(6).toString("hex")}`;
-  const fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o644);
-  return { path, fd };
-}
-
-/** Moves the finished part file to `dest`: without force, link(2) fails on any existing name (symlinks too). */
-function commit(part: string, dest: string, force: boolean): void {
-  if (force) return renameSync(part, dest); // replaces a symlink itself, never its target
-  try {
-    linkSync(part, dest);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "EEXIST") throw new CliError(`${dest} already exists; pass --force to overwrite it`);
-    throw e;
-  } finally {
-    rmSync(part, { force: true });
-  }
-}
-
+/** Writes a small evidence-side file (the JSON rendering) the CLI's safe way. */
 export function writeExclusive(dest: string, bytes: Uint8Array, force: boolean): void {
-  const part = openPart(dest);
-  try {
-    writeSync(part.fd, bytes);
-    closeSync(part.fd);
-    commit(part.path, dest, force);
-  } catch (e) {
-    rmSync(part.path, { force: true });
-    throw e;
-  }
+  writeNewFile(dest, bytes, 0o644, force, "the file");
 }
 
 export interface EvidenceDownload {
@@ -66,7 +30,8 @@ export interface EvidenceDownload {
  * leaves no partial file behind on any failure.
  */
 export async function downloadEvidence(conn: AgentConnection, request: Record<string, unknown>, o: EvidenceDownload): Promise<number> {
-  const part = openPart(o.dest);
+  const tmp = temporaryPathFor(o.dest);
+  const fd = createExclusive(tmp, 0o644);
   const call = conn.client.Attestation(request, new grpc.Metadata()) as grpc.ClientReadableStream<{ file: Uint8Array }>;
   let written = 0;
   let announced: number | undefined;
@@ -90,34 +55,23 @@ export async function downloadEvidence(conn: AgentConnection, request: Record<st
       call.on("data", (msg: { file: Uint8Array }) => {
         written += msg.file.byteLength;
         if (written > o.maxBytes) return refuse(`the agent sent more than ${o.maxBytes} bytes of evidence; stopped there (${raise})`);
-        writeSync(part.fd, msg.file);
+        for (let off = 0; off < msg.file.byteLength; ) off += writeSync(fd, msg.file, off);
         o.bar.add(msg.file.byteLength);
       });
       call.on("error", (e) => reject(new CliError(escapeControl(friendlyGrpcError(e, "fetch the attestation report", o.target)), 1, e)));
       call.on("end", resolve);
     });
     if (announced !== undefined && announced !== written) throw new CliError(`the evidence stream ended after ${written} bytes, but the agent announced ${announced}`);
-    closeSync(part.fd);
-    commit(part.path, o.dest, o.force);
+    closeSync(fd);
+    publish(tmp, o.dest, o.force, "the evidence file");
     return written;
   } catch (e) {
     try {
-      closeSync(part.fd);
+      closeSync(fd);
     } catch {}
-    rmSync(part.path, { force: true });
+    rmSync(tmp, { force: true });
     throw e;
   } finally {
     o.bar.stop();
-  }
-}
-
-/** The first `max` bytes of a file (evidence headers: report data, quote body). */
-export function readHead(path: string, max: number): Uint8Array {
-  const fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
-  try {
-    const b = new Uint8Array(max);
-    return b.subarray(0, readSync(fd, b, 0, max, 0));
-  } finally {
-    closeSync(fd);
   }
 }

@@ -137,7 +137,7 @@ describe("attestation get: streamed to disk, capped, written exclusively, nonce 
     // A second get does not overwrite without --force, and then does with it.
     const again = await cliEnv(["attestation", "get", "snp", "--tee", tee]);
     expect(again.code).not.toBe(0);
-    expect(again.err).toContain("already exists; pass --force");
+    expect(again.err).toContain("already exists; not replacing it (pass --force");
     expect((await cliEnv(["attestation", "get", "snp", "--tee", tee, "--force"])).code).toBe(0);
     const js = await cliEnv(["attestation", "get", "snp", "--tee", tee, "--json"]);
     expect(js.code, js.err).toBe(0);

@@ -1,12 +1,14 @@
 // `attestation get|validate` and `policy measurement|hostdata`.
 import type { Command } from "commander";
-import { lstatSync, rmSync } from "node:fs";
+import { rmSync } from "node:fs";
 import { isAbsolute, resolve } from "node:path";
 import { fromHex } from "../protocol/hash.ts";
 import { readPolicy, setHostData, setMeasurement, writePolicy } from "../attestation/policy.ts";
 import { describeEvidence, rpcBinding, teeNonce } from "../attestation/cli.ts";
 import { connectAgent, type AttestedCredentialsFactory } from "./agent-client.ts";
-import { DEFAULT_MAX_EVIDENCE_BYTES, downloadEvidence, parseSize, readHead, writeExclusive } from "./attestation-download.ts";
+import { DEFAULT_MAX_EVIDENCE_BYTES, downloadEvidence, writeExclusive } from "./attestation-download.ts";
+import { readHead, refuseExisting } from "./output-file.ts";
+import { parseByteSize } from "./agent-commands.ts";
 import { loadAgentClientConfig } from "./config.ts";
 import type { CliContext } from "./context.ts";
 import { CliError } from "./errors.ts";
@@ -58,7 +60,7 @@ export async function attestationGet(ctx: CliContext, arg: string | undefined, o
   } catch (e) {
     throw new CliError(`report data: ${(e as Error).message}`);
   }
-  const maxBytes = o.maxSize === undefined ? DEFAULT_MAX_EVIDENCE_BYTES : parseSize(o.maxSize, "--max-size");
+  const maxBytes = o.maxSize === undefined ? DEFAULT_MAX_EVIDENCE_BYTES : parseByteSize(o.maxSize, "--max-size");
   const req = { teeNonce: teeBytes, vtpmNonce: nonce(o.vtpm, 32, "vTPM nonce"), type };
   let cfg;
   try {
@@ -69,7 +71,7 @@ export async function attestationGet(ctx: CliContext, arg: string | undefined, o
   const bin = resolve(ctx.cwd, "attestation.bin");
   const json = resolve(ctx.cwd, "attestation.json");
   // Refuse before contacting the agent (no --force, the name exists) rather than after the download.
-  if (!o.force && existsOrLink(o.json ? json : bin)) throw new CliError(`${o.json ? json : bin} already exists; pass --force to overwrite it`);
+  refuseExisting(o.json ? json : bin, o.force ?? false, "the evidence file");
   // With --json, stdout carries the JSON rendering alone (for `| jq`); every message goes to stderr.
   const say = o.json ? ctx.err : ctx.out;
   say(type === 0 ? "Fetching SEV-SNP attestation report" : type === 1 ? "Fetching vTPM report" : "Fetching SEV-SNP and vTPM report");
@@ -100,7 +102,6 @@ export async function attestationGet(ctx: CliContext, arg: string | undefined, o
 const HEAD_BYTES = 1 << 20;
 
 /** Any entry at `path`, a dangling symlink included. */
-const existsOrLink = (path: string) => lstatSync(path, { throwIfNoEntry: false }) !== undefined;
 
 async function policyEdit(ctx: CliContext, file: string, edit: (p: Awaited<ReturnType<typeof readPolicy>>) => Awaited<ReturnType<typeof readPolicy>>): Promise<void> {
   const path = isAbsolute(file) ? file : resolve(ctx.cwd, file);

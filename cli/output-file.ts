@@ -3,7 +3,7 @@
 // file next to the target, which is then linked into place (fails if the target exists) or, with
 // --force, renamed over it (rename replaces a symlink, it does not follow it).
 import { randomBytes } from "node:crypto";
-import { closeSync, constants, fchmodSync, fsyncSync, linkSync, lstatSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
+import { closeSync, constants, fchmodSync, fsyncSync, linkSync, lstatSync, openSync, readSync, renameSync, rmSync, writeSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { CliError } from "./errors.ts";
 
@@ -71,4 +71,15 @@ export function writeNewFile(path: string, data: string | Uint8Array, mode: numb
   }
   closeSync(fd);
   publish(tmp, path, force, what);
+}
+
+/** The first `max` bytes of a file (evidence headers: report data, quote body). */
+export function readHead(path: string, max: number): Uint8Array {
+  const fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+  try {
+    const b = new Uint8Array(max);
+    return b.subarray(0, readSync(fd, b, 0, max, 0));
+  } finally {
+    closeSync(fd);
+  }
 }

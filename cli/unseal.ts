@@ -26,7 +26,8 @@ export async function unsealFile(sealedPath: string, outPath: string, key: KeyOb
   const inFd = openSync(sealedPath, "r");
   let outFd = -1;
   try {
-    const { header, prefixBytes } = decodePrefix(readAt(inFd, 0, Math.min(size, MAX_PREFIX_BYTES)));
+    const head = readAt(inFd, 0, Math.min(size, MAX_PREFIX_BYTES));
+    const { header, prefixBytes } = decodePrefix(head);
     if (size < prefixBytes + TAG_BYTES) throw new SealedError(`sealed result truncated: ${size} bytes, expected at least ${prefixBytes + TAG_BYTES}`);
     const kid = keyId(key);
     const mine = header.recipients.find((r) => r.kid === kid);
@@ -35,7 +36,7 @@ export async function unsealFile(sealedPath: string, outPath: string, key: KeyOb
     }
     const cek = await unwrapWith(key, mine);
     const decipher = createDecipheriv("aes-256-gcm", cek, Buffer.from(header.iv, "base64"));
-    decipher.setAAD(readAt(inFd, 0, prefixBytes));
+    decipher.setAAD(head.subarray(0, prefixBytes));
     decipher.setAuthTag(readAt(inFd, size - TAG_BYTES, TAG_BYTES));
     cek.fill(0);
     outFd = createExclusive(outPath, 0o600);

@@ -6,6 +6,7 @@ import { join, resolve } from "node:path";
 import { GLIBC } from "./build.ts";
 import { sandboxFiles } from "./native-sandbox.ts";
 import { ORT_FILES, ORT_GUEST_DIR, ortFiles } from "./onnxruntime.ts";
+import { lddSonames } from "./testdata/ldd.ts";
 
 const haveDpkg = Bun.which("dpkg-deb") !== null && Bun.which("apt-get") !== null;
 const cache = join(import.meta.dir, "cache");
@@ -15,10 +16,6 @@ const ortDir = [join(root, "dist/onnxruntime"), join(root, "node_modules/onnxrun
   ORT_FILES.every((f) => existsSync(join(d, f))),
 );
 
-function lddSonames(path: string): string[] {
-  const r = Bun.spawnSync(["ldd", path], { stdout: "pipe" });
-  return r.stdout.toString().split("\n").map((l) => l.trim().split(/\s+/)[0]!).filter((s) => s && !s.startsWith("linux-vdso")).map((s) => s.split("/").pop()!);
-}
 
 describe("ONNX Runtime files", () => {
   test("a folder without the addon is refused with what was expected", () => {

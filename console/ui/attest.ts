@@ -5,15 +5,11 @@
 import { sha3_256 } from "@noble/hashes/sha3.js";
 import { verifyEvidenceInBrowser, type AttestationPolicy, type Check, type Verdict } from "../../attestation/browser/index.ts";
 import { rpcReportData } from "../../attestation/browser/report-data.ts";
+import { decodeFixed, fromBase64, toHex } from "../../attestation/encoding.ts";
 
 export const NONCE_BYTES = 64;
 
-export const toHex = (b: Uint8Array) => Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
-
-export function fromBase64(s: string): Uint8Array {
-  const bin = atob(s);
-  return Uint8Array.from(bin, (ch) => ch.charCodeAt(0));
-}
+export { fromBase64, toHex };
 
 export const freshNonce = () => crypto.getRandomValues(new Uint8Array(NONCE_BYTES));
 
@@ -23,10 +19,8 @@ export const manifestHashOf = (json: string) => toHex(sha3_256(new TextEncoder()
 /** A policy's 32-byte field (hex or base64, as policy-json.ts writes it) as hex; null when absent or malformed. */
 export function policyBytesHex(v: unknown, len: number): string | null {
   if (typeof v !== "string" || !v) return null;
-  if (v.length === len * 2 && /^[0-9a-fA-F]+$/.test(v)) return v.toLowerCase();
   try {
-    const b = fromBase64(v);
-    return b.length === len ? toHex(b) : null;
+    return toHex(decodeFixed(v, len, "host_data"));
   } catch {
     return null;
   }
