@@ -20,7 +20,7 @@ import { trustSimRoot } from "../attestation/policy.ts";
 import { loadOrCreateSimRoot } from "../attestation/providers/sim.ts";
 import { generateSealedKey, sealFile } from "../protocol/sealed-file.ts";
 import { kbsApp } from "../console/kbs/server.ts";
-import { SqliteKbsStore } from "../console/kbs/store.ts";
+import { openKbsStore } from "../console/kbs/store.ts";
 
 const root = resolve(import.meta.dir, "..");
 const MiB = 1 << 20;
@@ -387,8 +387,8 @@ async function sealedSetup(dir: string, big: string, plain: ReturnType<typeof pa
   const simDir = join(dir, "sim");
   const root = loadOrCreateSimRoot(simDir);
   const key = generateSealedKey();
-  const store = new SqliteKbsStore(":memory:");
-  store.put("bench/key/dataset", key, trustSimRoot({ policy: { measurement: Buffer.from(SIM_MEASUREMENT, "hex").toString("base64") } }, root.arkSha256));
+  const store = await openKbsStore("sqlite::memory:");
+  await store.put("bench/key/dataset", key, trustSimRoot({ policy: { measurement: Buffer.from(SIM_MEASUREMENT, "hex").toString("base64") } }, root.arkSha256));
   const server = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: kbsApp({ store, adminToken: "bench-admin-token-000" }).fetch });
   const sealedDir = join(dir, "sealed");
   mkdirSync(sealedDir, { recursive: true });
@@ -406,7 +406,7 @@ async function sealedSetup(dir: string, big: string, plain: ReturnType<typeof pa
     env: { AGENT_ATTESTATION: "sim", AGENT_SIM_STATE_DIR: simDir, AGENT_SIM_MEASUREMENT: SIM_MEASUREMENT },
     close: () => {
       server.stop(true);
-      store.close();
+      void store.close();
     },
   };
 }

@@ -47,6 +47,17 @@ export const MIGRATIONS: { version: number; name: string; sql: string[] }[] = [
       `CREATE INDEX events_by_run ON events (run_id, id)`,
     ],
   },
+  {
+    version: 2,
+    name: "kbs_resources: the key broker's secrets and their attestation policies",
+    sql: [
+      // computation_id is NULL in the standalone cocos-kbs; the path is global (the agent asks for it alone).
+      `CREATE TABLE kbs_resources (
+        path TEXT PRIMARY KEY, computation_id TEXT REFERENCES computations(id) ON DELETE CASCADE,
+        secret TEXT NOT NULL, policy TEXT NOT NULL, updated_at BIGINT NOT NULL)`,
+      `CREATE INDEX kbs_resources_by_computation ON kbs_resources (computation_id, path)`,
+    ],
+  },
 ];
 
 function dialectSql(sql: string, d: Dialect): string {

@@ -11,7 +11,7 @@ import { trustSimRoot } from "../attestation/policy.ts";
 import { generateSimRoot, SimProvider, type SimRoot } from "../attestation/providers/sim.ts";
 import { generateSealedKey, sealBytes } from "../protocol/sealed-file.ts";
 import { kbsApp } from "../console/kbs/server.ts";
-import { SqliteKbsStore } from "../console/kbs/store.ts";
+import { openKbsStore, type DbKbsStore } from "../console/kbs/store.ts";
 import { ed, metadata, startTestAgent, uploadAlgo, uploadData, v2, type TestAgent } from "../agent/testkit.ts";
 
 const { OK, INVALID_ARGUMENT, PERMISSION_DENIED, UNAVAILABLE } = grpc.status;
@@ -27,24 +27,24 @@ const keyA = generateSealedKey();
 const keyAlgo = generateSealedKey();
 
 let root: SimRoot;
-let store: SqliteKbsStore;
+let store: DbKbsStore;
 let kbs: ReturnType<typeof Bun.serve>;
 let kbsUrl: string;
 let t: TestAgent;
 
-beforeAll(() => {
+beforeAll(async () => {
   root = generateSimRoot();
-  store = new SqliteKbsStore(":memory:");
+  store = await openKbsStore("sqlite::memory:");
   const policy = (m: Uint8Array) => trustSimRoot({ policy: { measurement: b64(m) } }, root.arkSha256);
-  store.put("default/key/a", keyA, policy(MEASUREMENT));
-  store.put("default/key/algo", keyAlgo, policy(MEASUREMENT));
-  store.put("default/key/elsewhere", keyA, policy(new Uint8Array(48).fill(0x99)));
+  await store.put("default/key/a", keyA, policy(MEASUREMENT));
+  await store.put("default/key/algo", keyAlgo, policy(MEASUREMENT));
+  await store.put("default/key/elsewhere", keyA, policy(new Uint8Array(48).fill(0x99)));
   kbs = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: kbsApp({ store, adminToken: "x".repeat(16) }).fetch });
   kbsUrl = `http://127.0.0.1:${kbs.port}`;
 });
-afterAll(() => {
+afterAll(async () => {
   kbs.stop(true);
-  store.close();
+  await store.close();
 });
 afterEach(async () => {
   await t?.close();

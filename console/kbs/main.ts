@@ -1,7 +1,8 @@
 // cocos-kbs: `bun console/kbs/main.ts` (or dist/cocos-kbs). Configuration: KBS_HOST (127.0.0.1), KBS_PORT
-// (8080), KBS_DB (kbs.sqlite), KBS_ADMIN_TOKEN (required), KBS_SESSION_TTL_MS (300000).
-import { kbsApp } from "./server.ts";
-import { SqliteKbsStore } from "./store.ts";
+// (8080), KBS_DB (kbs.sqlite: the console's schema, only its kbs_resources table used), KBS_ADMIN_TOKEN
+// (required), KBS_SESSION_TTL_MS (300000).
+import { KBS_MAX_BODY, kbsApp } from "./server.ts";
+import { openKbsStore } from "./store.ts";
 
 const env = process.env;
 const token = env.KBS_ADMIN_TOKEN ?? "";
@@ -15,15 +16,13 @@ if (!Number.isInteger(port) || port < 0 || port > 65535) {
   process.exit(2);
 }
 const line = (msg: string, fields: Record<string, unknown> = {}) => process.stdout.write(JSON.stringify({ time: new Date().toISOString(), msg, ...fields }) + "\n");
-const store = new SqliteKbsStore(env.KBS_DB ?? "kbs.sqlite");
+const store = await openKbsStore(`sqlite:${env.KBS_DB ?? "kbs.sqlite"}`);
 const app = kbsApp({ store, adminToken: token, sessionTtlMs: env.KBS_SESSION_TTL_MS ? Number(env.KBS_SESSION_TTL_MS) : undefined, log: line });
-// RCAR bodies are small (evidence is a few KiB); nothing larger is read.
-const server = Bun.serve({ hostname: env.KBS_HOST ?? "127.0.0.1", port, fetch: app.fetch, maxRequestBodySize: 1 << 20 });
+const server = Bun.serve({ hostname: env.KBS_HOST ?? "127.0.0.1", port, fetch: app.fetch, maxRequestBodySize: KBS_MAX_BODY });
 line("kbs listening", { host: server.hostname, port: server.port });
 for (const sig of ["SIGTERM", "SIGINT"] as const) {
   process.on(sig, () => {
     server.stop(true);
-    store.close();
-    process.exit(0);
+    void store.close().finally(() => process.exit(0));
   });
 }

@@ -9,7 +9,7 @@ import type { EvidenceProvider } from "../../attestation/providers/types.ts";
 import { trustSimRoot } from "../../attestation/policy.ts";
 import { generateSimRoot, SimProvider, type SimRoot } from "../../attestation/providers/sim.ts";
 import { kbsApp } from "./server.ts";
-import { SqliteKbsStore } from "./store.ts";
+import { openKbsStore, type DbKbsStore } from "./store.ts";
 
 const ADMIN = "admin-token-0123456789";
 const MEASUREMENT = new Uint8Array(48).fill(0x11);
@@ -18,7 +18,7 @@ const SECRET = new Uint8Array(32).fill(0x5a);
 const b64 = (b: Uint8Array) => Buffer.from(b).toString("base64");
 
 let root: SimRoot;
-let store: SqliteKbsStore;
+let store: DbKbsStore;
 let server: ReturnType<typeof Bun.serve>;
 let url: string;
 const logs: string[] = [];
@@ -65,16 +65,16 @@ const relayKey = () => generateKeyPairSync("ec", { namedCurve: "P-256" }).public
 
 beforeAll(async () => {
   root = generateSimRoot();
-  store = new SqliteKbsStore(":memory:");
+  store = await openKbsStore("sqlite::memory:");
   server = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: kbsApp({ store, adminToken: ADMIN, log: (m) => logs.push(m) }).fetch });
   url = `http://127.0.0.1:${server.port}`;
   expect((await putResource("default/key/iris", policyFor(MEASUREMENT))).status).toBe(200);
   expect((await putResource("default/key/other-image", policyFor(new Uint8Array(48).fill(0x99)))).status).toBe(200);
 });
 
-afterAll(() => {
+afterAll(async () => {
   server.stop(true);
-  store.close();
+  await store.close();
 });
 
 describe("key release", () => {
@@ -174,7 +174,7 @@ describe("sessions", () => {
 
   test("an expired session is refused", async () => {
     let now = Date.now();
-    const st = new SqliteKbsStore(":memory:");
+    const st = await openKbsStore("sqlite::memory:");
     const app = kbsApp({ store: st, adminToken: ADMIN, sessionTtlMs: 1000, now: () => now });
     const auth = await app.request("/kbs/v0/auth", { method: "POST", body: JSON.stringify({ version: "0.1.1", tee: "snp", "extra-params": {} }) });
     const cookie = auth.headers.get("set-cookie")!.match(/kbs-session-id=([^;]+)/)![1]!;
@@ -182,7 +182,7 @@ describe("sessions", () => {
     const r = await app.request("/kbs/v0/attest", { method: "POST", headers: { cookie: `${KBS_SESSION_COOKIE}=${cookie}` }, body: "{}" });
     expect(r.status).toBe(401);
     expect(await r.text()).toContain("expired");
-    st.close();
+    await st.close();
   });
 
   test("a wrong protocol version is 401 with expected and received", async () => {
@@ -195,7 +195,7 @@ describe("sessions", () => {
 describe("admin API", () => {
   test("needs the admin token", async () => {
     expect((await putResource("default/key/x", policyFor(MEASUREMENT), "wrong-token-0123456789")).status).toBe(401);
-    expect(store.get("default/key/x")).toBeUndefined();
+    expect(await store.get("default/key/x")).toBeUndefined();
   });
 
   test("refuses a policy without a measurement (the key would go to any enclave)", async () => {

@@ -2,24 +2,36 @@
 // policies in a KbsStore, evidence verified by attestation/. A resource is released only to a
 // session whose evidence (a) binds the session's nonce and the TEE key through the cocos-kbs-v1
 // report data and (b) satisfies that resource's policy; the reply is a JWE wrapped to the TEE key.
+// The console mounts the RCAR part (no admin API: its owners administer resources through
+// routes/kbs.ts); the standalone cocos-kbs adds the bearer-token admin API.
 import { timingSafeEqual } from "node:crypto";
 import { Hono, type Context } from "hono";
+import { bodyLimit } from "hono/body-limit";
 import { FlattenedEncrypt, SignJWT, importJWK, jwtVerify } from "jose";
 import { evidenceReportData, verifyEvidence } from "../../attestation/cli.ts";
 import {
   KBS_JWE_ALG, KBS_JWE_ENC, KBS_PROTOCOL_VERSION, KBS_SESSION_COOKIE, kbsReportData,
   type KbsAttestation, type KbsRequest,
 } from "../../attestation/kbs-binding.ts";
-import { parsePolicy } from "../../attestation/policy.ts";
+import { parsePolicy, type AttestationPolicy } from "../../attestation/policy.ts";
 import { equalBytes, toHex } from "../../protocol/hash.ts";
 import { parseResourcePath } from "../../protocol/manifest.ts";
+import { clientIp } from "../routes/kit.ts";
+import { KbsRateLimit } from "./rate-limit.ts";
 import { SessionError, Sessions } from "./sessions.ts";
-import type { KbsStore } from "./store.ts";
+import type { KbsStore, StoredResource } from "./store.ts";
 
 export interface KbsServerOptions {
   store: KbsStore;
-  /** Bearer token of the admin API (resource registration). */
-  adminToken: string;
+  /** Bearer token of the admin API (resource registration); without one there is no admin API. */
+  adminToken?: string;
+  /**
+   * The policy a release is checked against (default: the stored one). The console binds a
+   * computation's resource to that computation's current manifest here; a string refuses (403).
+   */
+  releasePolicy?: (r: StoredResource) => Promise<AttestationPolicy | string>;
+  /** Requests per client address on /kbs/v0/* (default KBS_RATE_DEFAULTS). */
+  rateLimit?: KbsRateLimit;
   sessionTtlMs?: number;
   /** Pins the verification time (tests with fixed evidence). */
   now?: () => number;
@@ -30,7 +42,10 @@ const TEES = ["snp", "tdx", "az-snp-vtpm", "az-tdx-vtpm", "sgx", "cca", "csv", "
 /** TEEs whose evidence this KBS can verify. */
 const VERIFIABLE_TEES = ["snp", "tdx"];
 
-const error = (c: Context, status: 400 | 401 | 403 | 404 | 503, message: string) => c.json({ type: `https://github.com/confidential-containers/kbs/errors/${status}`, detail: message }, status);
+/** RCAR bodies are small (evidence is a few KiB): nothing larger is read. */
+export const KBS_MAX_BODY = 1 << 20;
+
+const error = (c: Context, status: 400 | 401 | 403 | 404 | 413 | 429 | 503, message: string) => c.json({ type: `https://github.com/confidential-containers/kbs/errors/${status}`, detail: message }, status);
 
 export function kbsApp(o: KbsServerOptions): Hono {
   const ttlMs = o.sessionTtlMs ?? 5 * 60_000;
@@ -38,6 +53,17 @@ export function kbsApp(o: KbsServerOptions): Hono {
   const tokenKey = crypto.getRandomValues(new Uint8Array(32));
   const log = o.log ?? (() => {});
   const app = new Hono();
+  const limit = o.rateLimit ?? new KbsRateLimit();
+
+  app.use("/kbs/v0/*", async (c, next) => {
+    const wait = limit.take(clientIp(c));
+    if (wait > 0) {
+      c.header("retry-after", String(wait));
+      return error(c, 429, `too many KBS requests from this address; retry in ${wait} s`);
+    }
+    return next();
+  });
+  app.use("/kbs/v0/*", bodyLimit({ maxSize: KBS_MAX_BODY, onError: (c) => error(c, 413, `request body: expected at most ${KBS_MAX_BODY} bytes, received more`) }));
 
   app.onError((err, c) => {
     if (err instanceof SessionError) return error(c, err.status, err.message);
@@ -93,9 +119,15 @@ export function kbsApp(o: KbsServerOptions): Hono {
   app.get("/kbs/v0/resource/:repo/:type/:tag", async (c) => {
     const s = sessions.take(await sessionOf(c, tokenKey), "attested");
     const path = `${c.req.param("repo")}/${c.req.param("type")}/${c.req.param("tag")}`;
-    const r = o.store.get(path);
+    const r = await o.store.get(path);
     if (!r) return error(c, 404, `no resource ${path}`);
-    const v = await verifyEvidence(s.evidence!, { policy: r.policy, reportData: toHex(kbsReportData(s.runtime!)), allowNetwork: false, at: o.now ? new Date(o.now()) : undefined });
+    const policy = o.releasePolicy ? await o.releasePolicy(r) : r.policy;
+    if (typeof policy === "string") {
+      s.state = "spent";
+      log("release refused", { path, reason: policy });
+      return error(c, 403, `resource ${path}: ${policy}`);
+    }
+    const v = await verifyEvidence(s.evidence!, { policy, reportData: toHex(kbsReportData(s.runtime!)), allowNetwork: false, at: o.now ? new Date(o.now()) : undefined });
     s.state = "spent"; // one release per attestation, granted or refused
     if (!v.ok) {
       log("release refused", { path, reason: v.reason });
@@ -107,11 +139,37 @@ export function kbsApp(o: KbsServerOptions): Hono {
     return c.json(jwe);
   });
 
-  // Admin: our registration API (Trustee's takes an admin-signed JWT; this one a bearer token).
+  if (o.adminToken) app.route("/admin/v0", adminApp(o.store, o.adminToken, log));
+  return app;
+}
+
+/**
+ * A resource's policy as an admin sends it, parsed; or why it cannot be one. A policy without a
+ * measurement would release the key to any enclave.
+ */
+export function parseResourcePolicy(v: unknown): AttestationPolicy | string {
+  let policy: AttestationPolicy;
+  try {
+    policy = parsePolicy(JSON.stringify(v ?? null));
+  } catch (err) {
+    return (err as Error).message;
+  }
+  if (!policy.policy?.measurement && !policy.tdx?.mr_td) return "policy: expected a measurement (policy.measurement or tdx.mr_td) — a resource released to any enclave is not sealed";
+  return policy;
+}
+
+/** The secret of a registration body: standard base64, or why not. */
+export function parseSecret(v: unknown): Uint8Array | string {
+  if (typeof v !== "string" || v.length === 0 || !/^[A-Za-z0-9+/]+={0,2}$/.test(v)) return `secret: expected standard base64, got ${typeof v === "string" ? `${v.length} characters that are not` : typeof v}`;
+  return new Uint8Array(Buffer.from(v, "base64"));
+}
+
+/** The standalone broker's registration API (Trustee's takes an admin-signed JWT; this one a bearer token). */
+function adminApp(store: KbsStore, adminToken: string, log: (msg: string, fields?: Record<string, unknown>) => void): Hono {
   const admin = new Hono();
   admin.use("*", async (c, next) => {
     const got = Buffer.from((c.req.header("authorization") ?? "").replace(/^Bearer\s+/i, ""));
-    const want = Buffer.from(o.adminToken);
+    const want = Buffer.from(adminToken);
     if (got.length !== want.length || !timingSafeEqual(got, want)) return c.json({ detail: "admin API: expected Authorization: Bearer <admin token>" }, 401);
     await next();
   });
@@ -120,25 +178,20 @@ export function kbsApp(o: KbsServerOptions): Hono {
     const bad = parseResourcePath(path);
     if (typeof bad === "string") return c.json({ detail: bad }, 400);
     const body = (await c.req.json().catch(() => null)) as { secret?: unknown; policy?: unknown } | null;
-    if (typeof body?.secret !== "string" || !/^[A-Za-z0-9+/]+={0,2}$/.test(body.secret)) return c.json({ detail: "expected {secret: base64, policy: {...attestation policy}}" }, 400);
-    let policy;
-    try {
-      policy = parsePolicy(JSON.stringify(body.policy ?? null));
-    } catch (err) {
-      return c.json({ detail: (err as Error).message }, 400);
-    }
-    if (!policy.policy?.measurement && !policy.tdx?.mr_td) return c.json({ detail: "policy: expected a measurement (policy.measurement or tdx.mr_td) — a resource released to any enclave is not sealed" }, 400);
-    o.store.put(path, new Uint8Array(Buffer.from(body.secret, "base64")), policy);
+    const secret = parseSecret(body?.secret);
+    if (typeof secret === "string") return c.json({ detail: `expected {secret: base64, policy: {...attestation policy}}: ${secret}` }, 400);
+    const policy = parseResourcePolicy(body?.policy);
+    if (typeof policy === "string") return c.json({ detail: policy }, 400);
+    await store.put(path, secret, policy);
     log("resource stored", { path });
     return c.json({ path });
   });
-  admin.delete("/resource/:repo/:type/:tag", (c) => {
+  admin.delete("/resource/:repo/:type/:tag", async (c) => {
     const path = `${c.req.param("repo")}/${c.req.param("type")}/${c.req.param("tag")}`;
-    return o.store.delete(path) ? c.json({ path }) : c.json({ detail: `no resource ${path}` }, 404);
+    return (await store.delete(path)) ? c.json({ path }) : c.json({ detail: `no resource ${path}` }, 404);
   });
-  admin.get("/resources", (c) => c.json(o.store.list()));
-  app.route("/admin/v0", admin);
-  return app;
+  admin.get("/resources", async (c) => c.json((await store.list()).map((r) => ({ path: r.path, updatedAt: new Date(r.updatedAt).toISOString() }))));
+  return admin;
 }
 
 function cookieOf(c: Context): string | undefined {
