@@ -8,6 +8,7 @@ import { openApiDocument } from "./openapi.ts";
 import { staticHandler } from "./static.ts";
 import { authRoutes } from "./routes/auth.ts";
 import { computationRoutes } from "./routes/computations.ts";
+import { consoleKbsStore, kbsProtocol, kbsRoutes } from "./routes/kbs.ts";
 import { managerRoutes } from "./routes/managers.ts";
 import { runRoutes } from "./routes/runs.ts";
 import { timelineRoutes } from "./routes/timeline.ts";
@@ -35,6 +36,10 @@ export function consoleApi(o: ApiOptions): Hono<Env> {
   runRoutes(app, o);
   timelineRoutes(app, o);
   managerRoutes(app, o);
+  // The agent speaks Trustee's protocol here, outside /api/* (no session, no CSRF header).
+  const kbs = consoleKbsStore(o.store);
+  kbsRoutes(app, o, kbs);
+  app.route("/", kbsProtocol(o, kbs));
 
   app.get("/openapi.json", (c) => c.json(openApiDocument()));
   app.get("/api/health", (c) => c.json({ ok: true }));

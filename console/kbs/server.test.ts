@@ -8,7 +8,8 @@ import { kbsEvidence, KBS_SESSION_COOKIE, type KbsRuntimeData } from "../../atte
 import type { EvidenceProvider } from "../../attestation/providers/types.ts";
 import { trustSimRoot } from "../../attestation/policy.ts";
 import { generateSimRoot, SimProvider, type SimRoot } from "../../attestation/providers/sim.ts";
-import { kbsApp } from "./server.ts";
+import { KbsRateLimit } from "./rate-limit.ts";
+import { KBS_MAX_BODY, kbsApp } from "./server.ts";
 import { openKbsStore, type DbKbsStore } from "./store.ts";
 
 const ADMIN = "admin-token-0123456789";
@@ -189,6 +190,34 @@ describe("sessions", () => {
     const r = await fetch(`${url}/kbs/v0/auth`, { method: "POST", body: JSON.stringify({ version: "9.9", tee: "snp", "extra-params": {} }) });
     expect(r.status).toBe(401);
     expect(await r.text()).toContain('expected 0.1.1, received \\"9.9\\"');
+  });
+});
+
+describe("bounds (the RCAR endpoints take no credential)", () => {
+  const authBody = JSON.stringify({ version: "0.1.1", tee: "snp", "extra-params": {} });
+
+  test("a client over its request budget gets 429 with Retry-After, and opens no session", async () => {
+    let now = 1_000_000;
+    const app = kbsApp({ store, rateLimit: new KbsRateLimit({ max: 3, windowMs: 60_000 }, () => now) });
+    for (let i = 0; i < 3; i++) expect((await app.request("/kbs/v0/auth", { method: "POST", body: authBody })).status).toBe(200);
+    const over = await app.request("/kbs/v0/auth", { method: "POST", body: authBody });
+    expect(over.status).toBe(429);
+    expect(over.headers.get("set-cookie")).toBeNull();
+    expect(Number(over.headers.get("retry-after"))).toBeGreaterThan(0);
+    expect(await over.text()).toContain("too many KBS requests");
+    now += 60_000;
+    expect((await app.request("/kbs/v0/auth", { method: "POST", body: authBody })).status).toBe(200);
+  });
+
+  test("a body over the limit is refused with 413 before it is parsed", async () => {
+    const r = await fetch(`${url}/kbs/v0/attest`, { method: "POST", body: "x".repeat(KBS_MAX_BODY + 1) });
+    expect(r.status).toBe(413);
+    expect(await r.text()).toContain(`at most ${KBS_MAX_BODY} bytes`);
+  });
+
+  test("without an admin token there is no admin API (the console's mount)", async () => {
+    const app = kbsApp({ store });
+    expect((await app.request("/admin/v0/resources")).status).toBe(404);
   });
 });
 
