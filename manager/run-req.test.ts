@@ -1,4 +1,8 @@
 import { describe, expect, test } from "bun:test";
+import protobuf from "protobufjs";
+import { generateKeyPair, loadPublicKey, publicKeyDer } from "../protocol/keys.ts";
+import { manifestFromRunReq, manifestToJSON, parseManifest, runReqFromManifest, type RunReqObject } from "../protocol/manifest.ts";
+import { ComputationRunReqType, decodeMessage, encodeMessage } from "../protocol/proto.ts";
 import { RunReqAssembler, RunReqRefused } from "./run-req.ts";
 
 const b = (...xs: number[]) => new Uint8Array(xs);
@@ -91,5 +95,94 @@ describe("RunReqChunks reassembly", () => {
     expect(() => a.add({ id: "a b\x1b", data: b(1), is_last: false })).toThrow(/letters, digits/);
     expect(() => a.add({ id: "", data: b(1), is_last: true })).toThrow(/computation id/);
     expect(a.pendingIds()).toEqual([]);
+  });
+});
+
+// A Cocos v0.10.2 ComputationRunReq (agent/cvms/cvms.proto), written field by field with Cocos's
+// numbers (not from our .proto), decoded by the manager and turned into the agent's manifest.
+describe("Cocos v0.10 ComputationRunReq → the agent's manifest", () => {
+  const key = publicKeyDer(loadPublicKey(generateKeyPair("ed25519").publicPem));
+  type W = protobuf.Writer;
+  const msg = (w: W, field: number, body: (w: W) => void) => {
+    w.uint32((field << 3) | 2).fork();
+    body(w);
+    w.ldelim();
+  };
+  const str = (w: W, field: number, v: string) => w.uint32((field << 3) | 2).string(v);
+  const bytes = (w: W, field: number, v: Uint8Array) => w.uint32((field << 3) | 2).bytes(v);
+  const bool = (w: W, field: number) => w.uint32(field << 3).bool(true);
+  const source = (w: W, field: number, url: string, path: string) =>
+    msg(w, field, (s) => {
+      str(s, 2, url);
+      str(s, 3, path);
+      bool(s, 4);
+    });
+  const kbs = (w: W, field: number, url: string) =>
+    msg(w, field, (k) => {
+      str(k, 1, url);
+      bool(k, 2);
+    });
+
+  function v010Request(o: { globalKbs?: string; perResourceKbs?: boolean } = {}): Uint8Array {
+    const w = protobuf.Writer.create();
+    str(w, 1, "c10");
+    str(w, 2, "iris");
+    msg(w, 4, (d) => {
+      bytes(d, 1, new Uint8Array(32).fill(1));
+      bytes(d, 2, key);
+      str(d, 3, "iris.csv");
+      source(d, 4, "https://data.example/iris.enc", "default/key/iris");
+      bool(d, 5); // decompress
+      if (o.perResourceKbs !== false) kbs(d, 6, "https://kbs.example");
+    });
+    msg(w, 5, (a) => {
+      bytes(a, 1, new Uint8Array(32).fill(2));
+      bytes(a, 2, key);
+      source(a, 3, "oci://registry.example/algo@sha256:" + "ab".repeat(32), "default/key/algo");
+      str(a, 4, "python");
+      str(a, 5, "--epochs");
+      str(a, 5, "10, with a comma");
+      if (o.perResourceKbs !== false) kbs(a, 6, "https://kbs2.example");
+    });
+    msg(w, 6, (c) => bytes(c, 1, key));
+    msg(w, 7, (c) => str(c, 1, "7002")); // AgentConfig.port: field 1 in v0.4 and v0.10 alike
+    if (o.globalKbs) kbs(w, 8, o.globalKbs);
+    return w.finish();
+  }
+
+  test("algo_type, algo_args, per-resource kbs, source and decompress all reach the manifest, in Go's field order", () => {
+    const m = manifestFromRunReq(decodeMessage<RunReqObject>(ComputationRunReqType, v010Request()));
+    expect(m.algorithm.algo_type).toBe("python");
+    expect(m.algorithm.algo_args).toEqual(["--epochs", "10, with a comma"]);
+    expect(m.algorithm.kbs).toEqual({ url: "https://kbs2.example", enabled: true });
+    // No type on the wire: inferred from the URL when fetched, not written (as Cocos's agent, which drops Source.type).
+    expect(m.algorithm.source).toEqual({ url: "oci://registry.example/algo@sha256:" + "ab".repeat(32), kbs_resource_path: "default/key/algo", encrypted: true });
+    expect(m.datasets[0]).toMatchObject({ filename: "iris.csv", decompress: true, kbs: { url: "https://kbs.example", enabled: true }, source: { url: "https://data.example/iris.enc", kbs_resource_path: "default/key/iris", encrypted: true } });
+    const json = manifestToJSON(m);
+    expect(json).toContain(`"source":{"url":"oci://registry.example/algo@sha256:${"ab".repeat(32)}","kbs_resource_path":"default/key/algo","encrypted":true},"algo_type":"python","algo_args":["--epochs","10, with a comma"],"kbs":{"url":"https://kbs2.example","enabled":true}}`);
+    expect(json).toContain(`"filename":"iris.csv","source":{"url":"https://data.example/iris.enc","kbs_resource_path":"default/key/iris","encrypted":true},"decompress":true,"kbs":{"url":"https://kbs.example","enabled":true}}`);
+    // What the agent parses is what the manager hashed (HOST_DATA): nothing is lost on the way in.
+    expect(manifestToJSON(parseManifest(json))).toBe(json);
+  });
+
+  test("our control plane's form (runReqFromManifest) carries the same fields back onto the wire", () => {
+    const m = manifestFromRunReq(decodeMessage<RunReqObject>(ComputationRunReqType, v010Request()));
+    const again = manifestFromRunReq(decodeMessage<RunReqObject>(ComputationRunReqType, encodeMessage(ComputationRunReqType, runReqFromManifest(m) as Record<string, unknown>)));
+    expect(manifestToJSON(again)).toBe(manifestToJSON(m));
+  });
+
+  test("v0.9's request-wide kbs serves the encrypted resources that name none; a resource's own kbs wins", () => {
+    const m = manifestFromRunReq(decodeMessage<RunReqObject>(ComputationRunReqType, v010Request({ globalKbs: "https://global.example", perResourceKbs: false })));
+    expect(m.datasets[0]!.kbs).toEqual({ url: "https://global.example", enabled: true });
+    expect(m.algorithm.kbs).toEqual({ url: "https://global.example", enabled: true });
+    const own = manifestFromRunReq(decodeMessage<RunReqObject>(ComputationRunReqType, v010Request({ globalKbs: "https://global.example" })));
+    expect(own.algorithm.kbs!.url).toBe("https://kbs2.example");
+  });
+
+  test("an encrypted resource without any kbs, and an algo_type that is not a type name, are refused naming the field", () => {
+    expect(() => manifestFromRunReq(decodeMessage<RunReqObject>(ComputationRunReqType, v010Request({ perResourceKbs: false })))).toThrow("kbs: source.encrypted needs kbs.enabled and kbs.url");
+    const req = decodeMessage<RunReqObject>(ComputationRunReqType, v010Request());
+    req.algorithm!.algo_type = "py thon; rm -rf /";
+    expect(() => manifestFromRunReq(req)).toThrow("algorithm.algo_type");
   });
 });

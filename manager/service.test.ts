@@ -3,8 +3,8 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { generateKeyPair, loadPublicKey, publicKeyDer } from "../protocol/keys.ts";
-import { runReqFromManifest, manifestHash, type Manifest } from "../protocol/manifest.ts";
-import { ComputationRunReqType, encodeMessage } from "../protocol/proto.ts";
+import { runReqFromManifest, manifestHash, parseManifest, type Manifest } from "../protocol/manifest.ts";
+import { ComputationRunReqType, decodeMessage, encodeMessage } from "../protocol/proto.ts";
 import { toHex } from "../protocol/hash.ts";
 import { pidAlive } from "./backend.ts";
 import { ProcessBackend } from "./backends/process.ts";
@@ -87,6 +87,27 @@ describe("manager service", () => {
     const log = await until(() => out.find((x) => x.agent_log?.message === "fake agent got the manifest"));
     expect(log.agent_log.computation_id).toBe("c1");
     expect(readdirSync(dir).filter((f) => f.endsWith(".json"))).toEqual([`${vm.id}.json`]);
+  });
+
+  test("a non-chunked run request (Cocos v0.10) boots too; the agent's manifest carries algo_type, algo_args, kbs, source", async () => {
+    const { m, out } = setup();
+    const mf = manifest("c10", {
+      datasets: [{ hash: new Uint8Array(32).fill(1), user_key: key, filename: "Iris.csv", source: { url: "https://data.example/iris.enc", kbs_resource_path: "default/key/iris", encrypted: true }, kbs: { url: "http://127.0.0.1:1", enabled: true } }],
+      algorithm: { hash: new Uint8Array(32).fill(2), user_key: key, algo_type: "wasm", algo_args: ["--n", "a, b"], kbs: { url: "http://127.0.0.1:2", enabled: true }, source: { url: "https://algo.example/a.wasm" } },
+    });
+    // The message as proto-loader hands it over: encoded and decoded, defaults filled in.
+    m.handle({ runReq: decodeMessage(ComputationRunReqType, encodeMessage(ComputationRunReqType, runReqFromManifest(mf) as Record<string, unknown>)) });
+    const [res] = await until(() => (runRes(out).length ? runRes(out) : undefined));
+    expect(res.computation_id).toBe("c10");
+    expect(res.error).toBeUndefined();
+    expect(Number(res.agent_port)).toBeGreaterThan(0);
+    const vm = m.find("c10")!;
+    const file = join(vm.workDir, "agent", "received-manifest.json");
+    await until(() => existsSync(file));
+    const got = parseManifest(readFileSync(file, "utf8"));
+    expect(got.algorithm).toMatchObject({ algo_type: "wasm", algo_args: ["--n", "a, b"], kbs: { url: "http://127.0.0.1:2", enabled: true }, source: { url: "https://algo.example/a.wasm" } });
+    expect(got.datasets[0]).toMatchObject({ kbs: { url: "http://127.0.0.1:1", enabled: true }, source: { kbs_resource_path: "default/key/iris", encrypted: true } });
+    expect(vm.manifestHash).toBe(toHex(manifestHash(mf)));
   });
 
   test("a guest cannot speak for another computation or as the manager; its text is escaped and bounded", async () => {

@@ -170,7 +170,8 @@ export class Manager {
         },
       });
     } else if (msg.runReq) {
-      this.log.warn("ignored an un-chunked runReq: the protocol sends ComputationRunReq only as RunReqChunks");
+      // Cocos v0.10: a whole ComputationRunReq in one message (bounded by the stream's 16 MiB message limit).
+      void this.run(msg.runReq as RunReqObject);
     } else if (msg.terminateReq) {
       this.log.warn("computations server asked the manager to terminate; VMs keep running", { message: (msg.terminateReq as { message: string }).message });
     } else {

@@ -172,12 +172,22 @@ function parseSealResults(v: unknown): boolean {
 
 // ── end of remote sources and sealed results ──
 
+export interface ManifestAlgorithm {
+  hash: Uint8Array;
+  user_key: Uint8Array;
+  source?: ResourceSource;
+  /** Cocos v0.9+: how a fetched algorithm runs and its arguments (an upload carries its own in metadata). */
+  algo_type?: string;
+  algo_args?: string[];
+  kbs?: KbsConfig;
+}
+
 export interface Manifest {
   id: string;
   name: string;
   description: string;
   datasets: ManifestDataset[];
-  algorithm: { hash: Uint8Array; user_key: Uint8Array; source?: ResourceSource; kbs?: KbsConfig };
+  algorithm: ManifestAlgorithm;
   result_consumers: { user_key: Uint8Array }[];
   agent_config: AgentConfig;
   signatures?: SignaturePolicy;
@@ -255,6 +265,21 @@ function arr(v: unknown, field: string): unknown[] {
   return v;
 }
 
+/** `algo_type` and `algo_args` (Cocos v0.9+), only the set ones; which types run is the agent's to say. */
+function parseAlgoRun(alg: Record<string, unknown>): Pick<ManifestAlgorithm, "algo_type" | "algo_args"> {
+  const out: Pick<ManifestAlgorithm, "algo_type" | "algo_args"> = {};
+  const type = str(alg.algo_type, "algorithm.algo_type");
+  if (type !== "" && !/^[a-z0-9_-]{1,32}$/.test(type)) throw new ManifestError("algorithm.algo_type", `expected a type name such as "bin", "wasm", "python", "docker", got ${JSON.stringify(type.slice(0, 40))}`);
+  if (type) out.algo_type = type;
+  const args = arr(alg.algo_args, "algorithm.algo_args").map((a, i) => {
+    if (typeof a !== "string") throw new ManifestError(`algorithm.algo_args[${i}]`, `expected a string, got ${typeof a}`);
+    if (a.includes("\0")) throw new ManifestError(`algorithm.algo_args[${i}]`, "contains NUL (a process argument cannot)");
+    return a;
+  });
+  if (args.length) out.algo_args = args;
+  return out;
+}
+
 /** Parses the JSON form (or an object of it) and validates every field. */
 export function parseManifest(json: string | object): Manifest {
   let raw: unknown;
@@ -301,7 +326,7 @@ export function parseManifest(json: string | object): Manifest {
     name: str(m.name, "name"),
     description: str(m.description, "description"),
     datasets,
-    algorithm: { hash: parseHash(alg.hash, "algorithm.hash"), user_key: parseKey(alg.user_key ?? alg.userKey, "algorithm.user_key"), ...parseSealedFields(alg, "algorithm", false) },
+    algorithm: { hash: parseHash(alg.hash, "algorithm.hash"), user_key: parseKey(alg.user_key ?? alg.userKey, "algorithm.user_key"), ...parseSealedFields(alg, "algorithm", false), ...parseAlgoRun(alg) },
     result_consumers: arr(m.result_consumers, "result_consumers").map((c, i) => ({
       user_key: parseKey(obj(c, `result_consumers[${i}]`).user_key ?? obj(c, `result_consumers[${i}]`).userKey, `result_consumers[${i}].user_key`),
     })),
@@ -375,6 +400,8 @@ export function manifestToJSON(m: Manifest): string {
   const af = [`"hash":[${Array.from(m.algorithm.hash).join(",")}]`];
   if (m.algorithm.user_key.length > 0) af.push(`"user_key":"${b64(m.algorithm.user_key)}"`);
   if (m.algorithm.source) af.push(`"source":${sourceJSON(m.algorithm.source)}`); // Go order: source, algo_type, algo_args, kbs
+  if (m.algorithm.algo_type) af.push(`"algo_type":${goJSONString(m.algorithm.algo_type)}`);
+  if (m.algorithm.algo_args?.length) af.push(`"algo_args":[${m.algorithm.algo_args.map(goJSONString).join(",")}]`);
   if (m.algorithm.kbs) af.push(`"kbs":${kbsJSON(m.algorithm.kbs)}`);
   put("algorithm", `{${af.join(",")}}`);
   if (m.result_consumers.length > 0) {
@@ -405,7 +432,7 @@ export function manifestHash(m: Manifest): Uint8Array {
   return sha3_256(manifestToJSON(m));
 }
 
-/** Cocos's proto `Source`. (The per-resource `kbs` object has no run-request field yet.) */
+/** Cocos's proto `Source`. */
 export interface RunReqSource {
   type?: string;
   url?: string;
@@ -424,13 +451,22 @@ function sourceFromRunReq(s: RunReqSource | null | undefined): ResourceSource | 
 const sourceToRunReq = (s: ResourceSource | undefined) =>
   s ? { source: { type: s.type ?? "", url: s.url ?? "", kbs_resource_path: s.kbs_resource_path ?? "", encrypted: s.encrypted === true } } : {};
 
+/** Cocos's proto `KBSConfig`: a present message is kept even when empty (Go writes `"kbs":{}` for it). */
+export interface RunReqKbs {
+  url?: string;
+  enabled?: boolean;
+}
+
+const kbsFromRunReq = (k: RunReqKbs | null | undefined): KbsConfig | undefined => (k ? { ...(k.url ? { url: k.url } : {}), ...(k.enabled ? { enabled: true } : {}) } : undefined);
+const kbsToRunReq = (k: KbsConfig | undefined) => (k ? { kbs: { url: k.url ?? "", enabled: k.enabled === true } } : {});
+
 /** A ComputationRunReq as proto-loader/protobufjs objects carry it (keepCase names). */
 export interface RunReqObject {
   id?: string;
   name?: string;
   description?: string;
-  datasets?: { hash?: Uint8Array; userKey?: Uint8Array; filename?: string; source?: RunReqSource | null }[];
-  algorithm?: { hash?: Uint8Array; userKey?: Uint8Array; source?: RunReqSource | null } | null;
+  datasets?: { hash?: Uint8Array; userKey?: Uint8Array; filename?: string; source?: RunReqSource | null; decompress?: boolean; kbs?: RunReqKbs | null }[];
+  algorithm?: { hash?: Uint8Array; userKey?: Uint8Array; source?: RunReqSource | null; algo_type?: string; algo_args?: string[]; kbs?: RunReqKbs | null } | null;
   result_consumers?: { userKey?: Uint8Array }[];
   agent_config?: {
     port?: string;
@@ -442,6 +478,8 @@ export interface RunReqObject {
     log_level?: string;
     attested_tls?: boolean;
   } | null;
+  /** Cocos v0.9's one broker for every encrypted resource (v0.10 moved it into each resource). */
+  kbs?: RunReqKbs | null;
   signatures?: string;
   guest_output?: string;
   seal_results?: boolean;
@@ -450,12 +488,15 @@ export interface RunReqObject {
 /** Validates like parseManifest (wrong hash length or bad key → ManifestError). */
 export function manifestFromRunReq(req: RunReqObject): Manifest {
   const cfg = req.agent_config ?? {};
+  // v0.9: the request-wide broker serves each encrypted resource that names none itself.
+  const kbsOf = (r: { source?: RunReqSource | null; kbs?: RunReqKbs | null }) => kbsFromRunReq(r.kbs ?? (r.source?.encrypted ? req.kbs : null));
+  const alg = req.algorithm;
   return parseManifest({
     id: req.id ?? "",
     name: req.name ?? "",
     description: req.description ?? "",
-    datasets: (req.datasets ?? []).map((d) => ({ hash: u8(d.hash), user_key: u8(d.userKey), filename: d.filename ?? "", source: sourceFromRunReq(d.source) })),
-    algorithm: { hash: u8(req.algorithm?.hash), user_key: u8(req.algorithm?.userKey), source: sourceFromRunReq(req.algorithm?.source) },
+    datasets: (req.datasets ?? []).map((d) => ({ hash: u8(d.hash), user_key: u8(d.userKey), filename: d.filename ?? "", source: sourceFromRunReq(d.source), decompress: d.decompress || undefined, kbs: kbsOf(d) })),
+    algorithm: { hash: u8(alg?.hash), user_key: u8(alg?.userKey), source: sourceFromRunReq(alg?.source), algo_type: alg?.algo_type || undefined, algo_args: alg?.algo_args ?? [], kbs: alg ? kbsOf(alg) : undefined },
     result_consumers: (req.result_consumers ?? []).map((c) => ({ user_key: u8(c.userKey) })),
     agent_config: { ...cfg, server_key: cfg.key_file ?? "" },
     signatures: req.signatures || undefined,
@@ -474,8 +515,11 @@ export function runReqFromManifest(m: Manifest): RunReqObject {
     id: m.id,
     name: m.name,
     description: m.description,
-    datasets: m.datasets.map((d) => ({ hash: Buffer.from(d.hash), userKey: Buffer.from(d.user_key), filename: d.filename, ...sourceToRunReq(d.source) })),
-    algorithm: { hash: Buffer.from(m.algorithm.hash), userKey: Buffer.from(m.algorithm.user_key), ...sourceToRunReq(m.algorithm.source) },
+    datasets: m.datasets.map((d) => ({ hash: Buffer.from(d.hash), userKey: Buffer.from(d.user_key), filename: d.filename, ...sourceToRunReq(d.source), ...(d.decompress ? { decompress: true } : {}), ...kbsToRunReq(d.kbs) })),
+    algorithm: {
+      hash: Buffer.from(m.algorithm.hash), userKey: Buffer.from(m.algorithm.user_key), ...sourceToRunReq(m.algorithm.source),
+      ...(m.algorithm.algo_type ? { algo_type: m.algorithm.algo_type } : {}), ...(m.algorithm.algo_args?.length ? { algo_args: [...m.algorithm.algo_args] } : {}), ...kbsToRunReq(m.algorithm.kbs),
+    },
     result_consumers: m.result_consumers.map((r) => ({ userKey: Buffer.from(r.user_key) })),
     agent_config: {
       port: c.port ?? "",

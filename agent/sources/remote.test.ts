@@ -49,12 +49,13 @@ const copier = (): Runner => ({
   unavailable: async () => null,
   run: async (spec: RunSpec) => {
     for (const d of spec.datasets ?? []) await Bun.write(join(spec.resultsDir, d.name), readFileSync(join(spec.datasetsDir, d.name)));
+    await Bun.write(join(spec.resultsDir, "run.json"), JSON.stringify({ algoType: spec.algoType, args: spec.args }));
     await Bun.sleep(10);
     return { kind: "exit", code: 0, durationMs: 1 };
   },
 });
 
-async function agentWith(remotePath: string, o: { remoteAlgo?: boolean; seal?: boolean } = {}): Promise<TestAgent> {
+async function agentWith(remotePath: string, o: { remoteAlgo?: boolean; seal?: boolean; algoRun?: { algo_type: string; algo_args: string[] } } = {}): Promise<TestAgent> {
   return startTestAgent({
     algorithm: script,
     algoKey,
@@ -68,6 +69,7 @@ async function agentWith(remotePath: string, o: { remoteAlgo?: boolean; seal?: b
     patchManifest: (raw) => {
       raw.datasets[0].source = { url: `${base}${remotePath}` };
       if (o.remoteAlgo) raw.algorithm.source = { url: `${base}/algo` };
+      if (o.algoRun) Object.assign(raw.algorithm, o.algoRun);
       if (o.seal) raw.seal_results = true;
     },
   });
@@ -101,6 +103,16 @@ test("a remote algorithm is fetched at start, right after the manifest", async (
   await until("the remote algorithm and dataset", () => hostView().includes("remote dataset received"));
   expect(hostView()).toContain('"algo_type":"bin"');
   expect(t.agent.computation.state).toBe("ReceivingData");
+});
+
+test("a remote algorithm runs as the manifest's algo_type with its algo_args (Cocos v0.9+), each argument whole", async () => {
+  const args = ["--model", '{"a": 1, "b": 2}', ""];
+  t = await agentWith("/remote.csv", { remoteAlgo: true, algoRun: { algo_type: "bin", algo_args: args } });
+  await until("the remote algorithm and dataset", () => hostView().includes("remote dataset received"));
+  expect((await uploadData(t, dataMd(), "local.csv", localCsv)).code).toBe(grpc.status.OK);
+  await t.waitForState("ConsumingResults");
+  const files = unzipSync(new Uint8Array((await download(t, "Result", resultMd())).bytes));
+  expect(JSON.parse(new TextDecoder().decode(files["run.json"]))).toEqual({ algoType: "bin", args });
 });
 
 test("a 404 source is refused with the status; the agent keeps the algorithm, and an upload of the same bytes still completes it", async () => {

@@ -90,10 +90,10 @@ async function fetchAlgorithm(c: Computation, o: SourceOptions, log: Logger): Pr
   const src = m.algorithm.source!;
   const { up, head } = await fetchSource(c, src, "algorithm", c.limits.maxAlgorithmBytes, undefined, o, log);
   try {
-    // The manifest names no algo_type: a WebAssembly module is run as one, anything else as a binary.
-    const algoType = WASM_MAGIC.every((b, i) => head[i] === b) ? "wasm" : "bin";
+    // Cocos v0.9+: the manifest's algo_type and algo_args; without a type, a WebAssembly module runs as one, anything else as a binary.
+    const algoType = m.algorithm.algo_type || (WASM_MAGIC.every((b, i) => head[i] === b) ? "wasm" : "bin");
     const caller = { keyDer: m.algorithm.user_key, index: 0, version: 2 as const };
-    const plan = await c.planAlgo(caller, { algo_type: [algoType] });
+    const plan = await c.planAlgo(caller, { algo_type: [algoType], algo_args: m.algorithm.algo_args ?? [] });
     await c.acceptAlgorithm(plan, up, null);
     log.info("remote algorithm received", { url: src.url, bytes: up.size, algo_type: algoType });
   } catch (err) {
