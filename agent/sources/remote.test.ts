@@ -4,7 +4,7 @@
 // party can still upload the bytes. With seal_results the archive leaves sealed to the consumer.
 import { afterAll, afterEach, beforeAll, expect, test } from "bun:test";
 import * as grpc from "@grpc/grpc-js";
-import { strToU8, unzipSync } from "fflate";
+import { strToU8, unzipSync, zipSync } from "fflate";
 import { createDecipheriv } from "node:crypto";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -19,6 +19,7 @@ const consumerKey = ed();
 const script = strToU8("#!/bin/sh\n"); // never run: the stand-in runner acts instead
 const remoteCsv = strToU8("id,value\n1,remote-row\n");
 const localCsv = strToU8("id,value\n2,local-row\n");
+const remoteZip = zipSync({ "inner.csv": strToU8("id,value\n3,zipped-row\n") });
 const hits: Record<string, number> = {};
 let server: ReturnType<typeof Bun.serve>;
 let base = "";
@@ -32,6 +33,7 @@ beforeAll(() => {
       const p = new URL(req.url).pathname;
       hits[p] = (hits[p] ?? 0) + 1;
       if (p === "/remote.csv") return new Response(remoteCsv);
+      if (p === "/remote.zip") return new Response(remoteZip);
       if (p === "/algo") return new Response(script);
       if (p === "/flaky.csv") return hits[p]! < 3 ? new Response("", { status: 503 }) : new Response(remoteCsv);
       if (p === "/other.csv") return new Response(strToU8("id,value\n9,forged\n"));
@@ -55,12 +57,12 @@ const copier = (): Runner => ({
   },
 });
 
-async function agentWith(remotePath: string, o: { remoteAlgo?: boolean; seal?: boolean; algoRun?: { algo_type: string; algo_args: string[] } } = {}): Promise<TestAgent> {
+async function agentWith(remotePath: string, o: { remoteAlgo?: boolean; seal?: boolean; algoRun?: { algo_type: string; algo_args: string[] }; remoteBytes?: Uint8Array; decompress?: boolean } = {}): Promise<TestAgent> {
   return startTestAgent({
     algorithm: script,
     algoKey,
     datasets: [
-      { bytes: remoteCsv, filename: "remote.csv", key: dataKey },
+      { bytes: o.remoteBytes ?? remoteCsv, filename: "remote.csv", key: dataKey },
       { bytes: localCsv, filename: "local.csv", key: dataKey },
     ],
     consumers: [consumerKey],
@@ -68,6 +70,7 @@ async function agentWith(remotePath: string, o: { remoteAlgo?: boolean; seal?: b
     config: { sources: { idleTimeoutMs: 2000, attempts: 3 } },
     patchManifest: (raw) => {
       raw.datasets[0].source = { url: `${base}${remotePath}` };
+      if (o.decompress) raw.datasets[0].decompress = true;
       if (o.remoteAlgo) raw.algorithm.source = { url: `${base}/algo` };
       if (o.algoRun) Object.assign(raw.algorithm, o.algoRun);
       if (o.seal) raw.seal_results = true;
@@ -113,6 +116,16 @@ test("a remote algorithm runs as the manifest's algo_type with its algo_args (Co
   await t.waitForState("ConsumingResults");
   const files = unzipSync(new Uint8Array((await download(t, "Result", resultMd())).bytes));
   expect(JSON.parse(new TextDecoder().decode(files["run.json"]))).toEqual({ algoType: "bin", args });
+});
+
+test("a remote dataset whose manifest entry says decompress is unpacked like an upload with decompress metadata", async () => {
+  t = await agentWith("/remote.zip", { remoteBytes: remoteZip, decompress: true });
+  expect((await uploadAlgo(t, algoMd(), script)).code).toBe(grpc.status.OK);
+  await until("the remote dataset", () => hostView().includes("remote dataset received"));
+  expect((await uploadData(t, dataMd(), "local.csv", localCsv)).code).toBe(grpc.status.OK);
+  await t.waitForState("ConsumingResults");
+  const files = unzipSync(new Uint8Array((await download(t, "Result", resultMd())).bytes));
+  expect(new TextDecoder().decode(files["inner.csv"])).toContain("zipped-row");
 });
 
 test("a 404 source is refused with the status; the agent keeps the algorithm, and an upload of the same bytes still completes it", async () => {

@@ -115,7 +115,8 @@ async function fetchDatasets(c: Computation, o: SourceOptions, log: Logger): Pro
         // This source stands for one dataset: say which hash it should have had.
         const hash = await up.finish();
         if (!equalBytes(hash, d.hash)) throw new SourceError(`hash does not match manifest datasets[${i}]: expected SHA3-256 ${toHex(d.hash)}, received ${toHex(hash)} (${up.size} bytes)`);
-        await c.acceptDataset({ keyDer: d.user_key, index: i, version: 2 }, d.filename, up, false);
+        // The manifest's decompress (Cocos v0.9+) stands in for the upload's metadata.
+        await c.acceptDataset({ keyDer: d.user_key, index: i, version: 2 }, d.filename, up, d.decompress === true);
       } catch (err) {
         await up.discard();
         throw err;
