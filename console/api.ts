@@ -11,6 +11,7 @@ import { computationRoutes } from "./routes/computations.ts";
 import { managerRoutes } from "./routes/managers.ts";
 import { runRoutes } from "./routes/runs.ts";
 import { timelineRoutes } from "./routes/timeline.ts";
+import { uploadRoutes } from "./routes/uploads.ts";
 import type { ApiOptions, Env } from "./routes/kit.ts";
 
 export type { ApiOptions } from "./routes/kit.ts";
@@ -35,6 +36,7 @@ export function consoleApi(o: ApiOptions): Hono<Env> {
   runRoutes(app, o);
   timelineRoutes(app, o);
   managerRoutes(app, o);
+  uploadRoutes(app, o);
 
   app.get("/openapi.json", (c) => c.json(openApiDocument()));
   app.get("/api/health", (c) => c.json({ ok: true }));
