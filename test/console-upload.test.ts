@@ -15,18 +15,9 @@ import { buildUi } from "../console/ui/build.ts";
 import { programs } from "../scripts/iris-workflow.ts";
 import { ConsoleClient, IRIS, cli, consoleArgv, seedIris, startConsoleProgram, startManagerProgram } from "../scripts/console.ts";
 import { browserTest, withBrowser } from "./support/browser.ts";
-import { withConsoleStack } from "./support/console-stack.ts";
+import { runUp, until, withConsoleStack } from "./support/console-stack.ts";
 
 declare const document: any;
-
-async function until<T>(f: () => Promise<T | null | false | undefined>, what: string, tries = 600): Promise<T> {
-  for (let i = 0; i < tries; i++) {
-    const v = await f();
-    if (v) return v;
-    await Bun.sleep(100);
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 type Tamper = "none" | "flip-ciphertext" | "swap-upload-key";
 
@@ -51,7 +42,7 @@ function recordingRelay(target: string) {
       }
       const r = await fetch(target + u.pathname + u.search, { method: req.method, headers, body: sent, redirect: "manual" });
       if (state.tamper === "swap-upload-key" && u.pathname.endsWith("/upload-key") && r.ok) {
-        const j = await r.json();
+        const j = (await r.json()) as { upload_public_key_base64: string };
         const key = Buffer.from(j.upload_public_key_base64, "base64");
         key[40]! ^= 1; // another point (or none): either way not the key the evidence binds
         j.upload_public_key_base64 = key.toString("base64");
@@ -96,11 +87,7 @@ browserTest(
         const [algo, data, consumer] = parties as [(typeof parties)[0], (typeof parties)[0], (typeof parties)[0]];
 
         const { run } = await owner.call("POST", `/api/computations/${id}/runs`, { manager_id: "local" });
-        const ready = await until(async () => {
-          const r = await consumer.api.call("GET", `/api/runs/${run.id}`);
-          if (r.run.state === "failed") throw new Error(`run failed: ${r.run.error}`);
-          return r.run.state === "running" && r.run.has_policy ? r : null;
-        }, "the run to be up with its policy");
+        const ready = await runUp(consumer.api, run.id);
         await until(async () => (await owner.call("GET", `/api/computations/${id}/events?kind=log&limit=1000`)).events.some((e: { details: string }) => e.details.includes("agent ready")), "agent ready");
         const env = { ...ready.cli.env } as Record<string, string>;
         const policy = await algo.api.call("GET", `/api/runs/${run.id}/policy`);
