@@ -6,6 +6,8 @@
 // downloading the result. Adversary steps first: the relay flips a ciphertext byte (the agent's GCM
 // tag refuses it, relayed as HTTP 400), the relay swaps the upload key in the evidence (the page
 // refuses before sending anything), and a file that is not the manifest's dataset is refused in the page.
+// Through the API: the console refuses an unsealed upload (400), a non-data-provider (403), a body over
+// CONSOLE_MAX_UPLOAD_BYTES (413), and relays the agent's refusal of a bad signature (401).
 import { expect } from "bun:test";
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -75,7 +77,7 @@ browserTest(
   async () => {
     if (consoleArgv(programs("auto").mode).length > 1) await buildUi();
     await withConsoleStack("cup-", async ({ workDir, httpPort, grpcPort, running, show }) => {
-      const { program, url } = await startConsoleProgram({ workDir, bins: "auto", httpPort, grpcPort, show, env: { CONSOLE_STOP_AFTER_COMPLETE: "2s" } });
+      const { program, url } = await startConsoleProgram({ workDir, bins: "auto", httpPort, grpcPort, show, env: { CONSOLE_STOP_AFTER_COMPLETE: "2s", CONSOLE_MAX_UPLOAD_BYTES: String(64 << 10) } });
       running.push(program);
       const relay = recordingRelay(url);
       try {
@@ -93,6 +95,16 @@ browserTest(
         const policy = await algo.api.call("GET", `/api/runs/${run.id}/policy`);
         for (const p of [algo, consumer]) writeFileSync(join(p.dir, ready.cli.policy_file), JSON.stringify(policy));
         await cli("auto", algo.dir, ["algo", IRIS.algorithm, "private.pem", "-a", "wasm"], env);
+
+        // The console relays only sealed uploads, from a data provider, within its cap; the agent's refusal is relayed.
+        const post = (who: typeof data, headers: Record<string, string>, body: Uint8Array) =>
+          fetch(`${url}/api/runs/${run.id}/uploads/dataset?filename=Iris.csv`, { method: "POST", headers: { authorization: `Bearer ${who.api.token}`, "content-type": "application/octet-stream", ...headers }, body });
+        const refusal = async (r: Response) => ({ status: r.status, message: ((await r.json()) as { error: { message: string } }).error.message });
+        const sealedHeaders = { "cocos-md-signature": "AAAA", "cocos-md-signature-version": "2", "cocos-md-cocos-sealed-key": "AAAA" };
+        expect(await refusal(await post(data, { "cocos-md-signature": "AAAA" }, readFileSync(IRIS.dataset)))).toEqual({ status: 400, message: expect.stringContaining("expected a sealed upload") });
+        expect((await refusal(await post(consumer, sealedHeaders, new Uint8Array(100)))).status).toBe(403);
+        expect(await refusal(await post(data, sealedHeaders, new Uint8Array(65 << 10)))).toEqual({ status: 413, message: expect.stringContaining(`at most ${64 << 10}`) });
+        expect(await refusal(await post(data, sealedHeaders, new Uint8Array(100)))).toEqual({ status: 401, message: expect.stringContaining("the agent refused the upload (UNAUTHENTICATED)") });
 
         const plaintext = readFileSync(IRIS.dataset);
         const ROW = "101,6.3,3.3,6.0,2.5,Iris-virginica"; // a distinctive line of the dataset
