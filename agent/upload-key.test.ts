@@ -183,6 +183,23 @@ describe("sealed uploads", () => {
     expect((await uploadData(t, metadata(ok.md), "iris.csv", ok.ciphertext)).code).toBe(OK);
   });
 
+  test("a sealed algorithm opens only as the algorithm (its key is bound to role and name)", async () => {
+    t = await fresh();
+    const publicKey = new Uint8Array(Buffer.from((await attest("upload-key", new Uint8Array(8))).key, "base64"));
+    const ALGO = "/agent.AgentService/Algo";
+    const send = async (role: "algorithm-provider" | "data-provider", name: string) => {
+      const aes = generateSealedKey();
+      const sealedKey = Buffer.from(await wrapUploadKey(publicKey, aes, uploadInfo(t.manifest.id, role, name))).toString("base64");
+      const md = metadata({ ...signRequest(algoKey, { role: "algorithm-provider", method: ALGO, computationId: t.manifest.id, sealedKey }), algo_type: "bin" });
+      return uploadAlgo(t, md, sealBytes(aes, script));
+    };
+    const wrongRole = await send("data-provider", "algorithm");
+    expect(wrongRole.code).toBe(INVALID_ARGUMENT);
+    expect(wrongRole.details).toContain("does not open");
+    expect((await send("algorithm-provider", "algorithm")).code).toBe(OK);
+    expect(readFileSync(join(t.dir, "algo"), "utf8")).toBe(new TextDecoder().decode(script));
+  });
+
   test("a sealed upload with a v1 signature (which cannot cover the sealed key) is refused", async () => {
     const publicKey = await ready();
     const r = await sealedRequest({ publicKey, computationId: t.manifest.id, name: "iris.csv" });
