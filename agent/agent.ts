@@ -26,6 +26,7 @@ import { SealedInputs } from "./kbs-inputs.ts";
 import { httpApp, serveHttp } from "./http.ts";
 import { budgetedSink, Logger } from "./log.ts";
 import { Metrics } from "./metrics.ts";
+import { UploadKey } from "./upload-key.ts";
 
 export interface AgentOptions {
   config: AgentConfig;
@@ -80,6 +81,8 @@ export class Agent {
   private http: ReturnType<typeof serveHttp> | null = null;
   private computationId = "";
   private atlsKey: Promise<string> | null = null;
+  /** New per boot; its private half stays in this process (upload-key.ts). */
+  private readonly uploadKey = new UploadKey();
 
   constructor(private readonly o: AgentOptions) {
     const cfg = o.config;
@@ -207,7 +210,7 @@ export class Agent {
     const host = cfg.grpcHost ?? (m.agent_config.host || "0.0.0.0");
     const port = cfg.grpcPort ?? (m.agent_config.port ? Number(m.agent_config.port) : 7002);
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`agent port must be 0..65535, got ${JSON.stringify(m.agent_config.port)}`);
-    this.server = createAgentGrpcServer({ computation: this.computation, attestation: { provider: () => this.provider }, log: this.log, metrics: this.metrics });
+    this.server = createAgentGrpcServer({ computation: this.computation, attestation: { provider: () => this.provider }, log: this.log, metrics: this.metrics, uploadKey: this.uploadKey });
     // gRPC listens on a private Unix socket; the only network entry is a guarded front (handshake
     // and idle timeouts, per-client cap) that terminates TLS or attested TLS, or pipes h2c.
     let sock = join(cfg.workDir, ".agent-grpc.sock");

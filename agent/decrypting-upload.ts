@@ -10,7 +10,7 @@ export class DecryptingUpload extends TempUpload {
   private readonly decryptor: SealedDecryptor;
 
   /** `maxBytes` bounds the plaintext, like a plain upload's. */
-  constructor(dir: string, maxBytes: number, private readonly label: string, key: Uint8Array) {
+  constructor(dir: string, maxBytes: number, private readonly label: string, key: Uint8Array, private readonly why = "is declared encrypted in the manifest") {
     super(dir, maxBytes, label);
     this.decryptor = new SealedDecryptor(key);
   }
@@ -25,7 +25,7 @@ export class DecryptingUpload extends TempUpload {
     try {
       rest = this.decryptor.final();
     } catch (err) {
-      if (err instanceof SealedFileError) throw invalidArgument(`${this.label} is declared encrypted in the manifest: ${err.message}`);
+      if (err instanceof SealedFileError) throw invalidArgument(`${this.label} ${this.why}: ${err.message}`);
       throw err;
     }
     await super.write(rest);

@@ -4,13 +4,14 @@ import * as grpc from "@grpc/grpc-js";
 import type { Http2Server } from "node:http2";
 import { bytesChunks, fileChunks } from "../protocol/chunks.ts";
 import { AgentServiceDef, HealthServiceDef } from "../protocol/proto.ts";
-import { padReportData, type Evidence, type EvidenceProvider } from "../attestation/providers/types.ts";
-import { signedEvidence } from "../attestation/report-data.ts";
+import type { Evidence, EvidenceProvider } from "../attestation/providers/types.ts";
+import { MD_REPORT_PURPOSE } from "../attestation/browser/upload-key.ts";
 import { AgentError, failedPrecondition, internal, invalidArgument } from "./errors.ts";
 import { Computation, METHOD_ALGO, METHOD_DATA, METHOD_RESULT } from "./computation.ts";
 import type { Logger } from "./log.ts";
 import type { Metrics } from "./metrics.ts";
 import { TempUpload } from "./upload.ts";
+import { attestationReport, sealedUpload, type UploadKey } from "./upload-key.ts";
 
 const MALFORMED = Symbol("malformed");
 type Maybe<T> = T & { [MALFORMED]?: string };
@@ -58,6 +59,8 @@ export interface AgentServiceOptions {
   attestation: AttestationSource;
   log: Logger;
   metrics: Metrics;
+  /** The upload key bound into evidence (upload-key.ts); a sealed upload needs it. */
+  uploadKey?: UploadKey;
 }
 
 // Cocos AttestationType values (pkg/attestation): SNP=0, VTPM=1, SNPvTPM=2, Azure=3, TDX=4.
@@ -83,7 +86,7 @@ export function agentHandlers(o: AgentServiceOptions): grpc.UntypedServiceImplem
       (async () => {
         const caller = c.authenticate("algorithm-provider", METHOD_ALGO, call.metadata);
         const plan = await c.planAlgo(caller, call.metadata);
-        algo = await c.openAlgorithmUpload();
+        algo = (await sealedUpload(o.uploadKey, call.metadata, { caller, computation: c, role: "algorithm-provider", name: "algorithm" })) ?? (await c.openAlgorithmUpload());
         reqs = new TempUpload(c.incomingDir, c.limits.maxRequirementsBytes, "requirements");
         await consume(call, async (m) => {
           if (m.requirements?.length) await reqs!.write(m.requirements);
@@ -110,16 +113,17 @@ export function agentHandlers(o: AgentServiceOptions): grpc.UntypedServiceImplem
         c.checkDataState();
         const decompress = String(call.metadata.get("decompress")[0] ?? "false").toLowerCase() === "true";
         let filename = "";
+        const open = async (name: string) => (await sealedUpload(o.uploadKey, call.metadata, { caller, computation: c, role: "data-provider", name })) ?? (await c.openDatasetUpload(name));
         await consume(call, async (m) => {
           if (m.filename && m.filename !== filename) {
             c.checkDataFilename(m.filename);
             filename = m.filename;
           }
           // Opened at the first bytes, once the filename is known (an encrypted dataset's key is found by it).
-          if (m.dataset?.length) await (up ??= await c.openDatasetUpload(filename)).write(m.dataset);
+          if (m.dataset?.length) await (up ??= await open(filename)).write(m.dataset);
         });
         if (!filename) throw invalidArgument("dataset filename is required: no DataRequest carried a filename");
-        up ??= await c.openDatasetUpload(filename);
+        up ??= await open(filename);
         await c.acceptDataset(caller, filename, up, decompress);
         o.metrics.upload("Data", "ok", up.size);
       })().then(
@@ -179,13 +183,18 @@ export function agentHandlers(o: AgentServiceOptions): grpc.UntypedServiceImplem
         }
         // Never the caller's bytes as they are: the report carries the RPC's label hashed with the
         // nonce, so a relay cannot obtain evidence that passes as an attested-TLS binding.
+        // On request (metadata cocos-report-purpose: upload-key) the report binds the upload key instead.
+        const purpose = String(call.metadata.get(MD_REPORT_PURPOSE)[0] ?? "");
         let ev: Evidence;
+        const md = new grpc.Metadata();
         try {
-          ev = await signedEvidence(p, "attestation-rpc", padReportData(tee));
+          const r = await attestationReport(purpose, o.uploadKey, p, tee, c.audience);
+          ev = r.evidence;
+          for (const [k, v] of Object.entries(r.metadata)) md.set(k, v);
         } catch (err) {
+          if (err instanceof AgentError) throw err;
           throw internal(`could not obtain ${p.kind} evidence: ${(err as Error).message}`);
         }
-        const md = new grpc.Metadata();
         md.set("file-size", String(ev.data.length));
         call.sendMetadata(md);
         for (const chunk of bytesChunks(ev.data)) call.write({ file: chunk });

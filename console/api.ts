@@ -12,6 +12,7 @@ import { consoleKbsStore, kbsProtocol, kbsRoutes } from "./routes/kbs.ts";
 import { managerRoutes } from "./routes/managers.ts";
 import { runRoutes } from "./routes/runs.ts";
 import { timelineRoutes } from "./routes/timeline.ts";
+import { uploadRoutes } from "./routes/uploads.ts";
 import type { ApiOptions, Env } from "./routes/kit.ts";
 
 export type { ApiOptions } from "./routes/kit.ts";
@@ -36,6 +37,7 @@ export function consoleApi(o: ApiOptions): Hono<Env> {
   runRoutes(app, o);
   timelineRoutes(app, o);
   managerRoutes(app, o);
+  uploadRoutes(app, o);
   // The agent speaks Trustee's protocol here, outside /api/* (no session, no CSRF header).
   const kbs = consoleKbsStore(o.store);
   kbsRoutes(app, o, kbs);

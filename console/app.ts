@@ -40,7 +40,7 @@ export async function startConsole(env: Record<string, string | undefined> = pro
   const tls = config.grpcServerCert ? { cert: readFileSync(config.grpcServerCert), key: readFileSync(config.grpcServerKey) } : undefined;
   const grpcPort = await hub.listen(config.grpcHost, config.grpcPort, tls);
   const app = consoleApi({
-    store, hub, bus, log, sessionTtlMs: config.sessionTtlMs, secureCookie: config.secureCookie, uiDir: config.uiDir,
+    store, hub, bus, log, sessionTtlMs: config.sessionTtlMs, secureCookie: config.secureCookie, uiDir: config.uiDir, maxUploadBytes: config.maxUploadBytes,
     limits: {
       account: new LoginLimiter({ maxFailures: config.loginMaxFailures, windowMs: config.loginWindowMs }),
       ip: new LoginLimiter({ maxFailures: config.loginMaxFailuresPerIp, windowMs: config.loginWindowMs }),
@@ -49,7 +49,7 @@ export async function startConsole(env: Record<string, string | undefined> = pro
   // Expired sessions are refused when used; this only keeps the table small.
   const sweep = setInterval(() => void store.deleteExpiredSessions().catch(() => {}), 3_600_000);
   (sweep as { unref?: () => void }).unref?.();
-  const http = Bun.serve({ hostname: config.httpHost, port: config.httpPort, fetch: app.fetch, idleTimeout: 60 });
+  const http = Bun.serve({ hostname: config.httpHost, port: config.httpPort, fetch: app.fetch, idleTimeout: 60, maxRequestBodySize: config.maxUploadBytes + (1 << 20) });
   const url = `http://${config.httpHost}:${http.port}`;
   log.info("console listening", { url, managers_grpc: `${config.grpcHost}:${grpcPort}${tls ? " (TLS)" : ""}`, db: config.db.replace(/:[^:@/]*@/, ":***@") });
   return {

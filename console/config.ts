@@ -1,6 +1,7 @@
 // Console configuration from CONSOLE_* environment variables.
 import { join } from "node:path";
 import { parseDurationMs } from "../protocol/env-values.ts";
+import { DEFAULT_MAX_UPLOAD_BYTES } from "./routes/uploads.ts";
 
 export interface ConsoleConfig {
   /** CONSOLE_DB: sqlite:PATH (default sqlite:./.cocos/console/console.db) or postgres://… */
@@ -24,6 +25,8 @@ export interface ConsoleConfig {
   loginWindowMs: number;
   /** CONSOLE_STOP_AFTER_COMPLETE: stop a run's VM this long after its results were consumed (default 10s; "off" = leave it to Stop). */
   stopAfterCompleteMs: number | null;
+  /** CONSOLE_MAX_UPLOAD_BYTES: largest encrypted upload the console relays to an agent (default 128 MiB). */
+  maxUploadBytes: number;
   /** CONSOLE_UI_DIR: the built web UI (default console/ui/dist). */
   uiDir: string;
 }
@@ -55,6 +58,7 @@ export function loadConsoleConfig(env: Record<string, string | undefined> = proc
     loginMaxFailuresPerIp: int(env, "CONSOLE_LOGIN_MAX_FAILURES_PER_IP", 50),
     loginWindowMs: parseDurationMs(env.CONSOLE_LOGIN_WINDOW || "15m", "CONSOLE_LOGIN_WINDOW"),
     stopAfterCompleteMs: env.CONSOLE_STOP_AFTER_COMPLETE === "off" ? null : parseDurationMs(env.CONSOLE_STOP_AFTER_COMPLETE || "10s", "CONSOLE_STOP_AFTER_COMPLETE"),
+    maxUploadBytes: int(env, "CONSOLE_MAX_UPLOAD_BYTES", DEFAULT_MAX_UPLOAD_BYTES),
     uiDir: env.CONSOLE_UI_DIR || join(import.meta.dir, "ui", "dist"),
   };
 }

@@ -8,27 +8,42 @@ import { agentProto } from "../protocol/proto.ts";
 
 export const MAX_NONCE_BYTES = 64;
 
-export async function fetchEvidence(address: string, attestedTls: boolean, nonce: Uint8Array, timeoutMs = 20_000): Promise<Uint8Array> {
+export type AgentClient = grpc.Client & {
+  Attestation(req: unknown, md: grpc.Metadata, o: grpc.CallOptions): grpc.ClientReadableStream<{ file: Uint8Array }>;
+  Data(md: grpc.Metadata, o: grpc.CallOptions, cb: (err: grpc.ServiceError | null) => void): grpc.ClientWritableStream<{ dataset: Uint8Array; filename: string }>;
+};
+
+/** A client of the agent's gRPC port; with attested TLS the certificate is not checked (see the header). */
+export function agentClient(address: string, attestedTls: boolean): AgentClient {
   const creds = attestedTls
     ? grpc.credentials.createSsl(null, null, null, { rejectUnauthorized: false, checkServerIdentity: () => undefined })
     : grpc.credentials.createInsecure();
-  const client = new agentProto.AgentService(address, creds, {
+  return new agentProto.AgentService(address, creds, {
     "grpc.max_receive_message_length": 16 << 20,
     // TLS refuses an IP address as server name; the name is not checked anyway (see the header).
     ...(attestedTls ? { "grpc.ssl_target_name_override": "agent.cocos" } : {}),
-  }) as unknown as grpc.Client & {
-    Attestation(req: unknown, md: grpc.Metadata, o: grpc.CallOptions): grpc.ClientReadableStream<{ file: Uint8Array }>;
-  };
+  }) as unknown as AgentClient;
+}
+
+/** The evidence bytes of one Attestation call and its response metadata (the upload key travels there). */
+export async function fetchEvidenceWith(address: string, attestedTls: boolean, nonce: Uint8Array, md: grpc.Metadata, timeoutMs = 20_000): Promise<{ evidence: Uint8Array; metadata: grpc.Metadata }> {
+  const client = agentClient(address, attestedTls);
   try {
-    const call = client.Attestation({ teeNonce: Buffer.from(nonce), vtpmNonce: Buffer.alloc(0), type: 0 }, new grpc.Metadata(), { deadline: Date.now() + timeoutMs });
+    const call = client.Attestation({ teeNonce: Buffer.from(nonce), vtpmNonce: Buffer.alloc(0), type: 0 }, md, { deadline: Date.now() + timeoutMs });
     const parts: Uint8Array[] = [];
+    let head = new grpc.Metadata();
     await new Promise<void>((resolve, reject) => {
+      call.on("metadata", (m: grpc.Metadata) => (head = m));
       call.on("data", (m: { file: Uint8Array }) => parts.push(m.file));
       call.on("error", reject);
       call.on("end", resolve);
     });
-    return Buffer.concat(parts);
+    return { evidence: Buffer.concat(parts), metadata: head };
   } finally {
     client.close();
   }
+}
+
+export async function fetchEvidence(address: string, attestedTls: boolean, nonce: Uint8Array, timeoutMs = 20_000): Promise<Uint8Array> {
+  return (await fetchEvidenceWith(address, attestedTls, nonce, new grpc.Metadata(), timeoutMs)).evidence;
 }

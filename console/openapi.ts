@@ -28,6 +28,8 @@ const OPS: Op[] = [
   ["get", "/api/runs/{id}", "A run: state, agent address, CLI commands"],
   ["post", "/api/runs/{id}/stop", "Stop a run (owner)", undefined, 202],
   ["post", "/api/runs/{id}/attestation", "The agent's evidence for the caller's nonce (report data), relayed raw as base64, with the run's policy", { nonce: "string" }],
+  ["post", "/api/runs/{id}/upload-key", "The agent's upload-key evidence for the caller's nonce (report data binds nonce, upload public key, TLS SPKI hash), relayed raw, with the key, the SPKI hash, the manifest and the policy", { nonce: "string" }],
+  ["post", "/api/runs/{id}/uploads/dataset", "Relays a sealed dataset (body: ciphertext; query filename; headers cocos-md-<metadata> incl. cocos-md-cocos-sealed-key and the v2 signature) to the agent's Data RPC"],
   ["get", "/api/runs/{id}/policy", "The run's attestation policy (from the manager) for cocos-cli"],
   ["get", "/api/computations/{id}/kbs", "The computation's KBS resources: paths and policies, never a secret"],
   ["get", "/api/computations/{id}/kbs/{repo}/{type}/{tag}", "One KBS resource's policy (never its secret)"],

@@ -5,8 +5,9 @@
 import { randomBytes, sign, verify, type KeyObject } from "node:crypto";
 import { sha3_256, toHex } from "./hash.ts";
 import { keyTypeOf, loadPublicKey, publicKeyDer } from "./keys.ts";
+import { isAudience, MD_SEALED_KEY, v2Message, type RequestBinding, type Role } from "./request-message.ts";
 
-export type Role = "algorithm-provider" | "data-provider" | "consumer";
+export { MD_SEALED_KEY, v2Message, type RequestBinding, type Role } from "./request-message.ts";
 export const ROLES: readonly Role[] = ["algorithm-provider", "data-provider", "consumer"];
 
 /** gRPC metadata keys. `user-id` and `signature` are Cocos's; the rest are v2's. */
@@ -70,33 +71,9 @@ function decodeB64(s: string): Buffer | null {
   return Buffer.from(s, "base64");
 }
 
-export interface RequestBinding {
-  role: Role;
-  /** Full gRPC method, e.g. `/agent.AgentService/Data`. */
-  method: string;
-  computationId: string;
-  /**
-   * The agent the call is meant for: `audienceOf(its TLS SubjectPublicKeyInfo DER)`, or "" on a
-   * connection without TLS (there is no agent identity to bind). Default "".
-   */
-  audience?: string;
-}
-
 /** Lowercase hex SHA3-256 of an agent's TLS SPKI DER; "" when the connection has no TLS key. */
 export function audienceOf(spkiDer: Uint8Array | null | undefined): string {
   return spkiDer && spkiDer.byteLength > 0 ? toHex(sha3_256(spkiDer)) : "";
-}
-
-const AUDIENCE_RE = /^(?:[0-9a-f]{64})?$/;
-
-/** The exact bytes a v2 signature covers; newline-separated, so no field can bleed into another. */
-export function v2Message(b: RequestBinding, timestampMs: number, nonce: string): Uint8Array {
-  for (const [k, v] of Object.entries({ method: b.method, computationId: b.computationId, nonce })) {
-    if (v.includes("\n")) throw new Error(`${k} must not contain a newline`);
-  }
-  const audience = b.audience ?? "";
-  if (!AUDIENCE_RE.test(audience)) throw new Error(`audience must be 64 lowercase hex digits or empty, got ${JSON.stringify(audience)}`);
-  return Buffer.from(["cocos-request-v2", b.role, b.method, b.computationId, String(timestampMs), nonce, audience].join("\n"));
 }
 
 /** v2: metadata to attach to one call. Never reuse it: the agent refuses a nonce it has seen. */
@@ -110,6 +87,7 @@ export function signRequest(priv: KeyObject, b: RequestBinding, now: number = Da
     [MD_SIG_NONCE]: nonce,
     [MD_USER_KEY]: Buffer.from(publicKeyDer(priv)).toString("base64"),
     ...(b.audience ? { [MD_SIG_AUDIENCE]: b.audience } : {}),
+    ...(b.sealedKey !== undefined ? { [MD_SEALED_KEY]: b.sealedKey } : {}),
   };
 }
 
@@ -127,7 +105,7 @@ export function claimedUserKey(md: MetadataLike): Uint8Array | null {
 }
 
 function describeAudience(a: string): string {
-  return a === "" ? "<none: no TLS>" : AUDIENCE_RE.test(a) ? a : JSON.stringify(a.slice(0, 80));
+  return a === "" ? "<none: no TLS>" : isAudience(a) ? a : JSON.stringify(a.slice(0, 80));
 }
 
 /** Remembers nonces until their timestamp leaves the skew window; bounded, fails closed when full. */
@@ -212,7 +190,9 @@ export function verifyRequest(md: MetadataLike, candidates: readonly (Uint8Array
   if (hinted !== undefined && hinted !== audience) {
     return { ok: false, reason: `signature audience mismatch: signed for the agent whose TLS key has SHA3-256 ${describeAudience(hinted)}, this agent's is ${describeAudience(audience)} (a signature captured by another agent is not accepted here)` };
   }
-  const msg = v2Message({ ...o, audience }, ts, nonce);
+  const sealed = mdValues(md, MD_SEALED_KEY);
+  if (sealed.length > 1) return { ok: false, reason: `expected at most one "${MD_SEALED_KEY}" metadata value, got ${sealed.length}` };
+  const msg = v2Message({ ...o, audience, sealedKey: sealed[0] }, ts, nonce);
   const index = keys.findIndex((k) => verifyBytes(k, msg, sig));
   if (index < 0) return { ok: false, reason: `signature verification failed for role ${o.role} on ${o.method} (audience ${describeAudience(audience)})` };
   const claim = o.nonces.claim(nonce, ts + skew, now);

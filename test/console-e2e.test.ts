@@ -9,18 +9,9 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { unzipSync } from "fflate";
 import { ConsoleClient, IRIS, cli, seedIris, startConsoleProgram, startManagerProgram } from "../scripts/console.ts";
-import { withConsoleStack } from "./support/console-stack.ts";
+import { runUp, until, withConsoleStack } from "./support/console-stack.ts";
 
 const bins = (process.env.COCOS_E2E_BINS as "dist" | "source" | undefined) ?? "auto";
-
-async function until<T>(fn: () => Promise<T>, what: string, tries = 600): Promise<NonNullable<T>> {
-  for (let i = 0; i < tries; i++) {
-    const v = await fn().catch(() => null);
-    if (v) return v as NonNullable<T>;
-    await Bun.sleep(100);
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 /** Reads a computation's SSE stream until `done` holds for the text received. */
 async function watchStream(url: string, token: string, path: string, done: (text: string) => boolean): Promise<string> {
@@ -58,11 +49,7 @@ test(
       expect(JSON.parse(manifest.json).signatures).toBe("v2-only");
 
       const { run } = await owner.call("POST", `/api/computations/${id}/runs`, { manager_id: "local" });
-      const ready = await until(async () => {
-        const r = await consumer.api.call("GET", `/api/runs/${run.id}`);
-        if (r.run.state === "failed") throw new Error(`run failed: ${r.run.error}`);
-        return r.run.state === "running" && r.run.has_policy ? r : null;
-      }, "the run to be up with its policy");
+      const ready = await runUp(consumer.api, run.id);
       expect(ready.run.agent_address).toMatch(/^127\.0\.0\.1:\d+$/);
       expect(ready.run.manifest_sha3_256).toBe(manifest.sha3_256);
       // The agent answers only once it has taken the manifest: wait for its "agent ready" log.

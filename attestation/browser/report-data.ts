@@ -11,7 +11,7 @@ export const REPORT_LABELS = {
   "attestation-rpc": "cocos-attestation-rpc-v1",
   /** Reserved: evidence handed to a key broker (Trustee attest step). */
   kbs: "cocos-kbs-v1",
-  /** Reserved: the enclave's upload public key bound into evidence. */
+  /** The enclave's upload public key: fields the caller's nonce (padded to 64), the key, SHA3-256 of the TLS SPKI (upload-key.ts). */
   "upload-key": "cocos-upload-key-v1",
   /** The agent's boot-time self-check of the manifest binding: field the computation id. */
   "manifest-binding": "cocos-manifest-binding-v1",

@@ -24,7 +24,7 @@ function guidBytes(g: string): Uint8Array {
 }
 
 function guidString(b: Uint8Array): string {
-  const c = b.slice();
+  const c = Uint8Array.from(b); // a copy even for a Buffer (whose slice() is a view: the evidence would be reordered in place)
   c.subarray(0, 4).reverse();
   c.subarray(4, 6).reverse();
   c.subarray(6, 8).reverse();

@@ -7,7 +7,9 @@ import { DbError } from "../db.ts";
 import { ApiError, badRequest, conflict, notFound, shown } from "../errors.ts";
 import type { ManagerHub } from "../managers.ts";
 import type { TimelineBus } from "../timeline.ts";
-import type { Store, User } from "../store.ts";
+import type { Run, Store, User } from "../store.ts";
+import { MAX_NONCE_BYTES } from "../evidence.ts";
+import { runView } from "../views.ts";
 
 export interface ApiOptions {
   store: Store;
@@ -19,6 +21,8 @@ export interface ApiOptions {
   /** Failed logins per account and per client address. */
   limits: { account: LoginLimiter; ip: LoginLimiter };
   uiDir?: string;
+  /** Cap on a relayed upload body (CONSOLE_MAX_UPLOAD_BYTES; routes/uploads.ts). */
+  maxUploadBytes?: number;
   log: { error(msg: string, f?: Record<string, unknown>): void };
 }
 
@@ -82,4 +86,20 @@ export async function runAccess(store: Store, c: Context<Env>) {
     throw notFound(`run ${shown(c.req.param("id"))}`);
   });
   return { r, a };
+}
+
+/** The `nonce` field of an evidence request: 1 to 64 bytes as hex, returned as given. */
+export function nonceField(body: Record<string, unknown>): string {
+  const nonceHex = body.nonce;
+  if (typeof nonceHex !== "string" || !/^([0-9a-fA-F]{2}){1,64}$/.test(nonceHex)) {
+    throw badRequest(`nonce: expected 1 to ${MAX_NONCE_BYTES} bytes as hex (a fresh random value the verifier keeps), got ${shown(nonceHex)}`);
+  }
+  return nonceHex;
+}
+
+/** The address of a run's agent while it is up (409 otherwise). */
+export async function runningAgent(store: Store, r: Run): Promise<string> {
+  const address = runView(r, await store.managerById(r.manager_id)).agent_address;
+  if (!address || !["running", "results_ready"].includes(r.state)) throw new ApiError(409, "run_not_running", `run ${r.id} is ${r.state}: its agent answers only while the run is up`);
+  return address;
 }

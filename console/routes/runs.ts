@@ -2,12 +2,12 @@
 import type { Hono } from "hono";
 import { randomBytes } from "node:crypto";
 import { access, requireNoActiveRun, requireOwner } from "../access.ts";
-import { ApiError, badRequest, conflict, notFound, shown } from "../errors.ts";
+import { ApiError, conflict, notFound, shown } from "../errors.ts";
 import { jsonBody, text } from "../http-guards.ts";
 import { previewManifest } from "../manifest.ts";
-import { MAX_NONCE_BYTES, fetchEvidence } from "../evidence.ts";
+import { fetchEvidence } from "../evidence.ts";
 import { cliCommands, runView } from "../views.ts";
-import { me, runAccess, type ApiOptions, type Env } from "./kit.ts";
+import { me, nonceField, runAccess, runningAgent, type ApiOptions, type Env } from "./kit.ts";
 
 export function runRoutes(app: Hono<Env>, o: ApiOptions): void {
   const { store, hub, bus } = o;
@@ -65,12 +65,8 @@ export function runRoutes(app: Hono<Env>, o: ApiOptions): void {
   // The agent's evidence for the caller's nonce, relayed raw (base64): the caller verifies it, not us.
   app.post("/api/runs/:id/attestation", async (c) => {
     const { r, a } = await runAccess(store, c);
-    const nonceHex = (await jsonBody(c)).nonce;
-    if (typeof nonceHex !== "string" || !/^([0-9a-fA-F]{2}){1,64}$/.test(nonceHex)) {
-      throw badRequest(`nonce: expected 1 to ${MAX_NONCE_BYTES} bytes as hex (a fresh random value the verifier keeps), got ${shown(nonceHex)}`);
-    }
-    const address = runView(r, await store.managerById(r.manager_id)).agent_address;
-    if (!address || !["running", "results_ready"].includes(r.state)) throw new ApiError(409, "run_not_running", `run ${r.id} is ${r.state}: its agent answers only while the run is up`);
+    const nonceHex = nonceField(await jsonBody(c));
+    const address = await runningAgent(store, r);
     let evidence: Uint8Array;
     try {
       evidence = await fetchEvidence(address, a.computation.attested_tls, Buffer.from(nonceHex, "hex"));

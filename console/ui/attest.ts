@@ -55,10 +55,12 @@ export interface Outcome {
   ms: number;
 }
 
-/** Verifies what the console relayed for `nonce` against `manifestHash` (computed here). */
-export async function verifyRelayed(relayed: Relayed, nonce: Uint8Array, manifestHash: string): Promise<Outcome> {
+/**
+ * Verifies what the console relayed for `nonce` against `manifestHash` (computed here). `expected` is
+ * the report data this page computed: by default the Attestation RPC's; the upload page's binds its key.
+ */
+export async function verifyRelayed(relayed: Relayed, nonce: Uint8Array, manifestHash: string, expected: Uint8Array = rpcReportData(nonce)): Promise<Outcome> {
   const started = performance.now();
-  const expected = rpcReportData(nonce);
   const evidence = fromBase64(relayed.evidence_base64);
   const verdict = relayed.policy
     ? await verifyEvidenceInBrowser(evidence, relayed.policy, { expectedReportData: expected })

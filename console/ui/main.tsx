@@ -5,6 +5,7 @@ import { useEffect, useState } from "preact/hooks";
 import { UNAUTHORIZED, api, type User } from "./api.ts";
 import { href, useRoute } from "./router.ts";
 import { Attestation } from "./screens/attestation.tsx";
+import { Upload } from "./screens/upload.tsx";
 import { ComputationPage } from "./screens/computation.tsx";
 import { Computations } from "./screens/computations.tsx";
 import { Login } from "./screens/login.tsx";
@@ -39,6 +40,7 @@ function App() {
       {route.page === "computation" ? <ComputationPage id={route.id} /> :
         route.page === "managers" ? <Managers me={me} /> :
         route.page === "attestation" ? <Attestation runId={route.runId} /> :
+        route.page === "upload" ? <Upload runId={route.runId} /> :
         <Computations />}
     </>
   );

@@ -28,3 +28,24 @@ export async function withConsoleStack<T>(prefix: string, fn: (s: ConsoleStack) 
     rmSync(workDir, { recursive: true, force: true });
   }
 }
+
+/** Polls `fn` every 100 ms until it returns something truthy (errors count as "not yet"). */
+export async function until<T>(fn: () => Promise<T>, what: string, tries = 600): Promise<NonNullable<T>> {
+  for (let i = 0; i < tries; i++) {
+    const v = await fn().catch(() => null);
+    if (v) return v as NonNullable<T>;
+    await Bun.sleep(100);
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+/** A run's detail once it is running with its policy; throws at once when the run failed. */
+export async function runUp(api: { call(method: string, path: string): Promise<any> }, runId: string, tries = 600): Promise<any> {
+  for (let i = 0; i < tries; i++) {
+    const r = await api.call("GET", `/api/runs/${runId}`);
+    if (r.run.state === "failed") throw new Error(`run failed: ${r.run.error}`);
+    if (r.run.state === "running" && r.run.has_policy) return r;
+    await Bun.sleep(100);
+  }
+  throw new Error(`timed out waiting for run ${runId} to be up with its policy`);
+}

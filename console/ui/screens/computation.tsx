@@ -227,6 +227,7 @@ function Runs({ d, reload }: { d: Detail; reload: () => Promise<void> }) {
                 <td class="actions">
                   {r.has_policy ? <a class="button small" href={`/api/runs/${encodeURIComponent(r.id)}/policy`} download={`${d.computation.id}.policy.json`}>Policy</a> : null}
                   {r.agent_address && ["running", "results_ready"].includes(r.state) ? <a class="button small" id={r === latest ? "attest-link" : undefined} href={href.attestation(r.id)}>Verify attestation</a> : null}
+                  {r.agent_address && r.state === "running" && d.my_participation?.role === "data_provider" ? <a class="button small upload-link" href={href.upload(r.id)}>Upload dataset (encrypted)</a> : null}
                 </td>
               </tr>
             ))}
