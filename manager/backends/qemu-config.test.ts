@@ -79,6 +79,8 @@ describe("QEMU configuration", () => {
     const full = loadQemuConfig({ MANAGER_QEMU_IMAGE_FLAVOUR: "full" }, "/repo", noProbe);
     expect([full.imageFlavour, full.initrdFile]).toEqual(["full", "/repo/images/out/initramfs-full.cpio"]);
     expect(loadQemuConfig({ MANAGER_QEMU_IMAGE_FLAVOUR: "full", MANAGER_QEMU_DISK_IMG_ROOTFS_FILE: "/x/my.cpio" }, "/repo", noProbe).initrdFile).toBe("/x/my.cpio");
+    // Next to a kernel elsewhere (a copied image folder).
+    expect(loadQemuConfig({ MANAGER_QEMU_IMAGE_FLAVOUR: "full", MANAGER_QEMU_DISK_IMG_KERNEL_FILE: "/img/vmlinux" }, "/repo", noProbe).initrdFile).toBe("/img/initramfs-full.cpio");
     expect(() => loadQemuConfig({ MANAGER_QEMU_IMAGE_FLAVOUR: "python" }, "/r", noProbe)).toThrow('MANAGER_QEMU_IMAGE_FLAVOUR: expected minimal or full, got "python"');
   });
 
@@ -89,7 +91,7 @@ describe("QEMU configuration", () => {
     const env = { MANAGER_QEMU_DISK_IMG_KERNEL_FILE: join(dir, "vmlinux"), MANAGER_QEMU_BIOS: "seabios" };
     const be = (over: Record<string, string>) => new QemuBackend({ vmsDir: dir, config: loadQemuConfig({ ...env, ...over }, dir, noProbe) });
     expect(() => be({ MANAGER_QEMU_IMAGE_FLAVOUR: "full" }).preflight()).toThrow(
-      `guest initramfs not found: expected a file at ${dir}/images/out/initramfs-full.cpio (MANAGER_QEMU_DISK_IMG_ROOTFS_FILE, MANAGER_QEMU_IMAGE_FLAVOUR=full); build the guest image with \`bun run images -- --flavour full\``,
+      `guest initramfs not found: expected a file at ${dir}/initramfs-full.cpio (MANAGER_QEMU_DISK_IMG_ROOTFS_FILE, MANAGER_QEMU_IMAGE_FLAVOUR=full); build the guest image with \`bun run images -- --flavour full\``,
     );
     expect(() => be({ MANAGER_QEMU_DISK_IMG_ROOTFS_FILE: join(dir, "initramfs.cpio") }).preflight()).not.toThrow();
     rmSync(dir, { recursive: true, force: true });

@@ -194,7 +194,8 @@ export function loadQemuConfig(env: Env = process.env, cwd = process.cwd(), prob
     },
     kernelFile,
     imageFlavour,
-    initrdFile: resolve(cwd, str(env, "MANAGER_QEMU_DISK_IMG_ROOTFS_FILE", `images/out/${FLAVOUR_INITRD[imageFlavour]}`)),
+    // The flavour's initramfs lies next to the kernel (images/out/ unless the kernel is elsewhere).
+    initrdFile: resolve(cwd, str(env, "MANAGER_QEMU_DISK_IMG_ROOTFS_FILE", join(dirname(kernelFile), FLAVOUR_INITRD[imageFlavour]))),
     kernelCmdline: str(env, "MANAGER_QEMU_KERNEL_CMDLINE", defaultCmdline(kernelFile)),
     sevId: str(env, "MANAGER_QEMU_SEV_ID", "sev0"),
     sevCbitPos: int(env, "MANAGER_QEMU_SEV_CBITPOS", 51),
