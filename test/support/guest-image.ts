@@ -38,9 +38,9 @@ export function helloAgent(): Promise<string> {
 /** ONNX Runtime as `bun run build` copies it to dist/onnxruntime, taken from its source (no dist/ needed). */
 export const ortSource = join(repoRoot, "node_modules/onnxruntime-node/bin/napi-v6", process.platform, process.arch);
 
-export async function buildHelloImage(): Promise<{ dir: string; manifest: ImageManifest }> {
+export async function buildHelloImage(flavour: Flavour = "minimal"): Promise<{ dir: string; manifest: ImageManifest }> {
   const dir = tempDir("cocos-img-");
-  const manifest = await buildImage({ agent: await helloAgent(), out: dir, compress: false, ort: ortSource, log: () => {} });
+  const manifest = await buildImage({ agent: await helloAgent(), out: dir, compress: false, ort: ortSource, flavour, log: () => {} });
   return { dir, manifest };
 }
 
