@@ -28,6 +28,10 @@ pathlib.Path("results/out.txt").write_text(data.upper())
 const pyUnavailable = await pythonRunner.unavailable();
 const pyOutcome = await pythonRunner.run(py.spec("python", { limits: { timeoutMs: 120_000 } }));
 
+// venv with pip (ensurepip from Debian's wheels), as the python runner makes one for a requirements file.
+const pipCheck = Bun.spawnSync(["/bin/sh", "-c", "python3 -m venv /tmp/pipvenv && /tmp/pipvenv/bin/python -m pip --version"], { stdout: "pipe", stderr: "pipe" });
+const pip = `${pipCheck.exitCode} ${pipCheck.stdout.toString().trim()} ${pipCheck.stderr.toString().trim().split("\n").at(-1)}`;
+
 const script = `echo "net: $(tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' ' | tr '\\n' ' ')"
 echo "mem: $(cat /sys/fs/cgroup/memory.max 2>&1)"
 echo "uid: $(id -u)"
@@ -42,6 +46,7 @@ const read = async (p: string) => Bun.file(p).text().catch((e: Error) => `(${e.m
 const report = {
   engineMs,
   engineDown,
+  pip,
   python: { unavailable: pyUnavailable, outcome: pyOutcome, logs: py.logs, result: await read(`${py.resultsDir}/out.txt`) },
   docker: { outcome: dkOutcome, logs: dk.logs, result: await read(`${dk.resultsDir}/out.txt`) },
 };
