@@ -9,11 +9,10 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { measureLaunch } from "../manager/measurement.ts";
-import type { VmInfo } from "../manager/backend.ts";
 import { BUSYBOX, buildImageTar } from "../runtime/runners/image-fixture.ts";
 import { ROOT, runIrisWorkflow } from "../scripts/iris-workflow.ts";
 import { ensureBuilt, haveDpkg, haveQemu } from "./support/guest-image.ts";
+import { launchedVm } from "./support/launched-vm.ts";
 
 const imageOut = join(ROOT, "images", "out");
 const workDir = mkdtempSync(join(tmpdir(), "cocos-e2ef-"));
@@ -68,13 +67,7 @@ describe.skipIf(!haveQemu || !haveDpkg)("full flavour in QEMU VMs under TCG (nee
         // Before the uploads: pin the measurement computed from image.json alone into the policy the
         // uploads verify the VM's evidence against (they fail if the evidence carries another one).
         probe: async (id, env, run) => {
-          const stateDir = join(workDir, "manager-state");
-          const info = readdirSync(stateDir)
-            .filter((f) => f.endsWith(".json"))
-            .map((f) => JSON.parse(readFileSync(join(stateDir, f), "utf8")) as VmInfo)
-            .find((v) => v.computationId === id)!;
-          const x = info.extra as { kernel: string; initrd: string; cmdline: string };
-          const booted = Buffer.from((await measureLaunch({ kernel: x.kernel, initrd: x.initrd, cmdline: x.cmdline })).measurement).toString("hex");
+          const { boot: x, measurement: booted } = await launchedVm(join(workDir, "manager-state"), id);
           const imageJson = join(imageOut, "image.json");
           const base = (JSON.parse(readFileSync(imageJson, "utf8")) as { flavours: { full: { measurement_inputs: { cmdline: string } } } }).flavours.full.measurement_inputs.cmdline;
           const settings = x.cmdline.startsWith(`${base} `) ? x.cmdline.slice(base.length + 1) : `(cmdline does not start with the image's: ${x.cmdline})`;

@@ -12,8 +12,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { buildImage } from "../images/build.ts";
 import { ensureBuilt } from "./support/guest-image.ts";
+import { launchedVm } from "./support/launched-vm.ts";
 import { ROOT, runIrisWorkflow } from "../scripts/iris-workflow.ts";
-import { measureLaunch } from "../manager/measurement.ts";
 import { Listeners, type VmBackend, type VmExit, type VmInfo, type VmOutput, type VmStartSpec } from "../manager/backend.ts";
 import { loadManagerConfig } from "../manager/config.ts";
 import { createLogger } from "../manager/log.ts";
@@ -60,15 +60,9 @@ describe.skipIf(!haveQemu || !haveDpkg)("Iris workflow in a QEMU VM under TCG (n
         probe: async (id, env, run) => {
           if (id !== "iris-train") return;
           // The VM the manager launched, as recorded in its state dir.
-          const stateDir = join(workDir, "manager-state");
-          const info = readdirSync(stateDir)
-            .filter((f) => f.endsWith(".json"))
-            .map((f) => JSON.parse(readFileSync(join(stateDir, f), "utf8")) as VmInfo)
-            .find((v) => v.computationId === id)!;
-          const x = info.extra as { kernel: string; initrd: string; cmdline: string };
-          const m = await measureLaunch({ kernel: x.kernel, initrd: x.initrd, cmdline: x.cmdline });
+          const { info, boot: x, measurement } = await launchedVm(join(workDir, "manager-state"), id);
           const policy = JSON.parse(readFileSync(env.AGENT_GRPC_ATTESTATION_POLICY!, "utf8"));
-          probes.measurement = `${Buffer.from(policy.policy.measurement, "base64").toString("hex")} ${Buffer.from(m.measurement).toString("hex")}`;
+          probes.measurement = `${Buffer.from(policy.policy.measurement, "base64").toString("hex")} ${measurement}`;
           probes.hostData = `${Buffer.from(policy.policy.host_data, "base64").toString("hex")} ${info.manifestHash}`;
           probes.cmdline = x.cmdline;
           probes.initrd = x.initrd;
