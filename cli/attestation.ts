@@ -162,13 +162,14 @@ export function registerAttestationCommands(program: Command, ctx: CliContext, a
     .argument("[policy_file]", "policy JSON to rewrite")
     .option("--image <image.json>", "compute the measurement of this guest image (images/out/image.json) booted by the manager's QEMU backend")
     .option("--append <settings>", "with --image: the cocos.* settings the manager appends to the image's kernel command line (they are measured)", "")
-    .action(async (a: string | undefined, b: string | undefined, o: { image?: string; append: string }) => {
+    .option("--flavour <name>", "with --image: the image flavour the manager boots (minimal or full, MANAGER_QEMU_IMAGE_FLAVOUR)", "minimal")
+    .action(async (a: string | undefined, b: string | undefined, o: { image?: string; append: string; flavour: string }) => {
       let m = a;
       let f = b;
       if (o.image) {
         if (b !== undefined) throw new CliError("policy measurement --image takes at most one argument, the policy file");
         const { imageMeasurement } = await import("./image-measurement.ts");
-        m = Buffer.from(imageMeasurement(resolve(ctx.cwd, o.image), o.append).measurement).toString("hex");
+        m = Buffer.from(imageMeasurement(resolve(ctx.cwd, o.image), o.append, o.flavour).measurement).toString("hex");
         f = a;
         if (f === undefined) return ctx.out(m);
       }

@@ -9,6 +9,7 @@ import { extractDeb, fetchDeb, kernelPackage } from "./debian.ts";
 import { extractVmlinux, resolveModules } from "./kernel.ts";
 import { sandboxFiles, SANDBOX_TOOLS } from "./native-sandbox.ts";
 import { ortFiles, type OrtFiles } from "./onnxruntime.ts";
+import { FLAVOURS, type Flavour, flavourFiles, initrdName } from "./flavours/index.ts";
 
 const here = import.meta.dir;
 const root = resolve(here, "..");
@@ -40,6 +41,8 @@ export interface BuildOptions {
   ort?: string | false;
   /** Experiments and tests: more files in the initramfs (bench/boot.ts's start-up variants). */
   extraEntries?: CpioEntry[];
+  /** minimal (default): Wasm and static binaries; full: also Python 3 and Podman (images/flavours/). */
+  flavour?: Flavour;
   log?: (msg: string) => void;
 }
 
@@ -48,6 +51,23 @@ export interface FileDigest {
   size: number;
   sha256: string;
   sha3_256: string;
+}
+
+/** What a launch measurement covers: the booted kernel and initrd plus the full command line. */
+export interface MeasurementInputs {
+  kernel: string;
+  kernel_sha256: string;
+  initrd: string;
+  initrd_sha256: string;
+  cmdline: string;
+  note: string;
+}
+
+/** One flavour's initramfs: its files, the packages it adds to the minimal image's, its measurement. */
+export interface FlavourManifest {
+  initramfs: { cpio: FileDigest; zstd?: FileDigest & { level: number }; entries: number };
+  packages: Record<string, string>;
+  measurement_inputs: MeasurementInputs;
 }
 
 export interface ImageManifest {
@@ -63,7 +83,9 @@ export interface ImageManifest {
   modules_missing: string[];
   cmdline: string;
   /** What a launch measurement covers: the booted kernel and initrd plus the full command line. */
-  measurement_inputs: { kernel: string; kernel_sha256: string; initrd: string; initrd_sha256: string; cmdline: string; note: string };
+  measurement_inputs: MeasurementInputs;
+  /** Per flavour (the top-level initramfs/packages/measurement_inputs are the minimal one's). */
+  flavours: Partial<Record<Flavour, FlavourManifest>>;
   mtime: number;
 }
 
@@ -181,6 +203,8 @@ export async function buildImage(opts: BuildOptions = {}): Promise<ImageManifest
     ...(opts.extraEntries ?? []),
   ];
   const cpio = concat(writeCpio(entries, mtime));
+  const flavour = opts.flavour ?? "minimal";
+  const extra = flavour === "minimal" ? null : flavourFiles(flavour, cache, offline, entries);
 
   // Baseline for bench/boot.ts: same kernel, busybox only, prints a marker and powers off.
   const marker = enc.encode(
@@ -194,34 +218,54 @@ export async function buildImage(opts: BuildOptions = {}): Promise<ImageManifest
     renameSync(tmp, join(out, name));
     return digest(name, data);
   };
+  /** A flavour's initramfs written out, with its zstd copy unless --no-compress. */
+  const initramfsOf = (name: string, data: Uint8Array, count: number): FlavourManifest["initramfs"] => {
+    const written: FlavourManifest["initramfs"] = { cpio: write(name, data), entries: count };
+    if (opts.compress ?? true) {
+      log(`zstd -${ZSTD_LEVEL} of ${data.length} bytes`);
+      written.zstd = { ...write(`${name}.zst`, Bun.zstdCompressSync(data, { level: ZSTD_LEVEL })), level: ZSTD_LEVEL };
+    } else {
+      rmSync(join(out, `${name}.zst`), { force: true }); // would no longer match the cpio
+    }
+    return written;
+  };
+  const kernel = { package: kpkg, deb: basename(kdeb), version, vmlinux: write("vmlinux", vmlinux), bzImage: write("bzImage", bzImage) };
+  const measured = (initrd: FileDigest): MeasurementInputs => ({
+    kernel: "vmlinux",
+    kernel_sha256: kernel.vmlinux.sha256,
+    initrd: initrd.file,
+    initrd_sha256: initrd.sha256,
+    cmdline: DEFAULT_CMDLINE,
+    note: "the manager appends per-VM cocos.* settings to cmdline; the measurement covers the full command line it passes",
+  });
+  const initramfs = initramfsOf("initramfs.cpio", cpio, entries.length);
+  const packages = { kernel: basename(kdeb), libc6: basename(libcDeb), "busybox-static": basename(bbDeb), ...sandbox.packages };
+  const minimal: FlavourManifest = { initramfs, packages, measurement_inputs: measured(initramfs.cpio) };
   const manifest: ImageManifest = {
     schema: "cocos-image/v1",
-    kernel: { package: kpkg, deb: basename(kdeb), version, vmlinux: write("vmlinux", vmlinux), bzImage: write("bzImage", bzImage) },
-    initramfs: { cpio: write("initramfs.cpio", cpio), entries: entries.length },
+    kernel,
+    initramfs,
     baseline: { cpio: write("initramfs-busybox.cpio", baseline) },
     agent: digest(basename(agentPath), agent),
     ...(ort.entries.length ? { onnxruntime: ort.entries.map((e) => digest(e.path, e.data)) } : {}),
-    packages: { kernel: basename(kdeb), libc6: basename(libcDeb), "busybox-static": basename(bbDeb), ...sandbox.packages },
+    packages,
     modules: modules.map((m) => m.name),
     modules_missing: missing,
     cmdline: DEFAULT_CMDLINE,
-    measurement_inputs: {
-      kernel: "vmlinux",
-      kernel_sha256: "",
-      initrd: "initramfs.cpio",
-      initrd_sha256: "",
-      cmdline: DEFAULT_CMDLINE,
-      note: "the manager appends per-VM cocos.* settings to cmdline; the measurement covers the full command line it passes",
-    },
+    measurement_inputs: minimal.measurement_inputs,
+    flavours: { minimal },
     mtime,
   };
-  manifest.measurement_inputs.kernel_sha256 = manifest.kernel.vmlinux.sha256;
-  manifest.measurement_inputs.initrd_sha256 = manifest.initramfs.cpio.sha256;
-  if (opts.compress ?? true) {
-    log(`zstd -${ZSTD_LEVEL} of ${cpio.length} bytes`);
-    manifest.initramfs.zstd = { ...write("initramfs.cpio.zst", Bun.zstdCompressSync(cpio, { level: ZSTD_LEVEL })), level: ZSTD_LEVEL };
-  } else {
-    rmSync(join(out, "initramfs.cpio.zst"), { force: true }); // would no longer match initramfs.cpio
+  for (const f of FLAVOURS) {
+    if (f === "minimal" || f === flavour) continue;
+    // A build without this flavour must not leave files image.json no longer describes.
+    for (const suffix of ["", ".zst"]) rmSync(join(out, `${initrdName(f)}${suffix}`), { force: true });
+  }
+  if (extra) {
+    const all = [...entries, ...extra.entries];
+    const f = initramfsOf(initrdName(flavour), concat(writeCpio(all, mtime)), all.length);
+    manifest.flavours[flavour] = { initramfs: f, packages: { ...packages, ...extra.packages }, measurement_inputs: measured(f.cpio) };
+    log(`${flavour} flavour: initramfs ${f.cpio.size} bytes${f.zstd ? `, zstd ${f.zstd.size}` : ""}`);
   }
   await Bun.write(join(out, "image.json"), JSON.stringify(manifest, null, 2) + "\n");
   log(`initramfs ${cpio.length} bytes${manifest.initramfs.zstd ? `, zstd ${manifest.initramfs.zstd.size}` : ""}; wrote ${out}/image.json`);
@@ -238,10 +282,17 @@ if (import.meta.main) {
       "no-compress": { type: "boolean", default: false },
       // An image without ONNX Runtime (no wasi-nn in the guest), about 14 MB smaller compressed.
       "no-nn": { type: "boolean", default: false },
+      // minimal (default) or full (+ Python 3 and Podman; images/flavours/).
+      flavour: { type: "string", default: "minimal" },
     },
   });
+  const flavour = values.flavour as Flavour;
+  if (!FLAVOURS.includes(flavour)) {
+    console.error(`images: --flavour: expected one of ${FLAVOURS.join(", ")}, got ${JSON.stringify(values.flavour)}`);
+    process.exit(2);
+  }
   const ort = values["no-nn"] ? false : undefined;
-  buildImage({ agent: values.agent, out: values.out, cache: values.cache, offline: values.offline, compress: !values["no-compress"], ort }).catch((e) => {
+  buildImage({ agent: values.agent, out: values.out, cache: values.cache, offline: values.offline, compress: !values["no-compress"], ort, flavour }).catch((e) => {
     console.error(`images: ${e instanceof Error ? e.message : e}`);
     process.exit(1);
   });

@@ -103,6 +103,11 @@ export AGENT_BOOT_MARKS=1
 # still compile; WebAssembly has its own tiers and is not affected.
 export BUN_JSC_thresholdForJITAfterWarmUp=100000 BUN_JSC_thresholdForJITSoon=100000
 
+# flavour: begin. A flavour's own start-up (the full one: Podman's API service for the docker
+# runner, images/flavours/full-init.sh); absent from the minimal image.
+[ -f /etc/cocos/flavour.sh ] && . /etc/cocos/flavour.sh
+# flavour: end
+
 cd /cocos
 log "starting agent, uptime $(cut -d' ' -f1 /proc/uptime)s"
 /bin/cocos-agent &

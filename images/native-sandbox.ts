@@ -87,9 +87,8 @@ export interface SandboxFiles {
   packages: Record<string, string>;
 }
 
-/** Cpio entries for the tools and their libraries; `provided` are sonames the image already has (glibc);
- *  `alsoNeeded` are sonames other files of the image need (ONNX Runtime's), resolved the same way. */
-export function sandboxFiles(cache: string, offline: boolean, provided: readonly string[], alsoNeeded: readonly string[] = []): SandboxFiles {
+/** Unpacks Debian packages on first use (fetching them unless offline) and records the .deb of each. */
+export function packageRoots(cache: string, offline: boolean): { root: (pkg: string) => string; packages: Record<string, string> } {
   const packages: Record<string, string> = {};
   const roots = new Map<string, string>();
   const root = (pkg: string) => {
@@ -102,6 +101,40 @@ export function sandboxFiles(cache: string, offline: boolean, provided: readonly
     }
     return dir;
   };
+  return { root, packages };
+}
+
+/**
+ * Cpio entries (lib/x86_64-linux-gnu/<soname>) for the `pending` sonames and, transitively, the ones
+ * they need; `done` holds the sonames already in the image (and is extended). `table` maps each
+ * soname to its Debian package; an unmapped one is an error, so a new dependency is never guessed.
+ */
+export function libraryEntries(
+  root: (pkg: string) => string,
+  pending: string[],
+  done: Set<string>,
+  table: Readonly<Record<string, string>> = LIBRARY_PACKAGES,
+  tableName = "LIBRARY_PACKAGES (images/native-sandbox.ts)",
+): CpioEntry[] {
+  const entries: CpioEntry[] = [];
+  while (pending.length) {
+    const soname = pending.shift()!;
+    if (done.has(soname)) continue;
+    done.add(soname);
+    const pkg = table[soname];
+    if (!pkg) throw new Error(`the image needs ${soname}, which ${tableName} does not map to a package`);
+    const data = readInside(root(pkg), LIB_DIRS.map((d) => `${d}/${soname}`));
+    if (!data) throw new Error(`expected ${soname} in package ${pkg}, found none`);
+    entries.push({ path: `lib/x86_64-linux-gnu/${soname}`, type: "file", data, mode: 0o755 });
+    pending.push(...elfNeeded(data));
+  }
+  return entries;
+}
+
+/** Cpio entries for the tools and their libraries; `provided` are sonames the image already has (glibc);
+ *  `alsoNeeded` are sonames other files of the image need (ONNX Runtime's), resolved the same way. */
+export function sandboxFiles(cache: string, offline: boolean, provided: readonly string[], alsoNeeded: readonly string[] = []): SandboxFiles {
+  const { root, packages } = packageRoots(cache, offline);
   const entries: CpioEntry[] = [];
   const pending: string[] = [...alsoNeeded];
   for (const tool of SANDBOX_TOOLS) {
@@ -110,17 +143,6 @@ export function sandboxFiles(cache: string, offline: boolean, provided: readonly
     entries.push({ path: tool.path, type: "file", data, mode: 0o755 });
     pending.push(...elfNeeded(data));
   }
-  const done = new Set(provided);
-  while (pending.length) {
-    const soname = pending.shift()!;
-    if (done.has(soname)) continue;
-    done.add(soname);
-    const pkg = LIBRARY_PACKAGES[soname];
-    if (!pkg) throw new Error(`the image needs ${soname}, which LIBRARY_PACKAGES (images/native-sandbox.ts) does not map to a package`);
-    const data = readInside(root(pkg), LIB_DIRS.map((d) => `${d}/${soname}`));
-    if (!data) throw new Error(`expected ${soname} in package ${pkg}, found none`);
-    entries.push({ path: `lib/x86_64-linux-gnu/${soname}`, type: "file", data, mode: 0o755 });
-    pending.push(...elfNeeded(data));
-  }
+  entries.push(...libraryEntries(root, pending, new Set(provided)));
   return { entries, packages };
 }

@@ -47,12 +47,14 @@ export function programs(mode: BinMode | "auto" = "auto"): Programs {
   };
 }
 
-/** The manager runs in a scratch directory: point its QEMU backend at the repository's built image. */
+/** The manager runs in a scratch directory: point its QEMU backend at the repository's built image
+ *  (the initramfs of MANAGER_QEMU_IMAGE_FLAVOUR next to the kernel, unless one is given). */
 export function qemuEnv(env: Record<string, string | undefined> = process.env): Record<string, string> {
   const out = join(ROOT, "images", "out");
+  const rootfs = env.MANAGER_QEMU_DISK_IMG_ROOTFS_FILE;
   return {
     MANAGER_QEMU_DISK_IMG_KERNEL_FILE: env.MANAGER_QEMU_DISK_IMG_KERNEL_FILE || join(out, "vmlinux"),
-    MANAGER_QEMU_DISK_IMG_ROOTFS_FILE: env.MANAGER_QEMU_DISK_IMG_ROOTFS_FILE || join(out, "initramfs.cpio"),
+    ...(rootfs ? { MANAGER_QEMU_DISK_IMG_ROOTFS_FILE: rootfs } : {}),
   };
 }
 
@@ -160,6 +162,19 @@ export interface WorkflowOptions {
   probe?: (computationId: string, env: Record<string, string>, run: CliRunner) => Promise<void>;
   /** Adds a third computation: iris-nn.wasm serves the trained model.onnx through wasi-nn. */
   nn?: boolean;
+  /** Instead of the Iris computations: these, one VM each, in order (e.g. python and docker algorithms). */
+  computations?: WorkflowComputation[];
+  /** Further manager settings (e.g. MANAGER_QEMU_IMAGE_FLAVOUR). */
+  managerEnv?: Record<string, string>;
+}
+
+export interface WorkflowComputation {
+  id: string;
+  /** The algorithm file and its type (cocos-cli algo -a). */
+  algo: string;
+  algoType: "bin" | "python" | "wasm" | "docker";
+  args?: string[];
+  datasets: { path: string; name: string }[];
 }
 
 /** Runs cocos-cli as one party (its directory holds its key pair); never throws for a non-zero exit. */
@@ -172,6 +187,8 @@ export interface WorkflowResult {
   programs: Programs;
   /** The wasi-nn computation's answer (with `nn`). */
   nnPrediction?: string;
+  /** With `computations`: each one's results.zip entries, by computation id. */
+  results?: Record<string, Record<string, Uint8Array>>;
 }
 
 export async function runIrisWorkflow(o: WorkflowOptions): Promise<WorkflowResult> {
@@ -267,7 +284,8 @@ export async function runIrisWorkflow(o: WorkflowOptions): Promise<WorkflowResul
       MANAGER_GRPC_RECONNECT_INITIAL: "200ms",
       MANAGER_GRPC_RECONNECT_MAX: "1s",
       MANAGER_STOP_GRACE: "5s",
-      ...(o.backend === "qemu" ? qemuEnv() : {}),
+      ...(o.backend === "qemu" ? qemuEnv({ ...process.env, ...o.managerEnv }) : {}),
+      ...o.managerEnv,
     };
     const startManager = () => start("manager", [...progs.manager], managerEnv, o.workDir);
 
@@ -324,6 +342,8 @@ export async function runIrisWorkflow(o: WorkflowOptions): Promise<WorkflowResul
       return unzipSync(readFileSync(join(o.workDir, "consumer", `${id}.zip`)));
     };
 
+    if (o.computations) return await listed(o.computations);
+
     // ---------------------------------------------------------------- training
     say(`2. Control plane: computations server with the training manifest (algorithm hash, Iris.csv hash, three keys)`);
     server = serve("iris-train", await manifest("iris-train", wasmTrain, [{ path: iris, name: "Iris.csv" }]));
@@ -379,6 +399,23 @@ export async function runIrisWorkflow(o: WorkflowOptions): Promise<WorkflowResul
       if (!answer) throw new Error(`wasi-nn result has no results.txt (entries: ${Object.keys(nn).join(", ")})`);
       say(`11. Prediction through wasi-nn: ${Buffer.from(answer).toString().trim()}`);
       return Buffer.from(answer).toString().trim();
+    }
+
+    /** The given computations instead of Iris: each with its own manifest, VM and uploads. */
+    async function listed(computations: WorkflowComputation[]): Promise<WorkflowResult> {
+      const results: Record<string, Record<string, Uint8Array>> = {};
+      for (const c of computations) {
+        await server?.stop();
+        server = serve(c.id, await manifest(c.id, c.algo, c.datasets));
+        await server.waitFor(/listening at/, timeout);
+        manager ??= startManager();
+        say(`${c.id}: ${c.algoType} algorithm ${c.algo}`);
+        results[c.id] = await compute(c.id, async (env) => {
+          await cli("algo-provider", ["algo", c.algo, "private.pem", "-a", c.algoType, ...(c.args ?? []).flatMap((a) => ["--args", a])], env);
+          for (const d of c.datasets) await cli("data-provider", ["data", d.path, "private.pem"], env);
+        });
+      }
+      return { prediction: "", trainMetrics: "", serverLines: [...server!.lines], programs: progs, results };
     }
   } finally {
     // Stop every VM through the manager's API, then the programs; kill leftovers from the state dir.

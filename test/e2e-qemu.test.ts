@@ -6,14 +6,14 @@
 // Also host-channel faults at the manager (a guest's malformed frames, a flooding guest), with the
 // guest side played over the same Unix sockets QEMU's chardevs expose.
 import { afterAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import * as net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { build } from "../scripts/build.ts";
 import { buildImage } from "../images/build.ts";
+import { ensureBuilt } from "./support/guest-image.ts";
+import { launchedVm } from "./support/launched-vm.ts";
 import { ROOT, runIrisWorkflow } from "../scripts/iris-workflow.ts";
-import { measureLaunch } from "../manager/measurement.ts";
 import { Listeners, type VmBackend, type VmExit, type VmInfo, type VmOutput, type VmStartSpec } from "../manager/backend.ts";
 import { loadManagerConfig } from "../manager/config.ts";
 import { createLogger } from "../manager/log.ts";
@@ -27,7 +27,6 @@ import { toHex } from "../protocol/hash.ts";
 
 const haveQemu = Bun.which("qemu-system-x86_64") !== null;
 const haveDpkg = Bun.which("dpkg-deb") !== null && Bun.which("apt-get") !== null;
-const dist = join(ROOT, "dist");
 const imageOut = join(ROOT, "images", "out");
 
 const temps: string[] = [];
@@ -39,16 +38,6 @@ const temp = (prefix: string) => {
 afterAll(() => {
   for (const d of temps.splice(0)) rmSync(d, { recursive: true, force: true });
 });
-
-/** dist/ binaries and images/out as CI has them: built here when missing or older than the agent. */
-async function ensureBuilt(): Promise<void> {
-  const bins = ["cocos-agent", "cocos-manager", "cocos-cli"];
-  if (!bins.every((b) => existsSync(join(dist, b)))) await build();
-  const initrd = join(imageOut, "initramfs.cpio");
-  const stale = !existsSync(initrd) || !existsSync(join(imageOut, "vmlinux")) || statSync(initrd).mtimeMs < statSync(join(dist, "cocos-agent")).mtimeMs;
-  // Uncompressed only: the boot uses initramfs.cpio, and zstd -17 would add minutes.
-  if (stale) await buildImage({ compress: false, log: () => {} });
-}
 
 describe.skipIf(!haveQemu || !haveDpkg)("Iris workflow in a QEMU VM under TCG (needs qemu-system-x86_64, dpkg-deb, apt-get)", () => {
   test(
@@ -71,15 +60,9 @@ describe.skipIf(!haveQemu || !haveDpkg)("Iris workflow in a QEMU VM under TCG (n
         probe: async (id, env, run) => {
           if (id !== "iris-train") return;
           // The VM the manager launched, as recorded in its state dir.
-          const stateDir = join(workDir, "manager-state");
-          const info = readdirSync(stateDir)
-            .filter((f) => f.endsWith(".json"))
-            .map((f) => JSON.parse(readFileSync(join(stateDir, f), "utf8")) as VmInfo)
-            .find((v) => v.computationId === id)!;
-          const x = info.extra as { kernel: string; initrd: string; cmdline: string };
-          const m = await measureLaunch({ kernel: x.kernel, initrd: x.initrd, cmdline: x.cmdline });
+          const { info, boot: x, measurement } = await launchedVm(join(workDir, "manager-state"), id);
           const policy = JSON.parse(readFileSync(env.AGENT_GRPC_ATTESTATION_POLICY!, "utf8"));
-          probes.measurement = `${Buffer.from(policy.policy.measurement, "base64").toString("hex")} ${Buffer.from(m.measurement).toString("hex")}`;
+          probes.measurement = `${Buffer.from(policy.policy.measurement, "base64").toString("hex")} ${measurement}`;
           probes.hostData = `${Buffer.from(policy.policy.host_data, "base64").toString("hex")} ${info.manifestHash}`;
           probes.cmdline = x.cmdline;
           probes.initrd = x.initrd;

@@ -70,6 +70,27 @@ describe("cocos-cli policy measurement --image", () => {
     expect(JSON.parse(readFileSync(policy, "utf8")).policy.measurement).toBe(Buffer.from(expected).toString("base64"));
   });
 
+  test("--flavour full: the full flavour's own initramfs and inputs; a host booting the other flavour gives another value", async () => {
+    const min = image("fm");
+    const full = image("ff", "kernel bytes", "full initrd bytes");
+    const flavoured = (f: string) => ({ measurement_inputs: JSON.parse(readFileSync(f, "utf8")).measurement_inputs });
+    const json = join(dir, "flavours.json");
+    const minimal = flavoured(min.json);
+    writeFileSync(json, JSON.stringify({ schema: "cocos-image/v1", cmdline: CMDLINE, ...minimal, flavours: { minimal, full: flavoured(full.json) } }));
+    const hex = async (files: { kernel: string; initrd: string }) =>
+      Buffer.from((await measureLaunch({ ...files, cmdline: `${CMDLINE} ${SETTINGS}` })).measurement).toString("hex");
+    const pinnedFull = (await cli(["policy", "measurement", "--image", json, "--flavour", "full", "--append", SETTINGS])).out[0];
+    expect(pinnedFull).toBe(await hex(full));
+    expect((await cli(["policy", "measurement", "--image", json, "--append", SETTINGS])).out[0]).toBe(await hex(min));
+    expect(await hex(min)).not.toBe(pinnedFull);
+    const onlyMinimal = join(dir, "only-minimal.json");
+    writeFileSync(onlyMinimal, JSON.stringify({ ...minimal, flavours: { minimal } }));
+    const r = await cli(["policy", "measurement", "--image", onlyMinimal, "--flavour", "full"]);
+    expect(r.code).not.toBe(0);
+    expect(r.err).toContain("expected the full flavour in \"flavours\", found only minimal (build it with `bun run images -- --flavour full`)");
+    expect((await cli(["policy", "measurement", "--image", min.json, "--flavour", "full"])).err).toContain('expected a "flavours" section with the full flavour, found none');
+  });
+
   test("bad input: clear errors saying what was expected and what arrived", async () => {
     const notJson = join(dir, "bad.json");
     writeFileSync(notJson, "{");

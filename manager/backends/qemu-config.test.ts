@@ -1,7 +1,12 @@
 import { describe, expect, test } from "bun:test";
 import { DEFAULT_CMDLINE, KERNEL_CMDLINE_MAX, agentEnvToCmdline, buildQemuArgs, checkArgv, checkKernelCmdline, kvmUsable, loadQemuConfig, type VmLaunch } from "./qemu-config.ts";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { FLAVOUR_INITRD, IMAGE_FLAVOURS } from "./qemu-config.ts";
 import { QemuBackend } from "./qemu.ts";
 import { DEFAULT_CMDLINE as IMAGE_CMDLINE } from "../../images/build.ts";
+import { FLAVOURS, initrdName } from "../../images/flavours/index.ts";
 
 const noProbe = { kvm: () => false, vhostVsock: () => false };
 const launch = (over: Partial<VmLaunch> = {}): VmLaunch => ({
@@ -65,6 +70,31 @@ describe("QEMU configuration", () => {
     expect(kvmUsable("flags\t\t: fpu sse2 avx2 hypervisor\n", "/dev/null")).toBe(false);
     expect(kvmUsable("flags\t\t: fpu svm avx2\n", "/dev/null")).toBe(true);
     expect(kvmUsable("flags\t\t: fpu vmx\n", "/nonexistent/kvm")).toBe(false);
+  });
+
+  test("MANAGER_QEMU_IMAGE_FLAVOUR picks that flavour's initramfs (the image builder's names); an explicit file wins", () => {
+    expect(IMAGE_FLAVOURS).toEqual([...FLAVOURS]);
+    for (const f of IMAGE_FLAVOURS) expect(FLAVOUR_INITRD[f]).toBe(initrdName(f));
+    expect(loadQemuConfig({}, "/repo", noProbe).imageFlavour).toBe("minimal");
+    const full = loadQemuConfig({ MANAGER_QEMU_IMAGE_FLAVOUR: "full" }, "/repo", noProbe);
+    expect([full.imageFlavour, full.initrdFile]).toEqual(["full", "/repo/images/out/initramfs-full.cpio"]);
+    expect(loadQemuConfig({ MANAGER_QEMU_IMAGE_FLAVOUR: "full", MANAGER_QEMU_DISK_IMG_ROOTFS_FILE: "/x/my.cpio" }, "/repo", noProbe).initrdFile).toBe("/x/my.cpio");
+    // Next to a kernel elsewhere (a copied image folder).
+    expect(loadQemuConfig({ MANAGER_QEMU_IMAGE_FLAVOUR: "full", MANAGER_QEMU_DISK_IMG_KERNEL_FILE: "/img/vmlinux" }, "/repo", noProbe).initrdFile).toBe("/img/initramfs-full.cpio");
+    expect(() => loadQemuConfig({ MANAGER_QEMU_IMAGE_FLAVOUR: "python" }, "/r", noProbe)).toThrow('MANAGER_QEMU_IMAGE_FLAVOUR: expected minimal or full, got "python"');
+  });
+
+  test.skipIf(!Bun.which("qemu-system-x86_64"))("a full flavour that was not built: the error names the missing file and the command that builds it", () => {
+    const dir = mkdtempSync(join(tmpdir(), "cocos-flv-"));
+    writeFileSync(join(dir, "vmlinux"), "kernel");
+    writeFileSync(join(dir, "initramfs.cpio"), "minimal only");
+    const env = { MANAGER_QEMU_DISK_IMG_KERNEL_FILE: join(dir, "vmlinux"), MANAGER_QEMU_BIOS: "seabios" };
+    const be = (over: Record<string, string>) => new QemuBackend({ vmsDir: dir, config: loadQemuConfig({ ...env, ...over }, dir, noProbe) });
+    expect(() => be({ MANAGER_QEMU_IMAGE_FLAVOUR: "full" }).preflight()).toThrow(
+      `guest initramfs not found: expected a file at ${dir}/initramfs-full.cpio (MANAGER_QEMU_DISK_IMG_ROOTFS_FILE, MANAGER_QEMU_IMAGE_FLAVOUR=full); build the guest image with \`bun run images -- --flavour full\``,
+    );
+    expect(() => be({ MANAGER_QEMU_DISK_IMG_ROOTFS_FILE: join(dir, "initramfs.cpio") }).preflight()).not.toThrow();
+    rmSync(dir, { recursive: true, force: true });
   });
 
   test("bad values are refused with what was expected", () => {

@@ -9,6 +9,12 @@ export type Accel = "kvm" | "tcg";
 export type ChannelMode = "virtio-serial" | "vsock";
 /** none = direct kernel boot through QEMU's own loader (PVH vmlinux, fastest); ovmf = pflash UEFI. */
 export type Firmware = "none" | "ovmf";
+/** Guest image flavour (images/flavours/): minimal = Wasm and static binaries; full = also Python 3
+ *  and Podman for `python` and `docker` algorithms. Each is its own initramfs with its own measurement. */
+export type ImageFlavour = "minimal" | "full";
+export const IMAGE_FLAVOURS: readonly ImageFlavour[] = ["minimal", "full"];
+/** Each flavour's initramfs in the image folder (images/flavours/index.ts initrdName writes the same). */
+export const FLAVOUR_INITRD: Readonly<Record<ImageFlavour, string>> = { minimal: "initramfs.cpio", full: "initramfs-full.cpio" };
 
 export interface QemuConfig {
   binPath: string;
@@ -40,6 +46,8 @@ export interface QemuConfig {
   hostFwdRange: [number, number];
   virtioNet: { disableLegacy: string; iommuPlatform: string; addr: string; romfile: string };
   kernelFile: string;
+  /** MANAGER_QEMU_IMAGE_FLAVOUR: which flavour's initramfs initrdFile defaults to. */
+  imageFlavour: ImageFlavour;
   initrdFile: string;
   kernelCmdline: string;
   sevId: string;
@@ -134,6 +142,10 @@ export function loadQemuConfig(env: Env = process.env, cwd = process.cwd(), prob
   // MANAGER_QEMU_BIOS: auto (qboot when installed), seabios (QEMU's default), or a firmware file.
   const biosText = str(env, "MANAGER_QEMU_BIOS", "auto");
   const channelText = str(env, "MANAGER_QEMU_CHANNEL", "auto");
+  // The run request carries no algorithm type (it arrives with the upload, after boot), so the
+  // flavour is the operator's choice; an explicit MANAGER_QEMU_DISK_IMG_ROOTFS_FILE still wins.
+  const imageFlavour = str(env, "MANAGER_QEMU_IMAGE_FLAVOUR", "minimal") as ImageFlavour;
+  if (!IMAGE_FLAVOURS.includes(imageFlavour)) throw new Error(`MANAGER_QEMU_IMAGE_FLAVOUR: expected ${IMAGE_FLAVOURS.join(" or ")}, got ${JSON.stringify(imageFlavour)}`);
   let channel: ChannelMode;
   if (channelText === "auto") channel = probe.vhostVsock() ? "vsock" : "virtio-serial";
   else if (channelText === "vsock" || channelText === "virtio-serial") channel = channelText;
@@ -181,7 +193,9 @@ export function loadQemuConfig(env: Env = process.env, cwd = process.cwd(), prob
       romfile: env.MANAGER_QEMU_VIRTIO_NET_PCI_ROMFILE ?? "",
     },
     kernelFile,
-    initrdFile: resolve(cwd, str(env, "MANAGER_QEMU_DISK_IMG_ROOTFS_FILE", "images/out/initramfs.cpio")),
+    imageFlavour,
+    // The flavour's initramfs lies next to the kernel (images/out/ unless the kernel is elsewhere).
+    initrdFile: resolve(cwd, str(env, "MANAGER_QEMU_DISK_IMG_ROOTFS_FILE", join(dirname(kernelFile), FLAVOUR_INITRD[imageFlavour]))),
     kernelCmdline: str(env, "MANAGER_QEMU_KERNEL_CMDLINE", defaultCmdline(kernelFile)),
     sevId: str(env, "MANAGER_QEMU_SEV_ID", "sev0"),
     sevCbitPos: int(env, "MANAGER_QEMU_SEV_CBITPOS", 51),

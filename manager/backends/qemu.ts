@@ -75,6 +75,11 @@ function needFile(path: string, what: string, envName: string, hint = "build the
   if (!existsSync(path) || !statSync(path).isFile()) throw new Error(`${what} not found: expected a file at ${path} (${envName}); ${hint}`);
 }
 
+/** The command that builds a flavour's image. */
+export function buildCommand(flavour: QemuConfig["imageFlavour"]): string {
+  return flavour === "minimal" ? "bun run images" : `bun run images -- --flavour ${flavour}`;
+}
+
 export class QemuBackend implements VmBackend {
   readonly name = "qemu";
   readonly config: QemuConfig;
@@ -109,7 +114,7 @@ export class QemuBackend implements VmBackend {
       exe = sudo;
     }
     needFile(c.kernelFile, "guest kernel", "MANAGER_QEMU_DISK_IMG_KERNEL_FILE");
-    needFile(c.initrdFile, "guest initramfs", "MANAGER_QEMU_DISK_IMG_ROOTFS_FILE");
+    needFile(c.initrdFile, "guest initramfs", `MANAGER_QEMU_DISK_IMG_ROOTFS_FILE, MANAGER_QEMU_IMAGE_FLAVOUR=${c.imageFlavour}`, `build the guest image with \`${buildCommand(c.imageFlavour)}\``);
     if (c.firmware === "none" && c.bios) needFile(c.bios, "guest firmware", "MANAGER_QEMU_BIOS", "set MANAGER_QEMU_BIOS=seabios for QEMU's default");
     if (c.firmware === "ovmf") needFile(c.ovmfCode.file, "OVMF firmware", "MANAGER_QEMU_OVMF_CODE_FILE");
     if (c.firmware === "ovmf" && !c.enableSevSnp) needFile(c.ovmfVars.file, "OVMF variable store", "MANAGER_QEMU_OVMF_VARS_FILE");

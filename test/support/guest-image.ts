@@ -1,9 +1,11 @@
 // Builds (once per test process) a guest image around a tiny compiled Bun program, so image and
 // QEMU tests do not wait for dist/cocos-agent. The .deb cache is the repo's images/cache.
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { buildImage, type ImageManifest } from "../../images/build.ts";
+import { type Flavour, initrdName } from "../../images/flavours/index.ts";
+import { build } from "../../scripts/build.ts";
 
 export const repoRoot = resolve(import.meta.dir, "../..");
 const made: string[] = [];
@@ -36,9 +38,9 @@ export function helloAgent(): Promise<string> {
 /** ONNX Runtime as `bun run build` copies it to dist/onnxruntime, taken from its source (no dist/ needed). */
 export const ortSource = join(repoRoot, "node_modules/onnxruntime-node/bin/napi-v6", process.platform, process.arch);
 
-export async function buildHelloImage(): Promise<{ dir: string; manifest: ImageManifest }> {
+export async function buildHelloImage(flavour: Flavour = "minimal"): Promise<{ dir: string; manifest: ImageManifest }> {
   const dir = tempDir("cocos-img-");
-  const manifest = await buildImage({ agent: await helloAgent(), out: dir, compress: false, ort: ortSource, log: () => {} });
+  const manifest = await buildImage({ agent: await helloAgent(), out: dir, compress: false, ort: ortSource, flavour, log: () => {} });
   return { dir, manifest };
 }
 
@@ -51,3 +53,28 @@ export function helloImage(): Promise<{ dir: string; manifest: ImageManifest }> 
 /** True when this machine can build and boot images (Debian tooling and QEMU present). */
 export const haveDpkg = Bun.which("dpkg-deb") !== null && Bun.which("apt-get") !== null;
 export const haveQemu = Bun.which("qemu-system-x86_64") !== null;
+
+/**
+ * dist/ binaries and images/out as CI has them: built here when missing, older than the agent, or
+ * (for a flavour other than minimal) when image.json does not describe that flavour.
+ */
+export async function ensureBuilt(flavour: Flavour = "minimal"): Promise<void> {
+  const dist = join(repoRoot, "dist");
+  const imageOut = join(repoRoot, "images", "out");
+  if (!["cocos-agent", "cocos-manager", "cocos-cli"].every((b) => existsSync(join(dist, b)))) await build();
+  const initrd = join(imageOut, initrdName(flavour));
+  const described = (): boolean => {
+    try {
+      return flavour in (JSON.parse(readFileSync(join(imageOut, "image.json"), "utf8")) as ImageManifest).flavours;
+    } catch {
+      return false;
+    }
+  };
+  const stale =
+    !existsSync(initrd) ||
+    !existsSync(join(imageOut, "vmlinux")) ||
+    statSync(initrd).mtimeMs < statSync(join(dist, "cocos-agent")).mtimeMs ||
+    (flavour !== "minimal" && !described());
+  // Uncompressed only: the boot uses the .cpio, and zstd -17 would add minutes.
+  if (stale) await buildImage({ compress: false, flavour, log: () => {} });
+}
