@@ -1,5 +1,6 @@
-// agent.AgentService over grpc-js, plus grpc.health.v1 ("agent" → SERVING). Order of checks on every
-// upload: authentication, state, then content; nothing is stored before all checks passed.
+// agent.AgentService over grpc-js, plus grpc.health.v1 ("agent" → SERVING). Uploads only pass their
+// messages to the computation's input session (input-session.ts), which runs every check in order:
+// authentication, state, then content; nothing is stored before all checks passed.
 import * as grpc from "@grpc/grpc-js";
 import type { Http2Server } from "node:http2";
 import { bytesChunks, fileChunks } from "../protocol/chunks.ts";
@@ -7,10 +8,10 @@ import { AgentServiceDef, HealthServiceDef } from "../protocol/proto.ts";
 import { padReportData, type Evidence, type EvidenceProvider } from "../attestation/providers/types.ts";
 import { signedEvidence } from "../attestation/report-data.ts";
 import { AgentError, failedPrecondition, internal, invalidArgument } from "./errors.ts";
-import { Computation, METHOD_ALGO, METHOD_DATA, METHOD_RESULT } from "./computation.ts";
+import { Computation, METHOD_RESULT } from "./computation.ts";
+import type { AlgoMessage, DataMessage, InputSession } from "./input-session.ts";
 import type { Logger } from "./log.ts";
 import type { Metrics } from "./metrics.ts";
-import { TempUpload } from "./upload.ts";
 
 const MALFORMED = Symbol("malformed");
 type Maybe<T> = T & { [MALFORMED]?: string };
@@ -63,74 +64,54 @@ export interface AgentServiceOptions {
 // Cocos AttestationType values (pkg/attestation): SNP=0, VTPM=1, SNPvTPM=2, Azure=3, TDX=4.
 const ATTESTATION_TYPES: Record<number, string> = { 0: "SNP", 1: "vTPM", 2: "SNP+vTPM", 3: "Azure", 4: "TDX" };
 
+type UploadMethod = "Algo" | "Data";
+const UPLOAD_WHAT: Record<UploadMethod, string> = { Algo: "algorithm", Data: "dataset" };
+
 export function agentHandlers(o: AgentServiceOptions): grpc.UntypedServiceImplementation {
   const c = o.computation;
 
-  async function consume<T>(call: grpc.ServerReadableStream<Maybe<T>, unknown>, onMessage: (m: T) => Promise<void>): Promise<void> {
+  /** Hands each message of the stream to the session; a malformed one or a cancelled stream ends it. */
+  async function consume<T>(call: grpc.ServerReadableStream<Maybe<T>, unknown>, session: InputSession<T>): Promise<void> {
     let cancelled = false;
     call.on("cancelled", () => (cancelled = true));
     for await (const msg of call as AsyncIterable<Maybe<T>>) {
       if (msg[MALFORMED] !== undefined) throw invalidArgument(`malformed request message: ${msg[MALFORMED]}`);
-      await onMessage(msg);
+      await session.receive(msg);
     }
     if (cancelled || call.cancelled) throw invalidArgument("upload cancelled by the client before it completed");
   }
 
-  return {
-    Algo(call: grpc.ServerReadableStream<Maybe<{ algorithm: Buffer; requirements: Buffer }>, unknown>, cb: grpc.sendUnaryData<unknown>) {
-      let algo: TempUpload | null = null;
-      let reqs: TempUpload | null = null;
-      (async () => {
-        const caller = c.authenticate("algorithm-provider", METHOD_ALGO, call.metadata);
-        const plan = await c.planAlgo(caller, call.metadata);
-        algo = await c.openAlgorithmUpload();
-        reqs = new TempUpload(c.incomingDir, c.limits.maxRequirementsBytes, "requirements");
-        await consume(call, async (m) => {
-          if (m.requirements?.length) await reqs!.write(m.requirements);
-          if (m.algorithm?.length) await algo!.write(m.algorithm);
-        });
-        await c.acceptAlgorithm(plan, algo, reqs.size > 0 ? reqs : null);
-        o.metrics.upload("Algo", "ok", algo.size);
-      })().then(
-        () => cb(null, {}),
-        async (err) => {
-          await Promise.all([(algo as TempUpload | null)?.discard(), (reqs as TempUpload | null)?.discard()]);
-          o.metrics.upload("Algo", "rejected");
-          o.log.warn("algorithm upload rejected", { error: hostReason(err) });
-          cb(toStatus(err));
-        },
-      );
+  /**
+   * Every upload: the computation opens the session (authentication, role, state), the messages pass
+   * through, the session commits; any refusal discards what this upload wrote and maps to a status.
+   */
+  function serveUpload<T>(method: UploadMethod, call: grpc.ServerReadableStream<Maybe<T>, unknown>, cb: grpc.sendUnaryData<unknown>, open: (md: grpc.Metadata) => Promise<InputSession<T>>): void {
+    let session: InputSession<T> | null = null;
+    (async () => {
+      session = await open(call.metadata);
+      await consume(call, session);
+      return session.commit();
+    })().then(
+      (bytes) => {
+        o.metrics.upload(method, "ok", bytes);
+        cb(null, {});
+      },
+      async (err) => {
+        await (session as InputSession<T> | null)?.discard();
+        o.metrics.upload(method, "rejected");
+        o.log.warn(`${UPLOAD_WHAT[method]} upload rejected`, { error: hostReason(err) });
+        cb(toStatus(err));
+      },
+    );
+  }
 
+  return {
+    Algo(call: grpc.ServerReadableStream<Maybe<AlgoMessage>, unknown>, cb: grpc.sendUnaryData<unknown>) {
+      serveUpload("Algo", call, cb, (md) => c.algorithmInput(md));
     },
 
-    Data(call: grpc.ServerReadableStream<Maybe<{ dataset: Buffer; filename: string }>, unknown>, cb: grpc.sendUnaryData<unknown>) {
-      let up: TempUpload | null = null;
-      (async () => {
-        const caller = c.authenticate("data-provider", METHOD_DATA, call.metadata);
-        c.checkDataState();
-        const decompress = String(call.metadata.get("decompress")[0] ?? "false").toLowerCase() === "true";
-        let filename = "";
-        await consume(call, async (m) => {
-          if (m.filename && m.filename !== filename) {
-            c.checkDataFilename(m.filename);
-            filename = m.filename;
-          }
-          // Opened at the first bytes, once the filename is known (an encrypted dataset's key is found by it).
-          if (m.dataset?.length) await (up ??= await c.openDatasetUpload(filename)).write(m.dataset);
-        });
-        if (!filename) throw invalidArgument("dataset filename is required: no DataRequest carried a filename");
-        up ??= await c.openDatasetUpload(filename);
-        await c.acceptDataset(caller, filename, up, decompress);
-        o.metrics.upload("Data", "ok", up.size);
-      })().then(
-        () => cb(null, {}),
-        async (err) => {
-          await (up as TempUpload | null)?.discard();
-          o.metrics.upload("Data", "rejected");
-          o.log.warn("dataset upload rejected", { error: hostReason(err) });
-          cb(toStatus(err));
-        },
-      );
+    Data(call: grpc.ServerReadableStream<Maybe<DataMessage>, unknown>, cb: grpc.sendUnaryData<unknown>) {
+      serveUpload("Data", call, cb, (md) => c.datasetInput(md));
     },
 
     Result(call: grpc.ServerWritableStream<Maybe<object>, { file: Uint8Array }>) {
