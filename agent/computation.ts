@@ -1,5 +1,6 @@
-// The computation: manifest, state machine, upload acceptance, the run, results. Transport-free: the
-// gRPC layer (grpc.ts) feeds it metadata and streams and maps AgentError codes to statuses.
+// The computation: manifest, state machine, input acceptance, the run, results. Transport-free: it
+// opens an input session (input-session.ts) per upload or remote fetch, the gRPC layer (grpc.ts)
+// feeds the session messages and maps AgentError codes to statuses.
 import type { KeyObject } from "node:crypto";
 import { chmod, mkdir, rename, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -366,7 +367,7 @@ export class Computation {
   }
 
   /** Checks run before any byte of a dataset is read. */
-  checkDataState(): void {
+  private checkDataState(): void {
     if (this.state !== "ReceivingData") {
       const why = this.state === "ReceivingAlgorithm" ? "the algorithm must be uploaded first" : "all expected manifest items have been received";
       throw failedPrecondition(`agent not expecting a dataset in the current state (${this.state}): ${why}`);
