@@ -2,7 +2,7 @@
 // messages to the computation's input session (input-session.ts), which runs every check in order:
 // authentication, state, then content; nothing is stored before all checks passed.
 import * as grpc from "@grpc/grpc-js";
-import type { Http2Server, Http2Session } from "node:http2";
+import type { Http2Server } from "node:http2";
 import { bytesChunks, fileChunks } from "../protocol/chunks.ts";
 import { AgentServiceDef, HealthServiceDef } from "../protocol/proto.ts";
 import { padReportData, type Evidence, type EvidenceProvider } from "../attestation/providers/types.ts";
@@ -226,12 +226,6 @@ export function keepRepeatedHeaders(headers: Record<string, string | string[] | 
  */
 export const HTTP2_SETTINGS = { maxFrameSize: 1 << 20, initialWindowSize: 8 << 20 } as const;
 /**
- * Receive window of the whole connection (all streams), bytes: one stream's window. (32 MiB stalled an
- * upload for good on Bun 1.4.4 in one trial; 8 and 16 MiB never did.)
- */
-export const CONNECTION_WINDOW = 8 << 20;
-
-/**
  * Installs keepRepeatedHeaders ahead of grpc-js's own "stream" listener on every HTTP/2 server the
  * grpc.Server creates, and applies HTTP2_SETTINGS to it. grpc-js exposes no hook for either; it sets
  * its listeners up in _setupHandlers.
@@ -243,9 +237,6 @@ function tuneHttp2(server: grpc.Server): void {
   s._setupHandlers = function (this: unknown, h2, ...rest) {
     h2?.prependListener("stream", (_stream, headers, _flags, rawHeaders: unknown) => keepRepeatedHeaders(headers, rawHeaders));
     h2?.updateSettings(HTTP2_SETTINGS);
-    // The connection window is not a setting: without this it stays at 64 KiB, and the client waits
-    // for a WINDOW_UPDATE from the agent's event loop every 64 KiB (the upload's main stall).
-    h2?.on("session", (session: Http2Session) => session.setLocalWindowSize(CONNECTION_WINDOW));
     return setup.call(this, h2, ...rest);
   };
 }

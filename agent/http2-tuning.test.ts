@@ -1,6 +1,5 @@
 // The agent's HTTP/2 server advertises 1 MiB frames and an 8 MiB stream window (with the 16 KiB /
-// 64 KiB defaults an upload crawls on frames and WINDOW_UPDATEs). Bun's client does not expose the
-// connection window it was granted, so CONNECTION_WINDOW is covered by the bench, not here.
+// 64 KiB defaults an upload crawls on frames and WINDOW_UPDATEs).
 import { expect, test } from "bun:test";
 import * as grpc from "@grpc/grpc-js";
 import http2 from "node:http2";
