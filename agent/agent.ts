@@ -99,6 +99,7 @@ export class Agent {
       metrics: this.metrics,
       sources: cfg.sources,
       sealedInputs: new SealedInputs(() => this.kbsClient(), this.log, (status) => this.publish("KeyRelease", status)),
+      uploadKey: this.uploadKey,
     });
   }
 

@@ -1,5 +1,6 @@
-// The computation: manifest, state machine, upload acceptance, the run, results. Transport-free: the
-// gRPC layer (grpc.ts) feeds it metadata and streams and maps AgentError codes to statuses.
+// The computation: manifest, state machine, input acceptance, the run, results. Transport-free: it
+// opens an input session (input-session.ts) per upload or remote fetch, the gRPC layer (grpc.ts)
+// feeds the session messages and maps AgentError codes to statuses.
 import type { KeyObject } from "node:crypto";
 import { chmod, mkdir, rename, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -17,8 +18,12 @@ import type { Logger } from "./log.ts";
 import type { Metrics } from "./metrics.ts";
 import { DEFAULT_SOURCE_OPTIONS, fetchRemoteInputs, type SourceOptions } from "./sources/remote.ts";
 import { StateMachine, type AgentState } from "./state.ts";
-import { TempUpload } from "./upload.ts";
+import { AlgorithmSession, DatasetSession, InputFile, type DatasetRules, type TransformFactory } from "./input-session.ts";
 import type { SealedInputs, SealedResource } from "./kbs-inputs.ts";
+import { sealedDecryption, type SealedTarget, type UploadKey } from "./upload-key.ts";
+
+/** An upload's caller and metadata, for the upload key's decryption. */
+type SealedUpload = Omit<SealedTarget, "manifest">;
 
 export const METHOD_ALGO = "/agent.AgentService/Algo";
 export const METHOD_DATA = "/agent.AgentService/Data";
@@ -51,6 +56,8 @@ export interface ComputationOptions {
   maxWarningEvents?: number;
   /** Keys of inputs the manifest declares encrypted (KBS); without it such uploads are refused. */
   sealedInputs?: SealedInputs;
+  /** The agent's upload key: opens inputs sealed to it (the console's browser uploads). */
+  uploadKey?: UploadKey;
   /** Remote sources (manifest `source.url`): timeouts and retries. */
   sources?: Partial<SourceOptions>;
 }
@@ -75,6 +82,8 @@ interface DatasetSlot {
 }
 
 const MAX_WARNINGS = 1;
+
+const WASM_MAGIC = [0x00, 0x61, 0x73, 0x6d];
 
 function mdList(md: MetadataLike, key: string): string[] {
   const raw: unknown = typeof (md as { get?: unknown }).get === "function" ? (md as { get(k: string): unknown[] }).get(key) : (md as Record<string, unknown>)[key];
@@ -236,10 +245,14 @@ export class Computation {
     throw unauthenticated(r.reason);
   }
 
-  /** Checks run before any byte of an algorithm is read. */
-  async planAlgo(caller: Caller, md: MetadataLike): Promise<AlgoPlan> {
+  private checkAlgorithmExpected(): void {
     if (this.algo || this.algoClaimed) throw invalidArgument("algorithm already received: the manifest declares exactly one algorithm");
     if (this.state !== "ReceivingAlgorithm") throw failedPrecondition(`agent not expecting an algorithm in the current state: expected ReceivingAlgorithm, state is ${this.state}`);
+  }
+
+  /** Checks run before any byte of an algorithm is read. */
+  private async planAlgo(caller: Caller, md: MetadataLike): Promise<AlgoPlan> {
+    this.checkAlgorithmExpected();
     const t = (mdList(md, "algo_type")[0] ?? "").trim() || "bin";
     if (!ALGO_TYPES.includes(t as AlgoType)) throw invalidArgument(`unknown algo_type ${JSON.stringify(t)}: expected one of ${ALGO_TYPES.join(", ")}`);
     const plan: AlgoPlan = { caller, algoType: t as AlgoType, args: algoArgs(md), pythonRuntime: (mdList(md, "python_runtime")[0] ?? "").trim() || "python3" };
@@ -250,31 +263,91 @@ export class Computation {
     return plan;
   }
 
-  /** The algorithm's upload sink: decrypting when the manifest declares it encrypted. */
-  openAlgorithmUpload(): Promise<TempUpload> {
-    return this.openUpload(this.o.limits.maxAlgorithmBytes, "algorithm", this.manifest!.algorithm);
+  /**
+   * The one place an input's transform is chosen: the upload key's decryption for an upload that
+   * carries a sealed key, the KBS key's for a resource the manifest declares encrypted, none for
+   * plaintext. Every source (upload, remote fetch) goes through here; `upload` is the upload's
+   * caller and metadata (absent for a remote fetch).
+   */
+  private transformFor(r: SealedResource, what: string, upload?: SealedUpload): TransformFactory {
+    return async (into) => {
+      const sealed = upload && (await sealedDecryption(this.o.uploadKey, { ...upload, manifest: this.manifest! }, into));
+      if (sealed) return sealed;
+      if (!r.source?.encrypted) return null;
+      if (!this.o.sealedInputs) throw failedPrecondition(`${what} is declared encrypted, but this agent has no key broker client`);
+      return this.o.sealedInputs.decryption(r, what, into);
+    };
   }
 
-  /** A dataset's upload sink; the encrypted one is found by the filename its manifest entry declares. */
-  openDatasetUpload(filename: string): Promise<TempUpload> {
-    const entry = this.slots.filter((s) => !s.received).map((s) => this.manifest!.datasets[s.index]!).find((d) => d.filename !== "" && d.filename === filename);
-    return this.openUpload(this.o.limits.maxDatasetBytes, entry ? `dataset ${filename}` : "dataset", entry ?? {});
+  private inputFile(maxBytes: number, what: string, r: SealedResource, upload?: SealedUpload): InputFile {
+    return new InputFile(this.incomingDir, maxBytes, what, this.transformFor(r, what, upload));
   }
 
-  private openUpload(maxBytes: number, what: string, r: SealedResource): Promise<TempUpload> {
-    if (!r.source?.encrypted) return Promise.resolve(new TempUpload(this.incomingDir, maxBytes, what));
-    if (!this.o.sealedInputs) return Promise.reject(failedPrecondition(`${what} is declared encrypted, but this agent has no key broker client`));
-    return this.o.sealedInputs.open(this.incomingDir, maxBytes, what, r);
+  /** An Algo upload: authentication, role, state and the plan are checked before any byte is read. */
+  async algorithmInput(md: MetadataLike): Promise<AlgorithmSession> {
+    const caller = this.authenticate("algorithm-provider", METHOD_ALGO, md);
+    const plan = await this.planAlgo(caller, md);
+    return this.algorithmSession(async () => plan, { md, caller, role: "algorithm-provider", name: "algorithm" });
+  }
+
+  /**
+   * The algorithm a manifest source names, run with the manifest's algo_type and algo_args (Cocos
+   * v0.9+); without a type, a WebAssembly module runs as one, anything else as a binary.
+   */
+  remoteAlgorithmInput(): AlgorithmSession {
+    this.checkAlgorithmExpected();
+    const a = this.manifest!.algorithm;
+    const caller: Caller = { keyDer: a.user_key, index: 0, version: 2 };
+    const sniff = (head: Uint8Array) => (WASM_MAGIC.every((b, i) => head[i] === b) ? "wasm" : "bin");
+    return this.algorithmSession((head) => this.planAlgo(caller, { algo_type: [a.algo_type || sniff(head)], algo_args: a.algo_args ?? [] }));
+  }
+
+  private algorithmSession(plan: (head: Uint8Array) => Promise<AlgoPlan>, upload?: SealedUpload): AlgorithmSession {
+    const l = this.o.limits;
+    const algo = this.inputFile(l.maxAlgorithmBytes, "algorithm", this.manifest!.algorithm, upload);
+    const requirements = new InputFile(this.incomingDir, l.maxRequirementsBytes, "requirements");
+    return new AlgorithmSession(algo, requirements, async (file, hash, reqs) => this.acceptAlgorithm(await plan(file.head), file, hash, reqs));
+  }
+
+  /** A Data upload: authentication, role and state are checked before any byte is read. */
+  async datasetInput(md: MetadataLike): Promise<DatasetSession> {
+    const caller = this.authenticate("data-provider", METHOD_DATA, md);
+    this.checkDataState();
+    const decompress = (mdList(md, "decompress")[0] ?? "false").toLowerCase() === "true";
+    return new DatasetSession(this.datasetRules(caller, decompress, md));
+  }
+
+  /** The dataset a manifest source names for entry `index`: it must be that entry's bytes, not any pending one's. */
+  remoteDatasetInput(index: number): DatasetSession {
+    this.checkDataState();
+    const d = this.manifest!.datasets[index]!;
+    // The manifest's decompress (Cocos v0.9+) stands in for the upload's metadata.
+    const rules = this.datasetRules({ keyDer: d.user_key, index, version: 2 }, d.decompress === true);
+    const accept: DatasetRules["accept"] = (filename, file, hash) => {
+      if (!equalBytes(hash, d.hash)) throw invalidArgument(`hash does not match manifest datasets[${index}]: expected SHA3-256 ${toHex(d.hash)}, received ${toHex(hash)} (${file.size} bytes)`);
+      return rules.accept(filename, file, hash);
+    };
+    return new DatasetSession({ ...rules, accept }, d.filename);
+  }
+
+  /** `md`: the upload's metadata (absent for a remote fetch). */
+  private datasetRules(caller: Caller, decompress: boolean, md?: MetadataLike): DatasetRules {
+    return {
+      checkFilename: (name) => this.checkDataFilename(name),
+      // An encrypted dataset is found by the filename its manifest entry declares.
+      fileFor: (filename) => {
+        const entry = this.slots.filter((s) => !s.received).map((s) => this.manifest!.datasets[s.index]!).find((d) => d.filename !== "" && d.filename === filename);
+        const upload: SealedUpload | undefined = md && { md, caller, role: "data-provider", name: filename };
+        return this.inputFile(this.o.limits.maxDatasetBytes, entry ? `dataset ${filename}` : "dataset", entry ?? {}, upload);
+      },
+      accept: (filename, file, hash) => this.acceptDataset(caller, filename, file, hash, decompress),
+    };
   }
 
   /** Final checks, then the algorithm moves into place and the state advances. */
-  async acceptAlgorithm(plan: AlgoPlan, algo: TempUpload, requirements: TempUpload | null): Promise<void> {
+  private async acceptAlgorithm(plan: AlgoPlan, algo: InputFile, hash: Uint8Array, requirements: InputFile | null): Promise<void> {
     const m = this.manifest!;
-    const hash = await algo.finish();
-    if (requirements) await requirements.finish(); // Cocos does not hash requirements; the manifest has no field for them
-    if (algo.size === 0) throw invalidArgument("algorithm binary is required: received 0 bytes");
-    if (this.algo || this.algoClaimed) throw invalidArgument("algorithm already received: the manifest declares exactly one algorithm");
-    if (this.state !== "ReceivingAlgorithm") throw failedPrecondition(`agent not expecting an algorithm in the current state: expected ReceivingAlgorithm, state is ${this.state}`);
+    this.checkAlgorithmExpected();
     if (!equalBytes(hash, m.algorithm.hash)) {
       throw invalidArgument(`malformed data, hash does not match manifest: expected SHA3-256 ${toHex(m.algorithm.hash)}, received ${toHex(hash)} (${algo.size} bytes)`);
     }
@@ -312,14 +385,14 @@ export class Computation {
   }
 
   /** Checks run before any byte of a dataset is read. */
-  checkDataState(): void {
+  private checkDataState(): void {
     if (this.state !== "ReceivingData") {
       const why = this.state === "ReceivingAlgorithm" ? "the algorithm must be uploaded first" : "all expected manifest items have been received";
       throw failedPrecondition(`agent not expecting a dataset in the current state (${this.state}): ${why}`);
     }
   }
 
-  checkDataFilename(name: string): void {
+  private checkDataFilename(name: string): void {
     const bad = checkFilename(name);
     if (bad) throw invalidArgument(`dataset filename refused: ${bad}`);
   }
@@ -339,10 +412,8 @@ export class Computation {
     return taken;
   }
 
-  async acceptDataset(caller: Caller, filename: string, upload: TempUpload, decompress: boolean): Promise<void> {
+  private async acceptDataset(caller: Caller, filename: string, upload: InputFile, hash: Uint8Array, decompress: boolean): Promise<void> {
     const m = this.manifest!;
-    const hash = await upload.finish();
-    if (upload.size === 0) throw invalidArgument("dataset is required: received 0 bytes");
     this.checkDataState();
     this.checkDataFilename(filename);
     const sameHash = this.slots.filter((s) => equalBytes(m.datasets[s.index]!.hash, hash));

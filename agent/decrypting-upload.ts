@@ -1,26 +1,33 @@
-// The decrypting sink: an upload declared encrypted arrives as Cocos-format ciphertext and is
+// The decrypting transform: an input declared encrypted arrives as Cocos-format ciphertext and is
 // decrypted while it streams in; only plaintext reaches the temp file and its SHA3-256. Nothing is
-// committed until the GCM tag at the very end verifies: `finish` throws before the hash is known,
-// and the caller discards the file (as for any refused upload).
+// committed until the GCM tag at the very end verifies: `end` throws before the hash is known, and
+// the session discards the file (as for any refused input).
 import { SealedDecryptor, SealedFileError } from "../protocol/sealed-file.ts";
 import { invalidArgument } from "./errors.ts";
-import { TempUpload } from "./upload.ts";
+import type { ByteSink, InputTransform } from "./input-session.ts";
 
-export class DecryptingUpload extends TempUpload {
+export class Decryption implements InputTransform {
   private readonly decryptor: SealedDecryptor;
 
-  /** `maxBytes` bounds the plaintext, like a plain upload's. */
-  constructor(dir: string, maxBytes: number, private readonly label: string, key: Uint8Array, private readonly why = "is declared encrypted in the manifest") {
-    super(dir, maxBytes, label);
+  /**
+   * `label` names the input in errors ("dataset iris.csv"), `why` says where its key came from; the
+   * file behind `into` bounds the plaintext.
+   */
+  constructor(
+    private readonly label: string,
+    key: Uint8Array,
+    private readonly into: ByteSink,
+    private readonly why = "is declared encrypted in the manifest",
+  ) {
     this.decryptor = new SealedDecryptor(key);
   }
 
-  override async write(chunk: Uint8Array): Promise<void> {
-    if (chunk.length === 0) return;
-    await super.write(this.decryptor.update(chunk));
+  write(chunk: Uint8Array): Promise<void> {
+    // The plaintext is a fresh buffer of the decipher's: the file may take it without a copy.
+    return this.into.write(this.decryptor.update(chunk), true);
   }
 
-  override async finish(): Promise<Uint8Array> {
+  async end(): Promise<void> {
     let rest: Uint8Array;
     try {
       rest = this.decryptor.final();
@@ -28,7 +35,6 @@ export class DecryptingUpload extends TempUpload {
       if (err instanceof SealedFileError) throw invalidArgument(`${this.label} ${this.why}: ${err.message}`);
       throw err;
     }
-    await super.write(rest);
-    return super.finish();
+    await this.into.write(rest, true);
   }
 }

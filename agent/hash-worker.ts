@@ -84,7 +84,7 @@ postMessage({ ready: native ? "libcrypto" : "bun" });
 
 type Op =
   | { op: "open"; id: number; path: string }
-  | { op: "write"; id: number; path: string; buf: ArrayBuffer }
+  | { op: "write"; id: number; path: string; buf: ArrayBuffer; offset: number; length: number }
   | { op: "finish"; id: number; path: string }
   | { op: "discard"; id: number; path: string };
 
@@ -98,7 +98,7 @@ self.onmessage = ({ data: m }: MessageEvent<Op>) => {
         files.set(m.id, { fd: openSync(m.path, "wx", 0o600), h: newHasher() });
         return;
       case "write": {
-        const b = new Uint8Array(m.buf);
+        const b = new Uint8Array(m.buf, m.offset, m.length);
         f!.h.update(b);
         for (let off = 0; off < b.byteLength; ) off += writeSync(f!.fd, b, off, b.byteLength - off);
         postMessage({ id: m.id, ack: b.byteLength });

@@ -29,6 +29,23 @@ describe("HashWriter", () => {
     expect(statSync(path).mode & 0o777).toBe(0o600);
   });
 
+  test("a transferable chunk that owns its buffer moves to the worker; a view of a larger one is copied and stays intact", async () => {
+    const path = join(dir, "moved");
+    const w = new HashWriter(path);
+    const own = bytes(1 << 20, 3); // a fresh message buffer, as grpc-js allocates one per message
+    // A view with 1 MiB of other bytes beside it: moving its buffer would take those from the caller.
+    const shared = bytes(2 << 20, 4);
+    const view = shared.subarray(0, 1 << 20);
+    const expected = sha3_256(Buffer.concat([own, view]));
+    const sharedBefore = toHex(sha3_256(shared));
+    await w.write(own, true);
+    await w.write(view, true);
+    expect(toHex(await w.finish())).toBe(toHex(expected));
+    expect(own.byteLength).toBe(0); // detached: no copy was made
+    expect(shared.byteLength).toBe(2 << 20);
+    expect(toHex(sha3_256(shared))).toBe(sharedBefore);
+  });
+
   test("finish without writes creates an empty file and returns SHA3-256 of nothing", async () => {
     const path = join(dir, "empty");
     const hash = await new HashWriter(path).finish();

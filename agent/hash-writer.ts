@@ -17,6 +17,11 @@ export const MAX_IN_FLIGHT = 8 << 20;
 
 const WORKER_START_TIMEOUT_MS = 10_000;
 
+/** Below this a copy is cheaper than the bookkeeping, and pooled buffers (≤ 4 KiB slices) are never moved. */
+const MIN_TRANSFER = 64 << 10;
+/** A buffer holding more than the chunk plus this (field headers, the filename) is shared: copied. */
+const MAX_TRANSFER_SLACK = 4 << 10;
+
 export type HashImplementation = "libcrypto" | "bun" | "bun-inline";
 
 type Reply = { id: number; ack?: number; hash?: Uint8Array; discarded?: true; error?: string };
@@ -162,16 +167,20 @@ export class HashWriter {
     if (handlers.size === 0) worker?.unref();
   }
 
-  /** Queues a copy of `chunk`; resolves at once unless too much is still unacknowledged. */
-  async write(chunk: Uint8Array): Promise<void> {
+  /**
+   * Queues `chunk`; resolves at once unless too much is still unacknowledged. Its ArrayBuffer is moved
+   * to the worker without a copy when it is the caller's to give (`transferable`: e.g. a gRPC message
+   * buffer, which grpc-js allocates per message and drops after decoding) and holds little else;
+   * otherwise (a view of a shared or pooled buffer) the worker gets a copy of exactly this chunk.
+   */
+  async write(chunk: Uint8Array, transferable = false): Promise<void> {
     await this.choose();
     if (this.error) throw this.error;
     if (this.inline) return this.inline.write(chunk);
-    // Uint8Array's slice copies (Buffer's would be a view of grpc-js's message buffer, which must not be
-    // transferred): the worker gets its own ArrayBuffer of exactly this chunk.
-    const copy = Uint8Array.prototype.slice.call(chunk);
-    this.inFlight += copy.byteLength;
-    this.post({ op: "write", buf: copy.buffer }, [copy.buffer]);
+    const owned = transferable && chunk.buffer instanceof ArrayBuffer && chunk.byteLength >= MIN_TRANSFER && chunk.buffer.byteLength - chunk.byteLength <= MAX_TRANSFER_SLACK;
+    const { buf, offset } = owned ? { buf: chunk.buffer as ArrayBuffer, offset: chunk.byteOffset } : { buf: Uint8Array.prototype.slice.call(chunk).buffer, offset: 0 };
+    this.inFlight += chunk.byteLength;
+    this.post({ op: "write", buf, offset, length: chunk.byteLength }, [buf]);
     if (this.inFlight > MAX_IN_FLIGHT) await new Promise<void>((r) => (this.drained = r));
     if (this.error) throw this.error;
   }

@@ -1,13 +1,13 @@
-// Which sink an upload goes into: a plain TempUpload, or — for a resource the manifest declares
-// encrypted (Cocos v0.10 `source.encrypted` with `kbs`) — a DecryptingUpload keyed by the KBS.
-// Keys stay in this process's memory, one per resource, fetched once after attestation.
+// The decryption transform for a resource the manifest declares encrypted (Cocos v0.10
+// `source.encrypted` with `kbs`), keyed by the KBS. Keys stay in this process's memory, one per
+// resource, fetched once after attestation.
 import type { KbsConfig, ResourceSource } from "../protocol/manifest.ts";
 import { SEALED_KEY_BYTES } from "../protocol/sealed-file.ts";
-import { DecryptingUpload } from "./decrypting-upload.ts";
+import { Decryption } from "./decrypting-upload.ts";
 import { AgentError, failedPrecondition } from "./errors.ts";
+import type { ByteSink, InputTransform } from "./input-session.ts";
 import { KbsClient, KbsError } from "./kbs-client.ts";
 import type { Logger } from "./log.ts";
-import { TempUpload } from "./upload.ts";
 import { status } from "@grpc/grpc-js";
 
 export interface SealedResource {
@@ -24,10 +24,9 @@ export class SealedInputs {
    */
   constructor(private readonly client: () => KbsClient | null, private readonly log: Logger, private readonly event: (status: string) => void = () => {}) {}
 
-  /** The sink for an upload of `r` (`what` names it in errors: "algorithm", "dataset iris.csv"). */
-  async open(dir: string, maxBytes: number, what: string, r: SealedResource): Promise<TempUpload> {
-    if (!r.source?.encrypted) return new TempUpload(dir, maxBytes, what);
-    return new DecryptingUpload(dir, maxBytes, what, await this.keyFor(r, what));
+  /** Decrypts `r` (declared encrypted) into `into`; `what` names it in errors: "algorithm", "dataset iris.csv". */
+  async decryption(r: SealedResource, what: string, into: ByteSink): Promise<InputTransform> {
+    return new Decryption(what, await this.keyFor(r, what), into);
   }
 
   private keyFor(r: SealedResource, what: string): Promise<Uint8Array> {

@@ -13,10 +13,11 @@ import {
 import { fromHex } from "../protocol/hash.ts";
 import { MD_SEALED_KEY } from "../protocol/request-message.ts";
 import type { MetadataLike } from "../protocol/signature.ts";
-import type { Caller, Computation } from "./computation.ts";
-import { DecryptingUpload } from "./decrypting-upload.ts";
+import type { Manifest } from "../protocol/manifest.ts";
+import type { Caller } from "./computation.ts";
+import { Decryption } from "./decrypting-upload.ts";
 import { failedPrecondition, invalidArgument, unauthenticated } from "./errors.ts";
-import type { TempUpload } from "./upload.ts";
+import type { ByteSink, InputTransform } from "./input-session.ts";
 
 export class UploadKey {
   private readonly pair: Promise<{ privateKey: CryptoKey; publicKey: Uint8Array }>;
@@ -71,30 +72,30 @@ function sealedKeyOf(md: MetadataLike): string | undefined {
   return list.length ? String(list[0]) : undefined;
 }
 
+/** The upload a sealed key would open: who sent it, for which computation and input. */
 export interface SealedTarget {
+  md: MetadataLike;
   caller: Caller;
-  computation: Computation;
+  manifest: Manifest;
   role: UploadRole;
   /** The dataset's filename, or "algorithm". */
   name: string;
 }
 
 /**
- * The upload's sink when the call carries a sealed key (null when it does not: the usual sink).
- * The plaintext then goes through the same size limit and manifest SHA3-256 check as any upload.
+ * The upload's decryption when the call carries a sealed key (null when it does not). The plaintext
+ * then goes through the same size limit and manifest SHA3-256 check as any input.
  */
-export async function sealedUpload(key: UploadKey | undefined, md: MetadataLike, t: SealedTarget): Promise<TempUpload | null> {
-  const sealed = sealedKeyOf(md);
+export async function sealedDecryption(key: UploadKey | undefined, t: SealedTarget, into: ByteSink): Promise<InputTransform | null> {
+  const sealed = sealedKeyOf(t.md);
   if (sealed === undefined) return null;
   if (!key) throw failedPrecondition("this agent has no upload key: send the input without cocos-sealed-key");
   // A v1 signature covers only the role: the wrapped key would be unsigned, a relay could swap it.
   if (t.caller.version !== 2) throw unauthenticated(`a sealed upload (${MD_SEALED_KEY}) needs a v2 signature, which covers the sealed key; got a v1 role signature`);
-  const c = t.computation;
-  const m = c.manifest!;
+  const m = t.manifest;
   const entry = t.role === "algorithm-provider" ? m.algorithm : m.datasets.find((d) => d.filename === t.name);
   if (entry?.source?.encrypted) throw failedPrecondition(`${t.name} is declared KBS-encrypted in the manifest: upload its ciphertext without ${MD_SEALED_KEY}`);
   const aesKey = await key.unwrap(sealed, m.id, t.role, t.name);
-  const maxBytes = t.role === "algorithm-provider" ? c.limits.maxAlgorithmBytes : c.limits.maxDatasetBytes;
   const what = t.role === "algorithm-provider" ? "the algorithm" : `dataset ${t.name}`;
-  return new DecryptingUpload(c.incomingDir, maxBytes, what, aesKey, "was sealed to the upload key");
+  return new Decryption(what, aesKey, into, "was sealed to the upload key");
 }

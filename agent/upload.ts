@@ -18,13 +18,14 @@ export class TempUpload {
     this.file = new HashWriter(this.path);
   }
 
-  async write(chunk: Uint8Array): Promise<void> {
+  /** `transferable`: the caller gives the chunk away (HashWriter.write may move it to the worker). */
+  async write(chunk: Uint8Array, transferable = false): Promise<void> {
     if (chunk.length === 0) return;
     if (this.size + chunk.length > this.maxBytes) {
       throw invalidArgument(`${this.what} exceeds the size limit: expected at most ${this.maxBytes} bytes, received more than ${this.size + chunk.length - 1}`);
     }
     this.size += chunk.length;
-    await this.file.write(chunk);
+    await this.file.write(chunk, transferable);
   }
 
   /** Flushes and closes the file and returns its SHA3-256; the file exists (possibly empty) afterwards. */

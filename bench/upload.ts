@@ -8,7 +8,7 @@
 // run() for BENCH_UPLOAD_AGENT, BENCH_UPLOAD_SOURCE, BENCH_AGENT_BUN_FLAGS, BENCH_START_EXTRA).
 import { ephemeralPort } from "../manager/ports.ts";
 import * as grpc from "@grpc/grpc-js";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { hashFile, sha3_256 } from "../protocol/hash.ts";
@@ -128,6 +128,23 @@ function cpuSeconds(pid: number, tid?: number): number {
   return (Number(rest[11]) + Number(rest[12])) / 100;
 }
 
+/** CPU seconds per thread name of a process (the agent: its main thread, "Worker" = the upload hasher, JIT, GC). */
+function threadCpuSeconds(pid: number): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const f = readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8");
+      const name = Number(tid) === pid ? "main" : f.slice(f.indexOf("(") + 1, f.lastIndexOf(")"));
+      out[name] = (out[name] ?? 0) + cpuSeconds(pid, Number(tid));
+    } catch {} // a thread that ended meanwhile
+  }
+  return out;
+}
+
+function cpuDelta(after: Record<string, number>, before: Record<string, number>): Record<string, number> {
+  return Object.fromEntries(Object.entries(after).map(([k, v]) => [k, r3(v - (before[k] ?? 0))]).filter(([, v]) => (v as number) >= 0.01));
+}
+
 async function startAgent(cmd: string[], manifestFile: string, dir: string, tag: string, extraEnv: Record<string, string> = {}): Promise<Agent> {
   const workDir = join(dir, `work-${tag}`);
   mkdirSync(workDir, { recursive: true });
@@ -183,7 +200,8 @@ export async function run(): Promise<object> {
   // uploads, for before/after comparisons; BENCH_UPLOAD_SOURCE=1 means this tree's agent/main.ts.
   const chosen = process.env.BENCH_UPLOAD_AGENT ?? (process.env.BENCH_UPLOAD_SOURCE === "1" || !existsSync(compiledAgent) ? join(root, "agent/main.ts") : compiledAgent);
   const agentCmd = chosen.endsWith(".ts") ? [process.execPath, ...(process.env.BENCH_AGENT_BUN_FLAGS?.split(" ").filter(Boolean) ?? []), chosen] : [chosen];
-  const cliCmd = existsSync(compiledCli) ? [compiledCli] : [process.execPath, join(root, "cli/main.ts")];
+  // BENCH_UPLOAD_CLI=path/to/cocos-cli: the sending side, for before/after comparisons.
+  const cliCmd = process.env.BENCH_UPLOAD_CLI ? [process.env.BENCH_UPLOAD_CLI] : existsSync(compiledCli) ? [compiledCli] : [process.execPath, join(root, "cli/main.ts")];
   const dir = mkdtempSync(join(tmpdir(), "bench-upload-"));
   try {
     // --- inputs: dataset, a tiny dataset (CLI start/connect/sign overhead), algorithm, one key, manifest
@@ -239,7 +257,7 @@ export async function run(): Promise<object> {
     for (const [i, bin] of (process.env.BENCH_START_EXTRA ?? "").split(",").filter(Boolean).entries()) extra[bin] = await startup([bin], Math.max(starts, 1), `x${i}`);
 
     // --- uploads: openssl measured right before and after each upload, Bun's hasher before it
-    const samples: { openssl: number | null; bunHasher: number; grossMBs: number; netMBs: number; bigMs: number; smallMs: number; agentCpuS: number; agentMainCpuS: number; cliCpuS: number; sealedNetMBs: number; sealedAgentCpuS: number }[] = [];
+    const samples: { openssl: number | null; bunHasher: number; grossMBs: number; netMBs: number; bigMs: number; smallMs: number; agentCpuS: number; agentMainCpuS: number; cliCpuS: number; cliFixedCpuS: number; agentThreads: Record<string, number>; sealedNetMBs: number; sealedAgentCpuS: number }[] = [];
     for (let i = 0; i < runs; i++) {
       const opensslBefore = opensslSha3(true);
       const bunHasher = bunSha3();
@@ -248,13 +266,16 @@ export async function run(): Promise<object> {
         cli(cliCmd, ["algo", algo, keyFile, "-a", "bin"], a.port, dir);
         const cpu0 = cpuSeconds(a.proc.pid);
         const main0 = cpuSeconds(a.proc.pid, a.proc.pid);
+        const threads0 = threadCpuSeconds(a.proc.pid);
         const b = cli(cliCmd, ["data", big, keyFile], a.port, dir);
         const agentCpuS = cpuSeconds(a.proc.pid) - cpu0;
         const agentMainCpuS = cpuSeconds(a.proc.pid, a.proc.pid) - main0;
+        const agentThreads = cpuDelta(threadCpuSeconds(a.proc.pid), threads0);
         // Checked before the last dataset starts the run, which may clean up after itself.
         const stored = join(a.workDir, "datasets", "dataset.bin");
         if (!existsSync(stored) || statSync(stored).size !== size) throw new Error(`the agent did not store the verified dataset: expected ${stored} with ${size} bytes`);
         const s = cli(cliCmd, ["data", small, keyFile], a.port, dir);
+        const cliFixedCpuS = s.cpuS;
         const enc = await sealedUpload(agentCmd, cliCmd, sealed, dir, i, algo, keyFile, small, size);
         // Measured again right after the uploads: load that changes during a run hits both sides.
         const opensslAfter = opensslSha3(true);
@@ -269,6 +290,8 @@ export async function run(): Promise<object> {
           agentCpuS,
           agentMainCpuS,
           cliCpuS: b.cpuS,
+          cliFixedCpuS,
+          agentThreads,
           sealedNetMBs: size / 1e6 / (Math.max(1, enc.bigMs - enc.smallMs) / 1000),
           sealedAgentCpuS: enc.agentCpuS,
         });
@@ -318,6 +341,12 @@ export async function run(): Promise<object> {
       agent_cpu_s_per_upload: r3(median(samples.map((s) => s.agentCpuS))),
       agent_main_thread_cpu_s_per_upload: r3(median(samples.map((s) => s.agentMainCpuS))),
       cli_cpu_s_per_upload: r3(median(samples.map((s) => s.cliCpuS))),
+      // Where the CPU went: the CLI's start (a 1-byte upload) vs its streaming, the agent per thread.
+      cpu_breakdown_s: {
+        cli_start_connect_sign: r3(median(samples.map((s) => s.cliFixedCpuS))),
+        cli_read_frame_send: r3(median(samples.map((s) => s.cliCpuS - s.cliFixedCpuS))),
+        agent_threads: Object.fromEntries([...new Set(samples.flatMap((s) => Object.keys(s.agentThreads)))].map((k) => [k, r3(median(samples.map((s) => s.agentThreads[k] ?? 0)))])),
+      },
       start_to_ready: { compiled: compiledStart, bun: bunStart, ...(Object.keys(extra).length ? { extra } : {}) },
       idle_rss_mb: idleRss,
       targets: { ratio_to_openssl: TARGET_RATIO, idle_rss_mb: TARGET_RSS_MB, encrypted_to_plain: TARGET_SEALED_RATIO },
@@ -332,6 +361,7 @@ export async function run(): Promise<object> {
         agent_cpu_s: r3(s.agentCpuS),
         agent_main_thread_cpu_s: r3(s.agentMainCpuS),
         cli_cpu_s: r3(s.cliCpuS),
+        agent_threads_cpu_s: s.agentThreads,
         encrypted_net_mb_s: r1(s.sealedNetMBs),
         encrypted_agent_cpu_s: r3(s.sealedAgentCpuS),
       })),

@@ -5,7 +5,7 @@ import type { KeyObject } from "node:crypto";
 import { closeSync, readFileSync, rmSync, writeSync } from "node:fs";
 import { checkServerIdentity, type PeerCertificate } from "node:tls";
 import { agentProto, healthProto } from "../protocol/proto.ts";
-import { CHUNK_SIZE, bytesChunks, fileChunks } from "../protocol/chunks.ts";
+import { bytesMessages, fileMessages, type Frame } from "./upload-frames.ts";
 import { certificateSpki } from "../protocol/keys.ts";
 import { certificateFileAsPem } from "../attestation/cert-file.ts";
 import { audienceOf } from "../protocol/signature.ts";
@@ -46,6 +46,8 @@ export type AttestedCredentialsFactory = (
 const CHANNEL_OPTIONS: grpc.ChannelOptions = {
   "grpc.max_receive_message_length": 64 * 1024 * 1024,
   "grpc.max_send_message_length": 64 * 1024 * 1024,
+  // Nothing reads channelz; its per-message tracking costs CPU on every upload chunk.
+  "grpc.enable_channelz": 0,
 };
 
 function readPem(path: string, what: string): Buffer {
@@ -143,27 +145,30 @@ function metadataOf(entries: Record<string, string | string[]>): grpc.Metadata {
   return md;
 }
 
-/** Writes `messages` to a client stream, honouring back-pressure, and awaits the unary reply. */
-async function clientStream(
-  conn: AgentConnection,
-  method: "Algo" | "Data",
-  md: grpc.Metadata,
-  messages: AsyncIterable<Record<string, unknown>>,
-  onSent: (n: number) => void,
-): Promise<void> {
-  let call!: grpc.ClientWritableStream<Record<string, unknown>>;
+const AGENT_SERVICE = "/agent.AgentService/";
+// Field numbers of proto/agent.proto's AlgoRequest and DataRequest.
+const ALGO_ALGORITHM = 1;
+const ALGO_REQUIREMENTS = 2;
+const DATA_DATASET = 1;
+const DATA_FILENAME = 2;
+
+/**
+ * Writes already-encoded `frames` to a client stream, honouring back-pressure, and awaits the unary
+ * reply. The messages are passed to grpc-js as they are (an identity serializer): no protobufjs copy.
+ */
+async function clientStream(conn: AgentConnection, method: "Algo" | "Data", md: grpc.Metadata, frames: Iterable<Frame>, onSent: (n: number) => void): Promise<void> {
+  let call!: grpc.ClientWritableStream<Buffer>;
   const reply = new Promise<void>((resolve, reject) => {
-    call = conn.client[method](md, (err: grpc.ServiceError | null) => (err ? reject(err) : resolve())) as grpc.ClientWritableStream<Record<string, unknown>>;
+    call = conn.client.makeClientStreamRequest(AGENT_SERVICE + method, (b: Buffer) => b, () => ({}), md, (err: grpc.ServiceError | null) => (err ? reject(err) : resolve()));
   });
   // Observed here so an early rejection (auth, state) stops the writes without an unhandled rejection.
   let failed = false;
   reply.catch(() => (failed = true));
-  for await (const msg of messages) {
+  for (const { msg, bytes } of frames) {
     if (failed) break;
-    const n = Object.values(msg).reduce((s: number, v) => s + (v instanceof Uint8Array ? v.byteLength : 0), 0);
     // Wait for room, unless the call has already failed (then no drain ever comes).
     if (!call.write(msg)) await Promise.race([new Promise<void>((r) => call.once("drain", r)), reply.then(() => {}, () => {})]);
-    onSent(n);
+    onSent(bytes);
   }
   call.end();
   await reply;
@@ -190,10 +195,10 @@ export async function uploadAlgorithm(conn: AgentConnection, sign: Signer, up: A
   // so `algo_args` arrives as one string and JSON args with ", " inside become ambiguous. The -bin
   // twin (base64 per value) survives intact; Go agents ignore it, ours prefers it.
   for (const a of up.args) md.add("algo_args-bin", Buffer.from(a));
-  async function* messages() {
+  function* messages() {
     // Requirements first, then the algorithm, never both in one message (the original's order).
-    if (up.requirementsPath) for await (const c of fileChunks(up.requirementsPath, CHUNK_SIZE)) yield { requirements: c };
-    for await (const c of fileChunks(up.algorithmPath, CHUNK_SIZE)) yield { algorithm: c };
+    if (up.requirementsPath) yield* fileMessages(up.requirementsPath, { field: ALGO_REQUIREMENTS });
+    yield* fileMessages(up.algorithmPath, { field: ALGO_ALGORITHM });
   }
   bar.start(algoSize + reqSize);
   try {
@@ -216,15 +221,9 @@ export async function uploadDataset(conn: AgentConnection, sign: Signer, up: Dat
   const md = metadataOf({ ...(await sign("data-provider", "Data", conn.audience)), decompress: up.decompress ? "true" : "false" });
   const size = "path" in up.source ? Bun.file(up.source.path).size : up.source.bytes.byteLength;
   const src = up.source;
-  async function* messages() {
-    const chunks = "path" in src ? fileChunks(src.path, CHUNK_SIZE) : bytesChunks(src.bytes, CHUNK_SIZE);
-    let any = false;
-    for await (const c of chunks) {
-      any = true;
-      yield { dataset: c, filename: up.filename };
-    }
-    if (!any) yield { dataset: new Uint8Array(0), filename: up.filename };
-  }
+  // Every message names the file; an empty one still sends one message that does.
+  const field = { field: DATA_DATASET, extra: { field: DATA_FILENAME, value: up.filename } };
+  const messages = () => ("path" in src ? fileMessages(src.path, field, { always: true }) : bytesMessages(src.bytes, field, { always: true }));
   bar.start(size);
   try {
     await clientStream(conn, "Data", md, messages(), (n) => bar.add(n));

@@ -51,7 +51,7 @@ afterEach(async () => {
 });
 
 /** An agent whose manifest declares the algorithm and dataset a.csv encrypted (b.csv plain). */
-const start = (o: { kbsPath?: string; url?: string; algoEncrypted?: boolean } = {}) =>
+const start = (o: { kbsPath?: string; url?: string; algoEncrypted?: boolean; sourceUrl?: string } = {}) =>
   startTestAgent({
     algorithm: script,
     algoKey,
@@ -62,7 +62,7 @@ const start = (o: { kbsPath?: string; url?: string; algoEncrypted?: boolean } = 
     consumers: [consumerKey],
     provider: new SimProvider({ root, measurement: MEASUREMENT }),
     patchManifest: (m) => {
-      m.datasets[0].source = { kbs_resource_path: o.kbsPath ?? "default/key/a", encrypted: true };
+      m.datasets[0].source = { kbs_resource_path: o.kbsPath ?? "default/key/a", encrypted: true, ...(o.sourceUrl ? { url: o.sourceUrl } : {}) };
       m.datasets[0].kbs = { url: o.url ?? kbsUrl, enabled: true };
       if (o.algoEncrypted) {
         m.algorithm.source = { kbs_resource_path: "default/key/algo", encrypted: true };
@@ -147,4 +147,31 @@ test("the KBS is down: bounded retries logged, UNAVAILABLE, no hang", async () =
   await waitForEvent("KeyRelease", "Failed");
   expect(t.events.filter((e) => e.type === "KeyRelease").map((e) => e.status)).toEqual(["Retrying", "Retrying", "Failed"]);
   expect(t.agent.computation.state).toBe("ReceivingData");
+});
+
+test("a remote source of an encrypted dataset takes the same path: decrypted as it is fetched; plaintext or tampered bytes from the source are refused, the upload still works", async () => {
+  const sealed = sealBytes(keyA, plainA);
+  const tampered = sealed.slice();
+  tampered[20]! ^= 0x01;
+  const bodies: Record<string, Uint8Array> = { "/sealed": sealed, "/plain": plainA, "/tampered": tampered };
+  const source = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: (req) => new Response(bodies[new URL(req.url).pathname] ?? null, { status: bodies[new URL(req.url).pathname] ? 200 : 404 }) });
+  try {
+    t = await start({ sourceUrl: `http://127.0.0.1:${source.port}/sealed` });
+    expect((await uploadAlgo(t, algoMd(), script)).code).toBe(OK);
+    for (let i = 0; i < 200 && !t.logs.some((l) => l.includes("remote dataset received")); i++) await Bun.sleep(10);
+    expect(new Uint8Array(readFileSync(join(t.dir, "datasets", "a.csv")))).toEqual(plainA);
+    await t.close();
+    for (const bad of ["/plain", "/tampered"]) {
+      t = await start({ sourceUrl: `http://127.0.0.1:${source.port}${bad}` });
+      expect((await uploadAlgo(t, algoMd(), script)).code).toBe(OK);
+      for (let i = 0; i < 200 && !t.logs.some((l) => l.includes("remote dataset refused")); i++) await Bun.sleep(10);
+      expect(t.logs.join("\n")).toContain("dataset a.csv is declared encrypted in the manifest");
+      expect(incoming()).toEqual([]);
+      expect(existsSync(join(t.dir, "datasets", "a.csv"))).toBe(false);
+      expect((await uploadData(t, dataMd(), "a.csv", sealed)).code).toBe(OK);
+      await t.close();
+    }
+  } finally {
+    source.stop(true);
+  }
 });

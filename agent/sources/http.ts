@@ -5,9 +5,9 @@
 // cut off after the idle timeout.
 import { SourceError } from "./errors.ts";
 
-export interface ByteSink {
-  write(chunk: Uint8Array): Promise<void>;
-}
+import type { ByteSink } from "../input-session.ts";
+
+export type { ByteSink };
 
 export interface HttpGetOptions {
   maxBytes: number;
