@@ -47,6 +47,31 @@ fi
 [ -d /sys/kernel/config ] && mount -t configfs configfs /sys/kernel/config 2>/dev/null
 log "modules loaded, uptime $(cut -d' ' -f1 /proc/uptime)s"
 
+# The agent disk (images/agent-disk.ts): cocos_init.verity=DATA_BLOCKS,HASH_START,HASH,ROOT_HASH,SALT on
+# the measured command line opens the host's first virtio disk as a dm-verity device, so a block the
+# host changed reads back as an I/O error, and mounts it read-only where /bin/cocos-agent points.
+case "$cmdline" in
+  *" cocos_init.verity="*)
+    verity=${cmdline#* cocos_init.verity=}
+    verity=${verity%% *}
+    IFS=, read -r v_blocks v_start v_alg v_root v_salt <<EOF_VERITY
+$verity
+EOF_VERITY
+    case "$v_blocks,$v_start,$v_alg,$v_root,$v_salt" in
+      *[!0-9a-z,-]*|,*|*,,*|*,) log "cocos_init.verity: expected DATA_BLOCKS,HASH_START,HASH,ROOT_HASH,SALT, got $verity; powering off"; poweroff -f ;;
+    esac
+    i=0
+    while [ ! -b /dev/vda ] && [ "$i" -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
+    if ! DM_DISABLE_UDEV=1 dmsetup create --noudevsync --readonly cocos-agent \
+        --table "0 $((v_blocks * 8)) verity 1 /dev/vda /dev/vda 4096 4096 $v_blocks $v_start $v_alg $v_root $v_salt" ||
+      ! mount -t erofs -o ro /dev/mapper/cocos-agent /opt/cocos; then
+      log "cannot open the agent disk (expected a virtio disk /dev/vda whose dm-verity root hash is $v_root); powering off"
+      poweroff -f
+    fi
+    log "agent disk open, uptime $(cut -d' ' -f1 /proc/uptime)s"
+    ;;
+esac
+
 ip link set lo up
 if ip link show eth0 >/dev/null 2>&1; then
   ip addr add 10.0.2.15/24 dev eth0

@@ -52,7 +52,8 @@ export function qemuEnv(env: Record<string, string | undefined> = process.env): 
   const out = join(ROOT, "images", "out");
   return {
     MANAGER_QEMU_DISK_IMG_KERNEL_FILE: env.MANAGER_QEMU_DISK_IMG_KERNEL_FILE || join(out, "vmlinux"),
-    MANAGER_QEMU_DISK_IMG_ROOTFS_FILE: env.MANAGER_QEMU_DISK_IMG_ROOTFS_FILE || join(out, "initramfs.cpio"),
+    // Unset: the initrd (and agent disk) image.json beside the kernel describes (its layout).
+    ...(env.MANAGER_QEMU_DISK_IMG_ROOTFS_FILE ? { MANAGER_QEMU_DISK_IMG_ROOTFS_FILE: env.MANAGER_QEMU_DISK_IMG_ROOTFS_FILE } : {}),
   };
 }
 

@@ -41,6 +41,8 @@ export interface QemuConfig {
   virtioNet: { disableLegacy: string; iommuPlatform: string; addr: string; romfile: string };
   kernelFile: string;
   initrdFile: string;
+  /** Read-only virtio disk holding the agent under dm-verity (images/agent-disk.ts); "" = none. */
+  agentDiskFile: string;
   kernelCmdline: string;
   sevId: string;
   sevCbitPos: number;
@@ -100,13 +102,19 @@ function safeRead(p: string): string {
   }
 }
 
-/** Base command line: MANAGER_QEMU_KERNEL_CMDLINE, else image.json next to the kernel, else ours. */
-function defaultCmdline(kernelFile: string): string {
+/** What image.json next to the kernel says to boot (its default layout, images/build.ts): the base
+ *  command line and the initrd and agent disk its measurement covers, paths resolved beside it. */
+export function imageDefaults(kernelFile: string): { cmdline?: string; initrd?: string; disk?: string } {
+  const dir = dirname(kernelFile);
+  let img: { cmdline?: unknown; measurement_inputs?: { initrd?: unknown; disk?: unknown } };
   try {
-    const img = JSON.parse(readFileSync(join(dirname(kernelFile), "image.json"), "utf8"));
-    if (typeof img.cmdline === "string" && img.cmdline) return img.cmdline;
-  } catch {}
-  return DEFAULT_CMDLINE;
+    img = JSON.parse(readFileSync(join(dir, "image.json"), "utf8"));
+  } catch {
+    return {};
+  }
+  const text = (v: unknown) => (typeof v === "string" && v ? v : undefined);
+  const file = (v: unknown) => (text(v) ? resolve(dir, v as string) : undefined);
+  return { cmdline: text(img.cmdline), initrd: file(img.measurement_inputs?.initrd), disk: file(img.measurement_inputs?.disk) };
 }
 
 export interface Probes {
@@ -134,6 +142,9 @@ export function loadQemuConfig(env: Env = process.env, cwd = process.cwd(), prob
   // MANAGER_QEMU_BIOS: auto (qboot when installed), seabios (QEMU's default), or a firmware file.
   const biosText = str(env, "MANAGER_QEMU_BIOS", "auto");
   const channelText = str(env, "MANAGER_QEMU_CHANNEL", "auto");
+  const image = imageDefaults(kernelFile);
+  // MANAGER_QEMU_DISK_IMG_AGENT_FILE: the agent disk, default image.json's; "none" boots without one.
+  const diskText = str(env, "MANAGER_QEMU_DISK_IMG_AGENT_FILE", image.disk ?? "none");
   let channel: ChannelMode;
   if (channelText === "auto") channel = probe.vhostVsock() ? "vsock" : "virtio-serial";
   else if (channelText === "vsock" || channelText === "virtio-serial") channel = channelText;
@@ -181,8 +192,9 @@ export function loadQemuConfig(env: Env = process.env, cwd = process.cwd(), prob
       romfile: env.MANAGER_QEMU_VIRTIO_NET_PCI_ROMFILE ?? "",
     },
     kernelFile,
-    initrdFile: resolve(cwd, str(env, "MANAGER_QEMU_DISK_IMG_ROOTFS_FILE", "images/out/initramfs.cpio")),
-    kernelCmdline: str(env, "MANAGER_QEMU_KERNEL_CMDLINE", defaultCmdline(kernelFile)),
+    initrdFile: resolve(cwd, str(env, "MANAGER_QEMU_DISK_IMG_ROOTFS_FILE", image.initrd ?? "images/out/initramfs.cpio")),
+    agentDiskFile: diskText === "none" ? "" : resolve(cwd, diskText),
+    kernelCmdline: str(env, "MANAGER_QEMU_KERNEL_CMDLINE", image.cmdline ?? DEFAULT_CMDLINE),
     sevId: str(env, "MANAGER_QEMU_SEV_ID", "sev0"),
     sevCbitPos: int(env, "MANAGER_QEMU_SEV_CBITPOS", 51),
     sevReducedPhysBits: int(env, "MANAGER_QEMU_SEV_REDUCED_PHYS_BITS", 1),
@@ -268,6 +280,8 @@ export function buildQemuArgs(c: QemuConfig, vm: VmLaunch): string[] {
   }
   // The command line is passed unquoted (HEAD); v0.4.0 wrapped it in literal quotes.
   a.push("-kernel", c.kernelFile, "-append", vm.cmdline, "-initrd", c.initrdFile);
+  // The agent disk: read-only to the guest and to QEMU; the guest checks every block (dm-verity).
+  if (c.agentDiskFile) a.push("-drive", `file=${c.agentDiskFile.replaceAll(",", ",,")},if=virtio,format=raw,readonly=on`);
   if (c.noGraphic) a.push("-nographic");
   a.push("-serial", `file:${vm.serialLog}`);
   if (c.monitor) a.push("-monitor", c.monitor);

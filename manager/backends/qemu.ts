@@ -51,6 +51,8 @@ export interface QemuExtra {
   serialLog: string;
   kernel: string;
   initrd: string;
+  /** The agent disk attached read-only (its dm-verity root hash is on cmdline, hence measured). */
+  disk?: string;
   cmdline: string;
   firmware?: string;
   kernelSha256: string;
@@ -110,6 +112,7 @@ export class QemuBackend implements VmBackend {
     }
     needFile(c.kernelFile, "guest kernel", "MANAGER_QEMU_DISK_IMG_KERNEL_FILE");
     needFile(c.initrdFile, "guest initramfs", "MANAGER_QEMU_DISK_IMG_ROOTFS_FILE");
+    if (c.agentDiskFile) needFile(c.agentDiskFile, "guest agent disk", "MANAGER_QEMU_DISK_IMG_AGENT_FILE", "build the guest image with `bun run images`, or set it to none for an image with the agent in its initramfs");
     if (c.firmware === "none" && c.bios) needFile(c.bios, "guest firmware", "MANAGER_QEMU_BIOS", "set MANAGER_QEMU_BIOS=seabios for QEMU's default");
     if (c.firmware === "ovmf") needFile(c.ovmfCode.file, "OVMF firmware", "MANAGER_QEMU_OVMF_CODE_FILE");
     if (c.firmware === "ovmf" && !c.enableSevSnp) needFile(c.ovmfVars.file, "OVMF variable store", "MANAGER_QEMU_OVMF_VARS_FILE");
@@ -210,6 +213,7 @@ export class QemuBackend implements VmBackend {
         serialLog: launch.serialLog,
         kernel: c.kernelFile,
         initrd: c.initrdFile,
+        ...(c.agentDiskFile ? { disk: c.agentDiskFile } : {}),
         cmdline: launch.cmdline,
         firmware,
         kernelSha256: hex(digests.kernelSha256),
