@@ -2,14 +2,15 @@
 // hostfwd, two VMs at once, re-adoption, a VM killed from outside, the guest powering off when the
 // agent exits, and every start-up failure leaving nothing behind.
 import { afterAll, describe, expect, test } from "bun:test";
-import { existsSync, readdirSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { pidAlive, type VmExit, type VmInfo, type VmStartSpec } from "../manager/backend.ts";
 import { QemuBackend, type QemuExtra } from "../manager/backends/qemu.ts";
 import { loadQemuConfig } from "../manager/backends/qemu-config.ts";
 import { measureLaunch } from "../manager/measurement.ts";
-import { cleanupTemp, haveDpkg, haveQemu, helloImage, tempDir } from "./support/guest-image.ts";
+import { VERITY_BLOCK } from "../images/agent-disk.ts";
+import { cleanupTemp, haveDpkg, haveQemu, helloAgent, helloImage, tempDir } from "./support/guest-image.ts";
 
 const spec = (id: string): VmStartSpec => ({
   computationId: id,
@@ -196,6 +197,44 @@ describe.skipIf(!haveDpkg)("QEMU backend start-up failures leave nothing behind"
 
 const distAgent = process.env.COCOS_IMAGE_AGENT ?? join(import.meta.dir, "../dist/cocos-agent");
 describe.skipIf(!haveQemu || !haveDpkg || !existsSync(distAgent))("QEMU backend with the compiled agent (needs dist/cocos-agent)", () => {
+  test("agent disk: the agent boots from the dm-verity disk; a byte the host flips in it keeps the agent from starting", async () => {
+    const { dir, manifest } = await helloImage();
+    const d = manifest.agent_disk;
+    const diskCfg = (disk: string) =>
+      config({ MANAGER_QEMU_DISK_IMG_ROOTFS_FILE: join(dir, d.initramfs.file), MANAGER_QEMU_DISK_IMG_AGENT_FILE: disk, MANAGER_QEMU_KERNEL_CMDLINE: d.cmdline });
+    const boot = async (disk: string) => {
+      const be = new QemuBackend({ vmsDir: tempDir("cq-"), config: await diskCfg(disk), startTimeoutMs: 60_000 });
+      started.push(be);
+      let out = "";
+      const exits: VmExit[] = [];
+      be.onOutput((o) => (out += o.text));
+      be.onExit((e) => exits.push(e));
+      const vm = await be.start(spec("c-disk"));
+      return { be, vm, exits, console: () => out };
+    };
+
+    const good = await boot(join(dir, d.disk.file));
+    expect((good.vm.extra as unknown as QemuExtra).disk).toBe(join(dir, d.disk.file));
+    expect((await health(good.vm.agentPort)).status).toBe("pass");
+    expect(good.console()).toContain("cocos-init: agent disk open");
+    await good.be.stop(good.vm.id, { graceMs: 2000 });
+
+    // The host flips one bit in the first page of the agent binary (read by every exec): the guest
+    // reads it back as an I/O error, the agent never starts and /init powers the VM off.
+    const bytes = new Uint8Array(readFileSync(join(dir, d.disk.file)));
+    const head = readFileSync(await helloAgent()).subarray(0, VERITY_BLOCK);
+    const at = Buffer.from(bytes.buffer, bytes.byteOffset, d.verity.data_blocks * VERITY_BLOCK).indexOf(head);
+    expect(at % VERITY_BLOCK).toBe(0);
+    bytes[at + 100]! ^= 1;
+    const tampered = join(tempDir("cq-disk-"), "agent.disk");
+    writeFileSync(tampered, bytes);
+    const bad = await boot(tampered);
+    for (let i = 0; i < 900 && !bad.exits.length; i++) await Bun.sleep(100);
+    expect(bad.exits.map((e) => e.requested)).toEqual([false]);
+    expect(bad.console()).toMatch(/verity: .*data block \d+ is corrupted/);
+    expect(bad.console()).not.toContain("hello-agent ready");
+  }, 300_000);
+
   test("the real agent boots in the VM, finds its virtio-serial channel and answers /health through hostfwd", async () => {
     const { buildImage } = await import("../images/build.ts");
     const dir = tempDir("cimg-");

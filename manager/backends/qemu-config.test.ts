@@ -1,4 +1,7 @@
 import { describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { DEFAULT_CMDLINE, KERNEL_CMDLINE_MAX, agentEnvToCmdline, buildQemuArgs, checkArgv, checkKernelCmdline, kvmUsable, loadQemuConfig, type VmLaunch } from "./qemu-config.ts";
 import { QemuBackend } from "./qemu.ts";
 import { DEFAULT_CMDLINE as IMAGE_CMDLINE } from "../../images/build.ts";
@@ -97,6 +100,28 @@ describe("QEMU command line", () => {
     expect(args).toContain("-nographic");
     expect(args).toContain("-no-reboot");
     expect(args.join(" ")).not.toMatch(/sev|pflash|vhost-vsock|-bios/);
+  });
+
+  test("the agent disk: image.json's layout picks initrd, disk and command line; attached read-only; none boots without", () => {
+    const dir = mkdtempSync(join(tmpdir(), "cocos-qcfg-"));
+    try {
+      const cmdline = `${IMAGE_CMDLINE} cocos_init.verity=2,2,blake2b-256,ab,cd`;
+      writeFileSync(join(dir, "image.json"), JSON.stringify({ cmdline, measurement_inputs: { initrd: "initramfs-disk.cpio", disk: "agent.disk" } }));
+      const env = { MANAGER_QEMU_DISK_IMG_KERNEL_FILE: join(dir, "vmlinux") };
+      const c = loadQemuConfig(env, "/repo", noProbe);
+      expect([c.initrdFile, c.agentDiskFile, c.kernelCmdline]).toEqual([join(dir, "initramfs-disk.cpio"), join(dir, "agent.disk"), cmdline]);
+      expect(after(buildQemuArgs(c, launch()), "-drive")).toEqual([`file=${join(dir, "agent.disk")},if=virtio,format=raw,readonly=on`]);
+      // A comma in the path cannot add drive options.
+      expect(after(buildQemuArgs({ ...c, agentDiskFile: "/w/a,readonly=off" }, launch()), "-drive")).toEqual(["file=/w/a,,readonly=off,if=virtio,format=raw,readonly=on"]);
+      const none = loadQemuConfig({ ...env, MANAGER_QEMU_DISK_IMG_AGENT_FILE: "none" }, "/repo", noProbe);
+      expect([none.agentDiskFile, after(buildQemuArgs(none, launch()), "-drive")]).toEqual(["", []]);
+      // An image.json of the initramfs layout names no disk.
+      writeFileSync(join(dir, "image.json"), JSON.stringify({ cmdline: IMAGE_CMDLINE, measurement_inputs: { initrd: "initramfs.cpio" } }));
+      const plain = loadQemuConfig(env, "/repo", noProbe);
+      expect([plain.initrdFile, plain.agentDiskFile]).toEqual([join(dir, "initramfs.cpio"), ""]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test("MANAGER_QEMU_GUEST_FWD_HTTP adds a second hostfwd for the agent's /health", () => {
