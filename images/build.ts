@@ -28,9 +28,10 @@ export const DEFAULT_CMDLINE =
 // 17: the bytecode agent needs it to keep the compressed initramfs under 50 MB (level 10: 52.5 MB).
 export const ZSTD_LEVEL = 17;
 /** The layout the manager boots by default (image.json's cmdline and measurement_inputs): the agent
- *  in the initramfs, or on the dm-verity disk beside a small initramfs. The initramfs stays the
- *  default: under TCG the disk's page-by-page reads and checks (~40 MB, ~30 MB/s) cost more than the
- *  big initramfs's unpack saves (bench/boot.ts, images/README.md); `--layout disk` picks the disk. */
+ *  in the initramfs, or on the dm-verity disk beside a small initramfs (`--layout disk`). Under TCG
+ *  the disk spares the 180 MB unpack but its first exec pays page-by-page reads and BLAKE2b checks of
+ *  the ~40 MB the agent touches: in three bench runs (bench/boot.ts, images/README.md) neither won
+ *  clearly, so the initramfs stays the default. */
 export type BootLayout = "initramfs" | "disk";
 export const DEFAULT_LAYOUT: BootLayout = "initramfs";
 /** dmsetup opens the agent disk's verity device in /init (no CONFIG_DM_INIT in Debian's kernel). */

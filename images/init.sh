@@ -50,6 +50,8 @@ log "modules loaded, uptime $(cut -d' ' -f1 /proc/uptime)s"
 # The agent disk (images/agent-disk.ts): cocos_init.verity=DATA_BLOCKS,HASH_START,HASH,ROOT_HASH,SALT on
 # the measured command line opens the host's first virtio disk as a dm-verity device, so a block the
 # host changed reads back as an I/O error, and mounts it read-only where /bin/cocos-agent points.
+# try_verify_in_tasklet: a read whose hash blocks are cached is checked in its completion softirq, not
+# after a kworker wake-up (agent exec → listening ~0.35 s faster under TCG).
 case "$cmdline" in
   *" cocos_init.verity="*)
     verity=${cmdline#* cocos_init.verity=}
@@ -63,7 +65,7 @@ EOF_VERITY
     i=0
     while [ ! -b /dev/vda ] && [ "$i" -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
     if ! DM_DISABLE_UDEV=1 dmsetup create --noudevsync --readonly cocos-agent \
-        --table "0 $((v_blocks * 8)) verity 1 /dev/vda /dev/vda 4096 4096 $v_blocks $v_start $v_alg $v_root $v_salt" ||
+        --table "0 $((v_blocks * 8)) verity 1 /dev/vda /dev/vda 4096 4096 $v_blocks $v_start $v_alg $v_root $v_salt 1 try_verify_in_tasklet" ||
       ! mount -t erofs -o ro /dev/mapper/cocos-agent /opt/cocos; then
       log "cannot open the agent disk (expected a virtio disk /dev/vda whose dm-verity root hash is $v_root); powering off"
       poweroff -f

@@ -44,9 +44,9 @@ afterAll(() => {
 async function ensureBuilt(): Promise<void> {
   const bins = ["cocos-agent", "cocos-manager", "cocos-cli"];
   if (!bins.every((b) => existsSync(join(dist, b)))) await build();
-  const initrd = join(imageOut, "initramfs.cpio");
-  const stale = !existsSync(initrd) || !existsSync(join(imageOut, "vmlinux")) || statSync(initrd).mtimeMs < statSync(join(dist, "cocos-agent")).mtimeMs;
-  // Uncompressed only: the boot uses initramfs.cpio, and zstd -17 would add minutes.
+  const disk = join(imageOut, "agent.disk");
+  const stale = !existsSync(disk) || !existsSync(join(imageOut, "vmlinux")) || statSync(disk).mtimeMs < statSync(join(dist, "cocos-agent")).mtimeMs;
+  // Uncompressed only: the boot uses initramfs.cpio (or initramfs-disk.cpio + agent.disk), and zstd -17 would add minutes.
   if (stale) await buildImage({ compress: false, log: () => {} });
 }
 
@@ -156,15 +156,15 @@ describe.skipIf(!haveQemu || !haveDpkg)("Iris workflow in a QEMU VM under TCG (n
   );
 
   test(
-    "agent-disk layout: the agent on the dm-verity disk, and the evidence carries exactly the measurement cocos-cli computes from image.json",
+    "agent-disk layout (--layout disk): the agent on the dm-verity disk, and the evidence carries exactly the measurement cocos-cli computes from image.json",
     async () => {
       await ensureBuilt();
       const image = temp("cocos-imgd-");
-      const manifest = await buildImage({ out: image, compress: false, layout: "disk", log: () => {} });
+      const { agent_disk: d } = await buildImage({ out: image, compress: false, layout: "disk", log: () => {} });
       const probes = await irisInQemu({ image, nn: false, restart: false });
-      // The root hash travelled on the measured command line, so the measurement pins the disk.
-      expect(probes.cmdline).toContain(`cocos_init.verity=${manifest.agent_disk.verity.data_blocks},${manifest.agent_disk.verity.hash_start_block},${manifest.agent_disk.verity.hash},${manifest.agent_disk.verity.root_hash},`);
-      expect(probes.disk).toBe(join(image, "agent.disk"));
+      expect([probes.initrd, probes.disk]).toEqual([join(image, d.initramfs.file), join(image, d.disk.file)]);
+      // The root hash travelled on the measured command line, so the measurement checked above pins the disk.
+      expect(probes.cmdline).toContain(`cocos_init.verity=${d.verity.data_blocks},${d.verity.hash_start_block},${d.verity.hash},${d.verity.root_hash},${d.verity.salt}`);
     },
     600_000,
   );

@@ -24,7 +24,6 @@ async function config(over: Record<string, string> = {}) {
   return loadQemuConfig(
     {
       MANAGER_QEMU_DISK_IMG_KERNEL_FILE: join(dir, "vmlinux"),
-      MANAGER_QEMU_DISK_IMG_ROOTFS_FILE: join(dir, "initramfs.cpio"),
       MANAGER_QEMU_SMP_COUNT: "1",
       MANAGER_QEMU_MEMORY_SIZE: "1024M",
       MANAGER_QEMU_MONITOR: "none",
@@ -243,7 +242,6 @@ describe.skipIf(!haveQemu || !haveDpkg || !existsSync(distAgent))("QEMU backend 
     const cfg = loadQemuConfig(
       {
         MANAGER_QEMU_DISK_IMG_KERNEL_FILE: join(dir, "vmlinux"),
-        MANAGER_QEMU_DISK_IMG_ROOTFS_FILE: join(dir, "initramfs.cpio"),
         MANAGER_QEMU_MONITOR: "none",
         MANAGER_QEMU_HOST_FWD_RANGE: "26200-26299",
         MANAGER_QEMU_ENABLE_KVM: "false",
