@@ -255,6 +255,9 @@ export class Computation {
     this.checkAlgorithmExpected();
     const t = (mdList(md, "algo_type")[0] ?? "").trim() || "bin";
     if (!ALGO_TYPES.includes(t as AlgoType)) throw invalidArgument(`unknown algo_type ${JSON.stringify(t)}: expected one of ${ALGO_TYPES.join(", ")}`);
+    // A manifest that names the type (Cocos v0.9+) is what every party agreed on: the upload may not pick another runner.
+    const agreed = this.manifest!.algorithm.algo_type;
+    if (agreed && t !== agreed) throw invalidArgument(`algo_type ${JSON.stringify(t)} does not match the manifest's algorithm.algo_type ${JSON.stringify(agreed)}`);
     const plan: AlgoPlan = { caller, algoType: t as AlgoType, args: algoArgs(md), pythonRuntime: (mdList(md, "python_runtime")[0] ?? "").trim() || "python3" };
     // Whether it can run here at all is known before the upload: refuse before reading a byte.
     const why = await this.o.runnerFor(plan.algoType).unavailable();

@@ -141,6 +141,13 @@ describe("content checks", () => {
     await expectRejected(uploadAlgo(t, algoMd({ algo_type: "cobol" }), script), INVALID_ARGUMENT, /unknown algo_type "cobol": expected one of wasm, bin, python, docker/);
   });
 
+  test("adversary algorithm provider: an upload whose algo_type is not the one the manifest names → INVALID_ARGUMENT, nothing stored", async () => {
+    t = await fresh({ patchManifest: (raw) => (raw.algorithm.algo_type = "bin") });
+    await expectRejected(uploadAlgo(t, algoMd({ algo_type: "python" }), script), INVALID_ARGUMENT, /algo_type "python" does not match the manifest's algorithm.algo_type "bin"/);
+    expect(existsSync(join(t.dir, "algo"))).toBe(false);
+    expect((await uploadAlgo(t, algoMd({ algo_type: "bin" }), script)).code).toBe(OK);
+  });
+
   test("a python_runtime the agent does not have → INVALID_ARGUMENT at Algo, before the algorithm is read or stored", async () => {
     // A python runner that says it can run here, whatever this machine has: the runtime name decides.
     t = await fresh({ runnerFor: (type) => ({ type, unavailable: async () => null, run: async () => ({ kind: "exit", code: 0, durationMs: 0 }) }) });

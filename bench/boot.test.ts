@@ -27,6 +27,10 @@ test("the guest's boot phases come from the kernel's, /init's and the agent's up
     listening_to_first_event: 50,
     guest_uptime_at_listening: 5400,
   });
+  // The disk layout: opening the verity disk is its own phase, between modules and network.
+  const disk = console.replace("cocos-init: starting agent", "cocos-init: agent disk open, uptime 4.20s\ncocos-init: starting agent");
+  expect(bootPhases(parseBootStamps(disk))).toMatchObject({ init_modules: 500, init_agent_disk: 200, init_net_ports_settings: 300 });
+  expect(bootPhases(parseBootStamps(console)).init_agent_disk).toBeUndefined();
   // A console without stamps (an older image) leaves the phases undefined rather than wrong.
   expect(Object.values(bootPhases(parseBootStamps("no stamps"))).every((v) => v === undefined)).toBe(true);
 });

@@ -2,13 +2,14 @@
 // boots), next to the same kernel with a busybox-only initramfs (QEMU start → marker on the serial
 // console), interleaved so both see the same machine load. Also initramfs sizes and the agent's
 // resident set inside the guest, the guest's boot by phase (from the uptime stamps /init and the agent
-// print on the console), and the same image with a zstd and an lz4 initramfs in the same run.
+// print on the console), the same image with a zstd and an lz4 initramfs, and the agent-disk layout
+// (small initramfs + the agent on a dm-verity disk, images/agent-disk.ts), all in the same run.
 // `bun run bench -- boot` (BENCH_BOOT_RUNS, default 5; BENCH_BOOT_COMPRESSED=0 skips the compressed boots).
 import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { buildImage, ZSTD_LEVEL, type ImageManifest } from "../images/build.ts";
+import { buildImage, DEFAULT_CMDLINE, ZSTD_LEVEL, type BootLayout, type ImageManifest } from "../images/build.ts";
 import { QemuBackend } from "../manager/backends/qemu.ts";
 import { fileSha256 } from "../manager/measurement.ts";
 import { buildQemuArgs, loadQemuConfig, type QemuConfig } from "../manager/backends/qemu-config.ts";
@@ -26,6 +27,8 @@ export interface BootStamps {
   runInit?: number;
   initStarted?: number;
   modulesLoaded?: number;
+  /** Disk layout: the verity device opened and mounted. */
+  diskOpen?: number;
   agentExec?: number;
   marks: Record<string, number>;
 }
@@ -43,6 +46,7 @@ export function parseBootStamps(consoleText: string): BootStamps {
     runInit: num(/\[\s*([\d.]+)\] Run \/init/),
     initStarted: num(/cocos-init: started, uptime ([\d.]+)s/),
     modulesLoaded: num(/cocos-init: modules loaded, uptime ([\d.]+)s/),
+    diskOpen: num(/cocos-init: agent disk open, uptime ([\d.]+)s/),
     agentExec: num(/cocos-init: starting agent, uptime ([\d.]+)s/),
     marks,
   };
@@ -57,7 +61,8 @@ export function bootPhases(s: BootStamps): Record<string, number | undefined> {
     unpack_to_init: d(s.unpackEnd, s.runInit),
     init_reroot: d(s.runInit, s.initStarted),
     init_modules: d(s.initStarted, s.modulesLoaded),
-    init_net_ports_settings: d(s.modulesLoaded, s.agentExec),
+    init_agent_disk: d(s.modulesLoaded, s.diskOpen),
+    init_net_ports_settings: d(s.diskOpen ?? s.modulesLoaded, s.agentExec),
     agent_exec_to_first_line: d(s.agentExec, s.marks.entry),
     agent_imports: d(s.marks.entry, s.marks.imported),
     agent_config_to_listening: d(s.marks.imported, s.marks.listening),
@@ -99,7 +104,7 @@ async function waitHttp(url: string, deadline: number): Promise<boolean> {
 /** Same kernel and QEMU flags, busybox-only initramfs: time until its marker reaches the console. */
 async function baselineBoot(c: QemuConfig, initrd: string, tmp: string, i: number): Promise<{ ms: number; uptimeS?: number }> {
   const serial = join(tmp, `baseline-${i}.log`);
-  const args = buildQemuArgs({ ...c, initrdFile: initrd, monitor: "none" }, {
+  const args = buildQemuArgs({ ...c, initrdFile: initrd, agentDiskFile: "", monitor: "none" }, {
     uuid: `b${i}`,
     hostPort: 0,
     cmdline: c.kernelCmdline,
@@ -108,7 +113,9 @@ async function baselineBoot(c: QemuConfig, initrd: string, tmp: string, i: numbe
     sockets: { manifest: join(tmp, `b${i}.m`), events: join(tmp, `b${i}.e`) },
   }).map((a) => a.replace(/hostfwd=tcp:[^,]*:0-:\d+/, "restrict=on"));
   const t0 = performance.now();
-  const child = spawn(c.binPath, args, { stdio: "ignore" });
+  const child = spawn(c.binPath, args, { stdio: ["ignore", "ignore", "pipe"] });
+  let stderr = "";
+  child.stderr!.on("data", (b: Buffer) => (stderr += b.toString()));
   const exited = new Promise((r) => child.once("exit", r));
   try {
     const deadline = Date.now() + 120_000;
@@ -119,28 +126,45 @@ async function baselineBoot(c: QemuConfig, initrd: string, tmp: string, i: numbe
       if (child.exitCode !== null) break;
       await Bun.sleep(10);
     }
-    throw new Error(`baseline boot ${i} printed no marker: ${existsSync(serial) ? readFileSync(serial, "utf8").slice(-500) : "no console output"}`);
+    throw new Error(`baseline boot ${i} printed no marker (QEMU exit ${child.exitCode}, stderr ${JSON.stringify(stderr.slice(-300))}): ${existsSync(serial) ? readFileSync(serial, "utf8").slice(-500) : "no console output"}`);
   } finally {
     if (child.exitCode === null) child.kill("SIGKILL");
     await exited;
   }
 }
 
+/** One way of booting the image: its initrd, the agent disk if any, and the command line that goes with them. */
+interface BootVariant {
+  name: string;
+  layout: BootLayout;
+  file: string;
+  bytes: number;
+  disk?: string;
+  cmdline: string;
+}
+
 /** The initramfs in each compression the kernel can unpack, boot-benchmarked side by side. */
-function initrdVariants(dir: string, manifest: ImageManifest, tmp: string): { name: string; file: string; bytes: number }[] {
+function initrdVariants(dir: string, manifest: ImageManifest, tmp: string): BootVariant[] {
   const cpio = join(dir, "initramfs.cpio");
-  const out = [{ name: "uncompressed", file: cpio, bytes: manifest.initramfs.cpio.size }];
+  const v = (name: string, file: string, bytes: number): BootVariant => ({ name, layout: "initramfs", file, bytes, cmdline: DEFAULT_CMDLINE });
+  const out = [v("uncompressed", cpio, manifest.initramfs.cpio.size)];
   if (process.env.BENCH_BOOT_COMPRESSED === "0") return out;
   let zst = join(dir, "initramfs.cpio.zst");
   if (!existsSync(zst)) {
     zst = join(tmp, "initramfs.cpio.zst");
     writeFileSync(zst, Bun.zstdCompressSync(readFileSync(cpio), { level: ZSTD_LEVEL }));
   }
-  out.push({ name: `zstd-${ZSTD_LEVEL}`, file: zst, bytes: statSync(zst).size });
+  out.push(v(`zstd-${ZSTD_LEVEL}`, zst, statSync(zst).size));
   // The kernel reads lz4's legacy frame format (lz4 -l); the lz4 CLI is Debian's `lz4` package.
   const lz4 = join(tmp, "initramfs.cpio.lz4");
-  if (Bun.spawnSync(["lz4", "-l", "-9", "-q", "-f", cpio, lz4], { stdout: "ignore", stderr: "ignore" }).exitCode === 0) out.push({ name: "lz4-l9", file: lz4, bytes: statSync(lz4).size });
+  if (Bun.spawnSync(["lz4", "-l", "-9", "-q", "-f", cpio, lz4], { stdout: "ignore", stderr: "ignore" }).exitCode === 0) out.push(v("lz4-l9", lz4, statSync(lz4).size));
   return out;
+}
+
+/** The agent-disk layout: the small initramfs, the dm-verity disk, the command line carrying its root hash. */
+function diskVariant(dir: string, manifest: ImageManifest): BootVariant {
+  const d = manifest.agent_disk;
+  return { name: "disk", layout: "disk", file: join(dir, d.initramfs.file), bytes: d.initramfs.size, disk: join(dir, d.disk.file), cmdline: d.cmdline };
 }
 
 /** Sizes of an ELF file's sections by name (the agent: Bun's code vs the embedded `.bun` graph). */
@@ -180,30 +204,37 @@ export async function run(): Promise<object> {
     const { dir, manifest } = await image(tmp);
     const realAgent = manifest.agent.file === "cocos-agent";
     const httpGuestPort = 7003;
-    const variants = initrdVariants(dir, manifest, tmp);
+    // The default layout first: its boot gives agent_ready, the ratio and the phases.
+    const variants = [diskVariant(dir, manifest), ...initrdVariants(dir, manifest, tmp)].sort((a, b) => Number(b.layout === manifest.layout) - Number(a.layout === manifest.layout));
     const backends = variants.map((v) => {
       const config = loadQemuConfig({
         ...process.env,
         MANAGER_QEMU_DISK_IMG_KERNEL_FILE: join(dir, "vmlinux"),
         MANAGER_QEMU_DISK_IMG_ROOTFS_FILE: v.file,
+        MANAGER_QEMU_DISK_IMG_AGENT_FILE: v.disk ?? "none",
         MANAGER_QEMU_MONITOR: "none",
         // The agent's HTTP /health tells when it is ready; the stand-in serves it on the agent port.
         ...(realAgent ? { MANAGER_QEMU_GUEST_FWD_HTTP: String(httpGuestPort) } : {}),
-        ...(realAgent ? {} : { MANAGER_QEMU_KERNEL_CMDLINE: `${manifest.cmdline} cocos_init.rss_after=3` }),
+        MANAGER_QEMU_KERNEL_CMDLINE: realAgent ? v.cmdline : `${v.cmdline} cocos_init.rss_after=3`,
       });
       return new QemuBackend({ vmsDir: join(tmp, "vms"), config, startTimeoutMs: 120_000 });
     });
     const config = backends[0]!.config;
     for (const v of variants) await fileSha256(v.file); // hashed once, before any timing
     const ready: number[][] = variants.map(() => []);
-    const phases: Record<string, number | undefined>[] = [];
+    const phases: Record<string, number | undefined>[][] = variants.map(() => []);
     const baseline: number[] = [];
     const baselineUptime: number[] = [];
+    const baselineRetries: string[] = [];
     let rssKb: number | undefined;
     let consoleText = ""; // one VM at a time
     for (const b of backends) b.onOutput((o) => (consoleText += o.text));
     for (let i = 0; i < runs; i++) {
-      const b = await baselineBoot(config, join(dir, "initramfs-busybox.cpio"), tmp, i);
+      // A TCG guest now and then dies before its first console line under heavy host load: one retry, counted.
+      const b = await baselineBoot(config, join(dir, "initramfs-busybox.cpio"), tmp, i).catch((e) => {
+        baselineRetries.push(String((e as Error).message).slice(0, 300));
+        return baselineBoot(config, join(dir, "initramfs-busybox.cpio"), tmp, runs + i);
+      });
       baseline.push(b.ms);
       if (b.uptimeS !== undefined) baselineUptime.push(Math.round(b.uptimeS * 1000));
       for (const [k, backend] of backends.entries()) {
@@ -219,17 +250,23 @@ export async function run(): Promise<object> {
         const ok = await waitHttp(`http://127.0.0.1:${port}/health`, Date.now() + 120_000);
         if (!ok) throw new Error(`boot ${i} (${variants[k]!.name}): agent did not answer /health within 120 s`);
         ready[k]!.push(Math.round(performance.now() - t0));
-        if (k === 0) {
-          await Bun.sleep(i === runs - 1 ? 2000 : 500); // the first event's stamp; the last run lets the idle agent settle
-          if (i === runs - 1) rssKb = await agentRss(realAgent, port, () => consoleText);
-          phases.push(bootPhases(parseBootStamps(consoleText)));
+        const uncompressed = variants[k]!.layout === "disk" || variants[k]!.name === "uncompressed";
+        if (uncompressed) {
+          await Bun.sleep(k === 0 && i === runs - 1 ? 2000 : 500); // the first event's stamp; the last run lets the idle agent settle
+          if (k === 0 && i === runs - 1) rssKb = await agentRss(realAgent, port, () => consoleText);
+          phases[k]!.push(bootPhases(parseBootStamps(consoleText)));
         }
         await backend.stop(vm.id, { graceMs: 3000 });
       }
     }
     const agentReady = stats(ready[0]!);
     const base = median(baseline);
-    const phaseNames = Object.keys(phases[0] ?? {});
+    const phaseMedians = (ps: Record<string, number | undefined>[]) =>
+      Object.fromEntries(Object.keys(ps[0] ?? {}).map((n) => [n, Math.round(median(ps.map((p) => p[n]).filter((x): x is number => x !== undefined)))]));
+    const summary = (k: number) => ({ bytes: variants[k]!.bytes, ...stats(ready[k]!), ratio_to_baseline: Number((median(ready[k]!) / base).toFixed(2)) });
+    const initramfsVariants = variants.flatMap((v, k) => (v.layout === "initramfs" ? [[v.name, k] as const] : []));
+    const diskAt = variants.findIndex((v) => v.layout === "disk");
+    const plainAt = variants.findIndex((v) => v.name === "uncompressed");
     return {
       suite: "boot",
       date: new Date().toISOString(),
@@ -247,14 +284,22 @@ export async function run(): Promise<object> {
       agent: { file: manifest.agent.file, bytes: manifest.agent.size, readiness: realAgent ? `GET /health on guest port ${httpGuestPort}` : "GET /health on guest port 7002", composition: agentComposition(dir, manifest) },
       runs,
       agent_ready: agentReady,
-      busybox_baseline: { ...stats(baseline), guest_uptime_at_marker_median_ms: Math.round(median(baselineUptime)) },
+      busybox_baseline: { ...stats(baseline), guest_uptime_at_marker_median_ms: Math.round(median(baselineUptime)), retried: baselineRetries },
       agent_minus_baseline_ms: Math.round(agentReady.median_ms - base),
       ratio_to_baseline: Number((agentReady.median_ms / base).toFixed(2)),
-      by_initramfs_compression: Object.fromEntries(variants.map((v, k) => [v.name, { bytes: v.bytes, ...stats(ready[k]!), ratio_to_baseline: Number((median(ready[k]!) / base).toFixed(2)) }])),
-      // Guest uptime differences (ms), uncompressed initramfs; medians over the runs.
-      guest_phases_median_ms: Object.fromEntries(phaseNames.map((n) => [n, Math.round(median(phases.map((p) => p[n]).filter((x): x is number => x !== undefined)))])),
-      guest_phases_samples_ms: phases,
+      default_layout: manifest.layout,
+      // The agent in the initramfs, by compression, and the agent on the dm-verity disk (initrd bytes: the small initramfs).
+      by_initramfs_compression: Object.fromEntries(initramfsVariants.map(([name, k]) => [name, summary(k)])),
+      by_layout: {
+        initramfs: summary(plainAt),
+        disk: { ...summary(diskAt), disk_bytes: manifest.agent_disk.disk.size, fs: manifest.agent_disk.fs, verity_hash: manifest.agent_disk.verity.hash },
+      },
+      // Guest uptime differences (ms) of the default layout (uncompressed); medians over the runs.
+      guest_phases_median_ms: phaseMedians(phases[0]!),
+      guest_phases_samples_ms: phases[0]!,
+      guest_phases_by_layout_median_ms: { initramfs: phaseMedians(phases[plainAt]!), disk: phaseMedians(phases[diskAt]!) },
       initramfs: { uncompressed_bytes: manifest.initramfs.cpio.size, zstd_bytes: variants.find((v) => v.name.startsWith("zstd"))?.bytes ?? null, zstd_level: ZSTD_LEVEL, entries: manifest.initramfs.entries },
+      agent_disk: { initramfs_bytes: manifest.agent_disk.initramfs.size, disk_bytes: manifest.agent_disk.disk.size, verity: manifest.agent_disk.verity },
       flavours: { minimal: { initramfs_bytes: manifest.initramfs.cpio.size } },
       agent_rss_kb_in_guest: rssKb ?? null,
       agent_rss_source: realAgent ? "agent /metrics cocos_agent_resident_memory_bytes, 2 s after ready" : "VmRSS from /proc in the guest, 3 s after start",

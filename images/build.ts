@@ -1,14 +1,16 @@
 // Offline, byte-reproducible guest image builder: `bun images/build.ts [options]`.
 // Output (images/out/): vmlinux (PVH, uncompressed — the fastest boot under TCG), bzImage,
-// initramfs.cpio (+ .zst), initramfs-busybox.cpio (bench baseline) and image.json.
+// initramfs.cpio (+ .zst), initramfs-busybox.cpio (bench baseline), the agent-disk layout
+// (initramfs-disk.cpio + agent.disk, images/agent-disk.ts) and image.json.
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
+import { AGENT_DISK_MODULES, AGENT_DISK_MOUNT, buildAgentDisk, verityCmdline, type VerityParams } from "./agent-disk.ts";
 import { type CpioEntry, writeCpio } from "./cpio.ts";
 import { extractDeb, fetchDeb, kernelPackage } from "./debian.ts";
-import { extractVmlinux, resolveModules } from "./kernel.ts";
+import { extractVmlinux, resolveModules, type KernelModule } from "./kernel.ts";
 import { sandboxFiles, SANDBOX_TOOLS } from "./native-sandbox.ts";
-import { ortFiles, type OrtFiles } from "./onnxruntime.ts";
+import { ORT_GUEST_DIR, ortFiles, type OrtFiles } from "./onnxruntime.ts";
 import { FLAVOURS, type Flavour, flavourFiles, initrdName } from "./flavours/index.ts";
 
 const here = import.meta.dir;
@@ -26,6 +28,15 @@ export const DEFAULT_CMDLINE =
   "console=ttyS0 quiet panic=-1 tsc=reliable no_timer_check noreplace-smp cryptomgr.notests random.trust_cpu=on i8042.noaux i8042.nomux i8042.nopnp i8042.dumbkbd initcall_blacklist=init_blk_tracer";
 // 17: the bytecode agent needs it to keep the compressed initramfs under 50 MB (level 10: 52.5 MB).
 export const ZSTD_LEVEL = 17;
+/** The layout the manager boots by default (image.json's cmdline and measurement_inputs): the agent
+ *  in the initramfs, or on the dm-verity disk beside a small initramfs (`--layout disk`). Under TCG
+ *  the disk spares the 180 MB unpack but its first exec pays page-by-page reads and BLAKE2b checks of
+ *  the ~40 MB the agent touches: in three bench runs (bench/boot.ts, images/README.md) neither won
+ *  clearly, so the initramfs stays the default. */
+export type BootLayout = "initramfs" | "disk";
+export const DEFAULT_LAYOUT: BootLayout = "initramfs";
+/** dmsetup opens the agent disk's verity device in /init (no CONFIG_DM_INIT in Debian's kernel). */
+export const DISK_TOOLS = [{ pkg: "dmsetup", path: "sbin/dmsetup" }] as const;
 
 export interface BuildOptions {
   agent?: string;
@@ -36,6 +47,8 @@ export interface BuildOptions {
   /** Seconds since the epoch written as every mtime; default SOURCE_DATE_EPOCH or 0. */
   mtime?: number;
   kernelMeta?: string;
+  /** Default DEFAULT_LAYOUT. */
+  layout?: BootLayout;
   /** ONNX Runtime for wasi-nn (images/onnxruntime.ts): its folder, or false for an image without it.
    *  Default COCOS_IMAGE_ORT or dist/onnxruntime. */
   ort?: string | false;
@@ -60,6 +73,9 @@ export interface MeasurementInputs {
   initrd: string;
   initrd_sha256: string;
   cmdline: string;
+  /** The agent disk (disk layout): covered through the verity root hash on cmdline, listed for the manager. */
+  disk?: string;
+  disk_sha256?: string;
   note: string;
 }
 
@@ -74,6 +90,10 @@ export interface ImageManifest {
   schema: "cocos-image/v1";
   kernel: { package: string; deb: string; version: string; vmlinux: FileDigest; bzImage: FileDigest };
   initramfs: { cpio: FileDigest; zstd?: FileDigest & { level: number }; entries: number };
+  /** The agent and ONNX Runtime on an erofs + dm-verity disk, beside a small initramfs with the rest. */
+  agent_disk: { initramfs: FileDigest; disk: FileDigest; fs: "erofs"; verity: VerityParams; modules: string[]; cmdline: string };
+  /** Which layout cmdline and measurement_inputs describe (the manager's default). */
+  layout: BootLayout;
   baseline: { cpio: FileDigest };
   agent: FileDigest;
   /** ONNX Runtime's files as placed in the initramfs; absent in a --no-nn image. */
@@ -129,6 +149,14 @@ function busyboxEntries(bbRoot: string, replaced: ReadonlySet<string> = new Set(
   ];
 }
 
+/** The modules' files and /etc/cocos/modules, the order /init loads them in. */
+function moduleEntries(version: string, modules: KernelModule[]): CpioEntry[] {
+  return [
+    ...modules.map((m): CpioEntry => ({ path: `lib/modules/${version}/${m.rel}`, type: "file", data: m.data })),
+    { path: "etc/cocos/modules", type: "file", data: new TextEncoder().encode(modules.map((m) => `${version}/${m.rel}\n`).join("")) },
+  ];
+}
+
 function baseEntries(init: Uint8Array): CpioEntry[] {
   const enc = new TextEncoder();
   const etc = (p: string, s: string): CpioEntry => ({ path: `etc/${p}`, type: "file", data: enc.encode(s) });
@@ -144,6 +172,24 @@ function baseEntries(init: Uint8Array): CpioEntry[] {
   ];
 }
 
+/** What the launch measurement of `layout` covers: kernel, initrd and the command line (which carries
+ *  the agent disk's verity root hash in the disk layout). */
+function measurementInputs(m: ImageManifest, layout: BootLayout): ImageManifest["measurement_inputs"] {
+  const note = "the manager appends per-VM cocos.* settings to cmdline; the measurement covers the full command line it passes";
+  const kernel = { kernel: m.kernel.vmlinux.file, kernel_sha256: m.kernel.vmlinux.sha256 };
+  if (layout === "initramfs") return { ...kernel, initrd: m.initramfs.cpio.file, initrd_sha256: m.initramfs.cpio.sha256, cmdline: DEFAULT_CMDLINE, note };
+  const d = m.agent_disk;
+  return {
+    ...kernel,
+    initrd: d.initramfs.file,
+    initrd_sha256: d.initramfs.sha256,
+    cmdline: d.cmdline,
+    disk: d.disk.file,
+    disk_sha256: d.disk.sha256,
+    note: `${note}; the disk is not hashed at launch: cocos_init.verity on cmdline pins its dm-verity root hash, checked by the guest on every read`,
+  };
+}
+
 export async function buildImage(opts: BuildOptions = {}): Promise<ImageManifest> {
   const log = opts.log ?? ((m: string) => console.error(`[images] ${m}`));
   const out = resolve(opts.out ?? join(here, "out"));
@@ -151,6 +197,7 @@ export async function buildImage(opts: BuildOptions = {}): Promise<ImageManifest
   const agentPath = resolve(opts.agent ?? process.env.COCOS_IMAGE_AGENT ?? join(root, "dist/cocos-agent"));
   const mtime = opts.mtime ?? Number(process.env.SOURCE_DATE_EPOCH ?? 0);
   const offline = opts.offline ?? false;
+  const layout = opts.layout ?? DEFAULT_LAYOUT;
   mkdirSync(out, { recursive: true });
 
   let agent: Uint8Array;
@@ -172,6 +219,7 @@ export async function buildImage(opts: BuildOptions = {}): Promise<ImageManifest
   const vmlinux = extractVmlinux(bzImage);
   const modDir = join(kroot, "lib/modules", version);
   const { modules, missing } = resolveModules(modDir, WANTED_MODULES, OPTIONAL_MODULES);
+  const diskModules = resolveModules(modDir, [...WANTED_MODULES, ...AGENT_DISK_MODULES], OPTIONAL_MODULES).modules;
   log(`modules: ${modules.map((m) => m.name).join(" ")}${missing.length ? ` (absent in this kernel: ${missing.join(" ")})` : ""}`);
 
   const libcRoot = extractDeb(cache, libcDeb);
@@ -197,14 +245,34 @@ export async function buildImage(opts: BuildOptions = {}): Promise<ImageManifest
     ...sandbox.entries,
     ...ort.entries,
     { path: "lib64/ld-linux-x86-64.so.2", type: "symlink", target: "/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2" },
-    ...modules.map((m): CpioEntry => ({ path: `lib/modules/${version}/${m.rel}`, type: "file", data: m.data })),
-    { path: "etc/cocos/modules", type: "file", data: enc.encode(modules.map((m) => `${version}/${m.rel}\n`).join("")) },
+    ...moduleEntries(version, modules),
     { path: "bin/cocos-agent", type: "file", data: agent, mode: 0o755 },
     ...(opts.extraEntries ?? []),
   ];
   const cpio = concat(writeCpio(entries, mtime));
   const flavour = opts.flavour ?? "minimal";
   const extra = flavour === "minimal" ? null : flavourFiles(flavour, cache, offline, entries);
+
+  // Disk layout: the agent and ONNX Runtime on the verity disk, everything else in a small initramfs
+  // whose /bin/cocos-agent and /bin/onnxruntime point into the disk's mount.
+  const disk = buildAgentDisk(
+    [{ path: "cocos-agent", data: agent, mode: 0o755 }, ...ort.entries.map((e) => ({ path: e.path.replace(/^bin\//, ""), data: e.data, mode: e.mode ?? 0o644 }))],
+    mtime,
+  );
+  const diskSandbox = sandboxFiles(cache, offline, GLIBC, ort.needed, [...SANDBOX_TOOLS, ...DISK_TOOLS]);
+  const diskEntries: CpioEntry[] = [
+    ...baseEntries(init),
+    { path: AGENT_DISK_MOUNT.slice(1), type: "dir" },
+    ...busybox,
+    ...libs,
+    ...diskSandbox.entries,
+    { path: "lib64/ld-linux-x86-64.so.2", type: "symlink", target: "/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2" },
+    ...moduleEntries(version, diskModules),
+    { path: "bin/cocos-agent", type: "symlink", target: `${AGENT_DISK_MOUNT}/cocos-agent` },
+    ...(ort.entries.length ? [{ path: ORT_GUEST_DIR, type: "symlink", target: `${AGENT_DISK_MOUNT}/onnxruntime` } as CpioEntry] : []),
+  ];
+  const diskCpio = concat(writeCpio(diskEntries, mtime));
+  const diskCmdline = `${DEFAULT_CMDLINE} ${verityCmdline(disk.verity)}`;
 
   // Baseline for bench/boot.ts: same kernel, busybox only, prints a marker and powers off.
   const marker = enc.encode(
@@ -239,12 +307,21 @@ export async function buildImage(opts: BuildOptions = {}): Promise<ImageManifest
     note: "the manager appends per-VM cocos.* settings to cmdline; the measurement covers the full command line it passes",
   });
   const initramfs = initramfsOf("initramfs.cpio", cpio, entries.length);
-  const packages = { kernel: basename(kdeb), libc6: basename(libcDeb), "busybox-static": basename(bbDeb), ...sandbox.packages };
+  const packages = { kernel: basename(kdeb), libc6: basename(libcDeb), "busybox-static": basename(bbDeb), ...sandbox.packages, ...diskSandbox.packages };
   const minimal: FlavourManifest = { initramfs, packages, measurement_inputs: measured(initramfs.cpio) };
   const manifest: ImageManifest = {
     schema: "cocos-image/v1",
     kernel,
     initramfs,
+    agent_disk: {
+      initramfs: write("initramfs-disk.cpio", diskCpio),
+      disk: write("agent.disk", disk.image),
+      fs: "erofs",
+      verity: disk.verity,
+      modules: diskModules.map((m) => m.name),
+      cmdline: diskCmdline,
+    },
+    layout,
     baseline: { cpio: write("initramfs-busybox.cpio", baseline) },
     agent: digest(basename(agentPath), agent),
     ...(ort.entries.length ? { onnxruntime: ort.entries.map((e) => digest(e.path, e.data)) } : {}),
@@ -256,6 +333,9 @@ export async function buildImage(opts: BuildOptions = {}): Promise<ImageManifest
     flavours: { minimal },
     mtime,
   };
+  // The minimal flavour boots in the chosen layout; the others carry the agent in their initramfs.
+  manifest.measurement_inputs = minimal.measurement_inputs = measurementInputs(manifest, layout);
+  manifest.cmdline = manifest.measurement_inputs.cmdline;
   for (const f of FLAVOURS) {
     if (f === "minimal" || f === flavour) continue;
     // A build without this flavour must not leave files image.json no longer describes.
@@ -284,15 +364,21 @@ if (import.meta.main) {
       "no-nn": { type: "boolean", default: false },
       // minimal (default) or full (+ Python 3 and Podman; images/flavours/).
       flavour: { type: "string", default: "minimal" },
+      // initramfs | disk: the layout image.json's cmdline and measurement describe (default DEFAULT_LAYOUT)
+      layout: { type: "string" },
     },
   });
+  if (values.layout !== undefined && values.layout !== "initramfs" && values.layout !== "disk") {
+    console.error(`images: --layout: expected initramfs or disk, got ${JSON.stringify(values.layout)}`);
+    process.exit(2);
+  }
   const flavour = values.flavour as Flavour;
   if (!FLAVOURS.includes(flavour)) {
     console.error(`images: --flavour: expected one of ${FLAVOURS.join(", ")}, got ${JSON.stringify(values.flavour)}`);
     process.exit(2);
   }
   const ort = values["no-nn"] ? false : undefined;
-  buildImage({ agent: values.agent, out: values.out, cache: values.cache, offline: values.offline, compress: !values["no-compress"], ort, flavour }).catch((e) => {
+  buildImage({ agent: values.agent, out: values.out, cache: values.cache, offline: values.offline, compress: !values["no-compress"], ort, flavour, layout: values.layout as BootLayout | undefined }).catch((e) => {
     console.error(`images: ${e instanceof Error ? e.message : e}`);
     process.exit(1);
   });

@@ -50,3 +50,56 @@ test("cocos.* settings become AGENT_* variables; malformed names are refused, no
   });
   expect(log).toEqual(["LOG ignoring malformed setting cocos.Bad$=1", "LOG ignoring malformed setting cocos.=x", "LOG ignoring malformed setting cocos.x;reboot=1"]);
 });
+
+/** The "agent disk" block on a made-up command line, dmsetup/mount/poweroff/sleep replaced by lines
+ *  saying what they were asked (and whether the disk "exists": /dev/vda stands for a test file). */
+function runDisk(cmdline: string, opts: { disk: boolean; dmsetupFails?: boolean }): string[] {
+  const init = readFileSync(join(here, "init.sh"), "utf8");
+  const block = /# agent disk: begin[^\n]*\n([\s\S]*?)# agent disk: end/.exec(init)?.[1];
+  if (!block) throw new Error("expected a '# agent disk: begin' … '# agent disk: end' block in images/init.sh");
+  const vda = join(dir, "vda");
+  const stubs = [
+    'log() { echo "LOG $*"; }',
+    `dmsetup() { echo "DMSETUP $*"; return ${opts.dmsetupFails ? 1 : 0}; }`,
+    'mount() { echo "MOUNT $*"; }',
+    "poweroff() { echo POWEROFF; exit 0; }",
+    "sleep() { :; }",
+    "cut() { echo 1.00; }",
+  ].join("\n");
+  // `[ -b /dev/vda ]`: a block device exists on the build machine only as a test stand-in.
+  const body = block.replaceAll("-b /dev/vda ]", `-e ${vda} ]`);
+  if (opts.disk) writeFileSync(vda, "");
+  else rmSync(vda, { force: true });
+  const r = Bun.spawnSync([...shell(), "-c", `${stubs}\ncmdline=" ${cmdline} "\n${body}\necho DONE`], { env: { PATH: "/usr/bin:/bin" }, stdout: "pipe", stderr: "pipe" });
+  if (r.exitCode !== 0) throw new Error(`agent disk block failed: ${r.stderr.toString()}`);
+  return r.stdout.toString().trim().split("\n");
+}
+
+const root = "ab".repeat(32);
+const salt = "cd".repeat(32);
+
+test("cocos_init.verity opens /dev/vda as a read-only dm-verity device with exactly those parameters, then mounts it read-only", () => {
+  const out = runDisk(`console=ttyS0 cocos_init.verity=41943,41943,blake2b-256,${root},${salt} cocos.x=1`, { disk: true });
+  expect(out).toEqual([
+    `DMSETUP create --noudevsync --readonly cocos-agent --table 0 335544 verity 1 /dev/vda /dev/vda 4096 4096 41943 41943 blake2b-256 ${root} ${salt} 1 try_verify_in_tasklet`,
+    "MOUNT -t erofs -o ro /dev/mapper/cocos-agent /opt/cocos",
+    "LOG agent disk open, uptime 1.00s",
+    "DONE",
+  ]);
+  // No cocos_init.verity: the initramfs layout, nothing opened.
+  expect(runDisk("console=ttyS0 cocos.x=1", { disk: true })).toEqual(["DONE"]);
+});
+
+test("a malformed cocos_init.verity, a missing disk or a refused verity table powers the VM off, saying what was expected", () => {
+  const bads = [`1,1,blake2b-256,${root}`, `1,1,sha256,${root},${salt};reboot`, `1,1,sha256,${root},${salt},`, `1,1,sha256,${root},${salt},00`, `,1,sha256,${root},${salt}`, `1,1,SHA256,${root},${salt}`, `1,x,sha256,${root},${salt}`, `1,1,sha256,${root},zz`];
+  for (const bad of bads) {
+    const out = runDisk(`console=ttyS0 cocos_init.verity=${bad}`, { disk: true });
+    expect(out[0], bad).toBe(`LOG cocos_init.verity: expected DATA_BLOCKS,HASH_START,HASH,ROOT_HASH,SALT (decimal, decimal, a hash name, hex, hex), got ${bad}; powering off`);
+    expect(out[1], bad).toBe("POWEROFF");
+  }
+  const good = `cocos_init.verity=8,8,blake2b-256,${root},${salt}`;
+  expect(runDisk(good, { disk: false })).toEqual(["LOG cannot open the agent disk: expected a virtio disk /dev/vda, the host attached none; powering off", "POWEROFF"]);
+  const refused = runDisk(good, { disk: true, dmsetupFails: true });
+  expect(refused[0]).toStartWith("DMSETUP create");
+  expect(refused.slice(1)).toEqual([`LOG cannot open the agent disk (expected a virtio disk /dev/vda whose dm-verity root hash is ${root}); powering off`, "POWEROFF"]);
+});

@@ -24,6 +24,9 @@ export const LIBRARY_PACKAGES: Readonly<Record<string, string>> = {
   // ONNX Runtime's (images/onnxruntime.ts)
   "libstdc++.so.6": "libstdc++6",
   "libgcc_s.so.1": "libgcc-s1",
+  // dmsetup's, for the agent disk's dm-verity device (images/agent-disk.ts)
+  "libdevmapper.so.1.02.1": "libdevmapper1.02.1",
+  "libudev.so.1": "libudev1",
 };
 
 const LIB_DIRS = ["lib/x86_64-linux-gnu", "usr/lib/x86_64-linux-gnu"];
@@ -132,12 +135,19 @@ export function libraryEntries(
 }
 
 /** Cpio entries for the tools and their libraries; `provided` are sonames the image already has (glibc);
- *  `alsoNeeded` are sonames other files of the image need (ONNX Runtime's), resolved the same way. */
-export function sandboxFiles(cache: string, offline: boolean, provided: readonly string[], alsoNeeded: readonly string[] = []): SandboxFiles {
+ *  `alsoNeeded` are sonames other files of the image need (ONNX Runtime's), resolved the same way;
+ *  `tools` the binaries (default the sandbox's; the agent-disk layout adds dmsetup). */
+export function sandboxFiles(
+  cache: string,
+  offline: boolean,
+  provided: readonly string[],
+  alsoNeeded: readonly string[] = [],
+  tools: readonly { pkg: string; path: string }[] = SANDBOX_TOOLS,
+): SandboxFiles {
   const { root, packages } = packageRoots(cache, offline);
   const entries: CpioEntry[] = [];
   const pending: string[] = [...alsoNeeded];
-  for (const tool of SANDBOX_TOOLS) {
+  for (const tool of tools) {
     const data = readInside(root(tool.pkg), [tool.path]);
     if (!data) throw new Error(`expected ${tool.path} in package ${tool.pkg}, found none`);
     entries.push({ path: tool.path, type: "file", data, mode: 0o755 });

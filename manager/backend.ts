@@ -16,6 +16,8 @@ export interface VmStartSpec {
   agentPort?: number;
   /** Stop the VM automatically after this long (ms); 0/absent = no TTL. */
   ttlMs?: number;
+  /** The manifest's algorithm type when it names one (Cocos v0.9+): the qemu backend picks the image flavour by it. */
+  algoType?: string;
 }
 
 /** Unix-socket paths on the host for the two host↔guest channels. The manager dials both (the

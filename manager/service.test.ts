@@ -90,7 +90,10 @@ describe("manager service", () => {
   });
 
   test("a non-chunked run request (Cocos v0.10) boots too; the agent's manifest carries algo_type, algo_args, kbs, source", async () => {
-    const { m, out } = setup();
+    const { m, out, backend } = setup();
+    const algoTypes: (string | undefined)[] = [];
+    const start = backend.start.bind(backend);
+    backend.start = (spec) => (algoTypes.push(spec.algoType), start(spec));
     const mf = manifest("c10", {
       datasets: [{ hash: new Uint8Array(32).fill(1), user_key: key, filename: "Iris.csv", source: { url: "https://data.example/iris.enc", kbs_resource_path: "default/key/iris", encrypted: true }, kbs: { url: "http://127.0.0.1:1", enabled: true } }],
       algorithm: { hash: new Uint8Array(32).fill(2), user_key: key, algo_type: "wasm", algo_args: ["--n", "a, b"], kbs: { url: "http://127.0.0.1:2", enabled: true }, source: { url: "https://algo.example/a.wasm" } },
@@ -108,6 +111,8 @@ describe("manager service", () => {
     expect(got.algorithm).toMatchObject({ algo_type: "wasm", algo_args: ["--n", "a, b"], kbs: { url: "http://127.0.0.1:2", enabled: true }, source: { url: "https://algo.example/a.wasm" } });
     expect(got.datasets[0]).toMatchObject({ kbs: { url: "http://127.0.0.1:1", enabled: true }, source: { kbs_resource_path: "default/key/iris", encrypted: true } });
     expect(vm.manifestHash).toBe(toHex(manifestHash(mf)));
+    // The backend learns the algorithm type before boot (the qemu backend picks the image flavour by it).
+    expect(algoTypes).toEqual(["wasm"]);
   });
 
   test("a guest cannot speak for another computation or as the manager; its text is escaped and bounded", async () => {

@@ -217,8 +217,11 @@ export class Manager {
     };
     this.event(id, "VmProvision", "Starting");
     let manifestJson: Uint8Array;
+    let algoType: string | undefined;
     try {
-      manifestJson = new TextEncoder().encode(manifestToJSON(manifestFromRunReq(req)));
+      const manifest = manifestFromRunReq(req);
+      algoType = manifest.algorithm.algo_type || undefined;
+      manifestJson = new TextEncoder().encode(manifestToJSON(manifest));
     } catch (e) {
       return fail(`manifest refused, nothing started: ${(e as Error).message}`);
     }
@@ -253,6 +256,7 @@ export class Manager {
         manifestHash: hash,
         agentEnv: { AGENT_LOG_LEVEL: logLevel, AGENT_ATTESTATION: this.cfg.agentAttestation },
         ttlMs: this.cfg.vmTtlMs || undefined,
+        algoType,
       });
     } catch (e) {
       this.starting.delete(id);

@@ -248,13 +248,13 @@ export async function runIrisWorkflow(o: WorkflowOptions): Promise<WorkflowResul
     await cli("consumer", ["keys", "-k", "ed25519"]);
     const keyOf = (p: string) => publicKeyDer(loadPublicKey(readFileSync(join(o.workDir, p, "public.pem"), "utf8")));
 
-    const manifest = async (id: string, algo: string, datasets: { path: string; name: string }[]): Promise<string> => {
+    const manifest = async (id: string, algo: string, datasets: { path: string; name: string }[], algoType?: string): Promise<string> => {
       const m: Manifest = {
         id,
         name: `iris ${id}`,
         description: "Iris workflow of the Cocos blog, on Bun",
         datasets: await Promise.all(datasets.map(async (d) => ({ hash: await hashFile(d.path), user_key: keyOf("data-provider"), filename: d.name }))),
-        algorithm: { hash: await hashFile(algo), user_key: keyOf("algo-provider") },
+        algorithm: { hash: await hashFile(algo), user_key: keyOf("algo-provider"), ...(algoType ? { algo_type: algoType } : {}) },
         result_consumers: [{ user_key: keyOf("consumer") }],
         agent_config: { port: "7002", log_level: "info", attested_tls: attested },
         signatures: "v2-only", // replayable v1 signatures refused
@@ -406,7 +406,8 @@ export async function runIrisWorkflow(o: WorkflowOptions): Promise<WorkflowResul
       const results: Record<string, Record<string, Uint8Array>> = {};
       for (const c of computations) {
         await server?.stop();
-        server = serve(c.id, await manifest(c.id, c.algo, c.datasets));
+        // The manifest names the type (Cocos v0.9+): the manager boots the image flavour it needs.
+        server = serve(c.id, await manifest(c.id, c.algo, c.datasets, c.algoType));
         await server.waitFor(/listening at/, timeout);
         manager ??= startManager();
         say(`${c.id}: ${c.algoType} algorithm ${c.algo}`);

@@ -1,6 +1,6 @@
 // End to end with the full guest flavour (images/flavours/: Python 3 and Podman) in QEMU VMs under
-// TCG, through the compiled binaries: computations server + manager (qemu backend,
-// MANAGER_QEMU_IMAGE_FLAVOUR=full) + cocos-cli as three parties over attested TLS. A `python`
+// TCG, through the compiled binaries: computations server + manager (qemu backend; no flavour set:
+// the manifests' algo_type makes it boot the full flavour) + cocos-cli as three parties over attested TLS. A `python`
 // algorithm runs in the guest's python3 under the native sandbox, a `docker` algorithm (an image
 // tarball built offline here) in Podman inside the guest; both results are checked, and so is what
 // each sandbox let the algorithm see. The evidence of the VM must carry exactly the measurement
@@ -57,7 +57,6 @@ describe.skipIf(!haveQemu || !haveDpkg)("full flavour in QEMU VMs under TCG (nee
         backend: "qemu",
         bins: "dist",
         timeoutMs: 180_000,
-        managerEnv: { MANAGER_QEMU_IMAGE_FLAVOUR: "full" },
         computations: [
           { id: "py-sum", algo, algoType: "python", datasets: [{ path: numbers, name: "numbers.csv" }] },
           { id: "docker-upper", algo: image, algoType: "docker", datasets: [{ path: words, name: "words.txt" }] },

@@ -39,83 +39,115 @@ afterAll(() => {
   for (const d of temps.splice(0)) rmSync(d, { recursive: true, force: true });
 });
 
+/** The Iris workflow against the image in `o.image` (its image.json's layout); the attestation checks
+ *  every layout must pass: the evidence's measurement is the one recomputed from the booted files and
+ *  the one `cocos-cli policy measurement --image image.json --append <settings>` computes. */
+async function irisInQemu(o: { image: string; nn: boolean; restart: boolean }): Promise<Record<string, string>> {
+  const kernelEnv = process.env.MANAGER_QEMU_DISK_IMG_KERNEL_FILE;
+  process.env.MANAGER_QEMU_DISK_IMG_KERNEL_FILE = join(o.image, "vmlinux"); // scripts/iris-workflow.ts qemuEnv
+  try {
+    const workDir = temp("cocos-e2eq-");
+    const trace: string[] = [];
+    const probes: Record<string, string> = {};
+    const r = await runIrisWorkflow({
+      workDir,
+      backend: "qemu",
+      bins: "dist",
+      timeoutMs: 180_000,
+      restartManagerAfterUpload: o.restart ? "iris-train" : undefined,
+      // A third VM: iris-nn.wasm runs the trained model.onnx through wasi-nn in the agent's ONNX Runtime.
+      nn: o.nn,
+      say: (l) => trace.push(l),
+      show: (p, l) => trace.push(`[${p}] ${l}`),
+      probe: async (id, env, run) => {
+        if (id !== "iris-train") return;
+        // The VM the manager launched, as recorded in its state dir.
+        const { info, boot: x, measurement } = await launchedVm(join(workDir, "manager-state"), id);
+        const policy = JSON.parse(readFileSync(env.AGENT_GRPC_ATTESTATION_POLICY!, "utf8"));
+        probes.measurement = `${Buffer.from(policy.policy.measurement, "base64").toString("hex")} ${measurement}`;
+        probes.hostData = `${Buffer.from(policy.policy.host_data, "base64").toString("hex")} ${info.manifestHash}`;
+        probes.cmdline = x.cmdline;
+        probes.initrd = x.initrd;
+        probes.disk = x.disk ?? "";
+        // What a user pins: the measurement computed from image.json alone (plus the settings the
+        // manager appends), written into the policy the uploads below verify the evidence against.
+        const image = JSON.parse(readFileSync(join(o.image, "image.json"), "utf8")) as { cmdline: string };
+        const settings = x.cmdline.startsWith(`${image.cmdline} `) ? x.cmdline.slice(image.cmdline.length + 1) : `(cmdline does not start with the image's: ${x.cmdline})`;
+        const pinned = await run("algo-provider", ["policy", "measurement", "--image", join(o.image, "image.json"), "--append", settings, env.AGENT_GRPC_ATTESTATION_POLICY!], env);
+        probes.pinned = `${pinned.code} ${pinned.lines.join(" ")}`;
+        probes.fromImage = Buffer.from(JSON.parse(readFileSync(env.AGENT_GRPC_ATTESTATION_POLICY!, "utf8")).policy.measurement, "base64").toString("hex");
+        // Same manifest, another image: the CLI refuses before sending anything.
+        policy.policy.measurement = Buffer.alloc(48, 1).toString("base64");
+        const other = join(workDir, "other-image.policy.json");
+        writeFileSync(other, JSON.stringify(policy));
+        const wasm = join(ROOT, "examples", "dist", "iris-train.wasm");
+        const refused = await run("algo-provider", ["algo", wasm, "private.pem", "-a", "wasm"], { ...env, AGENT_GRPC_ATTESTATION_POLICY: other });
+        probes.refused = `${refused.code}\n${refused.lines.join("\n")}`;
+      },
+    }).catch((e) => {
+      throw new Error(`${(e as Error).message}\n--- trace ---\n${trace.slice(-80).join("\n")}`);
+    });
+    if (process.env.TEST_DEBUG) console.log(trace.join("\n"));
+    expect(r.prediction).toBe("Iris-versicolor");
+    expect(r.programs.mode).toBe("dist");
+    // ONNX Runtime loaded inside the guest (images/onnxruntime.ts) and gave the same answer.
+    if (o.nn) expect(r.nnPrediction).toBe("Iris-versicolor");
+
+    // Attestation: measurement = f(booted kernel, initramfs, full command line); host_data = manifest hash.
+    const [fromPolicy, fromFiles] = probes.measurement!.split(" ");
+    expect(fromPolicy).toMatch(/^[0-9a-f]{96}$/);
+    expect(fromPolicy).toBe(fromFiles!);
+    // cocos-cli computed the same value from image.json, and the uploads verified evidence against it.
+    expect(probes.pinned).toBe("0 Attestation policy updated: measurement");
+    expect(probes.fromImage).toBe(fromFiles!);
+    const [hostData, manifestHash] = probes.hostData!.split(" ");
+    expect(hostData).toBe(manifestHash!);
+    const booted = (JSON.parse(readFileSync(join(o.image, "image.json"), "utf8")) as { measurement_inputs: { initrd: string; disk?: string } }).measurement_inputs;
+    expect(probes.initrd).toBe(join(o.image, booted.initrd));
+    expect(probes.disk).toBe(booted.disk === undefined ? "" : join(o.image, String(booted.disk)));
+    expect(probes.cmdline).toContain("cocos.attestation=host");
+    expect(probes.cmdline).toContain("cocos.computation_id=iris-train");
+    expect(trace.some((l) => /^ +Attestation verified \(SIMULATED: no hardware TEE\): sim, measurement/.test(l))).toBe(true);
+    expect(probes.refused).toStartWith("1\n");
+    expect(probes.refused).toContain("did not prove it runs what the policy expects; nothing was sent");
+    expect(probes.refused).toContain("measurement");
+
+    // The restarted manager re-adopted the training VM; the run finished and its results downloaded.
+    if (o.restart) expect(trace.some((l) => /the new manager re-adopted the VM: .*"re-adopted VM".*"computation_id":"iris-train"/.test(l))).toBe(true);
+    expect(trace.some((l) => /trained model: model\.json, \d+ bytes/.test(l))).toBe(true);
+    const events = r.serverLines.filter((l) => / event /.test(l));
+    expect(events.some((l) => l.includes("VmProvision/Completed") && l.includes("computation=iris-infer"))).toBe(true);
+    expect(events.some((l) => l.includes("ConsumingResults/Ready") && l.includes("computation=iris-infer"))).toBe(true);
+    // Every VM is gone (stopped through the manager's API), nothing left in its state dir.
+    const left = readdirSync(join(workDir, "manager-state")).filter((f) => f.endsWith(".json"));
+    expect(left).toEqual([]);
+    return probes;
+  } finally {
+    if (kernelEnv === undefined) delete process.env.MANAGER_QEMU_DISK_IMG_KERNEL_FILE;
+    else process.env.MANAGER_QEMU_DISK_IMG_KERNEL_FILE = kernelEnv;
+  }
+}
+
 describe.skipIf(!haveQemu || !haveDpkg)("Iris workflow in a QEMU VM under TCG (needs qemu-system-x86_64, dpkg-deb, apt-get)", () => {
   test(
     "train + inference (and wasi-nn inference through the guest's ONNX Runtime) in VMs through dist binaries; measurement from the booted files; manager killed mid-run re-adopts the VM",
     async () => {
       await ensureBuilt();
-      const workDir = temp("cocos-e2eq-");
-      const trace: string[] = [];
-      const probes: Record<string, string> = {};
-      const r = await runIrisWorkflow({
-        workDir,
-        backend: "qemu",
-        bins: "dist",
-        timeoutMs: 180_000,
-        restartManagerAfterUpload: "iris-train",
-        // A third VM: iris-nn.wasm runs the trained model.onnx through wasi-nn in the agent's ONNX Runtime.
-        nn: true,
-        say: (l) => trace.push(l),
-        show: (p, l) => trace.push(`[${p}] ${l}`),
-        probe: async (id, env, run) => {
-          if (id !== "iris-train") return;
-          // The VM the manager launched, as recorded in its state dir.
-          const { info, boot: x, measurement } = await launchedVm(join(workDir, "manager-state"), id);
-          const policy = JSON.parse(readFileSync(env.AGENT_GRPC_ATTESTATION_POLICY!, "utf8"));
-          probes.measurement = `${Buffer.from(policy.policy.measurement, "base64").toString("hex")} ${measurement}`;
-          probes.hostData = `${Buffer.from(policy.policy.host_data, "base64").toString("hex")} ${info.manifestHash}`;
-          probes.cmdline = x.cmdline;
-          probes.initrd = x.initrd;
-          // What a user pins: the measurement computed from image.json alone (plus the settings the
-          // manager appends), written into the policy the uploads below verify the evidence against.
-          const image = JSON.parse(readFileSync(join(imageOut, "image.json"), "utf8")) as { cmdline: string };
-          const settings = x.cmdline.startsWith(`${image.cmdline} `) ? x.cmdline.slice(image.cmdline.length + 1) : `(cmdline does not start with the image's: ${x.cmdline})`;
-          const pinned = await run("algo-provider", ["policy", "measurement", "--image", join(imageOut, "image.json"), "--append", settings, env.AGENT_GRPC_ATTESTATION_POLICY!], env);
-          probes.pinned = `${pinned.code} ${pinned.lines.join(" ")}`;
-          probes.fromImage = Buffer.from(JSON.parse(readFileSync(env.AGENT_GRPC_ATTESTATION_POLICY!, "utf8")).policy.measurement, "base64").toString("hex");
-          // Same manifest, another image: the CLI refuses before sending anything.
-          policy.policy.measurement = Buffer.alloc(48, 1).toString("base64");
-          const other = join(workDir, "other-image.policy.json");
-          writeFileSync(other, JSON.stringify(policy));
-          const wasm = join(ROOT, "examples", "dist", "iris-train.wasm");
-          const refused = await run("algo-provider", ["algo", wasm, "private.pem", "-a", "wasm"], { ...env, AGENT_GRPC_ATTESTATION_POLICY: other });
-          probes.refused = `${refused.code}\n${refused.lines.join("\n")}`;
-        },
-      }).catch((e) => {
-        throw new Error(`${(e as Error).message}\n--- trace ---\n${trace.slice(-80).join("\n")}`);
-      });
-      if (process.env.TEST_DEBUG) console.log(trace.join("\n"));
-      expect(r.prediction).toBe("Iris-versicolor");
-      expect(r.programs.mode).toBe("dist");
-      // ONNX Runtime loaded inside the guest (images/onnxruntime.ts) and gave the same answer.
-      expect(r.nnPrediction).toBe("Iris-versicolor");
+      await irisInQemu({ image: imageOut, nn: true, restart: true });
+    },
+    600_000,
+  );
 
-      // Attestation: measurement = f(booted kernel, initramfs, full command line); host_data = manifest hash.
-      const [fromPolicy, fromFiles] = probes.measurement!.split(" ");
-      expect(fromPolicy).toMatch(/^[0-9a-f]{96}$/);
-      expect(fromPolicy).toBe(fromFiles!);
-      // cocos-cli computed the same value from image.json, and the uploads verified evidence against it.
-      expect(probes.pinned).toBe("0 Attestation policy updated: measurement");
-      expect(probes.fromImage).toBe(fromFiles!);
-      const [hostData, manifestHash] = probes.hostData!.split(" ");
-      expect(hostData).toBe(manifestHash!);
-      expect(probes.initrd).toBe(join(imageOut, "initramfs.cpio"));
-      expect(probes.cmdline).toContain("cocos.attestation=host");
-      expect(probes.cmdline).toContain("cocos.computation_id=iris-train");
-      expect(trace.some((l) => /^ +Attestation verified \(SIMULATED: no hardware TEE\): sim, measurement/.test(l))).toBe(true);
-      expect(probes.refused).toStartWith("1\n");
-      expect(probes.refused).toContain("did not prove it runs what the policy expects; nothing was sent");
-      expect(probes.refused).toContain("measurement");
-
-      // The restarted manager re-adopted the training VM; the run finished and its results downloaded.
-      expect(trace.some((l) => /the new manager re-adopted the VM: .*"re-adopted VM".*"computation_id":"iris-train"/.test(l))).toBe(true);
-      expect(trace.some((l) => /trained model: model\.json, \d+ bytes/.test(l))).toBe(true);
-      const events = r.serverLines.filter((l) => / event /.test(l));
-      expect(events.some((l) => l.includes("VmProvision/Completed") && l.includes("computation=iris-infer"))).toBe(true);
-      expect(events.some((l) => l.includes("ConsumingResults/Ready") && l.includes("computation=iris-infer"))).toBe(true);
-      // Every VM is gone (stopped through the manager's API), nothing left in its state dir.
-      const left = readdirSync(join(workDir, "manager-state")).filter((f) => f.endsWith(".json"));
-      expect(left).toEqual([]);
+  test(
+    "agent-disk layout (--layout disk): the agent on the dm-verity disk, and the evidence carries exactly the measurement cocos-cli computes from image.json",
+    async () => {
+      await ensureBuilt();
+      const image = temp("cocos-imgd-");
+      const { agent_disk: d } = await buildImage({ out: image, compress: false, layout: "disk", log: () => {} });
+      const probes = await irisInQemu({ image, nn: false, restart: false });
+      expect([probes.initrd, probes.disk]).toEqual([join(image, d.initramfs.file), join(image, d.disk.file)]);
+      // The root hash travelled on the measured command line, so the measurement checked above pins the disk.
+      expect(probes.cmdline).toContain(`cocos_init.verity=${d.verity.data_blocks},${d.verity.hash_start_block},${d.verity.hash},${d.verity.root_hash},${d.verity.salt}`);
     },
     600_000,
   );

@@ -2,7 +2,8 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { buildImage } from "../images/build.ts";
+import { buildImage, DEFAULT_CMDLINE } from "../images/build.ts";
+import { AGENT_DISK_MOUNT, VERITY_BLOCK, verityCmdline, verityTree } from "../images/agent-disk.ts";
 import { cpioModes, readCpio } from "../images/cpio.ts";
 import { measureLaunch, simMeasurement } from "../manager/measurement.ts";
 import { ORT_FILES, ORT_GUEST_DIR } from "../images/onnxruntime.ts";
@@ -15,7 +16,7 @@ describe.skipIf(!haveDpkg)("guest image build (needs dpkg-deb and apt-get)", () 
   test("two builds give identical bytes", async () => {
     const a = await helloImage();
     const b = await buildHelloImage();
-    for (const f of ["vmlinux", "bzImage", "initramfs.cpio", "initramfs-busybox.cpio", "image.json"]) {
+    for (const f of ["vmlinux", "bzImage", "initramfs.cpio", "initramfs-busybox.cpio", "initramfs-disk.cpio", "agent.disk", "image.json"]) {
       const ha = new Bun.CryptoHasher("sha256").update(readFileSync(join(a.dir, f))).digest("hex");
       const hb = new Bun.CryptoHasher("sha256").update(readFileSync(join(b.dir, f))).digest("hex");
       expect(`${f} ${hb}`).toBe(`${f} ${ha}`);
@@ -55,6 +56,45 @@ describe.skipIf(!haveDpkg)("guest image build (needs dpkg-deb and apt-get)", () 
     expect(manifest.onnxruntime!.map((d) => d.file)).toEqual(ORT_FILES.map((f) => `${ORT_GUEST_DIR}/${f}`));
     for (const lib of ["libstdc++.so.6", "libgcc_s.so.1", "librt.so.1"]) expect(by.has(`lib/x86_64-linux-gnu/${lib}`), lib).toBe(true);
     expect(Object.keys(manifest.packages)).toEqual(expect.arrayContaining(["libstdc++6", "libgcc-s1"]));
+  }, 240_000);
+
+  test("agent-disk layout: a small initramfs with dmsetup and the disk modules, the agent only on the disk, whose verity root hash image.json records", async () => {
+    const { dir, manifest } = await helloImage();
+    const d = manifest.agent_disk;
+    const entries = readCpio(new Uint8Array(readFileSync(join(dir, d.initramfs.file))));
+    const by = new Map(entries.map((e) => [e.path, e]));
+    expect(by.get("bin/cocos-agent")!.mode & 0o170000).toBe(cpioModes.S_IFLNK);
+    expect(new TextDecoder().decode(by.get("bin/cocos-agent")!.data)).toBe(`${AGENT_DISK_MOUNT}/cocos-agent`);
+    expect(new TextDecoder().decode(by.get(ORT_GUEST_DIR)!.data)).toBe(`${AGENT_DISK_MOUNT}/onnxruntime`);
+    for (const f of ["sbin/dmsetup", "lib/x86_64-linux-gnu/libdevmapper.so.1.02.1", "lib/x86_64-linux-gnu/libudev.so.1", "usr/bin/bwrap"]) expect(by.has(f), f).toBe(true);
+    const order = new TextDecoder().decode(by.get("etc/cocos/modules")!.data).trim().split("\n");
+    const pos = (name: string) => order.findIndex((m) => m.endsWith(`/${name}.ko`));
+    for (const [dep, mod] of [["virtio_pci", "virtio_blk"], ["dm-mod", "dm-verity"], ["blake2b_generic", "dm-verity"], ["crc32c_generic", "erofs"]]) {
+      expect(pos(dep), dep).toBeGreaterThanOrEqual(0);
+      expect(pos(dep)).toBeLessThan(pos(mod));
+    }
+    expect(d.initramfs.size * 5).toBeLessThan(manifest.initramfs.cpio.size);
+
+    // The disk: erofs, then the tree; the root hash image.json (and the command line) carry is the tree's over the disk's bytes.
+    const disk = new Uint8Array(readFileSync(join(dir, d.disk.file)));
+    expect([d.disk.size, d.disk.sha256]).toEqual([disk.length, new Bun.CryptoHasher("sha256").update(disk).digest("hex")]);
+    const fs = disk.subarray(0, d.verity.data_blocks * VERITY_BLOCK);
+    expect([...fs.subarray(1024, 1028)]).toEqual([0xe2, 0xe1, 0xf5, 0xe0]); // EROFS_SUPER_MAGIC_V1, little-endian
+    const { tree, root } = verityTree(fs, Buffer.from(d.verity.salt, "hex"));
+    expect(root).toBe(d.verity.root_hash);
+    expect(Buffer.from(disk.subarray(d.verity.hash_start_block * VERITY_BLOCK)).equals(Buffer.from(tree))).toBe(true);
+    expect(d.cmdline).toBe(`${manifest.cmdline} ${verityCmdline(d.verity)}`);
+    // Not the default layout: the measurement inputs describe the initramfs one.
+    expect([manifest.layout, manifest.measurement_inputs.disk]).toEqual(["initramfs", undefined]);
+  }, 240_000);
+
+  test("--layout disk: image.json's command line and measurement inputs are the disk layout's", async () => {
+    const manifest = await buildImage({ agent: await helloAgent(), out: tempDir("cocos-diskl-"), compress: false, ort: false, layout: "disk", log: () => {} });
+    const mi = manifest.measurement_inputs;
+    const d = manifest.agent_disk;
+    expect([manifest.layout, manifest.cmdline, mi.cmdline]).toEqual(["disk", d.cmdline, d.cmdline]);
+    expect(d.cmdline).toBe(`${DEFAULT_CMDLINE} ${verityCmdline(d.verity)}`);
+    expect([mi.initrd, mi.initrd_sha256, mi.disk, mi.disk_sha256]).toEqual(["initramfs-disk.cpio", d.initramfs.sha256, "agent.disk", d.disk.sha256]);
   }, 240_000);
 
   test("--no-nn leaves ONNX Runtime out", async () => {

@@ -2,14 +2,15 @@
 // hostfwd, two VMs at once, re-adoption, a VM killed from outside, the guest powering off when the
 // agent exits, and every start-up failure leaving nothing behind.
 import { afterAll, describe, expect, test } from "bun:test";
-import { existsSync, readdirSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { pidAlive, type VmExit, type VmInfo, type VmStartSpec } from "../manager/backend.ts";
 import { QemuBackend, type QemuExtra } from "../manager/backends/qemu.ts";
 import { loadQemuConfig } from "../manager/backends/qemu-config.ts";
 import { measureLaunch } from "../manager/measurement.ts";
-import { cleanupTemp, haveDpkg, haveQemu, helloImage, tempDir } from "./support/guest-image.ts";
+import { VERITY_BLOCK } from "../images/agent-disk.ts";
+import { cleanupTemp, haveDpkg, haveQemu, helloAgent, helloImage, tempDir } from "./support/guest-image.ts";
 
 const spec = (id: string): VmStartSpec => ({
   computationId: id,
@@ -23,7 +24,6 @@ async function config(over: Record<string, string> = {}) {
   return loadQemuConfig(
     {
       MANAGER_QEMU_DISK_IMG_KERNEL_FILE: join(dir, "vmlinux"),
-      MANAGER_QEMU_DISK_IMG_ROOTFS_FILE: join(dir, "initramfs.cpio"),
       MANAGER_QEMU_SMP_COUNT: "1",
       MANAGER_QEMU_MEMORY_SIZE: "1024M",
       MANAGER_QEMU_MONITOR: "none",
@@ -141,6 +141,44 @@ describe.skipIf(!haveQemu || !haveDpkg)("QEMU backend under TCG (needs qemu-syst
     expect(exits[0]?.requested).toBe(true);
     expect(pidAlive(vm.pid)).toBe(false);
   }, 120_000);
+
+  test("agent disk: the agent boots from the dm-verity disk; a byte the host flips in it keeps the agent from starting", async () => {
+    const { dir, manifest } = await helloImage();
+    const d = manifest.agent_disk;
+    const diskCfg = (disk: string) =>
+      config({ MANAGER_QEMU_DISK_IMG_ROOTFS_FILE: join(dir, d.initramfs.file), MANAGER_QEMU_DISK_IMG_AGENT_FILE: disk, MANAGER_QEMU_KERNEL_CMDLINE: d.cmdline });
+    const boot = async (disk: string) => {
+      const be = new QemuBackend({ vmsDir: tempDir("cq-"), config: await diskCfg(disk), startTimeoutMs: 60_000 });
+      started.push(be);
+      let out = "";
+      const exits: VmExit[] = [];
+      be.onOutput((o) => (out += o.text));
+      be.onExit((e) => exits.push(e));
+      const vm = await be.start(spec("c-disk"));
+      return { be, vm, exits, console: () => out };
+    };
+
+    const good = await boot(join(dir, d.disk.file));
+    expect((good.vm.extra as unknown as QemuExtra).disk).toBe(join(dir, d.disk.file));
+    expect((await health(good.vm.agentPort)).status).toBe("pass");
+    expect(good.console()).toContain("cocos-init: agent disk open");
+    await good.be.stop(good.vm.id, { graceMs: 2000 });
+
+    // The host flips one bit in the first page of the agent binary (read by every exec): the guest
+    // reads it back as an I/O error, the agent never starts and /init powers the VM off.
+    const bytes = new Uint8Array(readFileSync(join(dir, d.disk.file)));
+    const head = readFileSync(await helloAgent()).subarray(0, VERITY_BLOCK);
+    const at = Buffer.from(bytes.buffer, bytes.byteOffset, d.verity.data_blocks * VERITY_BLOCK).indexOf(head);
+    expect(at % VERITY_BLOCK).toBe(0);
+    bytes[at + 100]! ^= 1;
+    const tampered = join(tempDir("cq-disk-"), "agent.disk");
+    writeFileSync(tampered, bytes);
+    const bad = await boot(tampered);
+    for (let i = 0; i < 900 && !bad.exits.length; i++) await Bun.sleep(100);
+    expect(bad.exits.map((e) => e.requested)).toEqual([false]);
+    expect(bad.console()).toMatch(/verity: .*data block \d+ is corrupted/);
+    expect(bad.console()).not.toContain("hello-agent ready");
+  }, 300_000);
 });
 
 describe.skipIf(!haveDpkg)("QEMU backend start-up failures leave nothing behind", () => {
@@ -204,7 +242,6 @@ describe.skipIf(!haveQemu || !haveDpkg || !existsSync(distAgent))("QEMU backend 
     const cfg = loadQemuConfig(
       {
         MANAGER_QEMU_DISK_IMG_KERNEL_FILE: join(dir, "vmlinux"),
-        MANAGER_QEMU_DISK_IMG_ROOTFS_FILE: join(dir, "initramfs.cpio"),
         MANAGER_QEMU_MONITOR: "none",
         MANAGER_QEMU_HOST_FWD_RANGE: "26200-26299",
         MANAGER_QEMU_ENABLE_KVM: "false",

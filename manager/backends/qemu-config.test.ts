@@ -1,8 +1,8 @@
 import { describe, expect, test } from "bun:test";
-import { DEFAULT_CMDLINE, KERNEL_CMDLINE_MAX, agentEnvToCmdline, buildQemuArgs, checkArgv, checkKernelCmdline, kvmUsable, loadQemuConfig, type VmLaunch } from "./qemu-config.ts";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { DEFAULT_CMDLINE, KERNEL_CMDLINE_MAX, agentEnvToCmdline, buildQemuArgs, checkArgv, checkKernelCmdline, kvmUsable, loadQemuConfig, type VmLaunch } from "./qemu-config.ts";
 import { FLAVOUR_INITRD, IMAGE_FLAVOURS } from "./qemu-config.ts";
 import { QemuBackend } from "./qemu.ts";
 import { DEFAULT_CMDLINE as IMAGE_CMDLINE } from "../../images/build.ts";
@@ -84,6 +84,18 @@ describe("QEMU configuration", () => {
     expect(() => loadQemuConfig({ MANAGER_QEMU_IMAGE_FLAVOUR: "python" }, "/r", noProbe)).toThrow('MANAGER_QEMU_IMAGE_FLAVOUR: expected minimal or full, got "python"');
   });
 
+  test("unless told, each VM boots the flavour its algorithm type needs: python and docker the full one, the rest the minimal one", () => {
+    const be = (env: Record<string, string>) => new QemuBackend({ vmsDir: "/tmp/x", config: loadQemuConfig(env, "/repo", noProbe) });
+    const auto = be({});
+    expect(auto.configFor({ algoType: "python" }).initrdFile).toBe("/repo/images/out/initramfs-full.cpio");
+    expect(auto.configFor({ algoType: "docker" }).imageFlavour).toBe("full");
+    for (const t of ["wasm", "bin", undefined]) expect(auto.configFor({ algoType: t }).initrdFile).toBe("/repo/images/out/initramfs.cpio");
+    // Told a flavour, or given one initramfs: that one for every VM.
+    expect(be({ MANAGER_QEMU_IMAGE_FLAVOUR: "minimal" }).configFor({ algoType: "python" }).initrdFile).toBe("/repo/images/out/initramfs.cpio");
+    expect(be({ MANAGER_QEMU_IMAGE_FLAVOUR: "full" }).configFor({ algoType: "wasm" }).initrdFile).toBe("/repo/images/out/initramfs-full.cpio");
+    expect(be({ MANAGER_QEMU_DISK_IMG_ROOTFS_FILE: "/x/my.cpio" }).configFor({ algoType: "docker" }).initrdFile).toBe("/x/my.cpio");
+  });
+
   test.skipIf(!Bun.which("qemu-system-x86_64"))("a full flavour that was not built: the error names the missing file and the command that builds it", () => {
     const dir = mkdtempSync(join(tmpdir(), "cocos-flv-"));
     writeFileSync(join(dir, "vmlinux"), "kernel");
@@ -127,6 +139,28 @@ describe("QEMU command line", () => {
     expect(args).toContain("-nographic");
     expect(args).toContain("-no-reboot");
     expect(args.join(" ")).not.toMatch(/sev|pflash|vhost-vsock|-bios/);
+  });
+
+  test("the agent disk: image.json's layout picks initrd, disk and command line; attached read-only; none boots without", () => {
+    const dir = mkdtempSync(join(tmpdir(), "cocos-qcfg-"));
+    try {
+      const cmdline = `${IMAGE_CMDLINE} cocos_init.verity=2,2,blake2b-256,ab,cd`;
+      writeFileSync(join(dir, "image.json"), JSON.stringify({ cmdline, measurement_inputs: { initrd: "initramfs-disk.cpio", disk: "agent.disk" } }));
+      const env = { MANAGER_QEMU_DISK_IMG_KERNEL_FILE: join(dir, "vmlinux") };
+      const c = loadQemuConfig(env, "/repo", noProbe);
+      expect([c.initrdFile, c.agentDiskFile, c.kernelCmdline]).toEqual([join(dir, "initramfs-disk.cpio"), join(dir, "agent.disk"), cmdline]);
+      expect(after(buildQemuArgs(c, launch()), "-drive")).toEqual([`file=${join(dir, "agent.disk")},if=virtio,format=raw,readonly=on`]);
+      // A comma in the path cannot add drive options.
+      expect(after(buildQemuArgs({ ...c, agentDiskFile: "/w/a,readonly=off" }, launch()), "-drive")).toEqual(["file=/w/a,,readonly=off,if=virtio,format=raw,readonly=on"]);
+      const none = loadQemuConfig({ ...env, MANAGER_QEMU_DISK_IMG_AGENT_FILE: "none" }, "/repo", noProbe);
+      expect([none.agentDiskFile, after(buildQemuArgs(none, launch()), "-drive")]).toEqual(["", []]);
+      // An image.json of the initramfs layout names no disk.
+      writeFileSync(join(dir, "image.json"), JSON.stringify({ cmdline: IMAGE_CMDLINE, measurement_inputs: { initrd: "initramfs.cpio" } }));
+      const plain = loadQemuConfig(env, "/repo", noProbe);
+      expect([plain.initrdFile, plain.agentDiskFile]).toEqual([join(dir, "initramfs.cpio"), ""]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test("MANAGER_QEMU_GUEST_FWD_HTTP adds a second hostfwd for the agent's /health", () => {

@@ -12,6 +12,13 @@ export type Firmware = "none" | "ovmf";
 /** Guest image flavour (images/flavours/): minimal = Wasm and static binaries; full = also Python 3
  *  and Podman for `python` and `docker` algorithms. Each is its own initramfs with its own measurement. */
 export type ImageFlavour = "minimal" | "full";
+/** What a flavour boots: its initramfs, agent disk ("" = none) and kernel command line. */
+export type FlavourBoot = Pick<QemuConfig, "initrdFile" | "agentDiskFile" | "kernelCmdline">;
+
+/** The flavour an algorithm type needs: python and docker only run in the full one. */
+export function flavourFor(algoType: string | undefined): ImageFlavour {
+  return algoType === "python" || algoType === "docker" ? "full" : "minimal";
+}
 export const IMAGE_FLAVOURS: readonly ImageFlavour[] = ["minimal", "full"];
 /** Each flavour's initramfs in the image folder (images/flavours/index.ts initrdName writes the same). */
 export const FLAVOUR_INITRD: Readonly<Record<ImageFlavour, string>> = { minimal: "initramfs.cpio", full: "initramfs-full.cpio" };
@@ -48,8 +55,14 @@ export interface QemuConfig {
   kernelFile: string;
   /** MANAGER_QEMU_IMAGE_FLAVOUR: which flavour's initramfs initrdFile defaults to. */
   imageFlavour: ImageFlavour;
+  /** True when MANAGER_QEMU_IMAGE_FLAVOUR is unset: each VM boots the flavour its algorithm type needs. */
+  flavourFromAlgoType: boolean;
   initrdFile: string;
+  /** Read-only virtio disk holding the agent under dm-verity (images/agent-disk.ts); "" = none. */
+  agentDiskFile: string;
   kernelCmdline: string;
+  /** Every flavour's boot files (initrdFile, agentDiskFile, kernelCmdline are imageFlavour's). */
+  images: Record<ImageFlavour, FlavourBoot>;
   sevId: string;
   sevCbitPos: number;
   sevReducedPhysBits: number;
@@ -108,13 +121,23 @@ function safeRead(p: string): string {
   }
 }
 
-/** Base command line: MANAGER_QEMU_KERNEL_CMDLINE, else image.json next to the kernel, else ours. */
-function defaultCmdline(kernelFile: string): string {
+/** What image.json next to the kernel says to boot (its default layout, images/build.ts): the base
+ *  command line and the initrd and agent disk its measurement covers, paths resolved beside it. */
+export function imageDefaults(kernelFile: string, flavour: ImageFlavour = "minimal"): { cmdline?: string; initrd?: string; disk?: string } {
+  const dir = dirname(kernelFile);
+  type Inputs = { initrd?: unknown; disk?: unknown; cmdline?: unknown };
+  let img: { cmdline?: unknown; measurement_inputs?: Inputs; flavours?: Record<string, { measurement_inputs?: Inputs } | undefined> };
   try {
-    const img = JSON.parse(readFileSync(join(dirname(kernelFile), "image.json"), "utf8"));
-    if (typeof img.cmdline === "string" && img.cmdline) return img.cmdline;
-  } catch {}
-  return DEFAULT_CMDLINE;
+    img = JSON.parse(readFileSync(join(dir, "image.json"), "utf8"));
+  } catch {
+    return {};
+  }
+  const text = (v: unknown) => (typeof v === "string" && v ? v : undefined);
+  const file = (v: unknown) => (text(v) ? resolve(dir, v as string) : undefined);
+  // The top level describes the minimal flavour (in its layout); another flavour has its own inputs.
+  const inputs = flavour === "minimal" ? img.measurement_inputs : img.flavours?.[flavour]?.measurement_inputs;
+  if (!inputs) return {};
+  return { cmdline: text(inputs.cmdline) ?? text(img.cmdline), initrd: file(inputs.initrd), disk: file(inputs.disk) };
 }
 
 export interface Probes {
@@ -146,6 +169,20 @@ export function loadQemuConfig(env: Env = process.env, cwd = process.cwd(), prob
   // flavour is the operator's choice; an explicit MANAGER_QEMU_DISK_IMG_ROOTFS_FILE still wins.
   const imageFlavour = str(env, "MANAGER_QEMU_IMAGE_FLAVOUR", "minimal") as ImageFlavour;
   if (!IMAGE_FLAVOURS.includes(imageFlavour)) throw new Error(`MANAGER_QEMU_IMAGE_FLAVOUR: expected ${IMAGE_FLAVOURS.join(" or ")}, got ${JSON.stringify(imageFlavour)}`);
+  // Each flavour's files as image.json beside the kernel describes them; explicit settings win.
+  const bootOf = (flavour: ImageFlavour): FlavourBoot => {
+    const image = imageDefaults(kernelFile, flavour);
+    // MANAGER_QEMU_DISK_IMG_AGENT_FILE: the agent disk, default image.json's; "none" boots without one.
+    const diskText = str(env, "MANAGER_QEMU_DISK_IMG_AGENT_FILE", image.disk ?? "none");
+    return {
+      initrdFile: resolve(cwd, str(env, "MANAGER_QEMU_DISK_IMG_ROOTFS_FILE", image.initrd ?? join(dirname(kernelFile), FLAVOUR_INITRD[flavour]))),
+      agentDiskFile: diskText === "none" ? "" : resolve(cwd, diskText),
+      kernelCmdline: str(env, "MANAGER_QEMU_KERNEL_CMDLINE", image.cmdline ?? DEFAULT_CMDLINE),
+    };
+  };
+  const images = { minimal: bootOf("minimal"), full: bootOf("full") };
+  // An explicit initramfs is one image for every VM; otherwise the algorithm type picks, unless told.
+  const flavourFromAlgoType = env.MANAGER_QEMU_IMAGE_FLAVOUR === undefined && env.MANAGER_QEMU_DISK_IMG_ROOTFS_FILE === undefined;
   let channel: ChannelMode;
   if (channelText === "auto") channel = probe.vhostVsock() ? "vsock" : "virtio-serial";
   else if (channelText === "vsock" || channelText === "virtio-serial") channel = channelText;
@@ -194,9 +231,9 @@ export function loadQemuConfig(env: Env = process.env, cwd = process.cwd(), prob
     },
     kernelFile,
     imageFlavour,
-    // The flavour's initramfs lies next to the kernel (images/out/ unless the kernel is elsewhere).
-    initrdFile: resolve(cwd, str(env, "MANAGER_QEMU_DISK_IMG_ROOTFS_FILE", join(dirname(kernelFile), FLAVOUR_INITRD[imageFlavour]))),
-    kernelCmdline: str(env, "MANAGER_QEMU_KERNEL_CMDLINE", defaultCmdline(kernelFile)),
+    flavourFromAlgoType,
+    ...images[imageFlavour],
+    images,
     sevId: str(env, "MANAGER_QEMU_SEV_ID", "sev0"),
     sevCbitPos: int(env, "MANAGER_QEMU_SEV_CBITPOS", 51),
     sevReducedPhysBits: int(env, "MANAGER_QEMU_SEV_REDUCED_PHYS_BITS", 1),
@@ -282,6 +319,8 @@ export function buildQemuArgs(c: QemuConfig, vm: VmLaunch): string[] {
   }
   // The command line is passed unquoted (HEAD); v0.4.0 wrapped it in literal quotes.
   a.push("-kernel", c.kernelFile, "-append", vm.cmdline, "-initrd", c.initrdFile);
+  // The agent disk: read-only to the guest and to QEMU; the guest checks every block (dm-verity).
+  if (c.agentDiskFile) a.push("-drive", `file=${c.agentDiskFile.replaceAll(",", ",,")},if=virtio,format=raw,readonly=on`);
   if (c.noGraphic) a.push("-nographic");
   a.push("-serial", `file:${vm.serialLog}`);
   if (c.monitor) a.push("-monitor", c.monitor);

@@ -20,7 +20,7 @@ import {
 import { measureLaunch } from "../measurement.ts";
 import { freePortInRange } from "../ports.ts";
 import { qmpCommand } from "./qmp.ts";
-import { agentEnvToCmdline, buildQemuArgs, checkArgv, checkKernelCmdline, loadQemuConfig, VSOCK_PORTS, type QemuConfig, type VmLaunch } from "./qemu-config.ts";
+import { agentEnvToCmdline, buildQemuArgs, flavourFor, checkArgv, checkKernelCmdline, loadQemuConfig, VSOCK_PORTS, type QemuConfig, type VmLaunch } from "./qemu-config.ts";
 import { FileTail } from "./tail.ts";
 import { readTail, removeVmWorkDir, VmProcessTable, type TrackedVm } from "./tracked.ts";
 
@@ -51,6 +51,8 @@ export interface QemuExtra {
   serialLog: string;
   kernel: string;
   initrd: string;
+  /** The agent disk attached read-only (its dm-verity root hash is on cmdline, hence measured). */
+  disk?: string;
   cmdline: string;
   firmware?: string;
   kernelSha256: string;
@@ -101,9 +103,19 @@ export class QemuBackend implements VmBackend {
     this.outputs.add(listener);
   }
 
-  /** Checks everything that does not need a VM: QEMU, kernel, initrd, firmware. */
-  preflight(): { exe: string; qemu: string } {
+  /**
+   * The configuration one VM boots with: the image flavour its algorithm type needs (python and
+   * docker: full), unless MANAGER_QEMU_IMAGE_FLAVOUR or an explicit initramfs fixes one for all.
+   */
+  configFor(spec: Pick<VmStartSpec, "algoType">): QemuConfig {
     const c = this.config;
+    if (!c.flavourFromAlgoType) return c;
+    const flavour = flavourFor(spec.algoType);
+    return flavour === c.imageFlavour ? c : { ...c, imageFlavour: flavour, ...c.images[flavour] };
+  }
+
+  /** Checks everything that does not need a VM: QEMU, kernel, initrd, firmware. */
+  preflight(c: QemuConfig = this.config): { exe: string; qemu: string } {
     const qemu = which(c.binPath, this.opts.path);
     if (!qemu)
       throw new Error(`QEMU not found: expected the executable ${JSON.stringify(c.binPath)} (MANAGER_QEMU_BIN_PATH) on PATH=${this.opts.path ?? process.env.PATH ?? ""}; install qemu-system-x86 or set MANAGER_QEMU_BIN_PATH`);
@@ -115,6 +127,7 @@ export class QemuBackend implements VmBackend {
     }
     needFile(c.kernelFile, "guest kernel", "MANAGER_QEMU_DISK_IMG_KERNEL_FILE");
     needFile(c.initrdFile, "guest initramfs", `MANAGER_QEMU_DISK_IMG_ROOTFS_FILE, MANAGER_QEMU_IMAGE_FLAVOUR=${c.imageFlavour}`, `build the guest image with \`${buildCommand(c.imageFlavour)}\``);
+    if (c.agentDiskFile) needFile(c.agentDiskFile, "guest agent disk", "MANAGER_QEMU_DISK_IMG_AGENT_FILE", "build the guest image with `bun run images`, or set it to none for an image with the agent in its initramfs");
     if (c.firmware === "none" && c.bios) needFile(c.bios, "guest firmware", "MANAGER_QEMU_BIOS", "set MANAGER_QEMU_BIOS=seabios for QEMU's default");
     if (c.firmware === "ovmf") needFile(c.ovmfCode.file, "OVMF firmware", "MANAGER_QEMU_OVMF_CODE_FILE");
     if (c.firmware === "ovmf" && !c.enableSevSnp) needFile(c.ovmfVars.file, "OVMF variable store", "MANAGER_QEMU_OVMF_VARS_FILE");
@@ -131,7 +144,7 @@ export class QemuBackend implements VmBackend {
 
   /** Launch plan of one VM: everything but the process. Exposed for tests and dry runs. */
   async plan(spec: VmStartSpec, id: string, workDir: string): Promise<{ launch: VmLaunch; args: string[]; channelPaths: ChannelPaths; extraEnv: Record<string, string> }> {
-    const c = this.config;
+    const c = this.configFor(spec);
     if (spec.manifestHash.length !== 32) throw new Error(`manifest hash: expected 32 bytes (SHA3-256), got ${spec.manifestHash.length}`);
     const taken = new Set(this.list().flatMap((i) => [i.agentPort, (i.extra as QemuExtra | undefined)?.httpPort ?? 0]));
     const hostPort = spec.agentPort ?? (await freePortInRange(c.hostFwdRange, taken));
@@ -177,8 +190,8 @@ export class QemuBackend implements VmBackend {
   }
 
   async start(spec: VmStartSpec): Promise<VmInfo> {
-    const c = this.config;
-    const { exe, qemu } = this.preflight();
+    const c = this.configFor(spec);
+    const { exe, qemu } = this.preflight(c);
     // Short ids keep the per-VM socket paths well inside the 108-byte Unix socket limit.
     const id = `qemu-${crypto.randomUUID().replaceAll("-", "").slice(0, 16)}`;
     const workDir = join(resolve(this.opts.vmsDir), id);
@@ -215,6 +228,7 @@ export class QemuBackend implements VmBackend {
         serialLog: launch.serialLog,
         kernel: c.kernelFile,
         initrd: c.initrdFile,
+        ...(c.agentDiskFile ? { disk: c.agentDiskFile } : {}),
         cmdline: launch.cmdline,
         firmware,
         kernelSha256: hex(digests.kernelSha256),

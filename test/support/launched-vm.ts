@@ -7,7 +7,7 @@ import { measureLaunch } from "../../manager/measurement.ts";
 export interface LaunchedVm {
   info: VmInfo;
   /** The booted kernel, initramfs and full command line (the QEMU backend's extra). */
-  boot: { kernel: string; initrd: string; cmdline: string };
+  boot: { kernel: string; initrd: string; cmdline: string; disk?: string };
   /** The sim launch measurement of exactly those files and that command line, in hex. */
   measurement: string;
 }
