@@ -10,6 +10,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync 
 import { loadavg, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { buildImage, DEFAULT_CMDLINE, ZSTD_LEVEL, type BootLayout, type ImageManifest } from "../images/build.ts";
+import { FLAVOURS } from "../images/flavours/index.ts";
 import { QemuBackend } from "../manager/backends/qemu.ts";
 import { fileSha256 } from "../manager/measurement.ts";
 import { buildQemuArgs, loadQemuConfig, type QemuConfig } from "../manager/backends/qemu-config.ts";
@@ -197,6 +198,16 @@ function agentComposition(dir: string, manifest: ImageManifest): object | null {
   };
 }
 
+/** Each flavour's initramfs size (uncompressed, zstd when made), or how to build a missing one. */
+function flavourSizes(manifest: ImageManifest): Record<string, unknown> {
+  const sizes: Record<string, unknown> = {};
+  for (const f of FLAVOURS) {
+    const m = manifest.flavours?.[f];
+    sizes[f] = m ? { initramfs_bytes: m.initramfs.cpio.size, zstd_bytes: m.initramfs.zstd?.size ?? null, entries: m.initramfs.entries } : { built: false, build: `bun run images -- --flavour ${f}` };
+  }
+  return sizes;
+}
+
 export async function run(): Promise<object> {
   const runs = Number(process.env.BENCH_BOOT_RUNS ?? 5);
   const tmp = mkdtempSync(join(tmpdir(), "cocos-bench-boot-"));
@@ -300,7 +311,8 @@ export async function run(): Promise<object> {
       guest_phases_by_layout_median_ms: { initramfs: phaseMedians(phases[plainAt]!), disk: phaseMedians(phases[diskAt]!) },
       initramfs: { uncompressed_bytes: manifest.initramfs.cpio.size, zstd_bytes: variants.find((v) => v.name.startsWith("zstd"))?.bytes ?? null, zstd_level: ZSTD_LEVEL, entries: manifest.initramfs.entries },
       agent_disk: { initramfs_bytes: manifest.agent_disk.initramfs.size, disk_bytes: manifest.agent_disk.disk.size, verity: manifest.agent_disk.verity },
-      flavours: { minimal: { initramfs_bytes: manifest.initramfs.cpio.size } },
+      // Both flavours' sizes as image.json records them (the full one when built with --flavour full).
+      flavours: flavourSizes(manifest),
       agent_rss_kb_in_guest: rssKb ?? null,
       agent_rss_source: realAgent ? "agent /metrics cocos_agent_resident_memory_bytes, 2 s after ready" : "VmRSS from /proc in the guest, 3 s after start",
       targets: { agent_ready_ms: TARGET_READY_MS, initramfs_zstd_bytes: TARGET_ZSTD_BYTES, ratio_to_baseline: TARGET_RATIO },
