@@ -39,7 +39,9 @@ export async function startConsole(env: Record<string, string | undefined> = pro
   const hub = new ManagerHub(store, writer, bus, log, { stopAfterCompleteMs: config.stopAfterCompleteMs });
   const tls = config.grpcServerCert ? { cert: readFileSync(config.grpcServerCert), key: readFileSync(config.grpcServerKey) } : undefined;
   const grpcPort = await hub.listen(config.grpcHost, config.grpcPort, tls);
+  let listening = "";
   const app = consoleApi({
+    publicUrl: () => config.publicUrl || listening,
     store, hub, bus, log, sessionTtlMs: config.sessionTtlMs, secureCookie: config.secureCookie, uiDir: config.uiDir, maxUploadBytes: config.maxUploadBytes,
     limits: {
       account: new LoginLimiter({ maxFailures: config.loginMaxFailures, windowMs: config.loginWindowMs }),
@@ -51,6 +53,7 @@ export async function startConsole(env: Record<string, string | undefined> = pro
   (sweep as { unref?: () => void }).unref?.();
   const http = Bun.serve({ hostname: config.httpHost, port: config.httpPort, fetch: app.fetch, idleTimeout: 60, maxRequestBodySize: config.maxUploadBytes + (1 << 20) });
   const url = `http://${config.httpHost}:${http.port}`;
+  listening = url;
   log.info("console listening", { url, managers_grpc: `${config.grpcHost}:${grpcPort}${tls ? " (TLS)" : ""}`, db: config.db.replace(/:[^:@/]*@/, ":***@") });
   return {
     config, store, hub, writer, url, grpcPort, http,

@@ -29,6 +29,18 @@ export interface ConsoleConfig {
   maxUploadBytes: number;
   /** CONSOLE_UI_DIR: the built web UI (default console/ui/dist). */
   uiDir: string;
+  /**
+   * CONSOLE_PUBLIC_URL: where agents (and browsers) reach this console's HTTP port, e.g.
+   * https://console.example:7010 — the KBS URL of encrypted assets that name no other broker.
+   * '' = the address it listens on (http://CONSOLE_HTTP_HOST:port).
+   */
+  publicUrl: string;
+}
+
+function publicUrl(v: string | undefined): string {
+  if (!v) return "";
+  if (!/^https?:\/\/[^/?#\s]+(\/[^?#\s]*)?$/i.test(v)) throw new Error(`CONSOLE_PUBLIC_URL: expected an http:// or https:// base URL without query, got ${JSON.stringify(v)}`);
+  return v.replace(/\/+$/, "");
 }
 
 function int(env: Record<string, string | undefined>, name: string, dflt: number): number {
@@ -60,5 +72,6 @@ export function loadConsoleConfig(env: Record<string, string | undefined> = proc
     stopAfterCompleteMs: env.CONSOLE_STOP_AFTER_COMPLETE === "off" ? null : parseDurationMs(env.CONSOLE_STOP_AFTER_COMPLETE || "10s", "CONSOLE_STOP_AFTER_COMPLETE"),
     maxUploadBytes: int(env, "CONSOLE_MAX_UPLOAD_BYTES", DEFAULT_MAX_UPLOAD_BYTES),
     uiDir: env.CONSOLE_UI_DIR || join(import.meta.dir, "ui", "dist"),
+    publicUrl: publicUrl(env.CONSOLE_PUBLIC_URL),
   };
 }

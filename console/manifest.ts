@@ -2,10 +2,10 @@
 // the Cocos manifest, its canonical JSON and hash exactly as `cocos-cli checksum --manifest` computes
 // them (protocol/manifest.ts), or the list of what is still missing.
 import { keyTypeOf, loadPublicKey, pemEncode, publicKeyDer, type KeyType } from "../protocol/keys.ts";
-import { manifestHash, manifestToJSON, parseManifest, checkFilename, type Manifest } from "../protocol/manifest.ts";
+import { manifestHash, manifestToJSON, parseManifest, checkFilename, parseResourcePath, sourceTypeOf, type KbsConfig, type Manifest, type ResourceSource } from "../protocol/manifest.ts";
 import { toHex } from "../protocol/hash.ts";
 import { ApiError, shown } from "./errors.ts";
-import type { Asset, Computation, Participant } from "./store.ts";
+import type { Asset, AssetSource, Computation, Participant } from "./store.ts";
 
 export interface ManifestPreview {
   /** Canonical JSON (what the agent receives and the hash binds), or null while something is missing. */
@@ -52,9 +52,58 @@ export function checkAssetFilename(v: unknown): string {
   return v;
 }
 
+/** An optional URL field: '' or a URL whose scheme `ok` accepts, without credentials (everyone reads the manifest). */
+function urlField(v: unknown, field: string, expected: string, ok: (url: string) => boolean): string {
+  if (v === undefined || v === "") return "";
+  if (typeof v !== "string" || v.length > 2048 || /[\x00-\x20\x7f]/.test(v)) throw new ApiError(400, "invalid_source", `${field}: expected ${expected} (at most 2048 characters, no spaces), got ${shown(v)}`);
+  let u: URL;
+  try {
+    u = new URL(v);
+  } catch {
+    throw new ApiError(400, "invalid_source", `${field}: expected ${expected}, got ${shown(v)}`);
+  }
+  if (!ok(v)) throw new ApiError(400, "invalid_source", `${field}: expected ${expected}, got ${shown(v)}`);
+  if (u.username || u.password) throw new ApiError(400, "invalid_source", `${field}: must not carry credentials (user:password@): the manifest is not secret`);
+  return v;
+}
+
+/**
+ * An asset's source fields from a request or an import (`field` prefixes the names in errors):
+ * `source_url` (http(s):// or oci://), `encrypted` with its `kbs_resource_path` ("repo/type/tag"),
+ * and `kbs_url` (default: the console's own broker). The same rules the agent's parser applies.
+ */
+export function checkAssetSource(b: Record<string, unknown>, field = ""): AssetSource {
+  const source_url = urlField(b.source_url, `${field}source_url`, "an https://, http:// or oci:// URL the agent fetches the asset from", (u) => sourceTypeOf(u) !== null);
+  if (b.encrypted !== undefined && typeof b.encrypted !== "boolean") throw new ApiError(400, "invalid_source", `${field}encrypted: expected true or false, got ${shown(b.encrypted)}`);
+  const encrypted = b.encrypted === true;
+  const path = b.kbs_resource_path ?? "";
+  if (typeof path !== "string") throw new ApiError(400, "invalid_source", `${field}kbs_resource_path: expected "repository/type/tag", got ${shown(path)}`);
+  const kbs_url = urlField(b.kbs_url, `${field}kbs_url`, "the key broker's https:// or http:// base URL", (u) => /^https?:\/\//i.test(u));
+  if (!encrypted) {
+    if (path !== "" || kbs_url !== "") throw new ApiError(400, "invalid_source", `${field}kbs_resource_path, ${field}kbs_url: expected none for an asset that is not encrypted (set encrypted: true), got ${shown(path || kbs_url)}`);
+    return { source_url, encrypted, kbs_resource_path: "", kbs_url: "" };
+  }
+  if (path === "") throw new ApiError(400, "invalid_source", `${field}kbs_resource_path: an encrypted asset needs the KBS resource of its key, expected "repository/type/tag", got nothing`);
+  const parts = parseResourcePath(path);
+  if (typeof parts === "string") throw new ApiError(400, "invalid_source", `${field}kbs_resource_path: ${parts}`);
+  return { source_url, encrypted, kbs_resource_path: path, kbs_url };
+}
+
+/** The manifest's `source` and `kbs` of an asset, as protocol/manifest.ts encodes them (unset = left out). */
+function resourceFields(a: AssetSource, consoleKbsUrl: string): { source?: ResourceSource; kbs?: KbsConfig } {
+  const source: ResourceSource = {};
+  if (a.source_url) source.url = a.source_url;
+  if (a.encrypted) Object.assign(source, { kbs_resource_path: a.kbs_resource_path, encrypted: true });
+  return {
+    ...(Object.keys(source).length ? { source } : {}),
+    ...(a.encrypted ? { kbs: { url: a.kbs_url || consoleKbsUrl, enabled: true } } : {}),
+  };
+}
+
 const der = (pem: string) => publicKeyDer(loadPublicKey(pem));
 
-export function previewManifest(c: Computation, participants: Participant[], assets: Asset[]): ManifestPreview {
+/** `consoleKbsUrl`: the console's own key broker (CONSOLE_PUBLIC_URL), for encrypted assets that name none. */
+export function previewManifest(c: Computation, participants: Participant[], assets: Asset[], consoleKbsUrl: string): ManifestPreview {
   const missing: string[] = [];
   const byId = new Map(participants.map((p) => [p.id, p]));
   const keyOf = (p: Participant | undefined, what: string): Uint8Array => {
@@ -79,8 +128,12 @@ export function previewManifest(c: Computation, participants: Participant[], ass
     id: c.id,
     name: c.name,
     description: c.description,
-    datasets: datasets.map((d) => ({ hash: Buffer.from(d.sha3_256, "hex"), user_key: keyOf(byId.get(d.provider_id), `dataset ${d.filename}`), filename: d.filename })),
-    algorithm: { hash: algo ? Buffer.from(algo.sha3_256, "hex") : new Uint8Array(32), user_key: algo ? keyOf(byId.get(algo.provider_id), `algorithm ${algo.filename}`) : new Uint8Array(0) },
+    datasets: datasets.map((d) => ({ hash: Buffer.from(d.sha3_256, "hex"), user_key: keyOf(byId.get(d.provider_id), `dataset ${d.filename}`), filename: d.filename, ...resourceFields(d, consoleKbsUrl) })),
+    algorithm: {
+      hash: algo ? Buffer.from(algo.sha3_256, "hex") : new Uint8Array(32),
+      user_key: algo ? keyOf(byId.get(algo.provider_id), `algorithm ${algo.filename}`) : new Uint8Array(0),
+      ...(algo ? resourceFields(algo, consoleKbsUrl) : {}),
+    },
     result_consumers: consumers.map((p) => ({ user_key: keyOf(p, "result consumer") })),
     agent_config: { port: c.agent_port, log_level: c.log_level, attested_tls: c.attested_tls },
     ...(c.signatures ? { signatures: c.signatures as Manifest["signatures"] } : {}),

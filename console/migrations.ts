@@ -58,6 +58,18 @@ export const MIGRATIONS: { version: number; name: string; sql: string[] }[] = [
       `CREATE INDEX kbs_resources_by_computation ON kbs_resources (computation_id, path)`,
     ],
   },
+  {
+    version: 3,
+    name: "assets: a remote source, sealed (encrypted) inputs and their key broker (Cocos v0.10 source/kbs)",
+    // One column per statement: SQLite's ALTER TABLE adds one at a time. '' / 0 = an upload in the clear, as before.
+    sql: [
+      `ALTER TABLE assets ADD COLUMN source_url TEXT NOT NULL DEFAULT ''`,
+      `ALTER TABLE assets ADD COLUMN encrypted INTEGER NOT NULL DEFAULT 0`,
+      `ALTER TABLE assets ADD COLUMN kbs_resource_path TEXT NOT NULL DEFAULT ''`,
+      // '' = the console's own key broker (CONSOLE_PUBLIC_URL), resolved when the manifest is built.
+      `ALTER TABLE assets ADD COLUMN kbs_url TEXT NOT NULL DEFAULT ''`,
+    ],
+  },
 ];
 
 function dialectSql(sql: string, d: Dialect): string {

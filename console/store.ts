@@ -17,7 +17,19 @@ export interface Computation {
   agent_port: string; log_level: string; created_at: number; updated_at: number;
 }
 export interface Participant { id: number; computation_id: string; user_id: number; username: string; role: Role; public_key: string | null; created_at: number }
-export interface Asset { id: number; computation_id: string; kind: AssetKind; filename: string; sha3_256: string; provider_id: number; description: string; created_at: number }
+/** Where the agent gets an asset and whether it is sealed (Cocos v0.10 `source` / `kbs`); all unset = a clear upload. */
+export interface AssetSource {
+  /** http(s):// or oci:// — the agent fetches it itself; '' = the provider uploads it. */
+  source_url: string;
+  /** The bytes are AES-256-GCM ciphertext whose key the KBS releases at `kbs_resource_path` ("repo/type/tag"). */
+  encrypted: boolean;
+  kbs_resource_path: string;
+  /** The key broker's base URL; '' = the console's own (its /kbs/v0). */
+  kbs_url: string;
+}
+export const CLEAR_SOURCE: AssetSource = { source_url: "", encrypted: false, kbs_resource_path: "", kbs_url: "" };
+export interface Asset extends AssetSource { id: number; computation_id: string; kind: AssetKind; filename: string; sha3_256: string; provider_id: number; description: string; created_at: number }
+export type NewAsset = Omit<Asset, "id" | "created_at" | keyof AssetSource> & Partial<AssetSource>;
 export interface ManagerRecord {
   id: string; token_hash: string; description: string; agent_host: string; host: string; backend: string;
   connected: boolean; connected_at: number | null; last_seen: number | null; created_at: number;
@@ -47,7 +59,7 @@ const computation = (r: Row): Computation => ({
   ...(r as unknown as Computation), owner_id: n(r.owner_id), attested_tls: b(r.attested_tls), created_at: n(r.created_at), updated_at: n(r.updated_at),
 });
 const participant = (r: Row): Participant => ({ ...(r as unknown as Participant), id: n(r.id), user_id: n(r.user_id), created_at: n(r.created_at) });
-const asset = (r: Row): Asset => ({ ...(r as unknown as Asset), id: n(r.id), provider_id: n(r.provider_id), created_at: n(r.created_at) });
+const asset = (r: Row): Asset => ({ ...(r as unknown as Asset), id: n(r.id), provider_id: n(r.provider_id), encrypted: b(r.encrypted), created_at: n(r.created_at) });
 const manager = (r: Row): ManagerRecord => ({
   ...(r as unknown as ManagerRecord), connected: b(r.connected), connected_at: nn(r.connected_at), last_seen: nn(r.last_seen), created_at: n(r.created_at),
 });
@@ -170,12 +182,20 @@ export class Store {
   async removeParticipant(computationId: string, id: number): Promise<boolean> {
     return (await this.db.run("DELETE FROM participants WHERE computation_id = ? AND id = ?", [computationId, id])).changes > 0;
   }
-  async addAsset(a: Omit<Asset, "id" | "created_at">): Promise<Asset> {
+  async addAsset(a: NewAsset): Promise<Asset> {
+    const src = { ...CLEAR_SOURCE, ...a };
     const rows = await this.db.all(
-      "INSERT INTO assets (computation_id, kind, filename, sha3_256, provider_id, description, created_at) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING *",
-      [a.computation_id, a.kind, a.filename, a.sha3_256, a.provider_id, a.description, Date.now()],
+      "INSERT INTO assets (computation_id, kind, filename, sha3_256, provider_id, description, source_url, encrypted, kbs_resource_path, kbs_url, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
+      [a.computation_id, a.kind, a.filename, a.sha3_256, a.provider_id, a.description, src.source_url, src.encrypted ? 1 : 0, src.kbs_resource_path, src.kbs_url, Date.now()],
     );
     return asset(rows[0]!);
+  }
+  async setAssetSource(computationId: string, id: number, s: AssetSource): Promise<Asset | null> {
+    const rows = await this.db.all(
+      "UPDATE assets SET source_url = ?, encrypted = ?, kbs_resource_path = ?, kbs_url = ? WHERE computation_id = ? AND id = ? RETURNING *",
+      [s.source_url, s.encrypted ? 1 : 0, s.kbs_resource_path, s.kbs_url, computationId, id],
+    );
+    return rows[0] ? asset(rows[0]) : null;
   }
   async assets(computationId: string): Promise<Asset[]> {
     return (await this.db.all("SELECT * FROM assets WHERE computation_id = ? ORDER BY id", [computationId])).map(asset);

@@ -5,8 +5,8 @@
 import { randomBytes } from "node:crypto";
 import { ApiError, shown } from "./errors.ts";
 import { bool, oneOf, text } from "./http-guards.ts";
-import { checkAssetFilename, checkSha3, normalizePublicKey } from "./manifest.ts";
-import { ROLES, type Asset, type Computation, type Participant, type Role, type Store, type User } from "./store.ts";
+import { checkAssetFilename, checkAssetSource, checkSha3, normalizePublicKey } from "./manifest.ts";
+import { ROLES, type Asset, type AssetSource, type Computation, type Participant, type Role, type Store, type User } from "./store.ts";
 
 export const EXPORT_FORMAT = "cocos-console.computation/1";
 
@@ -17,14 +17,17 @@ export function exportComputation(c: Computation, participants: Participant[], a
     exported_at: new Date().toISOString(),
     computation: { name: c.name, description: c.description, signatures: c.signatures, attested_tls: c.attested_tls, agent_port: c.agent_port, log_level: c.log_level },
     participants: participants.map((p) => ({ username: p.username, role: p.role, public_key: p.public_key })),
-    assets: assets.map((a) => ({ kind: a.kind, filename: a.filename, sha3_256: a.sha3_256, provider: byId.get(a.provider_id) ?? "", description: a.description })),
+    assets: assets.map((a) => ({
+      kind: a.kind, filename: a.filename, sha3_256: a.sha3_256, provider: byId.get(a.provider_id) ?? "", description: a.description,
+      source_url: a.source_url, encrypted: a.encrypted, kbs_resource_path: a.kbs_resource_path, kbs_url: a.kbs_url,
+    })),
   };
 }
 
 interface Parsed {
   computation: { name: string; description: string; signatures: string; attested_tls: boolean; agent_port: string; log_level: string };
   participants: { username: string; role: Role; public_key: string | null }[];
-  assets: { kind: "algorithm" | "dataset"; filename: string; sha3_256: string; provider: string; description: string }[];
+  assets: ({ kind: "algorithm" | "dataset"; filename: string; sha3_256: string; provider: string; description: string } & AssetSource)[];
 }
 
 function list(v: unknown, field: string): Record<string, unknown>[] {
@@ -57,7 +60,7 @@ function parse(doc: Record<string, unknown>): Parsed {
     const filename = checkAssetFilename(a.filename);
     if (names.has(filename)) throw new ApiError(400, "invalid_import", `assets[${i}].filename: ${shown(filename)} appears twice (file names are unique)`);
     names.add(filename);
-    return { kind: oneOf(a, "kind", ["algorithm", "dataset"] as const), filename, sha3_256: checkSha3(a.sha3_256, `assets[${i}].sha3_256`), provider: text(a, "provider", { max: 64, min: 1 }), description: text(a, "description", { max: 2000, dflt: "", multiline: true }) };
+    return { kind: oneOf(a, "kind", ["algorithm", "dataset"] as const), filename, sha3_256: checkSha3(a.sha3_256, `assets[${i}].sha3_256`), provider: text(a, "provider", { max: 64, min: 1 }), description: text(a, "description", { max: 2000, dflt: "", multiline: true }), ...checkAssetSource(a, `assets[${i}].`) };
   });
   if (assets.filter((a) => a.kind === "algorithm").length > 1) throw new ApiError(400, "invalid_import", "assets: at most one algorithm");
   return { computation, participants, assets };
@@ -96,7 +99,8 @@ export async function importComputation(store: Store, importer: User, doc: Recor
     }
     for (const a of preview.assets) {
       if (!a.imported) continue;
-      await store.addAsset({ computation_id: c.id, kind: a.kind, filename: a.filename, sha3_256: a.sha3_256, provider_id: ids.get(a.provider)!, description: a.description });
+      const { imported: _, provider, ...fields } = a;
+      await store.addAsset({ ...fields, computation_id: c.id, provider_id: ids.get(provider)! });
     }
   } catch (e) {
     await store.deleteComputation(c.id);

@@ -4,7 +4,10 @@ import type { ManagerRecord, Participant, Run, Computation, Asset, User } from "
 
 export const userView = (u: User) => ({ id: u.id, username: u.username, is_admin: u.is_admin, created_at: u.created_at });
 export const participantView = (p: Participant) => ({ id: p.id, user_id: p.user_id, username: p.username, role: p.role, public_key: p.public_key, has_key: !!p.public_key });
-export const assetView = (a: Asset) => ({ id: a.id, kind: a.kind, filename: a.filename, sha3_256: a.sha3_256, provider_id: a.provider_id, description: a.description, created_at: a.created_at });
+export const assetView = (a: Asset) => ({
+  id: a.id, kind: a.kind, filename: a.filename, sha3_256: a.sha3_256, provider_id: a.provider_id, description: a.description,
+  source_url: a.source_url, encrypted: a.encrypted, kbs_resource_path: a.kbs_resource_path, kbs_url: a.kbs_url, created_at: a.created_at,
+});
 export const computationView = (c: Computation, status: string | null) => ({
   id: c.id, owner_id: c.owner_id, name: c.name, description: c.description, signatures: c.signatures, attested_tls: c.attested_tls,
   agent_port: c.agent_port, log_level: c.log_level, created_at: c.created_at, updated_at: c.updated_at, status: status ?? "draft",

@@ -5,7 +5,7 @@ import { randomBytes } from "node:crypto";
 import { access, requireNoActiveRun, requireOwner, type Access } from "../access.ts";
 import { ApiError, conflict, notFound, shown } from "../errors.ts";
 import { bool, jsonBody, oneOf, text } from "../http-guards.ts";
-import { checkAssetFilename, checkSha3, normalizePublicKey, previewManifest } from "../manifest.ts";
+import { checkAssetFilename, checkAssetSource, checkSha3, normalizePublicKey, previewManifest } from "../manifest.ts";
 import { exportComputation, importComputation, previewImport } from "../transfer.ts";
 import { ROLES, type AssetKind, type Run } from "../store.ts";
 import { assetView, cliCommands, computationView, participantView, runView } from "../views.ts";
@@ -48,7 +48,7 @@ export function computationRoutes(app: Hono<Env>, o: ApiOptions): void {
   const detail = async (a: Access, userId: number) => {
     const [assets, runs, managerList] = await Promise.all([store.assets(a.computation.id), store.runsOf(a.computation.id), store.managers()]);
     const managers = new Map(managerList.map((m) => [m.id, m]));
-    const preview = previewManifest(a.computation, a.participants, assets);
+    const preview = previewManifest(a.computation, a.participants, assets, o.publicUrl());
     const latest = runs[0];
     return {
       computation: { ...computationView(a.computation, latest?.state ?? null), is_owner: a.isOwner },
@@ -82,7 +82,7 @@ export function computationRoutes(app: Hono<Env>, o: ApiOptions): void {
   });
   app.get("/api/computations/:id/manifest", async (c) => {
     const a = await access(store, me(c), c.req.param("id"));
-    const p = previewManifest(a.computation, a.participants, await store.assets(a.computation.id));
+    const p = previewManifest(a.computation, a.participants, await store.assets(a.computation.id), o.publicUrl());
     return c.json({ json: p.json, sha3_256: p.sha3_256, missing: p.missing });
   });
 
@@ -133,6 +133,7 @@ export function computationRoutes(app: Hono<Env>, o: ApiOptions): void {
     const kind = oneOf<AssetKind>(b, "kind", ["algorithm", "dataset"]);
     const filename = checkAssetFilename(b.filename);
     const sha3 = checkSha3(b.sha3_256);
+    const source = checkAssetSource(b);
     const role = kind === "algorithm" ? "algorithm_provider" : "data_provider";
     let provider = a.me;
     if (b.provider_id !== undefined) {
@@ -148,17 +149,30 @@ export function computationRoutes(app: Hono<Env>, o: ApiOptions): void {
     if (!a.isOwner && provider.id !== a.me?.id) throw new ApiError(403, "forbidden", "you register only your own assets");
     if (kind === "algorithm" && (await store.assets(a.computation.id)).some((x) => x.kind === "algorithm")) throw conflict("the computation already has an algorithm; remove it first");
     const asset = await wrapDb(
-      store.addAsset({ computation_id: a.computation.id, kind, filename, sha3_256: sha3, provider_id: provider.id, description: text(b, "description", { max: 2000, dflt: "", multiline: true }) }),
+      store.addAsset({ computation_id: a.computation.id, kind, filename, sha3_256: sha3, provider_id: provider.id, description: text(b, "description", { max: 2000, dflt: "", multiline: true }), ...source }),
       `an asset named ${shown(filename)} is already registered in this computation (file names are unique)`,
     );
     return c.json({ asset: assetView(asset) }, 201);
   });
+  /** The asset the owner or its provider may change or remove, once no run is active. */
+  const ownAsset = async (a: Access, aid: number, verb: string) => {
+    const asset = (await store.assets(a.computation.id)).find((x) => x.id === aid);
+    if (!asset) throw notFound("asset");
+    if (!a.isOwner && asset.provider_id !== a.me?.id) throw new ApiError(403, "forbidden", `only the owner or the asset's provider ${verb} it`);
+    await requireNoActiveRun(store, a.computation.id);
+    return asset;
+  };
+  // Where the agent gets the asset and whether it is sealed: the whole source is replaced (unset = a clear upload).
+  app.put("/api/computations/:id/assets/:aid/source", async (c) => {
+    const a = await access(store, me(c), c.req.param("id"));
+    const asset = await ownAsset(a, pid(c, "aid"), "changes");
+    const updated = await store.setAssetSource(a.computation.id, asset.id, checkAssetSource(await jsonBody(c)));
+    if (!updated) throw notFound("asset");
+    return c.json({ asset: assetView(updated) });
+  });
   app.delete("/api/computations/:id/assets/:aid", async (c) => {
     const a = await access(store, me(c), c.req.param("id"));
-    const asset = (await store.assets(a.computation.id)).find((x) => x.id === pid(c, "aid"));
-    if (!asset) throw notFound("asset");
-    if (!a.isOwner && asset.provider_id !== a.me?.id) throw new ApiError(403, "forbidden", "only the owner or the asset's provider removes it");
-    await requireNoActiveRun(store, a.computation.id);
+    const asset = await ownAsset(a, pid(c, "aid"), "removes");
     await store.removeAsset(a.computation.id, asset.id);
     return c.body(null, 204);
   });

@@ -21,27 +21,27 @@ import { me, type ApiOptions, type Env } from "./kit.ts";
 export const MAX_KBS_SECRET = 64 << 10;
 
 /** The manifest hash (hex) an enclave of `computationId` runs with, or why there is none. */
-async function boundManifestHash(store: Store, computationId: string): Promise<string | { refused: string }> {
+async function boundManifestHash(store: Store, computationId: string, consoleKbsUrl: string): Promise<string | { refused: string }> {
   const run = await store.activeRunOf(computationId);
   if (run) return run.manifest_hash;
   const c = await store.computation(computationId);
   if (!c) return { refused: `computation ${computationId} no longer exists` };
   const [participants, assets] = await Promise.all([store.participants(computationId), store.assets(computationId)]);
-  const p = previewManifest(c, participants, assets);
+  const p = previewManifest(c, participants, assets, consoleKbsUrl);
   return p.sha3_256 ?? { refused: `computation ${computationId} has no active run and an incomplete manifest (${p.missing.join("; ")})` };
 }
 
 /** The stored policy with host_data pinned to the computation's manifest, checked at each release. */
-async function releasePolicy(store: Store, r: { policy: AttestationPolicy; computationId: string | null }): Promise<AttestationPolicy | string> {
+async function releasePolicy(store: Store, r: { policy: AttestationPolicy; computationId: string | null }, consoleKbsUrl: string): Promise<AttestationPolicy | string> {
   if (r.computationId === null) return r.policy;
-  const hash = await boundManifestHash(store, r.computationId);
+  const hash = await boundManifestHash(store, r.computationId, consoleKbsUrl);
   if (typeof hash !== "string") return hash.refused;
   return setHostData(r.policy, fromHex(hash));
 }
 
 /** The RCAR endpoints, mounted at the console's root. */
 export function kbsProtocol(o: ApiOptions, kbs: KbsStore): Hono {
-  return kbsApp({ store: kbs, releasePolicy: (r) => releasePolicy(o.store, r), log: (msg, f) => (msg === "kbs internal error" ? o.log.error(msg, f) : undefined) });
+  return kbsApp({ store: kbs, releasePolicy: (r) => releasePolicy(o.store, r, o.publicUrl()), log: (msg, f) => (msg === "kbs internal error" ? o.log.error(msg, f) : undefined) });
 }
 
 /**

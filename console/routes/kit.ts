@@ -24,6 +24,8 @@ export interface ApiOptions {
   /** Cap on a relayed upload body (CONSOLE_MAX_UPLOAD_BYTES; routes/uploads.ts). */
   maxUploadBytes?: number;
   log: { error(msg: string, f?: Record<string, unknown>): void };
+  /** The console's external base URL (CONSOLE_PUBLIC_URL, else where it listens): its KBS for encrypted assets. */
+  publicUrl: () => string;
 }
 
 export type Env = { Variables: { user: User | null; session: string | null } };

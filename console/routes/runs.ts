@@ -16,7 +16,7 @@ export function runRoutes(app: Hono<Env>, o: ApiOptions): void {
     const a = await access(store, u, c.req.param("id"));
     requireOwner(a);
     const managerId = text(await jsonBody(c), "manager_id", { max: 128, min: 1 });
-    const preview = previewManifest(a.computation, a.participants, await store.assets(a.computation.id));
+    const preview = previewManifest(a.computation, a.participants, await store.assets(a.computation.id), o.publicUrl());
     if (!preview.json) throw new ApiError(422, "manifest_incomplete", `the manifest is not complete: ${preview.missing.join("; ")}`);
     const m = await store.managerById(managerId);
     if (!m) throw notFound(`manager ${shown(managerId)}`);

@@ -1,0 +1,133 @@
+// An asset's remote source and sealing (Cocos v0.10 `source` / `kbs`) through the API, on SQLite and on
+// PostgreSQL (when COCOS_TEST_POSTGRES_URL is set): validated, stored, edited, exported and imported,
+// and carried into the manifest preview as protocol/manifest.ts encodes it.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { generateKeyPair } from "../protocol/keys.ts";
+import { manifestHash, parseManifest } from "../protocol/manifest.ts";
+import { startConsole, type RunningConsole } from "./app.ts";
+import { testDatabases } from "./testkit.ts";
+
+const dir = mkdtempSync(join(tmpdir(), "console-source-"));
+const dbs = testDatabases(() => dir);
+afterAll(async () => {
+  for (const d of dbs) await d.cleanup();
+  rmSync(dir, { recursive: true, force: true });
+}, 60_000);
+
+const PUBLIC_URL = "https://console.example:7443";
+let con: RunningConsole;
+
+async function call(token: string, method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
+  const r = await fetch(con.url + path, { method, headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { "content-type": "application/json" }) }, body: body === undefined ? undefined : JSON.stringify(body) });
+  const text = await r.text();
+  try {
+    return { status: r.status, body: JSON.parse(text) };
+  } catch {
+    return { status: r.status, body: text };
+  }
+}
+
+async function register(name: string): Promise<string> {
+  const anon = (path: string, body: unknown) => fetch(con.url + path, { method: "POST", headers: { "content-type": "application/json", "x-cocos-csrf": "1" }, body: JSON.stringify(body) });
+  expect((await anon("/api/auth/register", { username: name, password: `${name}-password` })).status).toBe(201);
+  return ((await (await anon("/api/auth/token", { username: name, password: `${name}-password` })).json()) as { token: string }).token;
+}
+
+for (const d of dbs) {
+  describe(`asset sources on ${d.name}`, () => {
+    let alice = "", bob = "", eve = "";
+    let id = "";
+    const assets = async () => (await call(alice, "GET", `/api/computations/${id}`)).body.assets as any[];
+    const manifest = async () => (await call(alice, "GET", `/api/computations/${id}/manifest`)).body as { json: string; sha3_256: string };
+    const dataset = async () => (await assets()).find((a) => a.kind === "dataset");
+
+    beforeAll(async () => {
+      con = await startConsole({ CONSOLE_DB: await d.url(), CONSOLE_HTTP_PORT: "0", CONSOLE_GRPC_PORT: "0", CONSOLE_PUBLIC_URL: `${PUBLIC_URL}/` }, { quiet: true });
+      alice = await register("alice");
+      bob = await register("bob");
+      eve = await register("eve");
+      id = (await call(alice, "POST", "/api/computations", { name: "sealed" })).body.computation.id;
+      for (const [name, token, role] of [["bob", bob, "algorithm_provider"], ["alice", alice, "data_provider"], ["eve", eve, "result_consumer"]] as const) {
+        const pid = (await call(alice, "POST", `/api/computations/${id}/participants`, { username: name, role })).body.participant.id;
+        expect((await call(token, "PUT", `/api/computations/${id}/participants/${pid}/key`, { public_key: generateKeyPair("ed25519").publicPem })).status).toBe(200);
+      }
+      expect((await call(bob, "POST", `/api/computations/${id}/assets`, { kind: "algorithm", filename: "a.wasm", sha3_256: "a".repeat(64), source_url: "oci://registry.example/algo@sha256:" + "c".repeat(64) })).status).toBe(201);
+    }, 30_000);
+    afterAll(() => con.stop());
+
+    test("bad input → 400 naming what was expected: URL scheme, credentials, kbs path, encrypted without a path, a path without encrypted", async () => {
+      const post = (extra: Record<string, unknown>) => call(alice, "POST", `/api/computations/${id}/assets`, { kind: "dataset", filename: "bad.csv", sha3_256: "b".repeat(64), ...extra });
+      const cases: [Record<string, unknown>, string][] = [
+        [{ source_url: "ftp://host/x" }, "source_url: expected an https://, http:// or oci:// URL"],
+        [{ source_url: "file:///etc/passwd" }, "source_url: expected an https://, http:// or oci:// URL"],
+        [{ source_url: "https://user:pw@host/x" }, "must not carry credentials"],
+        [{ encrypted: true }, 'kbs_resource_path: an encrypted asset needs the KBS resource of its key, expected "repository/type/tag"'],
+        [{ encrypted: true, kbs_resource_path: "default/key" }, 'expected "repository/type/tag"'],
+        [{ encrypted: true, kbs_resource_path: "default/../iris" }, 'expected "repository/type/tag"'],
+        [{ encrypted: true, kbs_resource_path: "a/b/c", kbs_url: "oci://x/y" }, "kbs_url: expected the key broker's https:// or http:// base URL"],
+        [{ encrypted: "yes", kbs_resource_path: "a/b/c" }, "encrypted: expected true or false"],
+        [{ kbs_resource_path: "a/b/c" }, "expected none for an asset that is not encrypted"],
+      ];
+      for (const [extra, message] of cases) {
+        const r = await post(extra);
+        expect(r.status).toBe(400);
+        expect(r.body.error.message).toContain(message);
+      }
+      expect((await assets()).some((a) => a.filename === "bad.csv")).toBe(false);
+    });
+
+    test("an encrypted dataset: stored, and its manifest carries source and kbs with the console's own KBS by default", async () => {
+      const r = await call(alice, "POST", `/api/computations/${id}/assets`, { kind: "dataset", filename: "d.enc", sha3_256: "b".repeat(64), encrypted: true, kbs_resource_path: "default/key/iris" });
+      expect(r.status).toBe(201);
+      expect(r.body.asset).toMatchObject({ encrypted: true, kbs_resource_path: "default/key/iris", source_url: "", kbs_url: "" });
+      const m = await manifest();
+      const json = JSON.parse(m.json);
+      expect(json.datasets[0].source).toEqual({ kbs_resource_path: "default/key/iris", encrypted: true });
+      expect(json.datasets[0].kbs).toEqual({ url: PUBLIC_URL, enabled: true });
+      // Go's field order, as protocol/manifest.ts writes it; the hash is the agent's (and cocos-cli checksum --manifest's).
+      expect(m.json).toContain(`"filename":"d.enc","source":{"kbs_resource_path":"default/key/iris","encrypted":true},"kbs":{"url":"${PUBLIC_URL}","enabled":true}`);
+      expect(json.algorithm.source).toEqual({ url: "oci://registry.example/algo@sha256:" + "c".repeat(64) });
+      expect(json.algorithm.kbs).toBeUndefined();
+      expect(Buffer.from(manifestHash(parseManifest(m.json))).toString("hex")).toBe(m.sha3_256);
+    });
+
+    test("the source is bound by the manifest hash: another KBS URL or source is another manifest", async () => {
+      const ds = await dataset();
+      const before = (await manifest()).sha3_256;
+      const put = (body: unknown, token = alice) => call(token, "PUT", `/api/computations/${id}/assets/${ds.id}/source`, body);
+      expect((await put({ encrypted: true, kbs_resource_path: "default/key/iris", kbs_url: "https://kbs.example", source_url: "https://data.example/iris.enc" })).status).toBe(200);
+      const after = await manifest();
+      expect(after.sha3_256).not.toBe(before);
+      expect(JSON.parse(after.json).datasets[0]).toMatchObject({ source: { url: "https://data.example/iris.enc", kbs_resource_path: "default/key/iris", encrypted: true }, kbs: { url: "https://kbs.example", enabled: true } });
+      // Bad input on edit is refused and changes nothing.
+      expect((await put({ encrypted: true, kbs_resource_path: "x" })).status).toBe(400);
+      expect((await dataset()).kbs_url).toBe("https://kbs.example");
+      // Only the owner or the asset's provider edits it: the algorithm provider may not.
+      expect((await put({}, bob)).status).toBe(403);
+      expect((await put({ encrypted: true, kbs_resource_path: "default/key/iris" })).status).toBe(200);
+      expect((await manifest()).sha3_256).toBe(before);
+    });
+
+    test("export and import carry the source; an import with a bad one is refused", async () => {
+      const doc = (await call(alice, "GET", `/api/computations/${id}/export`)).body;
+      expect(doc.assets.find((a: any) => a.kind === "dataset")).toMatchObject({ encrypted: true, kbs_resource_path: "default/key/iris", kbs_url: "", source_url: "" });
+      const created = (await call(alice, "POST", "/api/computations/import", doc)).body.computation;
+      const imported = (await call(alice, "GET", `/api/computations/${created.id}`)).body.assets as any[];
+      expect(imported.map((a) => [a.filename, a.source_url, a.encrypted, a.kbs_resource_path])).toEqual((await assets()).map((a) => [a.filename, a.source_url, a.encrypted, a.kbs_resource_path]));
+      doc.assets[1].kbs_resource_path = "only/two";
+      const bad = await call(alice, "POST", "/api/computations/import", doc);
+      expect(bad.status).toBe(400);
+      expect(bad.body.error.message).toContain("assets[1].kbs_resource_path");
+    });
+  });
+}
+
+test("CONSOLE_PUBLIC_URL must be an http(s) base URL", async () => {
+  const { loadConsoleConfig } = await import("./config.ts");
+  expect(loadConsoleConfig({ CONSOLE_PUBLIC_URL: "https://c.example/prefix/" }).publicUrl).toBe("https://c.example/prefix");
+  expect(loadConsoleConfig({}).publicUrl).toBe("");
+  expect(() => loadConsoleConfig({ CONSOLE_PUBLIC_URL: "c.example:7010" })).toThrow("CONSOLE_PUBLIC_URL: expected an http:// or https:// base URL");
+});
