@@ -1,0 +1,82 @@
+// A console computation on sealed data, end to end on the process backend (compiled binaries when
+// built): the dataset is declared encrypted with its kbs_resource_path, the manifest names the
+// console's own KBS, the owner stores the key through the console's KBS API, the data provider
+// uploads `cocos-cli encrypt` ciphertext with `cocos-cli data`, and the agent gets the key from the
+// console after attestation and completes the run. Then the key's policy names another measurement:
+// the next run's agent is refused the key and the upload fails.
+import { expect, test } from "bun:test";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { unzipSync } from "fflate";
+import { ConsoleClient, IRIS, cli, seedIris, startConsoleProgram, startManagerProgram } from "../scripts/console.ts";
+import { runUp, until, withConsoleStack } from "./support/console-stack.ts";
+
+const bins = (process.env.COCOS_E2E_BINS as "dist" | "source" | undefined) ?? "auto";
+const KEY_PATH = "default/key/iris";
+
+test(
+  "console: an encrypted dataset's key from the console's KBS after attestation; refused for another measurement",
+  async () => {
+    await withConsoleStack("csl-", async ({ workDir, httpPort, grpcPort, running, show }) => {
+      const { program, url } = await startConsoleProgram({ workDir, bins, httpPort, grpcPort, show, env: { CONSOLE_STOP_AFTER_COMPLETE: "1s" } });
+      running.push(program);
+      const owner = await ConsoleClient.register(url, "owner", "owner-password");
+      const { token } = await owner.call("POST", "/api/managers", { id: "local", description: "sealed e2e" });
+      running.push(startManagerProgram({ workDir, bins, grpcPort, id: "local", token, show }));
+      await until(async () => (await owner.call("GET", "/api/managers")).managers[0].connected, "the manager to connect");
+
+      const { computationId: id, parties } = await seedIris(owner, { workDir, bins });
+      const [algo, data, consumer] = parties as [(typeof parties)[0], (typeof parties)[0], (typeof parties)[0]];
+
+      // The data provider seals Iris.csv (same file name, so it matches the registered asset) and declares it encrypted.
+      await cli(bins, data.dir, ["keys", "--symmetric"]);
+      mkdirSync(join(data.dir, "sealed"));
+      await cli(bins, data.dir, ["encrypt", "symmetric.key", IRIS.dataset, join("sealed", "Iris.csv")]);
+      const dataset = (await owner.call("GET", `/api/computations/${id}`)).assets.find((a: { kind: string }) => a.kind === "dataset");
+      await data.api.call("PUT", `/api/computations/${id}/assets/${dataset.id}/source`, { encrypted: true, kbs_resource_path: KEY_PATH });
+
+      // The manifest names the console's own KBS; its hash is what cocos-cli checksum --manifest computes.
+      const manifest = await owner.call("GET", `/api/computations/${id}/manifest`);
+      expect(JSON.parse(manifest.json).datasets[0]).toMatchObject({ source: { kbs_resource_path: KEY_PATH, encrypted: true }, kbs: { url, enabled: true } });
+      writeFileSync(join(workDir, "manifest.json"), manifest.json);
+      expect((await cli(bins, workDir, ["checksum", "--manifest", join(workDir, "manifest.json")])).join("\n")).toContain(manifest.sha3_256);
+
+      /** Starts a run, stores the key (policy: the run's own, from its manager, with `measurement` over it) and uploads the algorithm. */
+      const startRun = async (measurement?: string) => {
+        const { run } = await owner.call("POST", `/api/computations/${id}/runs`, { manager_id: "local" });
+        const ready = await runUp(consumer.api, run.id);
+        await until(async () => (await owner.call("GET", `/api/computations/${id}/events?run=${run.id}&kind=log&limit=1000`)).events.some((e: { details: string }) => e.details.includes("agent ready")), "agent ready");
+        const secret = readFileSync(join(data.dir, "symmetric.key")).toString("base64");
+        await owner.call("PUT", `/api/computations/${id}/kbs/${KEY_PATH}`, { secret, ...(measurement ? { measurement } : {}) });
+        const policy = await algo.api.call("GET", `/api/runs/${run.id}/policy`);
+        for (const p of parties) writeFileSync(join(p.dir, ready.cli.policy_file), JSON.stringify(policy));
+        const env = { ...ready.cli.env } as Record<string, string>;
+        await cli(bins, algo.dir, ["algo", IRIS.algorithm, "private.pem", "-a", "wasm"], env);
+        return { run, env };
+      };
+
+      const first = await startRun();
+      await cli(bins, data.dir, ["data", join("sealed", "Iris.csv"), "private.pem"], first.env);
+      await until(async () => (await owner.call("GET", `/api/runs/${first.run.id}`)).run.state === "results_ready", "results ready");
+      await cli(bins, consumer.dir, ["result", "private.pem", "result.zip"], first.env);
+      expect(Object.keys(unzipSync(readFileSync(join(consumer.dir, "result.zip"))))).toContain("model.json");
+      await until(async () => (await owner.call("GET", `/api/runs/${first.run.id}`)).run.state === "completed", "the run to complete");
+      const released = (await owner.call("GET", `/api/computations/${id}/events?run=${first.run.id}&limit=1000`)).events.map((e: { details: string }) => e.details).join("\n");
+      expect(released).not.toContain("key release for dataset Iris.csv failed");
+
+      // The stored key now names another measurement: the same manifest's next enclave gets nothing.
+      // A new run of the same computation gets a new VM only once the old one is gone.
+      await until(async () => (await owner.call("GET", `/api/computations/${id}/events?run=${first.run.id}&limit=1000`)).events.some((e: { event_type: string; status: string }) => e.event_type === "StopComputationRun" && e.status === "Completed"), "the first run's VM to stop");
+      const other = "07".repeat(48);
+      const second = await startRun(other);
+      const refused = await cli(bins, data.dir, ["data", join("sealed", "Iris.csv"), "private.pem"], second.env).then(
+        () => "",
+        (e: Error) => e.message,
+      );
+      expect(refused).toContain("key release for dataset Iris.csv failed");
+      expect(refused).toContain("measurement");
+      expect(refused).toContain(other.slice(0, 16));
+    });
+  },
+  180_000,
+);
