@@ -3,7 +3,8 @@
 // console's own KBS, the owner stores the key through the console's KBS API, the data provider
 // uploads `cocos-cli encrypt` ciphertext with `cocos-cli data`, and the agent gets the key from the
 // console after attestation and completes the run. Then the key's policy names another measurement:
-// the next run's agent is refused the key and the upload fails.
+// the next run's agent is refused the key and the upload fails. Between them the same ciphertext
+// comes from a remote http source (a Bun.serve on 127.0.0.1) that the agent fetches itself.
 import { expect, test } from "bun:test";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -15,7 +16,7 @@ const bins = (process.env.COCOS_E2E_BINS as "dist" | "source" | undefined) ?? "a
 const KEY_PATH = "default/key/iris";
 
 test(
-  "console: an encrypted dataset's key from the console's KBS after attestation; refused for another measurement",
+  "console: an encrypted dataset (uploaded, then from a remote http source) gets its key from the console's KBS after attestation; refused for another measurement",
   async () => {
     await withConsoleStack("csl-", async ({ workDir, httpPort, grpcPort, running, show }) => {
       const { program, url } = await startConsoleProgram({ workDir, bins, httpPort, grpcPort, show, env: { CONSOLE_STOP_AFTER_COMPLETE: "1s" } });
@@ -41,6 +42,10 @@ test(
       writeFileSync(join(workDir, "manifest.json"), manifest.json);
       expect((await cli(bins, workDir, ["checksum", "--manifest", join(workDir, "manifest.json")])).join("\n")).toContain(manifest.sha3_256);
 
+      // A new run of the same computation gets a new VM only once the old one is gone.
+      const vmGone = (runId: string) =>
+        until(async () => (await owner.call("GET", `/api/computations/${id}/events?run=${runId}&limit=1000`)).events.some((e: { event_type: string; status: string }) => e.event_type === "StopComputationRun" && e.status === "Completed"), "the run's VM to stop");
+
       /** Starts a run, stores the key (policy: the run's own, from its manager, with `measurement` over it) and uploads the algorithm. */
       const startRun = async (measurement?: string) => {
         const { run } = await owner.call("POST", `/api/computations/${id}/runs`, { manager_id: "local" });
@@ -64,9 +69,28 @@ test(
       const released = (await owner.call("GET", `/api/computations/${id}/events?run=${first.run.id}&limit=1000`)).events.map((e: { details: string }) => e.details).join("\n");
       expect(released).not.toContain("key release for dataset Iris.csv failed");
 
+      await vmGone(first.run.id);
+
+      // The same ciphertext from a remote http source: the agent fetches it itself and gets the key the same way.
+      const sealed = readFileSync(join(data.dir, "sealed", "Iris.csv"));
+      let fetched = 0;
+      const remote = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => (fetched++, new Response(sealed)) });
+      try {
+        const source_url = `http://127.0.0.1:${remote.port}/Iris.csv.enc`;
+        await data.api.call("PUT", `/api/computations/${id}/assets/${dataset.id}/source`, { source_url, encrypted: true, kbs_resource_path: KEY_PATH });
+        expect(JSON.parse((await owner.call("GET", `/api/computations/${id}/manifest`)).json).datasets[0].source).toEqual({ url: source_url, kbs_resource_path: KEY_PATH, encrypted: true });
+        const fromRemote = await startRun();
+        await until(async () => (await owner.call("GET", `/api/runs/${fromRemote.run.id}`)).run.state === "results_ready", "results ready from the remote source");
+        expect(fetched).toBeGreaterThan(0);
+        await cli(bins, consumer.dir, ["result", "private.pem", "remote.zip"], fromRemote.env);
+        expect(Object.keys(unzipSync(readFileSync(join(consumer.dir, "remote.zip"))))).toContain("model.json");
+        await vmGone(fromRemote.run.id);
+      } finally {
+        remote.stop(true);
+      }
+      await data.api.call("PUT", `/api/computations/${id}/assets/${dataset.id}/source`, { encrypted: true, kbs_resource_path: KEY_PATH });
+
       // The stored key now names another measurement: the same manifest's next enclave gets nothing.
-      // A new run of the same computation gets a new VM only once the old one is gone.
-      await until(async () => (await owner.call("GET", `/api/computations/${id}/events?run=${first.run.id}&limit=1000`)).events.some((e: { event_type: string; status: string }) => e.event_type === "StopComputationRun" && e.status === "Completed"), "the first run's VM to stop");
       const other = "07".repeat(48);
       const second = await startRun(other);
       const refused = await cli(bins, data.dir, ["data", join("sealed", "Iris.csv"), "private.pem"], second.env).then(
