@@ -3,7 +3,7 @@
 // the cocos-cli commands each party runs.
 import { sha3_256 } from "@noble/hashes/sha3.js";
 import { useEffect, useState } from "preact/hooks";
-import { api, type Detail, type Manager, type Participant, type Role, type Run } from "../api.ts";
+import { api, type Asset, type AssetSource, type Detail, type Manager, type Participant, type Role, type Run } from "../api.ts";
 import { toHex } from "../attest.ts";
 import { Badge, Copyable, ErrorLine, Section, useAction, when } from "../components.tsx";
 import { href } from "../router.ts";
@@ -108,11 +108,71 @@ function Participants({ d, reload }: { d: Detail; reload: () => Promise<void> })
   );
 }
 
+const CLEAR: AssetSource = { source_url: "", encrypted: false, kbs_resource_path: "", kbs_url: "" };
+/** Only what the API accepts: a path and a KBS URL belong to an encrypted asset. */
+const sourceBody = (s: AssetSource): AssetSource => (s.encrypted ? s : { ...s, kbs_resource_path: "", kbs_url: "" });
+
+/** Where the agent gets the asset: an upload (the default) or a remote URL; sealed with a KBS key or not. */
+function SourceFields({ value, onChange }: { value: AssetSource; onChange: (s: AssetSource) => void }) {
+  const set = (patch: Partial<AssetSource>) => onChange({ ...value, ...patch });
+  return (
+    <div class="inline-form source-fields">
+      <label class="grow">Remote source (optional)<input name="source_url" value={value.source_url} placeholder="https://… or oci://… (empty: uploaded)" onInput={(e) => set({ source_url: e.currentTarget.value })} /></label>
+      <label><input type="checkbox" name="encrypted" checked={value.encrypted} onChange={(e) => set({ encrypted: e.currentTarget.checked })} /> encrypted</label>
+      {value.encrypted ? (
+        <>
+          <label>KBS key path<input name="kbs_resource_path" value={value.kbs_resource_path} placeholder="default/key/iris" pattern="[A-Za-z0-9._\-]+/[A-Za-z0-9._\-]+/[A-Za-z0-9._\-]+" onInput={(e) => set({ kbs_resource_path: e.currentTarget.value })} required /></label>
+          <label>KBS URL<input name="kbs_url" value={value.kbs_url} placeholder="this console" onInput={(e) => set({ kbs_url: e.currentTarget.value })} /></label>
+        </>
+      ) : null}
+    </div>
+  );
+}
+
+function sourceText(a: Asset): string {
+  const where = a.source_url || "upload";
+  return a.encrypted ? `${where} · encrypted, key ${a.kbs_resource_path} from ${a.kbs_url || "this console's KBS"}` : where;
+}
+
+/** One asset's row; its owner or provider edits its source in place (no run active). */
+function AssetRow({ a, d, provider, reload }: { a: Asset; d: Detail; provider: string; reload: () => Promise<void> }) {
+  const [editing, setEditing] = useState<AssetSource | null>(null);
+  const [error, run, busy] = useAction();
+  const mayEdit = d.computation.is_owner || a.provider_id === d.my_participation?.id;
+  const save = (e: Event) => {
+    e.preventDefault();
+    void run(async () => {
+      await api("PUT", `/api/computations/${encodeURIComponent(d.computation.id)}/assets/${a.id}/source`, sourceBody(editing!));
+      setEditing(null);
+      await reload();
+    });
+  };
+  return (
+    <>
+      <tr data-asset={a.filename}>
+        <td>{a.kind}</td><td>{a.filename}</td><td><code class="hash">{a.sha3_256}</code></td><td>{provider}</td>
+        <td class="asset-source small-text">{sourceText(a)}</td>
+        <td class="actions">{mayEdit && !editing ? <button class="small edit-source" onClick={() => setEditing({ source_url: a.source_url, encrypted: a.encrypted, kbs_resource_path: a.kbs_resource_path, kbs_url: a.kbs_url })}>Edit source</button> : null}</td>
+      </tr>
+      {editing ? (
+        <tr><td colSpan={6}>
+          <form class="edit-source-form" onSubmit={save}>
+            <SourceFields value={editing} onChange={setEditing} />
+            <div class="row"><button type="submit" disabled={busy}>Save source</button><button type="button" onClick={() => setEditing(null)}>Cancel</button></div>
+            <ErrorLine error={error} />
+          </form>
+        </td></tr>
+      ) : null}
+    </>
+  );
+}
+
 function Assets({ d, reload }: { d: Detail; reload: () => Promise<void> }) {
   const mine = d.my_participation;
   const kind = mine?.role === "algorithm_provider" ? "algorithm" : mine?.role === "data_provider" ? "dataset" : null;
   const [filename, setFilename] = useState("");
   const [sha, setSha] = useState("");
+  const [source, setSource] = useState<AssetSource>(CLEAR);
   const [error, run, busy] = useAction();
   const byId = new Map(d.participants.map((p) => [p.id, p.username]));
   // The file never leaves the browser: only its name and SHA3-256 are registered.
@@ -125,9 +185,10 @@ function Assets({ d, reload }: { d: Detail; reload: () => Promise<void> }) {
   const register = (e: Event) => {
     e.preventDefault();
     void run(async () => {
-      await api("POST", `/api/computations/${encodeURIComponent(d.computation.id)}/assets`, { kind, filename, sha3_256: sha });
+      await api("POST", `/api/computations/${encodeURIComponent(d.computation.id)}/assets`, { kind, filename, sha3_256: sha, ...sourceBody(source) });
       setFilename("");
       setSha("");
+      setSource(CLEAR);
       await reload();
     });
   };
@@ -135,23 +196,22 @@ function Assets({ d, reload }: { d: Detail; reload: () => Promise<void> }) {
     <Section title="Assets">
       {d.assets.length === 0 ? <p class="muted">No algorithm or dataset registered yet.</p> : (
         <table class="list" id="assets">
-          <thead><tr><th>Kind</th><th>File</th><th>SHA3-256</th><th>Provider</th></tr></thead>
+          <thead><tr><th>Kind</th><th>File</th><th>SHA3-256</th><th>Provider</th><th>Source</th><th></th></tr></thead>
           <tbody>
-            {d.assets.map((a) => (
-              <tr key={a.id}><td>{a.kind}</td><td>{a.filename}</td><td><code class="hash">{a.sha3_256}</code></td><td>{byId.get(a.provider_id) ?? "—"}</td></tr>
-            ))}
+            {d.assets.map((a) => <AssetRow key={a.id} a={a} d={d} provider={byId.get(a.provider_id) ?? "—"} reload={reload} />)}
           </tbody>
         </table>
       )}
       {kind ? (
         <form id="register-asset" onSubmit={register}>
-          <p class="muted small-text">Register your {kind} by name and SHA3-256; pick the file to hash it here (it is not uploaded).</p>
+          <p class="muted small-text">Register your {kind} by name and SHA3-256; pick the file to hash it here (it is not uploaded). Encrypted: the SHA3-256 of the plaintext; the agent gets the key from the KBS after attestation.</p>
           <input type="file" name="file" onChange={pick} />
           <div class="inline-form">
             <label>File name<input name="filename" value={filename} onInput={(e) => setFilename(e.currentTarget.value)} required /></label>
             <label class="grow">SHA3-256<input name="sha3_256" value={sha} onInput={(e) => setSha(e.currentTarget.value)} pattern="[0-9a-fA-F]{64}" required /></label>
             <button type="submit" disabled={busy}>Register {kind}</button>
           </div>
+          <SourceFields value={source} onChange={setSource} />
         </form>
       ) : null}
       <ErrorLine error={error} />
