@@ -91,6 +91,8 @@ for (const d of dbs) {
       expect(m.json).toContain(`"filename":"d.enc","source":{"kbs_resource_path":"default/key/iris","encrypted":true},"kbs":{"url":"${PUBLIC_URL}","enabled":true}`);
       expect(json.algorithm.source).toEqual({ url: "oci://registry.example/algo@sha256:" + "c".repeat(64) });
       expect(json.algorithm.kbs).toBeUndefined();
+      // The agent fetches a remote algorithm itself: its provider is given no upload command.
+      expect((await call(bob, "GET", `/api/computations/${id}`)).body.cli.algorithm_provider).toEqual([]);
       expect(Buffer.from(manifestHash(parseManifest(m.json))).toString("hex")).toBe(m.sha3_256);
     });
 

@@ -30,14 +30,15 @@ export function cliCommands(r: Run, address: string | null, c: Computation, asse
   const env: Record<string, string> = { AGENT_GRPC_URL: address ?? "<agent address once the run is up>", COCOS_COMPUTATION_ID: c.id };
   if (c.attested_tls) Object.assign(env, { AGENT_GRPC_ATTESTED_TLS: "true", AGENT_GRPC_ATTESTATION_POLICY: `${c.id}.policy.json` });
   const prefix = Object.entries(env).map(([k, v]) => `${k}=${v}`).join(" ");
-  const algo = assets.find((a) => a.kind === "algorithm");
+  // A remote asset (source_url) is fetched by the agent itself: its provider uploads nothing.
+  const algo = assets.find((a) => a.kind === "algorithm" && !a.source_url);
   return {
     env,
     policy_file: c.attested_tls ? `${c.id}.policy.json` : null,
     /** Where the policy file comes from (GET, logged in). */
     policy_download: r.id ? `/api/runs/${r.id}/policy` : null,
     algorithm_provider: algo ? [`${prefix} cocos-cli algo ${algo.filename} private.pem -a ${algoType(algo.filename)}`] : [],
-    data_provider: assets.filter((a) => a.kind === "dataset").map((d) => `${prefix} cocos-cli data ${d.filename} private.pem`),
+    data_provider: assets.filter((a) => a.kind === "dataset" && !a.source_url).map((d) => `${prefix} cocos-cli data ${d.filename} private.pem`),
     result_consumer: [`${prefix} cocos-cli result private.pem`],
   };
 }
