@@ -113,6 +113,21 @@ for (const d of dbs) {
       expect((await manifest()).sha3_256).toBe(before);
     });
 
+    test("while a run is active its source cannot change (409): the running enclave's manifest is fixed", async () => {
+      const ds = await dataset();
+      await con.store.createManager({ id: "m-src", token_hash: "x", description: "", agent_host: "" });
+      const m = await manifest();
+      const owner = (await call(alice, "GET", "/api/me")).body.user.id;
+      await con.store.createRun({ id: "r-src", computation_id: id, manager_id: "m-src", manifest_json: m.json, manifest_hash: m.sha3_256, state: "running", started_by: owner, created_at: Date.now() });
+      try {
+        const r = await call(alice, "PUT", `/api/computations/${id}/assets/${ds.id}/source`, { source_url: "https://elsewhere.example/x" });
+        expect(r.status).toBe(409);
+        expect((await dataset()).source_url).toBe("");
+      } finally {
+        await con.store.updateRun("r-src", { state: "completed", ended_at: Date.now() });
+      }
+    });
+
     test("export and import carry the source; an import with a bad one is refused", async () => {
       const doc = (await call(alice, "GET", `/api/computations/${id}/export`)).body;
       expect(doc.assets.find((a: any) => a.kind === "dataset")).toMatchObject({ encrypted: true, kbs_resource_path: "default/key/iris", kbs_url: "", source_url: "" });
