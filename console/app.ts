@@ -54,6 +54,8 @@ export async function startConsole(env: Record<string, string | undefined> = pro
   const http = Bun.serve({ hostname: config.httpHost, port: config.httpPort, fetch: app.fetch, idleTimeout: 60, maxRequestBodySize: config.maxUploadBytes + (1 << 20) });
   const url = `http://${config.httpHost}:${http.port}`;
   listening = url;
+  // The default KBS URL of encrypted assets is this address: a wildcard one reaches no agent.
+  if (!config.publicUrl && /^(0\.0\.0\.0|::|\[::\])$/.test(config.httpHost)) log.warn("CONSOLE_PUBLIC_URL is not set and the console listens on a wildcard address: encrypted assets would name an unreachable KBS", { url });
   log.info("console listening", { url, managers_grpc: `${config.grpcHost}:${grpcPort}${tls ? " (TLS)" : ""}`, db: config.db.replace(/:[^:@/]*@/, ":***@") });
   return {
     config, store, hub, writer, url, grpcPort, http,
