@@ -1,7 +1,9 @@
 // Worker side of agent/hash-writer.ts: opens, hashes (SHA3-256) and writes upload files off the
 // main thread. Hashes with the system OpenSSL (libcrypto via bun:ffi) when it loads and agrees with
 // Bun's implementation and the FIPS 202 vector — about 1.3× faster — else with Bun.CryptoHasher.
-import { closeSync, openSync, rmSync, writeSync } from "node:fs";
+// This thread only hashes: the writes go to Bun's I/O pool, since hashing is the upload's slowest
+// stage and a write on this thread would add its copy into the file to every chunk (bench/upload.ts).
+import { closeSync, openSync, rmSync, write } from "node:fs";
 
 declare const self: Worker;
 
@@ -88,38 +90,86 @@ type Op =
   | { op: "finish"; id: number; path: string }
   | { op: "discard"; id: number; path: string };
 
+interface OpenFile {
+  fd: number;
+  h: Sha3;
+  /** Where the next chunk goes: writes are positional, so they may complete in any order. */
+  pos: number;
+  /** Writes issued and not yet completed, and what waits for them (closing the file). */
+  pending: number;
+  idle: (() => void)[];
+}
+
+/** Positional write of all of `b` on Bun's I/O pool, so the copy into the file overlaps the next chunk's hashing. */
+function writeAt(fd: number, b: Uint8Array, pos: number, done: (err: Error | null) => void): void {
+  write(fd, b, 0, b.byteLength, pos, (err, n) => {
+    if (err) return done(err);
+    if (n < b.byteLength) return writeAt(fd, b.subarray(n), pos + n, done);
+    done(null);
+  });
+}
+
+/** Runs `fn` once every write issued for `f` has completed (a file is closed only after its last write). */
+function afterWrites(f: OpenFile | undefined, fn: () => void): void {
+  if (!f || f.pending === 0) fn();
+  else f.idle.push(fn);
+}
+
+function reportError(id: number, e: unknown): void {
+  postMessage({ id, error: String((e as Error)?.message ?? e) });
+}
+
+/** `fn`, with a throw reported as the file's error. */
+function guarded(id: number, fn: () => void): void {
+  try {
+    fn();
+  } catch (e) {
+    reportError(id, e);
+  }
+}
+
 // Messages of one file arrive in order, so a discard can never be overtaken by a late open or write.
-const files = new Map<number, { fd: number; h: Sha3 }>();
+// Each chunk is hashed here in arrival order; its write is acknowledged once hashed and in the file.
+const files = new Map<number, OpenFile>();
 self.onmessage = ({ data: m }: MessageEvent<Op>) => {
   const f = files.get(m.id);
-  try {
+  guarded(m.id, () => {
     switch (m.op) {
       case "open":
-        files.set(m.id, { fd: openSync(m.path, "wx", 0o600), h: newHasher() });
+        files.set(m.id, { fd: openSync(m.path, "wx", 0o600), h: newHasher(), pos: 0, pending: 0, idle: [] });
         return;
       case "write": {
         const b = new Uint8Array(m.buf, m.offset, m.length);
-        f!.h.update(b);
-        for (let off = 0; off < b.byteLength; ) off += writeSync(f!.fd, b, off, b.byteLength - off);
-        postMessage({ id: m.id, ack: b.byteLength });
+        const file = f!;
+        file.pending++;
+        writeAt(file.fd, b, file.pos, (err) => {
+          file.pending--;
+          if (err) reportError(m.id, err);
+          else postMessage({ id: m.id, ack: b.byteLength });
+          if (file.pending === 0) for (const fn of file.idle.splice(0)) guarded(m.id, fn);
+        });
+        file.pos += b.byteLength;
+        file.h.update(b);
         return;
       }
       case "finish":
         files.delete(m.id);
-        closeSync(f!.fd);
-        postMessage({ id: m.id, hash: f!.h.digest() });
+        afterWrites(f, () => {
+          closeSync(f!.fd);
+          postMessage({ id: m.id, hash: f!.h.digest() });
+        });
         return;
       case "discard":
-        if (f) {
-          files.delete(m.id);
-          f.h.free();
-          closeSync(f.fd);
-        }
-        rmSync(m.path, { force: true });
-        postMessage({ id: m.id, discarded: true });
+        files.delete(m.id);
+        afterWrites(f, () => {
+          if (f) {
+            f.h.free();
+            closeSync(f.fd);
+          }
+          rmSync(m.path, { force: true });
+          postMessage({ id: m.id, discarded: true });
+        });
         return;
     }
-  } catch (e) {
-    postMessage({ id: m.id, error: String((e as Error)?.message ?? e) });
-  }
+  });
 };

@@ -166,8 +166,12 @@ async function clientStream(conn: AgentConnection, method: "Algo" | "Data", md: 
   reply.catch(() => (failed = true));
   for (const { msg, bytes } of frames) {
     if (failed) break;
-    // Wait for room, unless the call has already failed (then no drain ever comes).
+    // Wait for room, unless the call has already failed (then no drain ever comes). Otherwise still
+    // yield to the event loop: grpc-js hands a message to HTTP/2 only in a later microtask, so a loop
+    // that never yields reads and frames 16 messages (its write buffer) before the first byte leaves,
+    // then idles while they are sent: reading and sending would take turns instead of overlapping.
     if (!call.write(msg)) await Promise.race([new Promise<void>((r) => call.once("drain", r)), reply.then(() => {}, () => {})]);
+    else await new Promise<void>((r) => setImmediate(r));
     onSent(bytes);
   }
   call.end();
