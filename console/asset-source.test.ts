@@ -1,4 +1,5 @@
-// An asset's remote source and sealing (Cocos v0.10 `source` / `kbs`) through the API, on SQLite and on
+// An asset's remote source and sealing (Cocos v0.10 `source` / `kbs`), and the algorithm's
+// `algo_type` / `algo_args` (Cocos v0.9+), through the API, on SQLite and on
 // PostgreSQL (when COCOS_TEST_POSTGRES_URL is set): validated, stored, edited, exported and imported,
 // and carried into the manifest preview as protocol/manifest.ts encodes it.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
@@ -138,6 +139,102 @@ for (const d of dbs) {
       const bad = await call(alice, "POST", "/api/computations/import", doc);
       expect(bad.status).toBe(400);
       expect(bad.body.error.message).toContain("assets[1].kbs_resource_path");
+    });
+
+    // ── how the algorithm runs (algo_type / algo_args): the manager boots the image its type needs ──
+    const algorithm = async () => (await assets()).find((a) => a.kind === "algorithm");
+    const putAlgo = async (body: unknown, token = bob) => call(token, "PUT", `/api/computations/${id}/assets/${(await algorithm()).id}/algo`, body);
+
+    test("algo_type / algo_args: bad input → 400 naming what was expected; a dataset has neither", async () => {
+      const cases: [unknown, string][] = [
+        [{ algo_type: "java" }, "algo_type: expected one of wasm, bin, python, docker (or none)"],
+        [{ algo_type: 7 }, "algo_type: expected one of wasm, bin, python, docker (or none)"],
+        [{ algo_args: "--epochs 3" }, "algo_args: expected an array of at most 64 strings"],
+        [{ algo_args: Array(65).fill("x") }, "algo_args: expected an array of at most 64 strings"],
+        [{ algo_args: ["ok", 3] }, "algo_args[1]: expected a string of at most 4096 characters without NUL"],
+        [{ algo_args: ["x".repeat(4097)] }, "algo_args[0]: expected a string of at most 4096 characters"],
+        [{ algo_args: ["a\0b"] }, "without NUL"],
+      ];
+      for (const [body, message] of cases) {
+        const r = await putAlgo(body);
+        expect(r.status).toBe(400);
+        expect(r.body.error.message).toContain(message);
+      }
+      expect(await algorithm()).toMatchObject({ algo_type: "", algo_args: [] });
+      const ds = await dataset();
+      const onDataset = await call(alice, "PUT", `/api/computations/${id}/assets/${ds.id}/algo`, { algo_type: "python" });
+      expect(onDataset.status).toBe(400);
+      expect(onDataset.body.error.message).toContain("expected none for a dataset");
+      const registered = await call(alice, "POST", `/api/computations/${id}/assets`, { kind: "dataset", filename: "typed.csv", sha3_256: "d".repeat(64), algo_args: ["x"] });
+      expect(registered.status).toBe(400);
+      expect(registered.body.error.message).toContain("expected none for a dataset");
+    });
+
+    test("without algo_type the manifest keeps its bytes; with it, algorithm.algo_type / algo_args are bound by the hash", async () => {
+      const before = await manifest();
+      expect(before.json).not.toContain("algo_");
+      const r = await putAlgo({ algo_type: "python", algo_args: ["--epochs", "3"] });
+      expect(r.status).toBe(200);
+      expect(r.body.asset).toMatchObject({ algo_type: "python", algo_args: ["--epochs", "3"] });
+      const typed = await manifest();
+      // Go's field order (source, algo_type, algo_args, kbs), as protocol/manifest.ts writes it.
+      expect(typed.json).toContain(`"source":{"url":"oci://registry.example/algo@sha256:${"c".repeat(64)}"},"algo_type":"python","algo_args":["--epochs","3"]}`);
+      expect(typed.sha3_256).not.toBe(before.sha3_256);
+      const parsed = parseManifest(typed.json);
+      expect([parsed.algorithm.algo_type, parsed.algorithm.algo_args]).toEqual(["python", ["--epochs", "3"]]);
+      expect(Buffer.from(manifestHash(parsed)).toString("hex")).toBe(typed.sha3_256);
+      // Cleared again: the very bytes (and hash) of before.
+      expect((await putAlgo({})).status).toBe(200);
+      expect(await manifest()).toEqual(before);
+    });
+
+    test("only the owner or the algorithm's provider sets how it runs, and not while a run is active (409)", async () => {
+      expect((await putAlgo({ algo_type: "docker" }, eve)).status).toBe(403);
+      expect((await algorithm()).algo_type).toBe("");
+      expect((await putAlgo({ algo_type: "bin" }, alice)).status).toBe(200);
+      expect((await putAlgo({ algo_type: "wasm" })).status).toBe(200);
+      const m = await manifest();
+      const owner = (await call(alice, "GET", "/api/me")).body.user.id;
+      await con.store.createManager({ id: "m-algo", token_hash: "x", description: "", agent_host: "" });
+      await con.store.createRun({ id: "r-algo", computation_id: id, manager_id: "m-algo", manifest_json: m.json, manifest_hash: m.sha3_256, state: "running", started_by: owner, created_at: Date.now() });
+      try {
+        expect((await putAlgo({ algo_type: "docker" }, alice)).status).toBe(409);
+        expect((await algorithm()).algo_type).toBe("wasm");
+      } finally {
+        await con.store.updateRun("r-algo", { state: "completed", ended_at: Date.now() });
+      }
+    });
+
+    test("registered with a type and arguments: stored, and the provider's CLI command carries -a and --args (quoted)", async () => {
+      expect((await call(bob, "DELETE", `/api/computations/${id}/assets/${(await algorithm()).id}`)).status).toBe(204);
+      const r = await call(bob, "POST", `/api/computations/${id}/assets`, { kind: "algorithm", filename: "train.py", sha3_256: "e".repeat(64), algo_type: "docker", algo_args: ["it's", "a=b"] });
+      expect(r.status).toBe(201);
+      expect(r.body.asset).toMatchObject({ algo_type: "docker", algo_args: ["it's", "a=b"] });
+      const cli = async () => (await call(bob, "GET", `/api/computations/${id}`)).body.cli.algorithm_provider[0] as string;
+      expect(await cli()).toEndWith(`cocos-cli algo train.py private.pem -a docker --args 'it'\\''s' --args a=b`);
+      // No declared type: the file name's guess, as before.
+      expect((await putAlgo({})).status).toBe(200);
+      expect(await cli()).toEndWith("cocos-cli algo train.py private.pem -a python");
+      expect((await putAlgo({ algo_type: "docker", algo_args: ["it's", "a=b"] })).status).toBe(200);
+    });
+
+    test("export and import carry algo_type and algo_args; an import with a bad one is refused", async () => {
+      const doc = (await call(alice, "GET", `/api/computations/${id}/export`)).body;
+      const i = doc.assets.findIndex((a: any) => a.kind === "algorithm");
+      expect(doc.assets[i]).toMatchObject({ algo_type: "docker", algo_args: ["it's", "a=b"] });
+      const created = (await call(alice, "POST", "/api/computations/import", doc)).body.computation;
+      const imported = ((await call(alice, "GET", `/api/computations/${created.id}`)).body.assets as any[]).find((a) => a.kind === "algorithm");
+      expect(imported).toMatchObject({ filename: "train.py", algo_type: "docker", algo_args: ["it's", "a=b"] });
+      // An export from before algo_type existed imports as "not in the manifest".
+      const old = structuredClone(doc);
+      delete old.assets[i].algo_type;
+      delete old.assets[i].algo_args;
+      const plain = (await call(alice, "POST", "/api/computations/import", old)).body.computation;
+      expect(((await call(alice, "GET", `/api/computations/${plain.id}`)).body.assets as any[]).find((a) => a.kind === "algorithm")).toMatchObject({ algo_type: "", algo_args: [] });
+      doc.assets[i].algo_type = "java";
+      const bad = await call(alice, "POST", "/api/computations/import", doc);
+      expect(bad.status).toBe(400);
+      expect(bad.body.error.message).toContain(`assets[${i}].algo_type: expected one of wasm, bin, python, docker`);
     });
   });
 }

@@ -5,7 +5,7 @@ import { keyTypeOf, loadPublicKey, pemEncode, publicKeyDer, type KeyType } from 
 import { manifestHash, manifestToJSON, parseManifest, checkFilename, parseResourcePath, sourceTypeOf, type KbsConfig, type Manifest, type ResourceSource } from "../protocol/manifest.ts";
 import { toHex } from "../protocol/hash.ts";
 import { ApiError, shown } from "./errors.ts";
-import type { Asset, AssetSource, Computation, Participant } from "./store.ts";
+import { ALGO_TYPES, type AlgoRun, type AlgoType, type Asset, type AssetKind, type AssetSource, type Computation, type Participant } from "./store.ts";
 
 export interface ManifestPreview {
   /** Canonical JSON (what the agent receives and the hash binds), or null while something is missing. */
@@ -89,6 +89,31 @@ export function checkAssetSource(b: Record<string, unknown>, field = ""): AssetS
   return { source_url, encrypted, kbs_resource_path: path, kbs_url };
 }
 
+export const MAX_ALGO_ARGS = 64;
+export const MAX_ALGO_ARG_LENGTH = 4096;
+
+/**
+ * An asset's `algo_type` (one of ALGO_TYPES, or none) and `algo_args` (strings) from a request or an
+ * import (`field` prefixes the names in errors). Only an algorithm has them: the manager boots the
+ * guest image its type needs and the agent refuses an upload of another type, so they must be right.
+ */
+export function checkAlgoRun(b: Record<string, unknown>, kind: AssetKind, field = ""): AlgoRun {
+  const type = b.algo_type ?? "";
+  if (typeof type !== "string" || (type !== "" && !ALGO_TYPES.includes(type as AlgoType))) throw new ApiError(400, "invalid_algorithm", `${field}algo_type: expected one of ${ALGO_TYPES.join(", ")} (or none), got ${shown(type)}`);
+  const args = b.algo_args ?? [];
+  if (!Array.isArray(args) || args.length > MAX_ALGO_ARGS) throw new ApiError(400, "invalid_algorithm", `${field}algo_args: expected an array of at most ${MAX_ALGO_ARGS} strings, got ${shown(args)}`);
+  args.forEach((a, i) => {
+    if (typeof a !== "string" || a.length > MAX_ALGO_ARG_LENGTH || a.includes("\0")) throw new ApiError(400, "invalid_algorithm", `${field}algo_args[${i}]: expected a string of at most ${MAX_ALGO_ARG_LENGTH} characters without NUL, got ${shown(a)}`);
+  });
+  if (kind !== "algorithm" && (type !== "" || args.length)) throw new ApiError(400, "invalid_algorithm", `${field}algo_type, ${field}algo_args: expected none for a dataset (only the algorithm has a type and arguments), got ${shown(type || args)}`);
+  return { algo_type: type as AlgoType | "", algo_args: args as string[] };
+}
+
+/** The manifest's `algo_type` / `algo_args`, only the set ones (unset = left out: the hash of older manifests stays). */
+function algoRunFields(a: AlgoRun): { algo_type?: string; algo_args?: string[] } {
+  return { ...(a.algo_type ? { algo_type: a.algo_type } : {}), ...(a.algo_args.length ? { algo_args: [...a.algo_args] } : {}) };
+}
+
 /** The manifest's `source` and `kbs` of an asset, as protocol/manifest.ts encodes them (unset = left out). */
 function resourceFields(a: AssetSource, consoleKbsUrl: string): { source?: ResourceSource; kbs?: KbsConfig } {
   const source: ResourceSource = {};
@@ -132,7 +157,7 @@ export function previewManifest(c: Computation, participants: Participant[], ass
     algorithm: {
       hash: algo ? Buffer.from(algo.sha3_256, "hex") : new Uint8Array(32),
       user_key: algo ? keyOf(byId.get(algo.provider_id), `algorithm ${algo.filename}`) : new Uint8Array(0),
-      ...(algo ? resourceFields(algo, consoleKbsUrl) : {}),
+      ...(algo ? { ...resourceFields(algo, consoleKbsUrl), ...algoRunFields(algo) } : {}),
     },
     result_consumers: consumers.map((p) => ({ user_key: keyOf(p, "result consumer") })),
     agent_config: { port: c.agent_port, log_level: c.log_level, attested_tls: c.attested_tls },

@@ -70,6 +70,15 @@ export const MIGRATIONS: { version: number; name: string; sql: string[] }[] = [
       `ALTER TABLE assets ADD COLUMN kbs_url TEXT NOT NULL DEFAULT ''`,
     ],
   },
+  {
+    version: 4,
+    name: "assets: how the algorithm runs and its arguments (Cocos v0.9+ algo_type / algo_args)",
+    // '' / '[]' = not in the manifest, as before (so existing manifests keep their hash); algo_args is a JSON array.
+    sql: [
+      `ALTER TABLE assets ADD COLUMN algo_type TEXT NOT NULL DEFAULT ''`,
+      `ALTER TABLE assets ADD COLUMN algo_args TEXT NOT NULL DEFAULT '[]'`,
+    ],
+  },
 ];
 
 function dialectSql(sql: string, d: Dialect): string {

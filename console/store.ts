@@ -28,8 +28,13 @@ export interface AssetSource {
   kbs_url: string;
 }
 export const CLEAR_SOURCE: AssetSource = { source_url: "", encrypted: false, kbs_resource_path: "", kbs_url: "" };
-export interface Asset extends AssetSource { id: number; computation_id: string; kind: AssetKind; filename: string; sha3_256: string; provider_id: number; description: string; created_at: number }
-export type NewAsset = Omit<Asset, "id" | "created_at" | keyof AssetSource> & Partial<AssetSource>;
+export const ALGO_TYPES = ["wasm", "bin", "python", "docker"] as const;
+export type AlgoType = (typeof ALGO_TYPES)[number];
+/** How the algorithm runs (Cocos v0.9+ `algo_type` / `algo_args`); '' and [] = left out of the manifest. A dataset has neither. */
+export interface AlgoRun { algo_type: AlgoType | ""; algo_args: string[] }
+export const NO_ALGO_RUN: AlgoRun = { algo_type: "", algo_args: [] };
+export interface Asset extends AssetSource, AlgoRun { id: number; computation_id: string; kind: AssetKind; filename: string; sha3_256: string; provider_id: number; description: string; created_at: number }
+export type NewAsset = Omit<Asset, "id" | "created_at" | keyof AssetSource | keyof AlgoRun> & Partial<AssetSource & AlgoRun>;
 export interface ManagerRecord {
   id: string; token_hash: string; description: string; agent_host: string; host: string; backend: string;
   connected: boolean; connected_at: number | null; last_seen: number | null; created_at: number;
@@ -59,7 +64,9 @@ const computation = (r: Row): Computation => ({
   ...(r as unknown as Computation), owner_id: n(r.owner_id), attested_tls: b(r.attested_tls), created_at: n(r.created_at), updated_at: n(r.updated_at),
 });
 const participant = (r: Row): Participant => ({ ...(r as unknown as Participant), id: n(r.id), user_id: n(r.user_id), created_at: n(r.created_at) });
-const asset = (r: Row): Asset => ({ ...(r as unknown as Asset), id: n(r.id), provider_id: n(r.provider_id), encrypted: b(r.encrypted), created_at: n(r.created_at) });
+const asset = (r: Row): Asset => ({
+  ...(r as unknown as Asset), id: n(r.id), provider_id: n(r.provider_id), encrypted: b(r.encrypted), algo_args: JSON.parse(String(r.algo_args ?? "[]")) as string[], created_at: n(r.created_at),
+});
 const manager = (r: Row): ManagerRecord => ({
   ...(r as unknown as ManagerRecord), connected: b(r.connected), connected_at: nn(r.connected_at), last_seen: nn(r.last_seen), created_at: n(r.created_at),
 });
@@ -183,10 +190,10 @@ export class Store {
     return (await this.db.run("DELETE FROM participants WHERE computation_id = ? AND id = ?", [computationId, id])).changes > 0;
   }
   async addAsset(a: NewAsset): Promise<Asset> {
-    const src = { ...CLEAR_SOURCE, ...a };
+    const src = { ...CLEAR_SOURCE, ...NO_ALGO_RUN, ...a };
     const rows = await this.db.all(
-      "INSERT INTO assets (computation_id, kind, filename, sha3_256, provider_id, description, source_url, encrypted, kbs_resource_path, kbs_url, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
-      [a.computation_id, a.kind, a.filename, a.sha3_256, a.provider_id, a.description, src.source_url, src.encrypted ? 1 : 0, src.kbs_resource_path, src.kbs_url, Date.now()],
+      "INSERT INTO assets (computation_id, kind, filename, sha3_256, provider_id, description, source_url, encrypted, kbs_resource_path, kbs_url, algo_type, algo_args, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
+      [a.computation_id, a.kind, a.filename, a.sha3_256, a.provider_id, a.description, src.source_url, src.encrypted ? 1 : 0, src.kbs_resource_path, src.kbs_url, src.algo_type, JSON.stringify(src.algo_args), Date.now()],
     );
     return asset(rows[0]!);
   }
@@ -195,6 +202,10 @@ export class Store {
       "UPDATE assets SET source_url = ?, encrypted = ?, kbs_resource_path = ?, kbs_url = ? WHERE computation_id = ? AND id = ? RETURNING *",
       [s.source_url, s.encrypted ? 1 : 0, s.kbs_resource_path, s.kbs_url, computationId, id],
     );
+    return rows[0] ? asset(rows[0]) : null;
+  }
+  async setAssetAlgoRun(computationId: string, id: number, r: AlgoRun): Promise<Asset | null> {
+    const rows = await this.db.all("UPDATE assets SET algo_type = ?, algo_args = ? WHERE computation_id = ? AND id = ? RETURNING *", [r.algo_type, JSON.stringify(r.algo_args), computationId, id]);
     return rows[0] ? asset(rows[0]) : null;
   }
   async assets(computationId: string): Promise<Asset[]> {

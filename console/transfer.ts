@@ -5,8 +5,8 @@
 import { randomBytes } from "node:crypto";
 import { ApiError, shown } from "./errors.ts";
 import { bool, oneOf, text } from "./http-guards.ts";
-import { checkAssetFilename, checkAssetSource, checkSha3, normalizePublicKey } from "./manifest.ts";
-import { ROLES, type Asset, type AssetSource, type Computation, type Participant, type Role, type Store, type User } from "./store.ts";
+import { checkAlgoRun, checkAssetFilename, checkAssetSource, checkSha3, normalizePublicKey } from "./manifest.ts";
+import { ROLES, type AlgoRun, type Asset, type AssetSource, type Computation, type Participant, type Role, type Store, type User } from "./store.ts";
 
 export const EXPORT_FORMAT = "cocos-console.computation/1";
 
@@ -20,6 +20,7 @@ export function exportComputation(c: Computation, participants: Participant[], a
     assets: assets.map((a) => ({
       kind: a.kind, filename: a.filename, sha3_256: a.sha3_256, provider: byId.get(a.provider_id) ?? "", description: a.description,
       source_url: a.source_url, encrypted: a.encrypted, kbs_resource_path: a.kbs_resource_path, kbs_url: a.kbs_url,
+      algo_type: a.algo_type, algo_args: a.algo_args,
     })),
   };
 }
@@ -27,7 +28,7 @@ export function exportComputation(c: Computation, participants: Participant[], a
 interface Parsed {
   computation: { name: string; description: string; signatures: string; attested_tls: boolean; agent_port: string; log_level: string };
   participants: { username: string; role: Role; public_key: string | null }[];
-  assets: ({ kind: "algorithm" | "dataset"; filename: string; sha3_256: string; provider: string; description: string } & AssetSource)[];
+  assets: ({ kind: "algorithm" | "dataset"; filename: string; sha3_256: string; provider: string; description: string } & AssetSource & AlgoRun)[];
 }
 
 function list(v: unknown, field: string): Record<string, unknown>[] {
@@ -60,7 +61,8 @@ function parse(doc: Record<string, unknown>): Parsed {
     const filename = checkAssetFilename(a.filename);
     if (names.has(filename)) throw new ApiError(400, "invalid_import", `assets[${i}].filename: ${shown(filename)} appears twice (file names are unique)`);
     names.add(filename);
-    return { kind: oneOf(a, "kind", ["algorithm", "dataset"] as const), filename, sha3_256: checkSha3(a.sha3_256, `assets[${i}].sha3_256`), provider: text(a, "provider", { max: 64, min: 1 }), description: text(a, "description", { max: 2000, dflt: "", multiline: true }), ...checkAssetSource(a, `assets[${i}].`) };
+    const kind = oneOf(a, "kind", ["algorithm", "dataset"] as const);
+    return { kind, filename, sha3_256: checkSha3(a.sha3_256, `assets[${i}].sha3_256`), provider: text(a, "provider", { max: 64, min: 1 }), description: text(a, "description", { max: 2000, dflt: "", multiline: true }), ...checkAssetSource(a, `assets[${i}].`), ...checkAlgoRun(a, kind, `assets[${i}].`) };
   });
   if (assets.filter((a) => a.kind === "algorithm").length > 1) throw new ApiError(400, "invalid_import", "assets: at most one algorithm");
   return { computation, participants, assets };

@@ -6,7 +6,8 @@ export const userView = (u: User) => ({ id: u.id, username: u.username, is_admin
 export const participantView = (p: Participant) => ({ id: p.id, user_id: p.user_id, username: p.username, role: p.role, public_key: p.public_key, has_key: !!p.public_key });
 export const assetView = (a: Asset) => ({
   id: a.id, kind: a.kind, filename: a.filename, sha3_256: a.sha3_256, provider_id: a.provider_id, description: a.description,
-  source_url: a.source_url, encrypted: a.encrypted, kbs_resource_path: a.kbs_resource_path, kbs_url: a.kbs_url, created_at: a.created_at,
+  source_url: a.source_url, encrypted: a.encrypted, kbs_resource_path: a.kbs_resource_path, kbs_url: a.kbs_url,
+  algo_type: a.algo_type, algo_args: a.algo_args, created_at: a.created_at,
 });
 export const computationView = (c: Computation, status: string | null) => ({
   id: c.id, owner_id: c.owner_id, name: c.name, description: c.description, signatures: c.signatures, attested_tls: c.attested_tls,
@@ -19,10 +20,22 @@ export function agentAddress(r: Run, m: ManagerRecord | null): string | null {
   return `${host.includes(":") ? `[${host}]` : host}:${r.agent_port}`;
 }
 
-function algoType(filename: string): string {
-  if (filename.endsWith(".wasm")) return "wasm";
-  if (filename.endsWith(".py")) return "python";
+/** The asset's declared type, else a guess from its file name (the CLI's `-a`). */
+function algoType(a: Asset): string {
+  if (a.algo_type) return a.algo_type;
+  if (a.filename.endsWith(".wasm")) return "wasm";
+  if (a.filename.endsWith(".py")) return "python";
   return "bin";
+}
+
+/** One shell word: left bare when it is plainly safe, else single-quoted (so a copied command passes it unchanged). */
+function shellWord(s: string): string {
+  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(s) ? s : `'${s.replaceAll("'", `'\\''`)}'`;
+}
+
+function algoCommand(prefix: string, a: Asset): string {
+  const args = a.algo_args.map((x) => ` --args ${shellWord(x)}`).join("");
+  return `${prefix} cocos-cli algo ${a.filename} private.pem -a ${algoType(a)}${args}`;
 }
 
 /** The environment and commands each party runs with cocos-cli against this run's agent. */
@@ -37,7 +50,7 @@ export function cliCommands(r: Run, address: string | null, c: Computation, asse
     policy_file: c.attested_tls ? `${c.id}.policy.json` : null,
     /** Where the policy file comes from (GET, logged in). */
     policy_download: r.id ? `/api/runs/${r.id}/policy` : null,
-    algorithm_provider: algo ? [`${prefix} cocos-cli algo ${algo.filename} private.pem -a ${algoType(algo.filename)}`] : [],
+    algorithm_provider: algo ? [algoCommand(prefix, algo)] : [],
     data_provider: assets.filter((a) => a.kind === "dataset" && !a.source_url).map((d) => `${prefix} cocos-cli data ${d.filename} private.pem`),
     result_consumer: [`${prefix} cocos-cli result private.pem`],
   };

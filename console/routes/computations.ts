@@ -5,7 +5,7 @@ import { randomBytes } from "node:crypto";
 import { access, requireNoActiveRun, requireOwner, type Access } from "../access.ts";
 import { ApiError, conflict, notFound, shown } from "../errors.ts";
 import { bool, jsonBody, oneOf, text } from "../http-guards.ts";
-import { checkAssetFilename, checkAssetSource, checkSha3, normalizePublicKey, previewManifest } from "../manifest.ts";
+import { checkAlgoRun, checkAssetFilename, checkAssetSource, checkSha3, normalizePublicKey, previewManifest } from "../manifest.ts";
 import { exportComputation, importComputation, previewImport } from "../transfer.ts";
 import { ROLES, type AssetKind, type Run } from "../store.ts";
 import { assetView, cliCommands, computationView, participantView, runView } from "../views.ts";
@@ -134,6 +134,7 @@ export function computationRoutes(app: Hono<Env>, o: ApiOptions): void {
     const filename = checkAssetFilename(b.filename);
     const sha3 = checkSha3(b.sha3_256);
     const source = checkAssetSource(b);
+    const algoRun = checkAlgoRun(b, kind);
     const role = kind === "algorithm" ? "algorithm_provider" : "data_provider";
     let provider = a.me;
     if (b.provider_id !== undefined) {
@@ -149,7 +150,7 @@ export function computationRoutes(app: Hono<Env>, o: ApiOptions): void {
     if (!a.isOwner && provider.id !== a.me?.id) throw new ApiError(403, "forbidden", "you register only your own assets");
     if (kind === "algorithm" && (await store.assets(a.computation.id)).some((x) => x.kind === "algorithm")) throw conflict("the computation already has an algorithm; remove it first");
     const asset = await wrapDb(
-      store.addAsset({ computation_id: a.computation.id, kind, filename, sha3_256: sha3, provider_id: provider.id, description: text(b, "description", { max: 2000, dflt: "", multiline: true }), ...source }),
+      store.addAsset({ computation_id: a.computation.id, kind, filename, sha3_256: sha3, provider_id: provider.id, description: text(b, "description", { max: 2000, dflt: "", multiline: true }), ...source, ...algoRun }),
       `an asset named ${shown(filename)} is already registered in this computation (file names are unique)`,
     );
     return c.json({ asset: assetView(asset) }, 201);
@@ -167,6 +168,14 @@ export function computationRoutes(app: Hono<Env>, o: ApiOptions): void {
     const a = await access(store, me(c), c.req.param("id"));
     const asset = await ownAsset(a, pid(c, "aid"), "changes");
     const updated = await store.setAssetSource(a.computation.id, asset.id, checkAssetSource(await jsonBody(c)));
+    if (!updated) throw notFound("asset");
+    return c.json({ asset: assetView(updated) });
+  });
+  // How the algorithm runs: its type (the guest image and runtime it needs) and arguments, both replaced (unset = left out).
+  app.put("/api/computations/:id/assets/:aid/algo", async (c) => {
+    const a = await access(store, me(c), c.req.param("id"));
+    const asset = await ownAsset(a, pid(c, "aid"), "changes");
+    const updated = await store.setAssetAlgoRun(a.computation.id, asset.id, checkAlgoRun(await jsonBody(c), asset.kind));
     if (!updated) throw notFound("asset");
     return c.json({ asset: assetView(updated) });
   });

@@ -31,7 +31,9 @@ export interface Participant { id: number; user_id: number; username: string; ro
 export type Role = "algorithm_provider" | "data_provider" | "result_consumer";
 /** Where the agent gets an asset and whether it is sealed (console/store.ts AssetSource). */
 export interface AssetSource { source_url: string; encrypted: boolean; kbs_resource_path: string; kbs_url: string }
-export interface Asset extends AssetSource { id: number; kind: "algorithm" | "dataset"; filename: string; sha3_256: string; provider_id: number; description: string }
+/** How the algorithm runs (console/store.ts AlgoRun): '' and [] = not in the manifest. */
+export interface AlgoRun { algo_type: string; algo_args: string[] }
+export interface Asset extends AssetSource, AlgoRun { id: number; kind: "algorithm" | "dataset"; filename: string; sha3_256: string; provider_id: number; description: string }
 export interface Computation { id: string; name: string; description: string; status: string; is_owner?: boolean; created_at: number; attested_tls: boolean }
 export interface Run {
   id: string; computation_id: string; manager_id: string; state: string; manifest_sha3_256: string; agent_address: string | null;

@@ -3,7 +3,7 @@
 // the cocos-cli commands each party runs.
 import { sha3_256 } from "@noble/hashes/sha3.js";
 import { useEffect, useState } from "preact/hooks";
-import { api, type Asset, type AssetSource, type Detail, type Manager, type Participant, type Role, type Run } from "../api.ts";
+import { api, type AlgoRun, type Asset, type AssetSource, type Detail, type Manager, type Participant, type Role, type Run } from "../api.ts";
 import { toHex } from "../attest.ts";
 import { Badge, Copyable, ErrorLine, Section, useAction, when } from "../components.tsx";
 import { href } from "../router.ts";
@@ -129,20 +129,48 @@ function SourceFields({ value, onChange }: { value: AssetSource; onChange: (s: A
   );
 }
 
+const NO_ALGO_RUN: AlgoRun = { algo_type: "", algo_args: [] };
+const ALGO_TYPES = ["wasm", "bin", "python", "docker"];
+
+/** How the algorithm runs: its type (the guest image and runtime it needs) and its arguments, one per line. */
+function AlgoFields({ value, onChange }: { value: AlgoRun; onChange: (r: AlgoRun) => void }) {
+  return (
+    <div class="inline-form algo-fields">
+      <label>Algorithm type<select name="algo_type" value={value.algo_type} onChange={(e) => onChange({ ...value, algo_type: e.currentTarget.value })}>
+        <option value="">not in the manifest</option>
+        {ALGO_TYPES.map((t) => <option key={t} value={t}>{t}</option>)}
+      </select></label>
+      <label class="grow">Arguments (one per line)<textarea name="algo_args" rows={2} value={value.algo_args.join("\n")} onInput={(e) => onChange({ ...value, algo_args: e.currentTarget.value === "" ? [] : e.currentTarget.value.split("\n") })} /></label>
+    </div>
+  );
+}
+
+function algoText(a: Asset): string {
+  if (a.kind !== "algorithm" || (!a.algo_type && a.algo_args.length === 0)) return "";
+  return ` · ${a.algo_type || "type not set"}${a.algo_args.length ? ` ${a.algo_args.join(" ")}` : ""}`;
+}
+
 function sourceText(a: Asset): string {
   const where = a.source_url || "upload";
-  return a.encrypted ? `${where} · encrypted, key ${a.kbs_resource_path} from ${a.kbs_url || "this console's KBS"}` : where;
+  return (a.encrypted ? `${where} · encrypted, key ${a.kbs_resource_path} from ${a.kbs_url || "this console's KBS"}` : where) + algoText(a);
 }
 
 /** One asset's row; its owner or provider edits its source in place (no run active). */
 function AssetRow({ a, d, provider, reload }: { a: Asset; d: Detail; provider: string; reload: () => Promise<void> }) {
   const [editing, setEditing] = useState<AssetSource | null>(null);
+  const [algoRun, setAlgoRun] = useState<AlgoRun>(NO_ALGO_RUN);
   const [error, run, busy] = useAction();
+  const base = `/api/computations/${encodeURIComponent(d.computation.id)}/assets/${a.id}`;
+  const edit = () => {
+    setEditing({ source_url: a.source_url, encrypted: a.encrypted, kbs_resource_path: a.kbs_resource_path, kbs_url: a.kbs_url });
+    setAlgoRun({ algo_type: a.algo_type, algo_args: a.algo_args });
+  };
   const mayEdit = d.computation.is_owner || a.provider_id === d.my_participation?.id;
   const save = (e: Event) => {
     e.preventDefault();
     void run(async () => {
-      await api("PUT", `/api/computations/${encodeURIComponent(d.computation.id)}/assets/${a.id}/source`, sourceBody(editing!));
+      await api("PUT", `${base}/source`, sourceBody(editing!));
+      if (a.kind === "algorithm") await api("PUT", `${base}/algo`, algoRun);
       setEditing(null);
       await reload();
     });
@@ -152,12 +180,13 @@ function AssetRow({ a, d, provider, reload }: { a: Asset; d: Detail; provider: s
       <tr data-asset={a.filename}>
         <td>{a.kind}</td><td>{a.filename}</td><td><code class="hash">{a.sha3_256}</code></td><td>{provider}</td>
         <td class="asset-source small-text">{sourceText(a)}</td>
-        <td class="actions">{mayEdit && !editing ? <button class="small edit-source" onClick={() => setEditing({ source_url: a.source_url, encrypted: a.encrypted, kbs_resource_path: a.kbs_resource_path, kbs_url: a.kbs_url })}>Edit source</button> : null}</td>
+        <td class="actions">{mayEdit && !editing ? <button class="small edit-source" onClick={edit}>Edit source</button> : null}</td>
       </tr>
       {editing ? (
         <tr><td colSpan={6}>
           <form class="edit-source-form" onSubmit={save}>
             <SourceFields value={editing} onChange={setEditing} />
+            {a.kind === "algorithm" ? <AlgoFields value={algoRun} onChange={setAlgoRun} /> : null}
             <div class="row"><button type="submit" disabled={busy}>Save source</button><button type="button" onClick={() => setEditing(null)}>Cancel</button></div>
             <ErrorLine error={error} />
           </form>
@@ -173,6 +202,7 @@ function Assets({ d, reload }: { d: Detail; reload: () => Promise<void> }) {
   const [filename, setFilename] = useState("");
   const [sha, setSha] = useState("");
   const [source, setSource] = useState<AssetSource>(CLEAR);
+  const [algoRun, setAlgoRun] = useState<AlgoRun>(NO_ALGO_RUN);
   const [error, run, busy] = useAction();
   const byId = new Map(d.participants.map((p) => [p.id, p.username]));
   // The file never leaves the browser: only its name and SHA3-256 are registered.
@@ -185,10 +215,11 @@ function Assets({ d, reload }: { d: Detail; reload: () => Promise<void> }) {
   const register = (e: Event) => {
     e.preventDefault();
     void run(async () => {
-      await api("POST", `/api/computations/${encodeURIComponent(d.computation.id)}/assets`, { kind, filename, sha3_256: sha, ...sourceBody(source) });
+      await api("POST", `/api/computations/${encodeURIComponent(d.computation.id)}/assets`, { kind, filename, sha3_256: sha, ...sourceBody(source), ...(kind === "algorithm" ? algoRun : {}) });
       setFilename("");
       setSha("");
       setSource(CLEAR);
+      setAlgoRun(NO_ALGO_RUN);
       await reload();
     });
   };
@@ -212,6 +243,7 @@ function Assets({ d, reload }: { d: Detail; reload: () => Promise<void> }) {
             <button type="submit" disabled={busy}>Register {kind}</button>
           </div>
           <SourceFields value={source} onChange={setSource} />
+          {kind === "algorithm" ? <AlgoFields value={algoRun} onChange={setAlgoRun} /> : null}
         </form>
       ) : null}
       <ErrorLine error={error} />
