@@ -1,7 +1,7 @@
 // The computation screen's asset source fields in headless Chromium (console in-process, UI built
 // from source): the data provider declares their dataset encrypted with a KBS key path in the page,
 // the asset row shows it, the manifest preview carries it (a new hash), and a bad path is refused
-// with the API's message shown in the page.
+// with the API's message shown in the page; the algorithm's type and arguments are set the same way.
 import { expect } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -66,10 +66,19 @@ browserTest(
         await page.waitForFunction((r: string) => /encrypted, key default\/key\/iris from this console's KBS/.test(document.querySelector(r)?.textContent ?? ""), {}, row);
         // The preview's hash follows: the sealing is part of what the enclave is bound to.
         await page.waitForFunction((h: string) => (document.querySelector("#manifest-hash")?.textContent ?? h) !== h, {}, hashBefore);
+
+        // The algorithm's type and arguments, next to its source fields: into the row and the manifest.
+        const algoRow = 'tr[data-asset="a.wasm"]';
+        await page.click(`${algoRow} .edit-source`);
+        await page.select('.edit-source-form select[name="algo_type"]', "python");
+        await page.type('.edit-source-form textarea[name="algo_args"]', "--epochs\n3");
+        await page.click('.edit-source-form button[type="submit"]');
+        await page.waitForFunction((r: string) => /· python --epochs 3/.test(document.querySelector(r)?.textContent ?? ""), {}, algoRow);
       });
       const d = await call(alice, "GET", `/api/computations/${id}`);
       expect(d.assets[1]).toMatchObject({ encrypted: true, kbs_resource_path: "default/key/iris", kbs_url: "" });
       const manifest = await call(alice, "GET", `/api/computations/${id}/manifest`);
+      expect(JSON.parse(manifest.json).algorithm).toMatchObject({ algo_type: "python", algo_args: ["--epochs", "3"] });
       expect(JSON.parse(manifest.json).datasets[0]).toMatchObject({ source: { kbs_resource_path: "default/key/iris", encrypted: true }, kbs: { url: con.url, enabled: true } });
     } finally {
       await con.stop();
