@@ -8,7 +8,7 @@ import type { Evidence, EvidenceProvider } from "../attestation/providers/types.
 import { padReportData } from "../attestation/providers/types.ts";
 import { signedEvidence } from "../attestation/report-data.ts";
 import {
-  MD_TLS_SPKI_SHA3, MD_UPLOAD_KEY, PURPOSE_UPLOAD_KEY, UploadKeyError, unwrapUploadKey, uploadInfo, uploadKeyReportData, uploadSuite, type UploadRole,
+  MD_TLS_SPKI_SHA3, MD_UPLOAD_KEY, PURPOSE_UPLOAD_KEY, UploadKeyError, unwrapUploadKey, uploadInfo, uploadSuite, type UploadRole,
 } from "../attestation/browser/upload-key.ts";
 import { fromHex } from "../protocol/hash.ts";
 import { MD_SEALED_KEY } from "../protocol/request-message.ts";
@@ -38,8 +38,7 @@ export class UploadKey {
   async evidence(provider: EvidenceProvider, nonce: Uint8Array, audience: string): Promise<{ evidence: Evidence; publicKey: Uint8Array; spkiSha3: Uint8Array }> {
     const publicKey = await this.publicKey();
     const spkiSha3 = fromHex(audience);
-    // The same digest the verifier computes; signedEvidence hashes the label with these fields.
-    uploadKeyReportData(nonce, publicKey, spkiSha3);
+    // The digest the verifier computes with uploadKeyReportData (upload-key.test.ts checks they agree).
     const evidence = await signedEvidence(provider, "upload-key", padReportData(nonce), publicKey, spkiSha3);
     return { evidence, publicKey, spkiSha3 };
   }
