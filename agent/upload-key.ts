@@ -12,7 +12,7 @@ import {
 } from "../attestation/browser/upload-key.ts";
 import { fromHex } from "../protocol/hash.ts";
 import { MD_SEALED_KEY } from "../protocol/request-message.ts";
-import type { MetadataLike } from "../protocol/signature.ts";
+import { mdValues, type MetadataLike } from "../protocol/signature.ts";
 import type { Manifest } from "../protocol/manifest.ts";
 import type { Caller } from "./computation.ts";
 import { Decryption } from "./decrypting-upload.ts";
@@ -65,10 +65,9 @@ export async function attestationReport(purpose: string, key: UploadKey | undefi
 }
 
 function sealedKeyOf(md: MetadataLike): string | undefined {
-  const raw: unknown = typeof (md as { get?: unknown }).get === "function" ? (md as { get(k: string): unknown[] }).get(MD_SEALED_KEY) : (md as Record<string, unknown>)[MD_SEALED_KEY];
-  const list = raw === undefined ? [] : Array.isArray(raw) ? raw : [raw];
+  const list = mdValues(md, MD_SEALED_KEY);
   if (list.length > 1) throw invalidArgument(`expected at most one ${MD_SEALED_KEY} metadata value, got ${list.length}`);
-  return list.length ? String(list[0]) : undefined;
+  return list[0];
 }
 
 /** The upload a sealed key would open: who sent it, for which computation and input. */
