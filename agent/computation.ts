@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { equalBytes, toHex } from "../protocol/hash.ts";
 import { loadPublicKey } from "../protocol/keys.ts";
 import { checkFilename, manifestHash, type Manifest } from "../protocol/manifest.ts";
-import { claimedUserKey, NonceWindow, verifyRequest, type MetadataLike, type Role } from "../protocol/signature.ts";
+import { claimedUserKey, mdValues, NonceWindow, verifyRequest, type MetadataLike, type Role } from "../protocol/signature.ts";
 import { unzipFile, zipDirectory, ZipError } from "../protocol/zip.ts";
 import { resolveInterpreter } from "../runtime/runners/python.ts";
 import { ALGO_TYPES, AlgorithmError, DEFAULT_LIMITS, type AlgoType, type PreparedAlgorithm, type RunLimits, type Runner, type RunOutcome } from "../runtime/types.ts";
@@ -85,21 +85,15 @@ const MAX_WARNINGS = 1;
 
 const WASM_MAGIC = [0x00, 0x61, 0x73, 0x6d];
 
-function mdList(md: MetadataLike, key: string): string[] {
-  const raw: unknown = typeof (md as { get?: unknown }).get === "function" ? (md as { get(k: string): unknown[] }).get(key) : (md as Record<string, unknown>)[key];
-  const list = raw === undefined ? [] : Array.isArray(raw) ? raw : [raw];
-  return list.map((v) => (typeof v === "string" ? v : Buffer.isBuffer(v) ? v.toString() : String(v)));
-}
-
 /**
  * `algo_args` as Cocos sends it: one text metadata value per argument, kept apart by the gRPC server
  * (agent/grpc.ts reads the raw HTTP/2 header list), so an argument containing ", " stays whole.
  * `algo_args-bin` (what our CLI also sends) is preferred when present.
  */
 export function algoArgs(md: MetadataLike): string[] {
-  const bin = mdList(md, "algo_args-bin");
+  const bin = mdValues(md, "algo_args-bin");
   if (bin.length > 0) return bin;
-  return mdList(md, "algo_args");
+  return mdValues(md, "algo_args");
 }
 
 /** The `python_runtime` an Algo request names must be an interpreter this agent has, checked before upload. */
@@ -253,12 +247,12 @@ export class Computation {
   /** Checks run before any byte of an algorithm is read. */
   private async planAlgo(caller: Caller, md: MetadataLike): Promise<AlgoPlan> {
     this.checkAlgorithmExpected();
-    const t = (mdList(md, "algo_type")[0] ?? "").trim() || "bin";
+    const t = (mdValues(md, "algo_type")[0] ?? "").trim() || "bin";
     if (!ALGO_TYPES.includes(t as AlgoType)) throw invalidArgument(`unknown algo_type ${JSON.stringify(t)}: expected one of ${ALGO_TYPES.join(", ")}`);
     // A manifest that names the type (Cocos v0.9+) is what every party agreed on: the upload may not pick another runner.
     const agreed = this.manifest!.algorithm.algo_type;
     if (agreed && t !== agreed) throw invalidArgument(`algo_type ${JSON.stringify(t)} does not match the manifest's algorithm.algo_type ${JSON.stringify(agreed)}`);
-    const plan: AlgoPlan = { caller, algoType: t as AlgoType, args: algoArgs(md), pythonRuntime: (mdList(md, "python_runtime")[0] ?? "").trim() || "python3" };
+    const plan: AlgoPlan = { caller, algoType: t as AlgoType, args: algoArgs(md), pythonRuntime: (mdValues(md, "python_runtime")[0] ?? "").trim() || "python3" };
     // Whether it can run here at all is known before the upload: refuse before reading a byte.
     const why = await this.o.runnerFor(plan.algoType).unavailable();
     if (why) throw failedPrecondition(`algorithm type ${plan.algoType} cannot run on this agent: ${why}`);
@@ -316,7 +310,7 @@ export class Computation {
   async datasetInput(md: MetadataLike): Promise<DatasetSession> {
     const caller = this.authenticate("data-provider", METHOD_DATA, md);
     this.checkDataState();
-    const decompress = (mdList(md, "decompress")[0] ?? "false").toLowerCase() === "true";
+    const decompress = (mdValues(md, "decompress")[0] ?? "false").toLowerCase() === "true";
     return new DatasetSession(this.datasetRules(caller, decompress, md));
   }
 

@@ -8,11 +8,11 @@ import type { Evidence, EvidenceProvider } from "../attestation/providers/types.
 import { padReportData } from "../attestation/providers/types.ts";
 import { signedEvidence } from "../attestation/report-data.ts";
 import {
-  MD_TLS_SPKI_SHA3, MD_UPLOAD_KEY, PURPOSE_UPLOAD_KEY, UploadKeyError, unwrapUploadKey, uploadInfo, uploadKeyReportData, uploadSuite, type UploadRole,
+  MD_TLS_SPKI_SHA3, MD_UPLOAD_KEY, PURPOSE_UPLOAD_KEY, UploadKeyError, unwrapUploadKey, uploadInfo, uploadSuite, type UploadRole,
 } from "../attestation/browser/upload-key.ts";
 import { fromHex } from "../protocol/hash.ts";
 import { MD_SEALED_KEY } from "../protocol/request-message.ts";
-import type { MetadataLike } from "../protocol/signature.ts";
+import { mdValues, type MetadataLike } from "../protocol/signature.ts";
 import type { Manifest } from "../protocol/manifest.ts";
 import type { Caller } from "./computation.ts";
 import { Decryption } from "./decrypting-upload.ts";
@@ -38,8 +38,7 @@ export class UploadKey {
   async evidence(provider: EvidenceProvider, nonce: Uint8Array, audience: string): Promise<{ evidence: Evidence; publicKey: Uint8Array; spkiSha3: Uint8Array }> {
     const publicKey = await this.publicKey();
     const spkiSha3 = fromHex(audience);
-    // The same digest the verifier computes; signedEvidence hashes the label with these fields.
-    uploadKeyReportData(nonce, publicKey, spkiSha3);
+    // The digest the verifier computes with uploadKeyReportData (upload-key.test.ts checks they agree).
     const evidence = await signedEvidence(provider, "upload-key", padReportData(nonce), publicKey, spkiSha3);
     return { evidence, publicKey, spkiSha3 };
   }
@@ -66,10 +65,9 @@ export async function attestationReport(purpose: string, key: UploadKey | undefi
 }
 
 function sealedKeyOf(md: MetadataLike): string | undefined {
-  const raw: unknown = typeof (md as { get?: unknown }).get === "function" ? (md as { get(k: string): unknown[] }).get(MD_SEALED_KEY) : (md as Record<string, unknown>)[MD_SEALED_KEY];
-  const list = raw === undefined ? [] : Array.isArray(raw) ? raw : [raw];
+  const list = mdValues(md, MD_SEALED_KEY);
   if (list.length > 1) throw invalidArgument(`expected at most one ${MD_SEALED_KEY} metadata value, got ${list.length}`);
-  return list.length ? String(list[0]) : undefined;
+  return list[0];
 }
 
 /** The upload a sealed key would open: who sent it, for which computation and input. */

@@ -10,7 +10,6 @@ export class TempUpload {
   readonly path: string;
   size = 0;
   private file: HashWriter;
-  private done = false;
 
   constructor(dir: string, private readonly maxBytes: number, private readonly what: string) {
     this.path = join(dir, `.upload-${randomBytes(8).toString("hex")}`);
@@ -29,17 +28,11 @@ export class TempUpload {
   }
 
   /** Flushes and closes the file and returns its SHA3-256; the file exists (possibly empty) afterwards. */
-  async finish(): Promise<Uint8Array> {
-    const hash = await this.file.finish();
-    this.done = true;
-    return hash;
+  finish(): Promise<Uint8Array> {
+    return this.file.finish();
   }
 
   async discard(): Promise<void> {
     await this.file.discard();
-  }
-
-  get finished(): boolean {
-    return this.done;
   }
 }

@@ -227,10 +227,10 @@ export async function uploadDataset(conn: AgentConnection, sign: Signer, up: Dat
   const src = up.source;
   // Every message names the file; an empty one still sends one message that does.
   const field = { field: DATA_DATASET, extra: { field: DATA_FILENAME, value: up.filename } };
-  const messages = () => ("path" in src ? fileMessages(src.path, field, { always: true }) : bytesMessages(src.bytes, field, { always: true }));
+  const messages = "path" in src ? fileMessages(src.path, field, { always: true }) : bytesMessages(src.bytes, field, { always: true });
   bar.start(size);
   try {
-    await clientStream(conn, "Data", md, messages(), (n) => bar.add(n));
+    await clientStream(conn, "Data", md, messages, (n) => bar.add(n));
   } catch (e) {
     throw new CliError(friendlyGrpcError(e, "upload the dataset", target), 1, e);
   } finally {

@@ -136,7 +136,8 @@ export type MetadataLike =
   | Record<string, string | string[] | Buffer | Buffer[] | undefined>
   | { get(key: string): unknown[] };
 
-function mdValues(md: MetadataLike, key: string): string[] {
+/** Every value of a metadata key, as strings, from grpc.Metadata or a plain header object. */
+export function mdValues(md: MetadataLike, key: string): string[] {
   const raw: unknown = typeof (md as { get?: unknown }).get === "function" ? (md as { get(k: string): unknown[] }).get(key) : (md as Record<string, unknown>)[key];
   const list = raw === undefined ? [] : Array.isArray(raw) ? raw : [raw];
   return list.map((v) => (typeof v === "string" ? v : Buffer.isBuffer(v) ? v.toString() : String(v)));
