@@ -149,6 +149,9 @@ function busyboxEntries(bbRoot: string, replaced: ReadonlySet<string> = new Set(
   ];
 }
 
+/** The dynamic loader where x86-64 binaries look for it (PT_INTERP), in both initramfs layouts. */
+const LD_SO_LINK: CpioEntry = { path: "lib64/ld-linux-x86-64.so.2", type: "symlink", target: "/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2" };
+
 /** The modules' files and /etc/cocos/modules, the order /init loads them in. */
 function moduleEntries(version: string, modules: KernelModule[]): CpioEntry[] {
   return [
@@ -244,7 +247,7 @@ export async function buildImage(opts: BuildOptions = {}): Promise<ImageManifest
     ...libs,
     ...sandbox.entries,
     ...ort.entries,
-    { path: "lib64/ld-linux-x86-64.so.2", type: "symlink", target: "/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2" },
+    LD_SO_LINK,
     ...moduleEntries(version, modules),
     { path: "bin/cocos-agent", type: "file", data: agent, mode: 0o755 },
     ...(opts.extraEntries ?? []),
@@ -266,7 +269,7 @@ export async function buildImage(opts: BuildOptions = {}): Promise<ImageManifest
     ...busybox,
     ...libs,
     ...diskSandbox.entries,
-    { path: "lib64/ld-linux-x86-64.so.2", type: "symlink", target: "/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2" },
+    LD_SO_LINK,
     ...moduleEntries(version, diskModules),
     { path: "bin/cocos-agent", type: "symlink", target: `${AGENT_DISK_MOUNT}/cocos-agent` },
     ...(ort.entries.length ? [{ path: ORT_GUEST_DIR, type: "symlink", target: `${AGENT_DISK_MOUNT}/onnxruntime` } as CpioEntry] : []),
