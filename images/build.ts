@@ -149,6 +149,9 @@ function busyboxEntries(bbRoot: string, replaced: ReadonlySet<string> = new Set(
   ];
 }
 
+/** The dynamic loader where x86-64 binaries look for it (PT_INTERP), in both initramfs layouts. */
+const LD_SO_LINK: CpioEntry = { path: "lib64/ld-linux-x86-64.so.2", type: "symlink", target: "/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2" };
+
 /** The modules' files and /etc/cocos/modules, the order /init loads them in. */
 function moduleEntries(version: string, modules: KernelModule[]): CpioEntry[] {
   return [
@@ -172,21 +175,21 @@ function baseEntries(init: Uint8Array): CpioEntry[] {
   ];
 }
 
-/** What the launch measurement of `layout` covers: kernel, initrd and the command line (which carries
- *  the agent disk's verity root hash in the disk layout). */
-function measurementInputs(m: ImageManifest, layout: BootLayout): ImageManifest["measurement_inputs"] {
-  const note = "the manager appends per-VM cocos.* settings to cmdline; the measurement covers the full command line it passes";
-  const kernel = { kernel: m.kernel.vmlinux.file, kernel_sha256: m.kernel.vmlinux.sha256 };
-  if (layout === "initramfs") return { ...kernel, initrd: m.initramfs.cpio.file, initrd_sha256: m.initramfs.cpio.sha256, cmdline: DEFAULT_CMDLINE, note };
-  const d = m.agent_disk;
+const MEASUREMENT_NOTE = "the manager appends per-VM cocos.* settings to cmdline; the measurement covers the full command line it passes";
+
+/** What a launch measurement covers: kernel, initrd and the command line; with `disk` (the disk
+ *  layout) its small initramfs and the command line carrying the disk's verity root hash. */
+function measurementInputs(vmlinux: FileDigest, initrd: FileDigest, disk?: ImageManifest["agent_disk"]): MeasurementInputs {
+  const kernel = { kernel: vmlinux.file, kernel_sha256: vmlinux.sha256 };
+  if (!disk) return { ...kernel, initrd: initrd.file, initrd_sha256: initrd.sha256, cmdline: DEFAULT_CMDLINE, note: MEASUREMENT_NOTE };
   return {
     ...kernel,
-    initrd: d.initramfs.file,
-    initrd_sha256: d.initramfs.sha256,
-    cmdline: d.cmdline,
-    disk: d.disk.file,
-    disk_sha256: d.disk.sha256,
-    note: `${note}; the disk is not hashed at launch: cocos_init.verity on cmdline pins its dm-verity root hash, checked by the guest on every read`,
+    initrd: disk.initramfs.file,
+    initrd_sha256: disk.initramfs.sha256,
+    cmdline: disk.cmdline,
+    disk: disk.disk.file,
+    disk_sha256: disk.disk.sha256,
+    note: `${MEASUREMENT_NOTE}; the disk is not hashed at launch: cocos_init.verity on cmdline pins its dm-verity root hash, checked by the guest on every read`,
   };
 }
 
@@ -244,7 +247,7 @@ export async function buildImage(opts: BuildOptions = {}): Promise<ImageManifest
     ...libs,
     ...sandbox.entries,
     ...ort.entries,
-    { path: "lib64/ld-linux-x86-64.so.2", type: "symlink", target: "/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2" },
+    LD_SO_LINK,
     ...moduleEntries(version, modules),
     { path: "bin/cocos-agent", type: "file", data: agent, mode: 0o755 },
     ...(opts.extraEntries ?? []),
@@ -266,7 +269,7 @@ export async function buildImage(opts: BuildOptions = {}): Promise<ImageManifest
     ...busybox,
     ...libs,
     ...diskSandbox.entries,
-    { path: "lib64/ld-linux-x86-64.so.2", type: "symlink", target: "/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2" },
+    LD_SO_LINK,
     ...moduleEntries(version, diskModules),
     { path: "bin/cocos-agent", type: "symlink", target: `${AGENT_DISK_MOUNT}/cocos-agent` },
     ...(ort.entries.length ? [{ path: ORT_GUEST_DIR, type: "symlink", target: `${AGENT_DISK_MOUNT}/onnxruntime` } as CpioEntry] : []),
@@ -298,29 +301,23 @@ export async function buildImage(opts: BuildOptions = {}): Promise<ImageManifest
     return written;
   };
   const kernel = { package: kpkg, deb: basename(kdeb), version, vmlinux: write("vmlinux", vmlinux), bzImage: write("bzImage", bzImage) };
-  const measured = (initrd: FileDigest): MeasurementInputs => ({
-    kernel: "vmlinux",
-    kernel_sha256: kernel.vmlinux.sha256,
-    initrd: initrd.file,
-    initrd_sha256: initrd.sha256,
-    cmdline: DEFAULT_CMDLINE,
-    note: "the manager appends per-VM cocos.* settings to cmdline; the measurement covers the full command line it passes",
-  });
   const initramfs = initramfsOf("initramfs.cpio", cpio, entries.length);
   const packages = { kernel: basename(kdeb), libc6: basename(libcDeb), "busybox-static": basename(bbDeb), ...sandbox.packages, ...diskSandbox.packages };
-  const minimal: FlavourManifest = { initramfs, packages, measurement_inputs: measured(initramfs.cpio) };
+  const agentDisk: ImageManifest["agent_disk"] = {
+    initramfs: write("initramfs-disk.cpio", diskCpio),
+    disk: write("agent.disk", disk.image),
+    fs: "erofs",
+    verity: disk.verity,
+    modules: diskModules.map((m) => m.name),
+    cmdline: diskCmdline,
+  };
+  // The minimal flavour boots in the chosen layout; the others carry the agent in their initramfs.
+  const minimal: FlavourManifest = { initramfs, packages, measurement_inputs: measurementInputs(kernel.vmlinux, initramfs.cpio, layout === "disk" ? agentDisk : undefined) };
   const manifest: ImageManifest = {
     schema: "cocos-image/v1",
     kernel,
     initramfs,
-    agent_disk: {
-      initramfs: write("initramfs-disk.cpio", diskCpio),
-      disk: write("agent.disk", disk.image),
-      fs: "erofs",
-      verity: disk.verity,
-      modules: diskModules.map((m) => m.name),
-      cmdline: diskCmdline,
-    },
+    agent_disk: agentDisk,
     layout,
     baseline: { cpio: write("initramfs-busybox.cpio", baseline) },
     agent: digest(basename(agentPath), agent),
@@ -328,14 +325,11 @@ export async function buildImage(opts: BuildOptions = {}): Promise<ImageManifest
     packages,
     modules: modules.map((m) => m.name),
     modules_missing: missing,
-    cmdline: DEFAULT_CMDLINE,
+    cmdline: minimal.measurement_inputs.cmdline,
     measurement_inputs: minimal.measurement_inputs,
     flavours: { minimal },
     mtime,
   };
-  // The minimal flavour boots in the chosen layout; the others carry the agent in their initramfs.
-  manifest.measurement_inputs = minimal.measurement_inputs = measurementInputs(manifest, layout);
-  manifest.cmdline = manifest.measurement_inputs.cmdline;
   for (const f of FLAVOURS) {
     if (f === "minimal" || f === flavour) continue;
     // A build without this flavour must not leave files image.json no longer describes.
@@ -344,7 +338,7 @@ export async function buildImage(opts: BuildOptions = {}): Promise<ImageManifest
   if (extra) {
     const all = [...entries, ...extra.entries];
     const f = initramfsOf(initrdName(flavour), concat(writeCpio(all, mtime)), all.length);
-    manifest.flavours[flavour] = { initramfs: f, packages: { ...packages, ...extra.packages }, measurement_inputs: measured(f.cpio) };
+    manifest.flavours[flavour] = { initramfs: f, packages: { ...packages, ...extra.packages }, measurement_inputs: measurementInputs(kernel.vmlinux, f.cpio) };
     log(`${flavour} flavour: initramfs ${f.cpio.size} bytes${f.zstd ? `, zstd ${f.zstd.size}` : ""}`);
   }
   await Bun.write(join(out, "image.json"), JSON.stringify(manifest, null, 2) + "\n");

@@ -3,7 +3,7 @@
 import { statSync } from "node:fs";
 import { simMeasurement, type LaunchDigests } from "../attestation/launch-measurement.ts";
 
-export { SIM_MEASUREMENT_DOMAIN, simMeasurement, type LaunchDigests } from "../attestation/launch-measurement.ts";
+export { simMeasurement };
 
 const cache = new Map<string, Uint8Array>();
 

@@ -55,9 +55,16 @@ describe("cocos-cli policy measurement --image", () => {
       image("i", "kernel bytes", "initrd with a backdoor").json,
       image("c", "kernel bytes", "initrd bytes", `${CMDLINE} init=/bin/sh`).json,
     ];
-    for (const o of others) expect((await cli(["policy", "measurement", "--image", o, "--append", SETTINGS])).out[0]).not.toBe(pinned);
+    // Each one a measurement (a refused image.json prints none, which would differ trivially).
+    const measured = async (json: string, settings = SETTINGS) => {
+      const hex = (await cli(["policy", "measurement", "--image", json, "--append", settings])).out[0];
+      expect(hex).toMatch(/^[0-9a-f]{96}$/);
+      return hex;
+    };
+    expect(pinned).toMatch(/^[0-9a-f]{96}$/);
+    for (const o of others) expect(await measured(o)).not.toBe(pinned);
     const attestationOff = SETTINGS.replace("cocos.attestation=host", "cocos.attestation=none");
-    expect((await cli(["policy", "measurement", "--image", image("p").json, "--append", attestationOff])).out[0]).not.toBe(pinned);
+    expect(await measured(image("p").json, attestationOff)).not.toBe(pinned);
   });
 
   test("writes the computed value into a policy file", async () => {

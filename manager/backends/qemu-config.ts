@@ -123,7 +123,7 @@ function safeRead(p: string): string {
 
 /** What image.json next to the kernel says to boot (its default layout, images/build.ts): the base
  *  command line and the initrd and agent disk its measurement covers, paths resolved beside it. */
-export function imageDefaults(kernelFile: string, flavour: ImageFlavour = "minimal"): { cmdline?: string; initrd?: string; disk?: string } {
+function imageDefaults(kernelFile: string, flavour: ImageFlavour = "minimal"): { cmdline?: string; initrd?: string; disk?: string } {
   const dir = dirname(kernelFile);
   type Inputs = { initrd?: unknown; disk?: unknown; cmdline?: unknown };
   let img: { cmdline?: unknown; measurement_inputs?: Inputs; flavours?: Record<string, { measurement_inputs?: Inputs } | undefined> };
@@ -165,8 +165,8 @@ export function loadQemuConfig(env: Env = process.env, cwd = process.cwd(), prob
   // MANAGER_QEMU_BIOS: auto (qboot when installed), seabios (QEMU's default), or a firmware file.
   const biosText = str(env, "MANAGER_QEMU_BIOS", "auto");
   const channelText = str(env, "MANAGER_QEMU_CHANNEL", "auto");
-  // The run request carries no algorithm type (it arrives with the upload, after boot), so the
-  // flavour is the operator's choice; an explicit MANAGER_QEMU_DISK_IMG_ROOTFS_FILE still wins.
+  // MANAGER_QEMU_IMAGE_FLAVOUR fixes one flavour for every VM (else QemuBackend.configFor picks it
+  // from the run request's algorithm type); an explicit MANAGER_QEMU_DISK_IMG_ROOTFS_FILE still wins.
   const imageFlavour = str(env, "MANAGER_QEMU_IMAGE_FLAVOUR", "minimal") as ImageFlavour;
   if (!IMAGE_FLAVOURS.includes(imageFlavour)) throw new Error(`MANAGER_QEMU_IMAGE_FLAVOUR: expected ${IMAGE_FLAVOURS.join(" or ")}, got ${JSON.stringify(imageFlavour)}`);
   // Each flavour's files as image.json beside the kernel describes them; explicit settings win.
