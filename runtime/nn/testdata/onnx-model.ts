@@ -69,7 +69,7 @@ function initializer(t: Initializer): Field {
 }
 
 /** ModelProto bytes, IR version 8, default-domain opset 13. */
-export function onnxModel(g: { nodes: NodeSpec[]; inputs: ValueInfo[]; outputs: ValueInfo[]; initializers?: Initializer[] }): Uint8Array {
+function onnxModel(g: { nodes: NodeSpec[]; inputs: ValueInfo[]; outputs: ValueInfo[]; initializers?: Initializer[] }): Uint8Array {
   const graph = msg(7, [
     ...g.nodes.map(node),
     str(2, "g"),
