@@ -125,7 +125,7 @@ function pssParams(params?: A.Node): { hash?: HashName; saltLength: number } {
 }
 
 /** The named curve of an EC SubjectPublicKeyInfo; undefined for other keys or unknown curves. */
-export function spkiCurve(spki: Uint8Array): NamedCurve | undefined {
+function spkiCurve(spki: Uint8Array): NamedCurve | undefined {
   const [alg] = A.children(A.readAll(spki));
   const [o, p] = A.children(A.expect(alg, A.TAG.SEQUENCE, "SubjectPublicKeyInfo.algorithm"));
   if (A.decodeOid(o!) !== OID.ecPublicKey || p?.tag !== A.TAG.OID) return undefined;

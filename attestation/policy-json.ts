@@ -168,3 +168,14 @@ export function exactFieldCheck(c: CheckList, section: string) {
     if (want) c.add(code, equal(actual, want), { expected: toHex(want), actual: toHex(actual), detail: `${field} differs from the policy` });
   };
 }
+
+/** The report_data check both TEEs make: the caller's expected bytes (a nonce or key binding) win over the policy's. */
+export function checkReportData(c: CheckList, code: string, actual: Uint8Array, expected: Uint8Array | undefined, policyValue: unknown, field: string) {
+  const want = expected ?? policyBytes(policyValue, 64, field);
+  if (want)
+    c.add(code, equal(actual, want), {
+      expected: toHex(want),
+      actual: toHex(actual),
+      detail: "report_data does not carry the expected nonce/binding (replay or another key)",
+    });
+}

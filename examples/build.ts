@@ -164,10 +164,10 @@ export async function buildExamples(opts: BuildOptions = {}): Promise<BuildStep[
     const src = join(ROOT, "c", "iris-nn-component.c");
     const wit = join(ROOT, "c", "iris-nn.wit");
     const core = join(DIST_DIR, "iris-nn-component.core.wasm");
-    const cmd = ["clang", ...WASM_CFLAGS, src, "-o", core];
+    const cmd = ["clang", ...WASM_CFLAGS, src, CABI_REALLOC, "-o", core];
     jobs.push({
       output: join(DIST_DIR, "iris-nn.component.wasm"),
-      inputs: [src, wit, ...headers, adapterPath],
+      inputs: [src, CABI_REALLOC, wit, ...headers, adapterPath],
       key: [...cmd, "embed", "iris-nn", "component-new"],
       make: async () => {
         await run(cmd);

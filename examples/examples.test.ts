@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { C_PROGRAMS, DATA_DIR, JS_COMPONENTS, type JsComponent, buildExamples, paths } from "./build.ts";
-import { BLOG_INPUT, IRIS_TEST_ROWS, type WorkDir, irisRows, makeWorkDir, runNative } from "./harness.ts";
+import { BLOG_INPUT, IRIS_TEST_ROWS, type WorkDir, irisRows, makeWorkDir, runNative, runWasmIn } from "./harness.ts";
 
 const IRIS_CSV = join(DATA_DIR, "Iris.csv");
 const work: WorkDir[] = [];
@@ -172,20 +172,7 @@ describe.skipIf(!haveRuntime)("wasm runtime", () => {
     runner = rt.runnerFor("wasm");
   });
 
-  async function runWasm(file: string, args: string[], w: WorkDir) {
-    const stdout: string[] = [];
-    const stderr: string[] = [];
-    const outcome = await runner.run({
-      algoType: "wasm",
-      algorithmPath: file,
-      args,
-      datasetsDir: w.datasetsDir,
-      resultsDir: w.resultsDir,
-      workDir: w.dir,
-      onLog: (s, line) => (s === "stdout" ? stdout : stderr).push(line),
-    });
-    return { outcome, stdout, stderr };
-  }
+  const runWasm = (file: string, args: string[], w: WorkDir) => runWasmIn((spec) => runner.run(spec), file, args, w);
 
   for (const kind of ["module", "component"] as const) {
     const file = (name: (typeof C_PROGRAMS)[number]) => (kind === "module" ? paths.wasm(name) : paths.component(name));

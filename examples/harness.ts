@@ -25,6 +25,41 @@ export function makeWorkDir(datasets: string[] = [], prefix = "cocos-example-"):
   return { dir, datasetsDir, resultsDir, dispose: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
+/** The part of the runtime's RunSpec an example's Wasm run fills (examples/ imports no other room). */
+export interface WasmRunSpec {
+  algoType: "wasm";
+  algorithmPath: string;
+  args: string[];
+  datasetsDir: string;
+  resultsDir: string;
+  workDir: string;
+  datasets?: { name: string; hash: string }[];
+  onLog: (stream: "stdout" | "stderr", line: string) => void;
+}
+
+/** Runs a Wasm example in `w` through the runtime's `run`, collecting its log lines. */
+export async function runWasmIn<O>(
+  run: (spec: WasmRunSpec) => Promise<O>,
+  file: string,
+  args: string[],
+  w: WorkDir,
+  datasets?: WasmRunSpec["datasets"],
+): Promise<{ outcome: O; stdout: string[]; stderr: string[] }> {
+  const stdout: string[] = [];
+  const stderr: string[] = [];
+  const outcome = await run({
+    algoType: "wasm",
+    algorithmPath: file,
+    args,
+    datasetsDir: w.datasetsDir,
+    resultsDir: w.resultsDir,
+    workDir: w.dir,
+    datasets,
+    onLog: (s, line) => (s === "stdout" ? stdout : stderr).push(line),
+  });
+  return { outcome, stdout, stderr };
+}
+
 export interface ProcessResult {
   code: number;
   stdout: string;

@@ -6,7 +6,7 @@ import { copyFileSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { InferenceSession, Tensor } from "onnxruntime-node";
 import { DATA_DIR, DIST_DIR, buildExamples, paths } from "./build.ts";
-import { BLOG_INPUT, IRIS_TEST_ROWS, type WorkDir, irisRows, makeWorkDir, runNative } from "./harness.ts";
+import { BLOG_INPUT, IRIS_TEST_ROWS, type WorkDir, irisRows, makeWorkDir, runNative, runWasmIn } from "./harness.ts";
 import { runWasmSpec } from "../runtime/wasm-runner.ts";
 import { SESSION_OPTIONS } from "../runtime/nn/backend.ts";
 import { SILERO_VAD, testAudio } from "./nn-fixtures.ts";
@@ -37,19 +37,9 @@ afterAll(() => {
 /** Runs a wasi-nn example with its datasets listed (name + SHA3-256), as the agent does. */
 async function runNn(file: string, args: string[], datasets: string[]) {
   const w = workDir(datasets);
-  const stdout: string[] = [];
-  const stderr: string[] = [];
-  const outcome = await runWasmSpec({
-    algoType: "wasm",
-    algorithmPath: file,
-    args,
-    datasetsDir: w.datasetsDir,
-    resultsDir: w.resultsDir,
-    workDir: w.dir,
-    datasets: datasets.map((p) => ({ name: p.split("/").pop()!, hash: sha3(p) })),
-    onLog: (s, line) => (s === "stdout" ? stdout : stderr).push(line),
-  });
-  return { outcome, stdout, stderr, resultsDir: w.resultsDir, results: () => readFileSync(join(w.resultsDir, "results.txt"), "utf8") };
+  const listed = datasets.map((p) => ({ name: p.split("/").pop()!, hash: sha3(p) }));
+  const r = await runWasmIn(runWasmSpec, file, args, w, listed);
+  return { ...r, resultsDir: w.resultsDir, results: () => readFileSync(join(w.resultsDir, "results.txt"), "utf8") };
 }
 
 describe("iris-nn (wasi-nn: preview-1 module and component)", () => {

@@ -28,7 +28,7 @@ export interface ParsedCommand {
   cacheDir: string | undefined;
 }
 
-export class UsageError extends Error {}
+class UsageError extends Error {}
 
 function fail(msg: string): never {
   throw new UsageError(`${msg}\n${USAGE}`);

@@ -2,7 +2,7 @@
 // validate package: exact matches when a field is set, minima for versions/TCB, and the policy's
 // guest-policy value is the most permissive one accepted. Each check has its own code.
 import type { CheckList } from "../verdict.ts";
-import { exactFieldCheck, PolicyError, policyBytes, policyU64, policyHashList, type AttestationPolicy } from "../policy-json.ts";
+import { checkReportData, exactFieldCheck, PolicyError, policyBytes, policyU64, policyHashList, type AttestationPolicy } from "../policy-json.ts";
 import { equal, isZero, toHex } from "../encoding.ts";
 import { decodeTcb, formatTcb, policyAbi, policyBit, POLICY_BITS, type Product, type SnpReport, type Tcb } from "./report.ts";
 
@@ -36,13 +36,7 @@ export function checkSnpPolicy(c: CheckList, r: SnpReport, product: Product | un
 
   const exact = exactFieldCheck(c, "policy");
 
-  const reportData = opts.expectedReportData ?? policyBytes(p.report_data, 64, "policy.report_data");
-  if (reportData)
-    c.add("snp.report_data_mismatch", equal(r.reportData, reportData), {
-      expected: toHex(reportData),
-      actual: toHex(r.reportData),
-      detail: "report_data does not carry the expected nonce/binding (replay or another key)",
-    });
+  checkReportData(c, "snp.report_data_mismatch", r.reportData, opts.expectedReportData, p.report_data, "policy.report_data");
   exact("snp.measurement_mismatch", r.measurement, p.measurement, 48, "measurement");
   exact("snp.host_data_mismatch", r.hostData, p.host_data, 32, "host_data (manifest hash)");
   exact("snp.family_id_mismatch", r.familyId, p.family_id, 16, "family_id");

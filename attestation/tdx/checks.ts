@@ -6,7 +6,7 @@ import { parseCertificate, parseCrl, certSignatureOp, signatureOp, validAt, type
 import { check, runAsync, type CryptoBackend, type Steps, type VerifyOp } from "../crypto/backend.ts";
 import { concatBytes, equal, fromHex, isZero, pemToDer, toHex } from "../encoding.ts";
 import { INTEL_SGX_ROOT_PEM } from "../roots/index.ts";
-import { PolicyError, exactFieldCheck, policyBytes, type AttestationPolicy } from "../policy-json.ts";
+import { PolicyError, checkReportData, exactFieldCheck, policyBytes, type AttestationPolicy } from "../policy-json.ts";
 import { parseQuote, tdDebug, type TdxQuote } from "./quote.ts";
 import { pckInfo } from "./pck.ts";
 import { verifySignedJson, type TdxCollateral } from "./collateral.ts";
@@ -127,8 +127,7 @@ function checkTdxPolicy(c: CheckList, q: TdxQuote, opts: TdxVerifyOptions) {
   const t = opts.policy?.tdx ?? {};
   const b = q.body;
   const exact = exactFieldCheck(c, "tdx");
-  const rd = opts.expectedReportData ?? policyBytes(t.report_data, 64, "tdx.report_data");
-  if (rd) c.add("tdx.report_data_mismatch", equal(b.reportData, rd), { expected: toHex(rd), actual: toHex(b.reportData), detail: "report_data does not carry the expected nonce/binding" });
+  checkReportData(c, "tdx.report_data_mismatch", b.reportData, opts.expectedReportData, t.report_data, "tdx.report_data");
   exact("tdx.mr_td_mismatch", b.mrTd, t.mr_td, 48, "mr_td");
   for (let i = 0; i < 4; i++) exact(`tdx.rtmr${i}_mismatch`, b.rtmr[i], t[`rtmr${i}`], 48, `rtmr${i}`);
   exact("tdx.mr_config_id_mismatch", b.mrConfigId, t.mr_config_id, 48, "mr_config_id");

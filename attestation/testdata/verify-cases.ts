@@ -31,13 +31,13 @@ export interface VerifyCase {
 }
 
 /** A fixed time inside every real vector's certificate windows (the trustee VLEK expired 2025-12-10). */
-export const VECTOR_TIME = "2025-06-01T00:00:00Z";
+const VECTOR_TIME = "2025-06-01T00:00:00Z";
 
 const MILAN = { root_of_trust: { product: "Milan" } };
 
 /** A manifest like the CLI's, for the sim evidence's host_data. */
 const KEY = "MCowBQYDK2VwAyEAp/tCga13FHAQimP0Pafg+KqB2ao09W62kSW40GisouE=";
-export const SAMPLE_MANIFEST = { id: "browser-1", name: "iris", algorithm: { hash: Array.from({ length: 32 }, (_, i) => i), user_key: KEY }, result_consumers: [{ user_key: KEY }] };
+const SAMPLE_MANIFEST = { id: "browser-1", name: "iris", algorithm: { hash: Array.from({ length: 32 }, (_, i) => i), user_key: KEY }, result_consumers: [{ user_key: KEY }] };
 
 const flip = (b: Uint8Array, at: number) => {
   const m = b.slice();
@@ -60,7 +60,7 @@ export interface SimCase {
 }
 
 /** Fresh sim evidence: host_data = the manifest hash, a report data, a policy pinning the sim ARK. */
-export function simCase(root: SimRoot = generateSimRoot()): SimCase {
+function simCase(root: SimRoot = generateSimRoot()): SimCase {
   const reportData = new Uint8Array(64).map((_, i) => (i * 7 + 1) & 0xff);
   const hostData = hostDataForManifest(SAMPLE_MANIFEST);
   const report = simReport(root, reportData, { hostData });

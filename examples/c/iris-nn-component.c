@@ -2,7 +2,7 @@
  * (wasi:nn@0.2.0-rc-2024-10-28, wasmtime's definition, examples/c/iris-nn.wit), called with the
  * canonical ABI by hand (no bindings generator offline): resources are i32 handles, a result comes
  * back through a return pointer (tag at 0, payload at 4), lists the host returns are allocated
- * with our cabi_realloc. Same arguments, output and errors as iris-nn. */
+ * with cabi_realloc (cabi-realloc.c, linked in by build.ts). Same arguments, output and errors as iris-nn. */
 #include "iris-nn.h"
 
 #define NN(iface) "wasi:nn/" iface "@0.2.0-rc-2024-10-28"
@@ -15,13 +15,6 @@ IMPORT("tensor", "[method]tensor.data") void nn_tensor_data(int32_t tensor, void
 IMPORT("inference", "[method]graph-execution-context.compute") void nn_compute(int32_t ctx, const void *inputs, size_t n, void *ret);
 IMPORT("errors", "[method]error.code") int32_t nn_error_code(int32_t error);
 IMPORT("errors", "[method]error.data") void nn_error_data(int32_t error, void *ret);
-
-/* The host allocates the lists it returns (outputs, tensor data, error text) through this. */
-__attribute__((export_name("cabi_realloc"))) void *cabi_realloc(void *ptr, size_t old, size_t align, size_t size) {
-  (void)old;
-  (void)align;
-  return realloc(ptr, size);
-}
 
 enum { FP32 = 1 };
 static const char *ERROR_CODES[] = {"invalid-argument", "invalid-encoding", "timeout", "runtime-error",

@@ -6,7 +6,7 @@
 import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
 
-export const WASMTIME_PY_VERSION = "49.0.0";
+const WASMTIME_PY_VERSION = "49.0.0";
 const ROOT = join(dirname(new URL(import.meta.url).pathname), "..", "..");
 const VENV = join(ROOT, ".cache", "venv-wasmtime");
 /** Runs a module or command component like `wasmtime run --dir H::G --env K=V FILE ARGS`. */

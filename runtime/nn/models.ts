@@ -16,7 +16,7 @@ export interface ModelSource {
 const GUEST_PREFIX = "/datasets/";
 
 /** The dataset file name a guest's load-by-name string refers to ("iris.onnx" or "/datasets/iris.onnx"). */
-export function datasetName(name: string): string {
+function datasetName(name: string): string {
   const n = name.startsWith(GUEST_PREFIX) ? name.slice(GUEST_PREFIX.length) : name;
   if (n === "" || n === "." || n === ".." || n.includes("/") || n.includes("\0")) {
     throw new NnError(

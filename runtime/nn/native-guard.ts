@@ -4,7 +4,7 @@
 // once it is 0. The race is closed by the order: the engine raises the interrupt flag, then waits
 // for busy = 0; the Worker raises busy, then checks the interrupt flag before it enters the addon.
 
-export const BUSY = 0;
+const BUSY = 0;
 
 export class NativeGuard {
   constructor(

@@ -42,7 +42,7 @@ export function OrtTensorClass(): typeof Tensor {
 }
 
 /** Where the addon is looked for, in order. */
-export function ortDirCandidates(): string[] {
+function ortDirCandidates(): string[] {
   const dirs: string[] = [];
   if (process.env.COCOS_ORT_DIR) dirs.push(process.env.COCOS_ORT_DIR);
   dirs.push(join(dirname(process.execPath), "onnxruntime"));

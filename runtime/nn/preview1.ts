@@ -10,7 +10,7 @@ import { NnError, witxErrno, type NnErrorCode } from "./errors.ts";
 import type { NnBackend } from "./backend.ts";
 import { WITX_TENSOR_TYPES, type NnTensor } from "./tensor.ts";
 
-export const NN_PREVIEW1_MODULE = "wasi_ephemeral_nn";
+const NN_PREVIEW1_MODULE = "wasi_ephemeral_nn";
 const PACKAGE = "cocos:wasi-ephemeral-nn@0.1.0";
 /** The component-level interface the renamed imports come from (unversioned, as the host keys it). */
 export const NN_PREVIEW1_INTERFACE = "cocos:wasi-ephemeral-nn/nn";

@@ -52,7 +52,7 @@ export function elementTypeOfOnnx(onnx: number): ElementType | undefined {
   return (Object.keys(TYPES) as ElementType[]).find((t) => TYPES[t]!.onnx === onnx);
 }
 
-export function elementBytes(t: ElementType): number {
+function elementBytes(t: ElementType): number {
   return info(t).bytes;
 }
 

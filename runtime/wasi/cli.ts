@@ -66,7 +66,7 @@ export class CaptureStream extends BaseOutputStream {
   [Symbol.dispose](): void {}
 }
 
-export class EmptyStdin extends BaseInputStream {
+class EmptyStdin extends BaseInputStream {
   read(): Uint8Array {
     throw { tag: "closed" };
   }

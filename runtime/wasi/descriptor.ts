@@ -34,7 +34,7 @@ import { resolveInRoot, type Root } from "./paths.ts";
 
 const MAX_OPEN_FILES = 1024;
 /** Charged per directory entry a guest creates, so a flood of empty files also meets the cap. */
-export const ENTRY_COST = 512;
+const ENTRY_COST = 512;
 
 /** What the descriptors of one run share: the hooks and the count of open host files. */
 export interface FsState {
@@ -56,7 +56,7 @@ function trackClose(fs: FsState, fd: number): void {
   }
 }
 
-export function typeOf(st: Stats | BigIntStats | Dirent): string {
+function typeOf(st: Stats | BigIntStats | Dirent): string {
   if (st.isFile()) return "regular-file";
   if (st.isDirectory()) return "directory";
   if (st.isSymbolicLink()) return "symbolic-link";

@@ -30,7 +30,7 @@ export class Pollable {
 }
 
 /** Sleeps in slices of at most 1 s through `sleep`, which throws when the host interrupts the run. */
-export function waitUntil(deadline: bigint, sleep: (ms: number) => void): void {
+function waitUntil(deadline: bigint, sleep: (ms: number) => void): void {
   for (;;) {
     const left = deadline - now();
     if (left <= 0n) return;

@@ -70,6 +70,17 @@ export function encodeU32(n: number): number[] {
   return out;
 }
 
+/** The parts (byte arrays or byte lists) laid end to end. */
+export function concatBytes(parts: readonly ArrayLike<number>[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}
+
 export function encodeName(s: string): number[] {
   const b = new TextEncoder().encode(s);
   return [...encodeU32(b.length), ...b];

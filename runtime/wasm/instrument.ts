@@ -11,7 +11,7 @@
 // defined function index by one, so calls, ref.func, exports, start and element segments are
 // renumbered; the name section is dropped.
 
-import { Reader, WasmFormatError, encodeName, encodeU32, sections, type Section } from "./binary.ts";
+import { Reader, WasmFormatError, concatBytes, encodeName, encodeU32, sections, type Section } from "./binary.ts";
 
 export const INTERRUPT_MODULE = "cocos:runtime";
 export const INTERRUPT_NAME = "interrupt-check";
@@ -694,15 +694,7 @@ function reassemble(module: Uint8Array, secs: Section[], replaced: Map<number, O
     emitKnown(s.id);
   }
   for (const id of ORDER) if (replaced.has(id)) emitKnown(id);
-
-  const total = chunks.reduce((n, c) => n + c.length, 0);
-  const out = new Uint8Array(total);
-  let o = 0;
-  for (const c of chunks) {
-    out.set(c, o);
-    o += c.length;
-  }
-  return out;
+  return concatBytes(chunks);
 }
 
 function signedLeb(n: number): number[] {

@@ -1,5 +1,6 @@
 // A minimal ONNX ModelProto writer for tests: enough protobuf to describe small graphs with
 // initializers (field numbers from onnx.proto3), so fixtures need no Python or onnx package.
+import { concatBytes } from "../../wasm/binary.ts";
 
 export const ONNX_FLOAT = 1;
 export const ONNX_UINT8 = 2;
@@ -21,21 +22,10 @@ function varint(n: number | bigint): number[] {
   return out;
 }
 
-function concat(parts: (Uint8Array | number[])[]): Uint8Array {
-  const len = parts.reduce((s, p) => s + p.length, 0);
-  const out = new Uint8Array(len);
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
-}
-
-const int = (field: number, v: number | bigint): Field => concat([varint(field << 3), varint(v)]);
-const bytes = (field: number, b: Uint8Array): Field => concat([varint((field << 3) | 2), varint(b.length), b]);
+const int = (field: number, v: number | bigint): Field => concatBytes([varint(field << 3), varint(v)]);
+const bytes = (field: number, b: Uint8Array): Field => concatBytes([varint((field << 3) | 2), varint(b.length), b]);
 const str = (field: number, s: string): Field => bytes(field, new TextEncoder().encode(s));
-const msg = (field: number, parts: Field[]): Field => bytes(field, concat(parts));
+const msg = (field: number, parts: Field[]): Field => bytes(field, concatBytes(parts));
 
 export interface ValueInfo {
   name: string;
@@ -67,7 +57,7 @@ function node(n: NodeSpec, i: number): Field {
   const attrs = (n.attrs ?? []).map((a) => {
     if (a.f !== undefined) {
       const f = new Uint8Array(new Float32Array([a.f]).buffer);
-      return msg(5, [str(1, a.name), concat([varint((2 << 3) | 5), f]), int(20, 1)]);
+      return msg(5, [str(1, a.name), concatBytes([varint((2 << 3) | 5), f]), int(20, 1)]);
     }
     return msg(5, [str(1, a.name), int(3, a.i ?? 0), int(20, 2)]);
   });
@@ -79,7 +69,7 @@ function initializer(t: Initializer): Field {
 }
 
 /** ModelProto bytes, IR version 8, default-domain opset 13. */
-export function onnxModel(g: { nodes: NodeSpec[]; inputs: ValueInfo[]; outputs: ValueInfo[]; initializers?: Initializer[] }): Uint8Array {
+function onnxModel(g: { nodes: NodeSpec[]; inputs: ValueInfo[]; outputs: ValueInfo[]; initializers?: Initializer[] }): Uint8Array {
   const graph = msg(7, [
     ...g.nodes.map(node),
     str(2, "g"),
@@ -87,7 +77,7 @@ export function onnxModel(g: { nodes: NodeSpec[]; inputs: ValueInfo[]; outputs: 
     ...g.inputs.map((v) => valueInfo(11, v)),
     ...g.outputs.map((v) => valueInfo(12, v)),
   ]);
-  return concat([int(1, 8), str(2, "cocos-test"), graph, msg(8, [str(1, ""), int(2, 13)])]);
+  return concatBytes([int(1, 8), str(2, "cocos-test"), graph, msg(8, [str(1, ""), int(2, 13)])]);
 }
 
 export const f32 = (v: number[]) => new Uint8Array(new Float32Array(v).buffer);
