@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { C_PROGRAMS, DATA_DIR, JS_COMPONENTS, buildExamples, paths } from "../examples/build.ts";
 import { BLOG_INPUT, type WorkDir, makeWorkDir } from "../examples/harness.ts";
 import { runWasmSpec } from "../runtime/index.ts";
-import { WASMTIME_RUN, runUnderWasmtime, wasmtimePython } from "../runtime/conformance/wasmtime.ts";
+import { WASMTIME_RUN, runUnderWasmtime, wasmtimeForTests } from "../runtime/conformance/wasmtime.ts";
 
 type Program = (typeof C_PROGRAMS)[number];
 interface Case {
@@ -36,7 +36,7 @@ let model = "";
 const dirs: WorkDir[] = [];
 
 beforeAll(async () => {
-  const [w] = await Promise.all([wasmtimePython(), buildExamples({ skipJs: true })]);
+  const [w] = await Promise.all([wasmtimeForTests(), buildExamples({ skipJs: true })]);
   if ("missing" in w) skip = w.missing;
   else python = w.python;
   // The model the inference cases read: trained by the native build (identical bytes, see examples.test.ts).

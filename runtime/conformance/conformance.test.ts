@@ -7,7 +7,7 @@ import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, symlinkSync, uti
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { runWasm } from "../wasm-engine.ts";
-import { runUnderWasmtime, wasmtimePython } from "./wasmtime.ts";
+import { runUnderWasmtime, wasmtimeForTests } from "./wasmtime.ts";
 
 const CASES_DIR = join(import.meta.dir, "cases");
 const CASES = readdirSync(CASES_DIR).filter((f) => f.endsWith(".c")).map((f) => f.slice(0, -2)).sort();
@@ -35,7 +35,7 @@ const freshDir = (c: string) => {
 const outsideUntouched = (preopen: string) => statSync(join(preopen, "..", "outside", "target")).mtimeMs === 1_000_000_000;
 
 beforeAll(async () => {
-  const w = await wasmtimePython();
+  const w = await wasmtimeForTests();
   if ("missing" in w) skip = w.missing;
   else python = w.python;
   await Promise.all(

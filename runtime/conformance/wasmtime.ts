@@ -20,6 +20,16 @@ export function wasmtimePython(): Promise<{ python: string } | { missing: string
   return located;
 }
 
+/**
+ * For the tests that compare with wasmtime: its python, or why it is missing. A run that requires the
+ * reference (COCOS_REQUIRE_WASMTIME=1, set by scripts/test-all.sh, i.e. CI) fails instead of skipping.
+ */
+export async function wasmtimeForTests(): Promise<{ python: string } | { missing: string }> {
+  const w = await wasmtimePython();
+  if ("missing" in w && process.env.COCOS_REQUIRE_WASMTIME === "1") throw new Error(`wasmtime (the WASI reference) is required here (COCOS_REQUIRE_WASMTIME=1) but unavailable: ${w.missing}`);
+  return w;
+}
+
 async function sh(cmd: string[]): Promise<{ code: number; err: string }> {
   const p = Bun.spawn(cmd, { stdout: "ignore", stderr: "pipe" });
   const [code, err] = await Promise.all([p.exited, new Response(p.stderr).text()]);
