@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { generateKeyPair } from "../protocol/keys.ts";
 import { manifestHash, parseManifest } from "../protocol/manifest.ts";
 import { startConsole, type RunningConsole } from "./app.ts";
-import { testDatabases } from "./testkit.ts";
+import { bearerCall, registerUser, testDatabases } from "./testkit.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "console-source-"));
 const dbs = testDatabases(() => dir);
@@ -21,21 +21,8 @@ afterAll(async () => {
 const PUBLIC_URL = "https://console.example:7443";
 let con: RunningConsole;
 
-async function call(token: string, method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
-  const r = await fetch(con.url + path, { method, headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { "content-type": "application/json" }) }, body: body === undefined ? undefined : JSON.stringify(body) });
-  const text = await r.text();
-  try {
-    return { status: r.status, body: JSON.parse(text) };
-  } catch {
-    return { status: r.status, body: text };
-  }
-}
-
-async function register(name: string): Promise<string> {
-  const anon = (path: string, body: unknown) => fetch(con.url + path, { method: "POST", headers: { "content-type": "application/json", "x-cocos-csrf": "1" }, body: JSON.stringify(body) });
-  expect((await anon("/api/auth/register", { username: name, password: `${name}-password` })).status).toBe(201);
-  return ((await (await anon("/api/auth/token", { username: name, password: `${name}-password` })).json()) as { token: string }).token;
-}
+const call = (token: string, method: string, path: string, body?: unknown) => bearerCall(con.url, token, method, path, body);
+const register = (name: string) => registerUser(con.url, name);
 
 for (const d of dbs) {
   describe(`asset sources on ${d.name}`, () => {

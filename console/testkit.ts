@@ -49,6 +49,25 @@ export async function openStore(url: string): Promise<Store> {
   return Store.open(await openDb(url));
 }
 
+/** One API call with a bearer token (no cookie, so no CSRF header); `body` is the parsed JSON, or the text when it is not JSON. */
+export async function bearerCall(url: string, token: string, method: string, path: string, body?: unknown): Promise<{ status: number; body: any; text: string }> {
+  const r = await fetch(url + path, { method, headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { "content-type": "application/json" }) }, body: body === undefined ? undefined : JSON.stringify(body) });
+  const text = await r.text();
+  try {
+    return { status: r.status, body: JSON.parse(text), text };
+  } catch {
+    return { status: r.status, body: text, text };
+  }
+}
+
+/** Registers `name` (password `<name>-password`) and returns a bearer token of theirs. */
+export async function registerUser(url: string, name: string): Promise<string> {
+  const anon = (path: string, body: unknown) => fetch(url + path, { method: "POST", headers: { "content-type": "application/json", "x-cocos-csrf": "1" }, body: JSON.stringify(body) });
+  const reg = await anon("/api/auth/register", { username: name, password: `${name}-password` });
+  if (reg.status !== 201) throw new Error(`registering ${name}: expected 201, got ${reg.status} ${await reg.text()}`);
+  return ((await (await anon("/api/auth/token", { username: name, password: `${name}-password` })).json()) as { token: string }).token;
+}
+
 
 /** A stand-in manager: dials the console's gRPC port with an id and token, records what it is sent. */
 export class FakeManager {

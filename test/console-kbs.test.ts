@@ -10,7 +10,7 @@ import { KbsClient } from "../agent/kbs-client.ts";
 import { trustSimRoot } from "../attestation/policy.ts";
 import { generateSimRoot, SimProvider, type SimRoot } from "../attestation/providers/sim.ts";
 import { startConsole, type RunningConsole } from "../console/app.ts";
-import { testDatabases } from "../console/testkit.ts";
+import { bearerCall, registerUser, testDatabases } from "../console/testkit.ts";
 import { fromHex } from "../protocol/hash.ts";
 import { generateKeyPair } from "../protocol/keys.ts";
 
@@ -29,22 +29,8 @@ const b64 = (b: Uint8Array) => Buffer.from(b).toString("base64");
 let con: RunningConsole;
 let root: SimRoot;
 
-/** One authenticated call with a bearer token (no cookie, so no CSRF header needed). */
-async function call(token: string, method: string, path: string, body?: unknown): Promise<{ status: number; body: any; text: string }> {
-  const r = await fetch(con.url + path, { method, headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { "content-type": "application/json" }) }, body: body === undefined ? undefined : JSON.stringify(body) });
-  const text = await r.text();
-  let parsed: unknown = null;
-  try {
-    parsed = JSON.parse(text);
-  } catch {}
-  return { status: r.status, body: parsed, text };
-}
-
-async function register(name: string): Promise<string> {
-  const anon = (path: string, body: unknown) => fetch(con.url + path, { method: "POST", headers: { "content-type": "application/json", "x-cocos-csrf": "1" }, body: JSON.stringify(body) });
-  expect((await anon("/api/auth/register", { username: name, password: `${name}-password` })).status).toBe(201);
-  return ((await (await anon("/api/auth/token", { username: name, password: `${name}-password` })).json()) as { token: string }).token;
-}
+const call = (token: string, method: string, path: string, body?: unknown) => bearerCall(con.url, token, method, path, body);
+const register = (name: string) => registerUser(con.url, name);
 
 /** alice owns a complete computation (so it has a manifest hash): bob provides the algorithm, alice the data, carol consumes. */
 async function computation(tokens: Record<"alice" | "bob" | "carol", string>): Promise<string> {
