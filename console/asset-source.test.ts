@@ -3,20 +3,12 @@
 // PostgreSQL (when COCOS_TEST_POSTGRES_URL is set): validated, stored, edited, exported and imported,
 // and carried into the manifest preview as protocol/manifest.ts encodes it.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { generateKeyPair } from "../protocol/keys.ts";
 import { manifestHash, parseManifest } from "../protocol/manifest.ts";
 import { startConsole, type RunningConsole } from "./app.ts";
-import { bearerCall, registerUser, testDatabases } from "./testkit.ts";
+import { bearerCall, registerUser, testDatabasesInTmp } from "./testkit.ts";
 
-const dir = mkdtempSync(join(tmpdir(), "console-source-"));
-const dbs = testDatabases(() => dir);
-afterAll(async () => {
-  for (const d of dbs) await d.cleanup();
-  rmSync(dir, { recursive: true, force: true });
-}, 60_000);
+const dbs = testDatabasesInTmp("console-source-");
 
 const PUBLIC_URL = "https://console.example:7443";
 let con: RunningConsole;

@@ -2,6 +2,10 @@
 // COCOS_TEST_POSTGRES_URL, set by scripts/test-all.sh; each store gets a fresh database, dropped
 // after) and a stand-in manager that dials the console.
 import * as grpc from "@grpc/grpc-js";
+import { afterAll } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { managerProto, ComputationRunReqType, decodeMessage, timestampFromDate } from "../protocol/proto.ts";
 import { openDb } from "./db.ts";
 import { Store } from "./store.ts";
@@ -43,6 +47,17 @@ export function testDatabases(tmpDir: () => string): TestDb[] {
     console.warn("[console tests] COCOS_TEST_POSTGRES_URL is not set: the console's PostgreSQL tests (store, API) are SKIPPED (scripts/test-all.sh starts a server and sets it)");
   }
   return out;
+}
+
+/** testDatabases in a fresh temp dir `prefix…`; after the test file every database is dropped and the dir removed. */
+export function testDatabasesInTmp(prefix: string): TestDb[] {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  const dbs = testDatabases(() => dir);
+  afterAll(async () => {
+    for (const d of dbs) await d.cleanup();
+    rmSync(dir, { recursive: true, force: true });
+  }, 60_000);
+  return dbs;
 }
 
 export async function openStore(url: string): Promise<Store> {

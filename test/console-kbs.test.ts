@@ -3,23 +3,15 @@
 // (agent/kbs-client.ts, sim evidence) gets it from the console's /kbs/v0 — only with the
 // computation's manifest hash as host_data — and nobody ever reads a secret back through the API.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { KbsClient } from "../agent/kbs-client.ts";
 import { trustSimRoot } from "../attestation/policy.ts";
 import { generateSimRoot, SimProvider, type SimRoot } from "../attestation/providers/sim.ts";
 import { startConsole, type RunningConsole } from "../console/app.ts";
-import { bearerCall, registerUser, testDatabases } from "../console/testkit.ts";
+import { bearerCall, registerUser, testDatabasesInTmp } from "../console/testkit.ts";
 import { fromHex } from "../protocol/hash.ts";
 import { generateKeyPair } from "../protocol/keys.ts";
 
-const dir = mkdtempSync(join(tmpdir(), "console-kbs-"));
-const dbs = testDatabases(() => dir);
-afterAll(async () => {
-  for (const d of dbs) await d.cleanup();
-  rmSync(dir, { recursive: true, force: true });
-}, 60_000);
+const dbs = testDatabasesInTmp("console-kbs-");
 
 const MEASUREMENT = new Uint8Array(48).fill(0x41);
 const SECRET = new Uint8Array(32).fill(0x7e);
