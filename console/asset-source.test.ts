@@ -108,6 +108,22 @@ for (const d of dbs) {
       }
     });
 
+    test("an upload through the console names one plain file (400 otherwise, before any agent is dialled)", async () => {
+      const m = await manifest();
+      const owner = (await call(alice, "GET", "/api/me")).body.user.id;
+      await con.store.createManager({ id: "m-fn", token_hash: "x", description: "", agent_host: "" });
+      await con.store.createRun({ id: "r-fn", computation_id: id, manager_id: "m-fn", manifest_json: m.json, manifest_hash: m.sha3_256, state: "running", started_by: owner, created_at: Date.now() });
+      try {
+        for (const [name, why] of [["..", "is a directory reference"], ["a/b.csv", "contains a path separator"], ["", "empty filename"]]) {
+          const r = await fetch(`${con.url}/api/runs/r-fn/uploads/dataset?filename=${encodeURIComponent(name!)}`, { method: "POST", headers: { authorization: `Bearer ${alice}`, "content-type": "application/octet-stream" }, body: "x" });
+          expect(r.status).toBe(400);
+          expect(await r.text()).toContain(why!);
+        }
+      } finally {
+        await con.store.updateRun("r-fn", { state: "completed", ended_at: Date.now() });
+      }
+    });
+
     test("export and import carry the source; an import with a bad one is refused", async () => {
       const doc = (await call(alice, "GET", `/api/computations/${id}/export`)).body;
       expect(doc.assets.find((a: any) => a.kind === "dataset")).toMatchObject({ encrypted: true, kbs_resource_path: "default/key/iris", kbs_url: "", source_url: "" });
