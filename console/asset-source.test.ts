@@ -3,39 +3,18 @@
 // PostgreSQL (when COCOS_TEST_POSTGRES_URL is set): validated, stored, edited, exported and imported,
 // and carried into the manifest preview as protocol/manifest.ts encodes it.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { generateKeyPair } from "../protocol/keys.ts";
 import { manifestHash, parseManifest } from "../protocol/manifest.ts";
 import { startConsole, type RunningConsole } from "./app.ts";
-import { testDatabases } from "./testkit.ts";
+import { bearerCall, registerUser, testDatabasesInTmp } from "./testkit.ts";
 
-const dir = mkdtempSync(join(tmpdir(), "console-source-"));
-const dbs = testDatabases(() => dir);
-afterAll(async () => {
-  for (const d of dbs) await d.cleanup();
-  rmSync(dir, { recursive: true, force: true });
-}, 60_000);
+const dbs = testDatabasesInTmp("console-source-");
 
 const PUBLIC_URL = "https://console.example:7443";
 let con: RunningConsole;
 
-async function call(token: string, method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
-  const r = await fetch(con.url + path, { method, headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { "content-type": "application/json" }) }, body: body === undefined ? undefined : JSON.stringify(body) });
-  const text = await r.text();
-  try {
-    return { status: r.status, body: JSON.parse(text) };
-  } catch {
-    return { status: r.status, body: text };
-  }
-}
-
-async function register(name: string): Promise<string> {
-  const anon = (path: string, body: unknown) => fetch(con.url + path, { method: "POST", headers: { "content-type": "application/json", "x-cocos-csrf": "1" }, body: JSON.stringify(body) });
-  expect((await anon("/api/auth/register", { username: name, password: `${name}-password` })).status).toBe(201);
-  return ((await (await anon("/api/auth/token", { username: name, password: `${name}-password` })).json()) as { token: string }).token;
-}
+const call = (token: string, method: string, path: string, body?: unknown) => bearerCall(con.url, token, method, path, body);
+const register = (name: string) => registerUser(con.url, name);
 
 for (const d of dbs) {
   describe(`asset sources on ${d.name}`, () => {
@@ -126,6 +105,22 @@ for (const d of dbs) {
         expect((await dataset()).source_url).toBe("");
       } finally {
         await con.store.updateRun("r-src", { state: "completed", ended_at: Date.now() });
+      }
+    });
+
+    test("an upload through the console names one plain file (400 otherwise, before any agent is dialled)", async () => {
+      const m = await manifest();
+      const owner = (await call(alice, "GET", "/api/me")).body.user.id;
+      await con.store.createManager({ id: "m-fn", token_hash: "x", description: "", agent_host: "" });
+      await con.store.createRun({ id: "r-fn", computation_id: id, manager_id: "m-fn", manifest_json: m.json, manifest_hash: m.sha3_256, state: "running", started_by: owner, created_at: Date.now() });
+      try {
+        for (const [name, why] of [["..", "is a directory reference"], ["a/b.csv", "contains a path separator"], ["", "empty filename"]]) {
+          const r = await fetch(`${con.url}/api/runs/r-fn/uploads/dataset?filename=${encodeURIComponent(name!)}`, { method: "POST", headers: { authorization: `Bearer ${alice}`, "content-type": "application/octet-stream" }, body: "x" });
+          expect(r.status).toBe(400);
+          expect(await r.text()).toContain(why!);
+        }
+      } finally {
+        await con.store.updateRun("r-fn", { state: "completed", ended_at: Date.now() });
       }
     });
 

@@ -1,19 +1,11 @@
 // The same store tests on SQLite and on PostgreSQL (when COCOS_TEST_POSTGRES_URL is set).
-import { afterAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { describe, expect, test } from "bun:test";
 import { DbError, numberPlaceholders, openDb } from "./db.ts";
 import { MIGRATIONS } from "./migrations.ts";
 import { Store, type NewEvent } from "./store.ts";
-import { openStore, testDatabases } from "./testkit.ts";
+import { openStore, testDatabasesInTmp } from "./testkit.ts";
 
-const dir = mkdtempSync(join(tmpdir(), "console-store-"));
-const dbs = testDatabases(() => dir);
-afterAll(async () => {
-  for (const d of dbs) await d.cleanup();
-  rmSync(dir, { recursive: true, force: true });
-}, 60_000);
+const dbs = testDatabasesInTmp("console-store-");
 
 const ev = (i: number, over: Partial<NewEvent> = {}): NewEvent => ({
   time: 1000 + i, received_at: 1000 + i, computation_id: "c1", run_id: "r1", manager_id: "m1", source: i % 2 ? "agent" : "manager",

@@ -2,6 +2,10 @@
 // COCOS_TEST_POSTGRES_URL, set by scripts/test-all.sh; each store gets a fresh database, dropped
 // after) and a stand-in manager that dials the console.
 import * as grpc from "@grpc/grpc-js";
+import { afterAll } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { managerProto, ComputationRunReqType, decodeMessage, timestampFromDate } from "../protocol/proto.ts";
 import { openDb } from "./db.ts";
 import { Store } from "./store.ts";
@@ -45,8 +49,38 @@ export function testDatabases(tmpDir: () => string): TestDb[] {
   return out;
 }
 
+/** testDatabases in a fresh temp dir `prefix…`; after the test file every database is dropped and the dir removed. */
+export function testDatabasesInTmp(prefix: string): TestDb[] {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  const dbs = testDatabases(() => dir);
+  afterAll(async () => {
+    for (const d of dbs) await d.cleanup();
+    rmSync(dir, { recursive: true, force: true });
+  }, 60_000);
+  return dbs;
+}
+
 export async function openStore(url: string): Promise<Store> {
   return Store.open(await openDb(url));
+}
+
+/** One API call with a bearer token (no cookie, so no CSRF header); `body` is the parsed JSON, or the text when it is not JSON. */
+export async function bearerCall(url: string, token: string, method: string, path: string, body?: unknown): Promise<{ status: number; body: any; text: string }> {
+  const r = await fetch(url + path, { method, headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { "content-type": "application/json" }) }, body: body === undefined ? undefined : JSON.stringify(body) });
+  const text = await r.text();
+  try {
+    return { status: r.status, body: JSON.parse(text), text };
+  } catch {
+    return { status: r.status, body: text, text };
+  }
+}
+
+/** Registers `name` (password `<name>-password`) and returns a bearer token of theirs. */
+export async function registerUser(url: string, name: string): Promise<string> {
+  const anon = (path: string, body: unknown) => fetch(url + path, { method: "POST", headers: { "content-type": "application/json", "x-cocos-csrf": "1" }, body: JSON.stringify(body) });
+  const reg = await anon("/api/auth/register", { username: name, password: `${name}-password` });
+  if (reg.status !== 201) throw new Error(`registering ${name}: expected 201, got ${reg.status} ${await reg.text()}`);
+  return ((await (await anon("/api/auth/token", { username: name, password: `${name}-password` })).json()) as { token: string }).token;
 }
 
 

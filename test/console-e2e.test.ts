@@ -8,8 +8,8 @@ import { expect, test } from "bun:test";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { unzipSync } from "fflate";
-import { ConsoleClient, IRIS, cli, seedIris, startConsoleProgram, startManagerProgram } from "../scripts/console.ts";
-import { runUp, until, withConsoleStack } from "./support/console-stack.ts";
+import { IRIS, cli, seedIris, startConsoleProgram } from "../scripts/console.ts";
+import { ownerWithManager, runUp, until, withConsoleStack } from "./support/console-stack.ts";
 
 const bins = (process.env.COCOS_E2E_BINS as "dist" | "source" | undefined) ?? "auto";
 
@@ -30,13 +30,11 @@ async function watchStream(url: string, token: string, path: string, done: (text
 test(
   "console: Iris through the API, compiled manager and CLI; the console killed mid-run loses nothing",
   async () => {
-    await withConsoleStack("console-e2e-", async ({ workDir, httpPort, grpcPort, running, show }) => {
+    await withConsoleStack("console-e2e-", async (stack) => {
+      const { workDir, httpPort, grpcPort, running, show } = stack;
       let { program: consoleProgram, url } = await startConsoleProgram({ workDir, bins, httpPort, grpcPort, show, env: { CONSOLE_STOP_AFTER_COMPLETE: "1s" } });
       running.push(consoleProgram);
-      const owner = await ConsoleClient.register(url, "owner", "owner-password");
-      const { token } = await owner.call("POST", "/api/managers", { id: "local", description: "e2e" });
-      running.push(startManagerProgram({ workDir, bins, grpcPort, id: "local", token, show }));
-      await until(async () => (await owner.call("GET", "/api/managers")).managers[0].connected, "the manager to connect");
+      const owner = await ownerWithManager(url, stack, bins, "e2e");
 
       const { computationId: id, parties } = await seedIris(owner, { workDir, bins });
       const [algo, data, consumer] = parties as [(typeof parties)[0], (typeof parties)[0], (typeof parties)[0]];

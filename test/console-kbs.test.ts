@@ -3,23 +3,15 @@
 // (agent/kbs-client.ts, sim evidence) gets it from the console's /kbs/v0 — only with the
 // computation's manifest hash as host_data — and nobody ever reads a secret back through the API.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { KbsClient } from "../agent/kbs-client.ts";
 import { trustSimRoot } from "../attestation/policy.ts";
 import { generateSimRoot, SimProvider, type SimRoot } from "../attestation/providers/sim.ts";
 import { startConsole, type RunningConsole } from "../console/app.ts";
-import { testDatabases } from "../console/testkit.ts";
+import { bearerCall, registerUser, testDatabasesInTmp } from "../console/testkit.ts";
 import { fromHex } from "../protocol/hash.ts";
 import { generateKeyPair } from "../protocol/keys.ts";
 
-const dir = mkdtempSync(join(tmpdir(), "console-kbs-"));
-const dbs = testDatabases(() => dir);
-afterAll(async () => {
-  for (const d of dbs) await d.cleanup();
-  rmSync(dir, { recursive: true, force: true });
-}, 60_000);
+const dbs = testDatabasesInTmp("console-kbs-");
 
 const MEASUREMENT = new Uint8Array(48).fill(0x41);
 const SECRET = new Uint8Array(32).fill(0x7e);
@@ -29,22 +21,8 @@ const b64 = (b: Uint8Array) => Buffer.from(b).toString("base64");
 let con: RunningConsole;
 let root: SimRoot;
 
-/** One authenticated call with a bearer token (no cookie, so no CSRF header needed). */
-async function call(token: string, method: string, path: string, body?: unknown): Promise<{ status: number; body: any; text: string }> {
-  const r = await fetch(con.url + path, { method, headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { "content-type": "application/json" }) }, body: body === undefined ? undefined : JSON.stringify(body) });
-  const text = await r.text();
-  let parsed: unknown = null;
-  try {
-    parsed = JSON.parse(text);
-  } catch {}
-  return { status: r.status, body: parsed, text };
-}
-
-async function register(name: string): Promise<string> {
-  const anon = (path: string, body: unknown) => fetch(con.url + path, { method: "POST", headers: { "content-type": "application/json", "x-cocos-csrf": "1" }, body: JSON.stringify(body) });
-  expect((await anon("/api/auth/register", { username: name, password: `${name}-password` })).status).toBe(201);
-  return ((await (await anon("/api/auth/token", { username: name, password: `${name}-password` })).json()) as { token: string }).token;
-}
+const call = (token: string, method: string, path: string, body?: unknown) => bearerCall(con.url, token, method, path, body);
+const register = (name: string) => registerUser(con.url, name);
 
 /** alice owns a complete computation (so it has a manifest hash): bob provides the algorithm, alice the data, carol consumes. */
 async function computation(tokens: Record<"alice" | "bob" | "carol", string>): Promise<string> {

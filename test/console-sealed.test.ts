@@ -9,8 +9,8 @@ import { expect, test } from "bun:test";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { unzipSync } from "fflate";
-import { ConsoleClient, IRIS, cli, seedIris, startConsoleProgram, startManagerProgram } from "../scripts/console.ts";
-import { runUp, until, withConsoleStack } from "./support/console-stack.ts";
+import { IRIS, cli, seedIris, startConsoleProgram } from "../scripts/console.ts";
+import { ownerWithManager, runUp, until, withConsoleStack } from "./support/console-stack.ts";
 
 const bins = (process.env.COCOS_E2E_BINS as "dist" | "source" | undefined) ?? "auto";
 const KEY_PATH = "default/key/iris";
@@ -18,13 +18,11 @@ const KEY_PATH = "default/key/iris";
 test(
   "console: an encrypted dataset (uploaded, then from a remote http source) gets its key from the console's KBS after attestation; refused for another measurement",
   async () => {
-    await withConsoleStack("csl-", async ({ workDir, httpPort, grpcPort, running, show }) => {
+    await withConsoleStack("csl-", async (stack) => {
+      const { workDir, httpPort, grpcPort, running, show } = stack;
       const { program, url } = await startConsoleProgram({ workDir, bins, httpPort, grpcPort, show, env: { CONSOLE_STOP_AFTER_COMPLETE: "1s" } });
       running.push(program);
-      const owner = await ConsoleClient.register(url, "owner", "owner-password");
-      const { token } = await owner.call("POST", "/api/managers", { id: "local", description: "sealed e2e" });
-      running.push(startManagerProgram({ workDir, bins, grpcPort, id: "local", token, show }));
-      await until(async () => (await owner.call("GET", "/api/managers")).managers[0].connected, "the manager to connect");
+      const owner = await ownerWithManager(url, stack, bins, "sealed e2e");
 
       const { computationId: id, parties } = await seedIris(owner, { workDir, bins });
       const [algo, data, consumer] = parties as [(typeof parties)[0], (typeof parties)[0], (typeof parties)[0]];

@@ -15,9 +15,9 @@ import { unzipSync } from "fflate";
 import type { Page } from "puppeteer-core";
 import { buildUi } from "../console/ui/build.ts";
 import { programs } from "../scripts/iris-workflow.ts";
-import { ConsoleClient, IRIS, cli, consoleArgv, seedIris, startConsoleProgram, startManagerProgram } from "../scripts/console.ts";
+import { IRIS, cli, consoleArgv, seedIris, startConsoleProgram } from "../scripts/console.ts";
 import { browserTest, withBrowser } from "./support/browser.ts";
-import { runUp, until, withConsoleStack } from "./support/console-stack.ts";
+import { ownerWithManager, runUp, until, withConsoleStack } from "./support/console-stack.ts";
 
 declare const document: any;
 
@@ -76,15 +76,13 @@ browserTest(
   "console upload: a dataset encrypted in the browser to the attested upload key; the relay holds only ciphertext; tampering refused; the run completes",
   async () => {
     if (consoleArgv(programs("auto").mode).length > 1) await buildUi();
-    await withConsoleStack("cup-", async ({ workDir, httpPort, grpcPort, running, show }) => {
+    await withConsoleStack("cup-", async (stack) => {
+      const { workDir, httpPort, grpcPort, running, show } = stack;
       const { program, url } = await startConsoleProgram({ workDir, bins: "auto", httpPort, grpcPort, show, env: { CONSOLE_STOP_AFTER_COMPLETE: "2s", CONSOLE_MAX_UPLOAD_BYTES: String(64 << 10) } });
       running.push(program);
       const relay = recordingRelay(url);
       try {
-        const owner = await ConsoleClient.register(url, "owner", "owner-password");
-        const { token } = await owner.call("POST", "/api/managers", { id: "local", description: "upload test" });
-        running.push(startManagerProgram({ workDir, bins: "auto", grpcPort, id: "local", token, show }));
-        await until(async () => (await owner.call("GET", "/api/managers")).managers[0].connected, "the manager to connect");
+        const owner = await ownerWithManager(url, stack, "auto", "upload test");
         const { computationId: id, parties } = await seedIris(owner, { workDir, bins: "auto", password: (u) => `${u}-password` });
         const [algo, data, consumer] = parties as [(typeof parties)[0], (typeof parties)[0], (typeof parties)[0]];
 

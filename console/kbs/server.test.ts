@@ -233,3 +233,11 @@ describe("admin API", () => {
     expect(await r.text()).toContain("measurement");
   });
 });
+
+test("cocos-kbs refuses a KBS_SESSION_TTL_MS that is not a positive whole number (NaN would never expire a session)", async () => {
+  for (const ttl of ["five minutes", "-1", "0"]) {
+    const p = Bun.spawn([process.execPath, `${import.meta.dir}/main.ts`], { env: { ...process.env, KBS_ADMIN_TOKEN: "t".repeat(32), KBS_PORT: "0", KBS_DB: ":memory:", KBS_SESSION_TTL_MS: ttl }, stdout: "ignore", stderr: "pipe" });
+    expect(await p.exited).toBe(2);
+    expect(await new Response(p.stderr).text()).toContain(`KBS_SESSION_TTL_MS must be a positive whole number of milliseconds, got "${ttl}"`);
+  }
+});

@@ -118,7 +118,7 @@ export function kbsApp(o: KbsServerOptions): Hono {
 
   app.get("/kbs/v0/resource/:repo/:type/:tag", async (c) => {
     const s = sessions.take(await sessionOf(c, tokenKey), "attested");
-    const path = `${c.req.param("repo")}/${c.req.param("type")}/${c.req.param("tag")}`;
+    const path = resourcePathOf(c);
     const r = await o.store.get(path);
     if (!r) return error(c, 404, `no resource ${path}`);
     const policy = o.releasePolicy ? await o.releasePolicy(r) : r.policy;
@@ -174,7 +174,7 @@ function adminApp(store: KbsStore, adminToken: string, log: (msg: string, fields
     await next();
   });
   admin.put("/resource/:repo/:type/:tag", async (c) => {
-    const path = `${c.req.param("repo")}/${c.req.param("type")}/${c.req.param("tag")}`;
+    const path = resourcePathOf(c);
     const bad = parseResourcePath(path);
     if (typeof bad === "string") return c.json({ detail: bad }, 400);
     const body = (await c.req.json().catch(() => null)) as { secret?: unknown; policy?: unknown } | null;
@@ -187,11 +187,16 @@ function adminApp(store: KbsStore, adminToken: string, log: (msg: string, fields
     return c.json({ path });
   });
   admin.delete("/resource/:repo/:type/:tag", async (c) => {
-    const path = `${c.req.param("repo")}/${c.req.param("type")}/${c.req.param("tag")}`;
+    const path = resourcePathOf(c);
     return (await store.delete(path)) ? c.json({ path }) : c.json({ detail: `no resource ${path}` }, 404);
   });
   admin.get("/resources", async (c) => c.json((await store.list()).map((r) => ({ path: r.path, updatedAt: new Date(r.updatedAt).toISOString() }))));
   return admin;
+}
+
+/** The "repository/type/tag" of a /resource/:repo/:type/:tag route (not yet validated). */
+export function resourcePathOf(c: { req: { param(n: string): string | undefined } }): string {
+  return `${c.req.param("repo")}/${c.req.param("type")}/${c.req.param("tag")}`;
 }
 
 function cookieOf(c: Context): string | undefined {

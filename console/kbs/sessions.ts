@@ -45,9 +45,13 @@ export class Sessions {
     return s;
   }
 
+  /** The map is in creation order and every session lives ttlMs, so the expired ones are a prefix. */
   private sweep(): void {
     const t = this.now();
-    for (const [id, s] of this.map) if (t > s.expiresAt) this.map.delete(id);
+    for (const [id, s] of this.map) {
+      if (t <= s.expiresAt) break;
+      this.map.delete(id);
+    }
   }
 }
 

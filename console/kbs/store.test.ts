@@ -1,18 +1,10 @@
 // The KBS store on SQLite and on PostgreSQL (when COCOS_TEST_POSTGRES_URL is set): the same code the
 // console and the standalone cocos-kbs run.
-import { afterAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { openStore, testDatabases } from "../testkit.ts";
+import { describe, expect, test } from "bun:test";
+import { openStore, testDatabasesInTmp } from "../testkit.ts";
 import { DbKbsStore, KbsPathTaken, openKbsStore } from "./store.ts";
 
-const dir = mkdtempSync(join(tmpdir(), "kbs-store-"));
-const dbs = testDatabases(() => dir);
-afterAll(async () => {
-  for (const d of dbs) await d.cleanup();
-  rmSync(dir, { recursive: true, force: true });
-}, 60_000);
+const dbs = testDatabasesInTmp("kbs-store-");
 
 const POLICY = { policy: { measurement: "ES".repeat(32) } };
 const SECRET = new Uint8Array(32).map((_, i) => i);

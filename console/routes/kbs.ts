@@ -9,7 +9,7 @@ import { access, requireOwner, type Access } from "../access.ts";
 import { ApiError, notFound, shown } from "../errors.ts";
 import { jsonBody } from "../http-guards.ts";
 import { previewManifest } from "../manifest.ts";
-import { kbsApp, parseResourcePolicy, parseSecret } from "../kbs/server.ts";
+import { kbsApp, parseResourcePolicy, parseSecret, resourcePathOf } from "../kbs/server.ts";
 import { DbKbsStore, KbsPathTaken, type KbsStore, type ResourceInfo } from "../kbs/store.ts";
 import type { Store } from "../store.ts";
 import { parsePolicy, setHostData, setMeasurement, type AttestationPolicy } from "../../attestation/policy.ts";
@@ -89,7 +89,7 @@ const resourceView = (r: ResourceInfo) => ({
 export function kbsRoutes(app: Hono<Env>, o: ApiOptions, kbs: KbsStore): void {
   const { store } = o;
   const pathOf = (c: { req: { param(n: string): string | undefined } }) => {
-    const path = `${c.req.param("repo")}/${c.req.param("type")}/${c.req.param("tag")}`;
+    const path = resourcePathOf(c);
     const bad = parseResourcePath(path);
     if (typeof bad === "string") throw new ApiError(400, "invalid_path", `resource path: ${bad}`);
     return path;

@@ -5,6 +5,7 @@
 import * as grpc from "@grpc/grpc-js";
 import type { Context, Hono } from "hono";
 import { MD_REPORT_PURPOSE, MD_TLS_SPKI_SHA3, MD_UPLOAD_KEY, PURPOSE_UPLOAD_KEY } from "../../attestation/browser/upload-key.ts";
+import { checkFilename } from "../../protocol/manifest.ts";
 import { MD_SEALED_KEY } from "../../protocol/request-message.ts";
 import { ApiError, badRequest, shown } from "../errors.ts";
 import { agentClient, fetchEvidenceWith } from "../evidence.ts";
@@ -94,7 +95,8 @@ export function uploadRoutes(app: Hono<Env>, o: ApiOptions): void {
     const { r, a } = await runAccess(store, c);
     if (a.me?.role !== "data_provider") throw new ApiError(403, "forbidden", `only a data provider of computation ${r.computation_id} uploads datasets; you take part as ${a.me?.role ?? "its owner"}`);
     const filename = c.req.query("filename") ?? "";
-    if (!filename || filename.length > 255 || /[\x00-\x1f\x7f/\\]/.test(filename)) throw badRequest(`filename: expected the dataset's file name as in the manifest, got ${shown(filename)}`);
+    const bad = checkFilename(filename);
+    if (bad) throw badRequest(`filename: expected the dataset's file name as in the manifest, got ${shown(filename)} (${bad})`);
     const declared = Number(c.req.header("content-length") ?? 0);
     if (declared > maxBytes) throw new ApiError(413, "body_too_large", `upload is ${declared} bytes, at most ${maxBytes} accepted (CONSOLE_MAX_UPLOAD_BYTES)`);
     const md = relayedMetadata(c);

@@ -4,6 +4,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { ConsoleClient, startManagerProgram, type StackOptions } from "../../scripts/console.ts";
 import { freePort, killLeftovers, type Program } from "../../scripts/iris-workflow.ts";
 
 export interface ConsoleStack {
@@ -48,4 +49,13 @@ export async function runUp(api: { call(method: string, path: string): Promise<a
     await Bun.sleep(100);
   }
   throw new Error(`timed out waiting for run ${runId} to be up with its policy`);
+}
+
+/** The console's first user "owner", and a manager "local" it registers, started (pushed onto `running`) and connected. */
+export async function ownerWithManager(url: string, s: ConsoleStack, bins: StackOptions["bins"], description: string): Promise<ConsoleClient> {
+  const owner = await ConsoleClient.register(url, "owner", "owner-password");
+  const { token } = await owner.call("POST", "/api/managers", { id: "local", description });
+  s.running.push(startManagerProgram({ workDir: s.workDir, bins, grpcPort: s.grpcPort, id: "local", token, show: s.show }));
+  await until(async () => (await owner.call("GET", "/api/managers")).managers[0].connected, "the manager to connect");
+  return owner;
 }
